@@ -1,0 +1,3 @@
+"""tftrain: train TensorFlow/Keras models from YAML configs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""`python -m tftrain` is the same program as the `tftrain` console script."""
+
+from tftrain.cli import app
+
+app(prog_name="tftrain")

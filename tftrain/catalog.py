@@ -1,0 +1,133 @@
+"""Names a config may use for Keras components, and the parameters each one accepts.
+
+This module imports nothing heavy, so `tftrain validate` can check names and parameters without
+TensorFlow. Each entry maps the user-facing name to the Keras class name that
+`tftrain.components` hands to Keras's own deserializer; `tests/test_catalog.py` checks every
+entry against the real Keras signatures so the two cannot drift apart.
+"""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+# Parameters every Keras optimizer takes (keras.optimizers.Optimizer.__init__).
+_OPTIMIZER_COMMON = frozenset({
+    "learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema",
+    "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+    "gradient_accumulation_steps",
+})
+
+OPTIMIZERS: dict[str, tuple[str, frozenset[str]]] = {
+    "sgd": ("SGD", _OPTIMIZER_COMMON | {"momentum", "nesterov"}),
+    "adam": ("Adam", _OPTIMIZER_COMMON | {"beta_1", "beta_2", "epsilon", "amsgrad"}),
+    "adamw": ("AdamW", _OPTIMIZER_COMMON | {"beta_1", "beta_2", "epsilon", "amsgrad"}),
+    "rmsprop": ("RMSprop", _OPTIMIZER_COMMON | {"rho", "momentum", "epsilon", "centered"}),
+    "adagrad": ("Adagrad", _OPTIMIZER_COMMON | {"initial_accumulator_value", "epsilon"}),
+    "adadelta": ("Adadelta", _OPTIMIZER_COMMON | {"rho", "epsilon"}),
+    "adamax": ("Adamax", _OPTIMIZER_COMMON | {"beta_1", "beta_2", "epsilon"}),
+    "nadam": ("Nadam", _OPTIMIZER_COMMON | {"beta_1", "beta_2", "epsilon"}),
+    "lion": ("Lion", _OPTIMIZER_COMMON | {"beta_1", "beta_2"}),
+}
+
+_LOSS_COMMON = frozenset({"reduction"})
+_PROBABILISTIC = _LOSS_COMMON | {"from_logits", "label_smoothing", "axis"}
+
+LOSSES: dict[str, tuple[str, frozenset[str]]] = {
+    "sparse_categorical_crossentropy": (
+        "SparseCategoricalCrossentropy", _LOSS_COMMON | {"from_logits", "ignore_class", "axis"}),
+    "categorical_crossentropy": ("CategoricalCrossentropy", _PROBABILISTIC),
+    "binary_crossentropy": ("BinaryCrossentropy", _PROBABILISTIC),
+    "mean_squared_error": ("MeanSquaredError", _LOSS_COMMON),
+    "mean_absolute_error": ("MeanAbsoluteError", _LOSS_COMMON),
+    "mean_absolute_percentage_error": ("MeanAbsolutePercentageError", _LOSS_COMMON),
+    "mean_squared_logarithmic_error": ("MeanSquaredLogarithmicError", _LOSS_COMMON),
+    "huber": ("Huber", _LOSS_COMMON | {"delta"}),
+    "log_cosh": ("LogCosh", _LOSS_COMMON),
+    "hinge": ("Hinge", _LOSS_COMMON),
+    "squared_hinge": ("SquaredHinge", _LOSS_COMMON),
+    "categorical_hinge": ("CategoricalHinge", _LOSS_COMMON),
+    "kl_divergence": ("KLDivergence", _LOSS_COMMON),
+    "poisson": ("Poisson", _LOSS_COMMON),
+}
+
+# Short names Keras users write for the same losses.
+LOSS_ALIASES = {
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error",
+    "kld": "kl_divergence",
+}
+
+_METRIC_COMMON = frozenset({"name", "dtype"})
+
+# "accuracy" is resolved against the loss (sparse, categorical or binary, logits or not)
+# by tftrain.components, because Keras's own guess uses 0.5 as threshold even on logits.
+METRICS: dict[str, tuple[str, frozenset[str]]] = {
+    "accuracy": ("Accuracy", _METRIC_COMMON),
+    "sparse_categorical_accuracy": ("SparseCategoricalAccuracy", _METRIC_COMMON),
+    "categorical_accuracy": ("CategoricalAccuracy", _METRIC_COMMON),
+    "binary_accuracy": ("BinaryAccuracy", _METRIC_COMMON | {"threshold"}),
+    "sparse_top_k_categorical_accuracy": (
+        "SparseTopKCategoricalAccuracy", _METRIC_COMMON | {"k", "from_sorted_ids"}),
+    "top_k_categorical_accuracy": ("TopKCategoricalAccuracy", _METRIC_COMMON | {"k"}),
+    "mean_squared_error": ("MeanSquaredError", _METRIC_COMMON),
+    "mean_absolute_error": ("MeanAbsoluteError", _METRIC_COMMON),
+    "root_mean_squared_error": ("RootMeanSquaredError", _METRIC_COMMON),
+    "auc": ("AUC", _METRIC_COMMON | {"num_thresholds", "curve", "from_logits", "multi_label"}),
+    "precision": ("Precision", _METRIC_COMMON | {"thresholds", "top_k", "class_id"}),
+    "recall": ("Recall", _METRIC_COMMON | {"thresholds", "top_k", "class_id"}),
+}
+
+METRIC_ALIASES = {
+    "acc": "accuracy",
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "rmse": "root_mean_squared_error",
+}
+
+ACTIVATIONS = frozenset({
+    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish", "tanh",
+    "sigmoid", "hard_sigmoid", "softmax", "log_softmax", "softplus", "softsign", "linear",
+    "exponential",
+})
+
+
+
+class _Options(BaseModel):
+    """Per-dataset `data.options`: unknown keys and coerced types are errors, as everywhere."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoOptions(_Options):
+    """The dataset takes no options."""
+
+
+class SyntheticRegressionOptions(_Options):
+    """Points on linspace(x_min, x_max), y = w*x + b + noise*N(0, 1): the basic-training-loop data."""
+
+    num_examples: PositiveInt = 201  # the tutorial's 201 points
+    w: float = 3.0  # the tutorial's true slope
+    b: float = 2.0  # and intercept
+    noise: Annotated[float, Field(ge=0)] = 1.0  # standard deviation of the Gaussian noise
+    x_min: float = -2.0  # the tutorial's range
+    x_max: float = 2.0
+
+
+class SyntheticBinaryOptions(_Options):
+    """Two Gaussian blobs on a line, N(-mean, std) labelled 0 and N(mean, std) labelled 1."""
+
+    num_examples: Annotated[int, Field(ge=2)] = 100  # 50 per class, as in the logistic-regression example
+    mean: float = 3.0  # classes centred at -3 and +3: almost separable
+    std: Annotated[float, Field(gt=0)] = 1.0  # unit variance
+
+
+# Dataset name -> the options it accepts; the loaders live in tftrain.data (which imports NumPy).
+DATASETS: dict[str, type[_Options]] = {
+    "mnist": NoOptions,
+    "fashion_mnist": NoOptions,
+    "cifar10": NoOptions,
+    "synthetic_regression": SyntheticRegressionOptions,
+    "synthetic_binary": SyntheticBinaryOptions,
+}

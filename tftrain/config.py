@@ -1,0 +1,456 @@
+"""The YAML schema as pydantic v2 models, and `load_config(path, overrides) -> Config`.
+
+The config is validated once, in strict mode (no silent coercion: `epochs: "3"` is an error),
+and frozen. Every default carries a comment saying why. Nothing here imports TensorFlow or
+NumPy: `tftrain validate` and `tftrain show` must stay instant.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from tftrain import catalog
+from tftrain.errors import ConfigError
+
+NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+# A YAML file needs a handful of aliases at most; thousands are an alias ("billion laughs") bomb.
+MAX_YAML_ALIASES = 100
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors, types are not coerced, and a validated config cannot change."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Named(BaseModel):
+    """A Keras component written as `name` or `{name: ..., <keras parameters>}`."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    name: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The Keras constructor arguments (everything but `name`)."""
+        return dict(self.model_extra or {})
+
+    @property
+    def canonical(self) -> str:
+        """The catalog name after resolving aliases such as `mse`."""
+        return self._aliases.get(self.name, self.name)
+
+    _table: dict = {}
+    _aliases: dict = {}
+    _kind: str = ""
+
+    @model_validator(mode="after")
+    def _known(self) -> _Named:
+        if self.canonical not in self._table:
+            raise ValueError(_unknown(self._kind, self.name, [*self._table, *self._aliases]))
+        allowed = self._table[self.canonical][1]
+        for key in self.params:
+            if key not in allowed:
+                raise ValueError(
+                    f"unknown parameter '{key}' for {self._kind} '{self.name}'"
+                    + _suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
+        return self
+
+
+class LossConfig(_Named):
+    """`loss: mse` or `loss: {name: sparse_categorical_crossentropy, from_logits: true}`."""
+
+    _table = catalog.LOSSES
+    _aliases = catalog.LOSS_ALIASES
+    _kind = "loss"
+
+
+class MetricConfig(_Named):
+    """`accuracy` or `{name: auc, from_logits: true}`."""
+
+    _table = catalog.METRICS
+    _aliases = catalog.METRIC_ALIASES
+    _kind = "metric"
+
+
+class OptimizerConfig(_Named):
+    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class."""
+
+    _table = catalog.OPTIMIZERS
+    _kind = "optimizer"
+
+    name: str = "sgd"  # the tutorials' default; the seed configs all name theirs
+    learning_rate: Annotated[float, Field(gt=0)] = 0.01  # Keras's SGD default
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
+
+
+class DataConfig(_Strict):
+    """Where the examples come from and how they are batched."""
+
+    dataset: str  # no sensible default: the user must say what to train on
+    path: str | None = None  # null -> the Keras cache dir, then the normal download
+    batch_size: PositiveInt = 32  # Keras's default batch size
+    shuffle: bool = True  # reshuffle every epoch, seeded by the run's seed
+    validation: str | float = "test"  # the tutorials validate on the test split; or a fraction, or none
+    limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
+    options: dict[str, Any] = Field(default_factory=dict)  # per-dataset knobs (synthetic sizes, csv label column)
+
+    @field_validator("validation")
+    @classmethod
+    def _validation_split(cls, value: str | float) -> str | float:
+        if value in ("test", "none") or (isinstance(value, float) and 0 < value < 1):
+            return value
+        raise ValueError(f"expected 'test', 'none' or a fraction between 0 and 1, got {_show(value)}"
+                         + (_suggest(value, ["test", "none"]) if isinstance(value, str) else ""))
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in catalog.DATASETS:
+            raise ValueError(_unknown("dataset", value, catalog.DATASETS))
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _dataset_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Validate the options against the dataset's own schema and fill in its defaults."""
+        dataset = info.data.get("dataset")
+        if dataset not in catalog.DATASETS:
+            return value  # the dataset error is reported instead
+        schema = catalog.DATASETS[dataset]
+        try:
+            return schema.model_validate(value).model_dump()
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            if error["type"] == "extra_forbidden":
+                key, valid = str(error["loc"][-1]), list(schema.model_fields)
+                raise ValueError(
+                    f"unknown option '{key}' for dataset {dataset}" + _suggest(key, valid)
+                    + f"; valid options: {', '.join(valid) or 'none'}") from None
+            # A leading "." tells format_validation_error to append this to the key path.
+            raise ValueError("." + format_validation_error(exc, value, root=schema)) from None
+
+
+def _activation(value: str | None) -> str | None:
+    if value is not None and value not in catalog.ACTIVATIONS:
+        raise ValueError(_unknown("activation", value, catalog.ACTIVATIONS))
+    return value
+
+
+class DenseModel(_Strict):
+    """Flatten -> Dense(hidden...) -> Dense(outputs): the MNIST tutorial's model."""
+
+    type: Literal["dense"]
+    hidden: list[PositiveInt] = [128]  # the MNIST tutorial's single hidden layer
+    activation: str = "relu"  # the standard hidden activation
+    output_activation: str | None = "softmax"  # probabilities, matching a from_logits=false loss
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # off: regularisation is opt-in
+
+    _check_activation = field_validator("activation", "output_activation")(_activation)
+
+
+class CnnModel(_Strict):
+    """Conv2D/MaxPool stack -> Flatten -> Dense: the CIFAR-10 tutorial's model."""
+
+    type: Literal["cnn"]
+    conv: list[PositiveInt] = [32, 64, 64]  # the CIFAR-10 tutorial's filters
+    kernel_size: PositiveInt = 3  # the tutorial's 3x3 kernels
+    pool_size: PositiveInt = 2  # 2x2 max-pooling between conv layers halves the resolution
+    dense: list[PositiveInt] = [64]  # the tutorial's classifier head
+    activation: str = "relu"  # the standard hidden activation
+    output_activation: str | None = None  # logits: pair with from_logits=true, numerically stabler
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # off: regularisation is opt-in
+
+    _check_activation = field_validator("activation", "output_activation")(_activation)
+
+
+class LinearModel(_Strict):
+    """y = w*x + b (one Dense unit per output, no hidden layers)."""
+
+    type: Literal["linear"]
+    w_init: float = 5.0  # the basic-training-loop tutorial starts far from the true w=3
+    b_init: float = 0.0  # and from b=0
+    output_activation: str | None = None  # raw values (regression) or logits (classification)
+
+    _check_activation = field_validator("output_activation")(_activation)
+
+
+ModelConfig = Annotated[Union[DenseModel, CnnModel, LinearModel], Field(discriminator="type")]
+
+
+class EarlyStoppingConfig(_Strict):
+    """Stop when `monitor` has not improved for `patience` epochs (keras.callbacks.EarlyStopping)."""
+
+    monitor: str = "val_loss"  # validation loss is what generalisation is judged on
+    patience: NonNegativeInt = 3  # a few noisy epochs are not a plateau
+    mode: Literal["min", "max", "auto"] = "auto"  # Keras infers max for accuracy-like names
+    min_delta: Annotated[float, Field(ge=0)] = 0.0  # any improvement counts
+    restore_best_weights: bool = False  # Keras's default; the best model is kept in checkpoints/ anyway
+
+
+class CheckpointConfig(_Strict):
+    """Which metric decides the `best` checkpoint."""
+
+    monitor: str = "val_loss"  # validation loss; falls back to `loss` when there is no validation
+    mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
+
+
+class TrainingConfig(_Strict):
+    """How long and with which loop to train."""
+
+    loop: Literal["fit", "custom"] = "fit"  # model.fit; `custom` is a tf.GradientTape loop
+    epochs: PositiveInt = 5  # enough to see curves move on the seed datasets
+    steps: PositiveInt | None = None  # set -> train this many steps instead of epochs
+    sampling: Literal["sequential", "with_replacement"] = "sequential"  # epochs walk the (shuffled) data in order
+    log_every: PositiveInt | None = None  # steps per progress line/history row in steps mode; null -> steps/10
+    early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
+    run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
+    steps_per_execution: PositiveInt | Literal["auto"] = 1  # steps per compiled call; more hides Python overhead
+    jit_compile: bool | Literal["auto"] = False  # XLA; off because it can change numerics slightly
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
+
+    @model_validator(mode="after")
+    def _sampling_needs_steps(self) -> TrainingConfig:
+        if self.sampling == "with_replacement" and self.steps is None:
+            raise ValueError("sampling 'with_replacement' draws examples forever: set training.steps")
+        return self
+
+
+class Config(_Strict):
+    """One training run, fully described."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
+    seed: NonNegativeInt | None = 0  # fixed so two runs of one config agree; null picks one and records it
+    deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=lambda: DenseModel(type="dense"))  # the MNIST tutorial's model
+    loss: LossConfig  # no sensible default: it depends on the labels
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)  # plain SGD, lr 0.01
+    metrics: list[MetricConfig] = Field(default_factory=list)  # the loss is always reported
+    training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
+
+    def to_yaml(self) -> str:
+        """The fully resolved config, every default included, loadable by `load_config`."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override and validate a config file; raises ConfigError with a one-line message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.__class__.__name__})") from None
+    raw = parse_yaml(text, source=str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys (name, data, model, ...), got {_kind(raw)}")
+    for override in overrides:
+        apply_override(raw, override)
+    if raw.get("name") is None:
+        raw["name"] = _default_name(path)
+    return validate(raw)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """yaml.safe_load, refusing Python tags and alias bombs with a clear message."""
+    try:
+        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
+        if aliases > MAX_YAML_ALIASES:
+            raise ConfigError(
+                f"{source}: {aliases} YAML aliases; at most {MAX_YAML_ALIASES} are accepted "
+                "(this looks like an alias bomb)")
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        problem = (getattr(exc, "problem", "") or "").strip()
+        raise ConfigError(
+            f"{source}: refused YAML tag ({problem}); configs hold plain data only") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}:{where} invalid YAML: {problem}") from None
+
+
+def apply_override(raw: dict, override: str) -> None:
+    """Apply one `--set a.b.c=value` (value read as a YAML scalar) to the raw config dict."""
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. training.epochs=3")
+    value = parse_yaml(text, source=f"--set {key}")
+    parts = key.strip().split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if isinstance(child, str) and part in ("loss", "optimizer"):
+            child = {"name": child}  # `loss: mse` + `--set loss.reduction=sum`
+        elif child is None:
+            child = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(
+                f"--set {key}: '{'.'.join(parts[:i + 1])}' is {_kind(child)}, not a mapping")
+        node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def validate(raw: dict) -> Config:
+    """Validate a raw config dict; the first problem becomes a one-line ConfigError."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, raw)) from None
+
+
+def _default_name(path: Path) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem)
+    return cleaned or "run"
+
+
+# ---------------------------------------------------------------------------------------------
+# Error messages: key path, what was given, what is expected, and a suggestion where one fits.
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
+                  "pool_size", "steps_per_execution", "num_examples"}
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseModel] | None = None) -> str:
+    """Turn pydantic's first error into `key.path: expected X, got Y` (+ did-you-mean)."""
+    error = exc.errors()[0]
+    loc = _display_loc(error["loc"])
+    path = ".".join(str(p) for p in loc) or "config"
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind == "extra_forbidden":
+        parent = ".".join(str(p) for p in loc[:-1])
+        options = _keys_at(loc[:-1], raw, root or Config)
+        where = f" in '{parent}'" if parent else ""
+        return f"unknown key '{loc[-1]}'{where}" + _suggest(str(loc[-1]), options) + (
+            f"; valid keys: {', '.join(options)}" if options else "")
+    if kind == "union_tag_invalid":
+        tags = error["ctx"]["expected_tags"].replace("'", "").split(", ")
+        return f"{path}.type: " + _unknown("model type", error["ctx"]["tag"], tags)
+    if kind == "union_tag_not_found":
+        return f"{path}.type: required key is missing (one of dense, cnn, linear)"
+    if kind in _BOUNDS:
+        bound = next(iter(error["ctx"].values()))
+        expected = f"a value {_BOUNDS[kind]} {bound}"
+        if kind == "greater_than" and bound == 0 and isinstance(given, int):
+            expected = "a positive integer"
+        return f"{path}: expected {expected}, got {_show(given)}"
+    if kind == "literal_error":
+        options = [o.strip(" '") for o in error["ctx"]["expected"].replace(" or ", ", ").split(",")]
+        return f"{path}: " + _unknown("value", given, options)
+    if kind == "string_pattern_mismatch":
+        return f"{path}: expected letters, digits, '.', '_' or '-' only, got {_show(given)}"
+    if kind == "value_error":
+        message = str(error["ctx"]["error"])
+        if message.startswith("."):  # a nested schema's message that starts with its own key path
+            return path + message
+        return f"{path}: {message}" if path != "config" else message
+    expected = _EXPECTED.get(kind) or error["msg"].removeprefix("Input should be ").lower()
+    if kind == "int_type" and str(loc[-1] if loc else "") in _POSITIVE_INTS:
+        expected = "a positive integer"
+    return f"{path}: expected {expected}, got {_show(given)}"
+
+
+def _display_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union-member tags ('dense', 'str', 'function-after[...]') from a location."""
+    out = []
+    for i, part in enumerate(loc):
+        is_model_tag = part in ("dense", "cnn", "linear") and i > 0 and loc[i - 1] == "model"
+        is_union_member = isinstance(part, str) and (
+            part in ("str", "int", "float", "bool", "none")
+            or part.startswith(("function-", "literal[", "constrained-", "list[", "dict[")))
+        if not (is_model_tag or is_union_member):
+            out.append(part)
+    return tuple(out)
+
+
+def _keys_at(loc: tuple, raw: dict, root: type[BaseModel]) -> list[str]:
+    """The keys the schema accepts at `loc` (for did-you-mean on an unknown key)."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return []
+        if model is Config and part == "model":
+            node = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+            model = {"dense": DenseModel, "cnn": CnnModel, "linear": LinearModel}.get(node.get("type"))
+        else:
+            model = _model_in(model.model_fields[part].annotation)
+    return list(model.model_fields) if model else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def _unknown(kind: str, value: Any, options) -> str:
+    options = sorted(options)
+    return (f"unknown {kind} {_show(value)}" + _suggest(str(value), options)
+            + f"; expected one of: {', '.join(options)}")
+
+
+def _suggest(value: str, options) -> str:
+    close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.6)
+    return f" — did you mean '{close[0]}'?" if close else ""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (dict, list)) or value is None:
+        return _kind(value)
+    return repr(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), f"a {type(value).__name__}")
