@@ -1,5 +1,5 @@
 """`python -m tftrain` is the same program as the `tftrain` console script."""
 
-from tftrain.cli import app
+from tftrain.cli import main
 
-app(prog_name="tftrain")
+main()

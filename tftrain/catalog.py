@@ -126,8 +126,7 @@ class SyntheticBinaryOptions(_Options):
 # Dataset name -> the options it accepts; the loaders live in tftrain.data (which imports NumPy).
 DATASETS: dict[str, type[_Options]] = {
     "mnist": NoOptions,
-    "fashion_mnist": NoOptions,
-    "cifar10": NoOptions,
+    "npz": NoOptions,
     "synthetic_regression": SyntheticRegressionOptions,
     "synthetic_binary": SyntheticBinaryOptions,
 }

@@ -1,0 +1,57 @@
+"""Keras losses, optimizers and metrics from their config entries.
+
+Names and allowed parameters come from tftrain.catalog; the objects are made by Keras's own
+deserializers, so every Keras parameter works under its Keras name.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tftrain import catalog
+from tftrain.config import Config, LossConfig, MetricConfig, OptimizerConfig
+from tftrain.errors import ConfigError
+
+
+def build_loss(cfg: LossConfig) -> keras.losses.Loss:
+    """The configured loss (e.g. SparseCategoricalCrossentropy(from_logits=True))."""
+    class_name = catalog.LOSSES[cfg.canonical][0]
+    return _deserialize(keras.losses.deserialize, class_name, cfg.params, "loss")
+
+
+def build_optimizer(cfg: OptimizerConfig, precision: str = "float32") -> keras.optimizers.Optimizer:
+    """The configured optimizer; wrapped for dynamic loss scaling under mixed_float16."""
+    class_name = catalog.OPTIMIZERS[cfg.name][0]
+    optimizer = _deserialize(keras.optimizers.deserialize, class_name, cfg.params, "optimizer")
+    if precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def build_metrics(config: Config) -> list[keras.metrics.Metric]:
+    """The configured metrics, named as the user wrote them (`accuracy`, `mae`, ...)."""
+    return [_metric(m, config.loss) for m in config.metrics]
+
+
+def _metric(cfg: MetricConfig, loss: LossConfig) -> keras.metrics.Metric:
+    params = {"name": cfg.name, **cfg.params}
+    if cfg.canonical != "accuracy":
+        class_name = catalog.METRICS[cfg.canonical][0]
+        return _deserialize(keras.metrics.deserialize, class_name, params, "metric")
+    # "accuracy" means the accuracy that fits the labels the loss expects. Keras's own guess
+    # thresholds binary predictions at 0.5 even when they are logits; here logits use 0.
+    from_logits = bool(loss.params.get("from_logits", False))
+    if loss.canonical == "sparse_categorical_crossentropy":
+        return keras.metrics.SparseCategoricalAccuracy(**params)
+    if loss.canonical == "categorical_crossentropy":
+        return keras.metrics.CategoricalAccuracy(**params)
+    if loss.canonical == "binary_crossentropy":
+        return keras.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5, **params)
+    return keras.metrics.Accuracy(**params)
+
+
+def _deserialize(deserialize, class_name: str, params: dict, kind: str):
+    try:
+        return deserialize({"class_name": class_name, "config": params})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{kind} {class_name}: {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,58 @@
+"""NumPy `.npz` files: the user's own arrays (`npz` dataset) and the Keras `mnist.npz`."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tftrain.config import DataConfig
+from tftrain.data.base import LoadedData, check_pairs, class_count
+from tftrain.errors import DataError
+
+TRAIN_KEYS = ("x_train", "y_train")
+TEST_KEYS = ("x_test", "y_test")
+
+
+def load(cfg: DataConfig, seed: int) -> LoadedData:
+    """A user file with x_train/y_train and optionally x_test/y_test."""
+    if cfg.path is None:
+        raise DataError("data.path: the npz dataset needs a file with arrays x_train, y_train "
+                        "(and optionally x_test, y_test)")
+    path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        raise DataError(f"data.path: {path} does not exist; expected an .npz file with arrays "
+                        "x_train, y_train (and optionally x_test, y_test)")
+    return read_npz(path, require_test=False)
+
+
+def read_npz(path: Path, require_test: bool) -> LoadedData:
+    """Read x/y arrays from an .npz without allowing pickled objects (allow_pickle=False)."""
+    wanted = TRAIN_KEYS + TEST_KEYS if require_test else TRAIN_KEYS
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in wanted if k not in npz.files]
+            if missing:
+                raise DataError(f"{path}: missing arrays {', '.join(missing)} (found "
+                                f"{', '.join(npz.files) or 'none'}); expected {', '.join(wanted)}")
+            arrays = {k: npz[k] for k in TRAIN_KEYS + TEST_KEYS if k in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({str(exc).splitlines()[0][:100]})") from None
+    has_test = all(k in arrays for k in TEST_KEYS)
+    for split in ("train", "test") if has_test else ("train",):
+        check_pairs(path, arrays[f"x_{split}"], arrays[f"y_{split}"], split)
+    y_train, y_test = arrays["y_train"], arrays.get("y_test") if has_test else None
+    integer_labels = np.issubdtype(y_train.dtype, np.integer)
+    if integer_labels:
+        y_train = y_train.astype(np.int32)
+        y_test = y_test.astype(np.int32) if y_test is not None else None
+    x_train = arrays["x_train"]
+    return LoadedData(
+        x_train=x_train, y_train=y_train,
+        x_test=arrays.get("x_test") if has_test else None, y_test=y_test,
+        # uint8 arrays are pixels: scale them to [0, 1] inside the model.
+        input_scale=1 / 255 if x_train.dtype == np.uint8 else None,
+        num_classes=class_count(y_train, y_test) if integer_labels else None,
+        source=str(path),
+    )

@@ -1,0 +1,33 @@
+"""Rich tables for the console: the model summary and metric results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def model_table(model) -> Table:
+    """Layer, type, output shape and parameter count for each layer, plus the total."""
+    table = Table(title=f"model: {model.name}", title_justify="left")
+    table.add_column("layer")
+    table.add_column("type")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    for layer in model.layers:
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        table.add_row(layer.name, type(layer).__name__, str(tuple(shape)) if shape is not None else "?",
+                      f"{layer.count_params():,}")
+    table.add_section()
+    table.add_row("total", "", "", f"{model.count_params():,}")
+    return table
+
+
+def metrics_table(title: str, metrics: dict[str, Any]) -> Table:
+    """A two-column table of metric name and value."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.6g}" if isinstance(value, float) else str(value))
+    return table

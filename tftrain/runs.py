@@ -1,0 +1,136 @@
+"""The run directory: create it (race-free), write files atomically, read it back.
+
+    runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
+      config.yaml  summary.json  history.csv  model.keras  checkpoints/  tensorboard/  plots/
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tftrain.config import NAME_PATTERN, Config, load_config
+from tftrain.errors import UserError
+
+CONFIG = "config.yaml"
+SUMMARY = "summary.json"
+HISTORY = "history.csv"
+MODEL = "model.keras"
+CHECKPOINTS = "checkpoints"
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write via a temp file in the same folder + fsync + rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_name(name: str) -> str:
+    """Run names are one path component of letters, digits, '.', '_' and '-'."""
+    if not re.fullmatch(NAME_PATTERN, name) or name in (".", ".."):
+        raise UserError(f"--name: expected letters, digits, '.', '_' or '-' only, got {name!r}")
+    return name
+
+
+class RunDir:
+    """One run's folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # -- creating --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, runs_dir: Path, name: str) -> RunDir:
+        """Make `<runs_dir>/<name>-<timestamp>[-N]`; os.mkdir is atomic, so concurrent runs never share one."""
+        check_name(name)
+        runs_dir = Path(runs_dir)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        for n in range(1, 10_000):
+            path = runs_dir / (stem if n == 1 else f"{stem}-{n}")
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                continue
+        raise UserError(f"{runs_dir}: too many runs named {stem}")
+
+    # -- reading ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run directory (it must hold config.yaml)."""
+        run = cls(Path(path))
+        if not (run.path / CONFIG).is_file():
+            raise UserError(f"{path}: not a tftrain run directory (no {CONFIG})")
+        return run
+
+    def config(self) -> Config:
+        """The run's resolved config."""
+        return load_config(self.path / CONFIG)
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json, or {} if the run has not written one yet."""
+        try:
+            return json.loads((self.path / SUMMARY).read_text())
+        except FileNotFoundError:
+            return {}
+
+    def history(self) -> list[dict[str, str]]:
+        """history.csv rows (strings, as read)."""
+        try:
+            with open(self.path / HISTORY, newline="") as f:
+                return list(csv.DictReader(f))
+        except FileNotFoundError:
+            return []
+
+    # -- writing ---------------------------------------------------------------------------
+    def write_text(self, name: str, text: str) -> Path:
+        """Atomically write a file inside the run directory."""
+        target = self.path / name
+        atomic_write(target, text)
+        return target
+
+    def write_json(self, name: str, data: dict) -> Path:
+        """Atomically write pretty JSON."""
+        return self.write_text(name, json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+    def update_summary(self, **fields: Any) -> dict[str, Any]:
+        """Merge fields into summary.json (atomically)."""
+        summary = {**self.summary(), **fields}
+        self.write_json(SUMMARY, summary)
+        return summary
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite history.csv with every row so far (small; atomic, never half a row)."""
+        columns: list[str] = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        self.write_text(HISTORY, buffer.getvalue())
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
