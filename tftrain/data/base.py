@@ -7,7 +7,9 @@ float copy), plus what the model builder and the run summary need to know.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +66,11 @@ def download(fname: str, origin: str, file_hash: str | None, how_to_place: str) 
     import keras  # deferred: loaders run before TensorFlow is otherwise needed
 
     try:
-        return Path(keras.utils.get_file(fname, origin=origin, file_hash=file_hash))
+        # Keras reports download progress on stdout, which tftrain keeps for results only.
+        with contextlib.redirect_stdout(sys.stderr):
+            return Path(keras.utils.get_file(fname, origin=origin, file_hash=file_hash))
     except Exception as exc:  # get_file raises bare Exception subclasses for network errors
-        reason = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
+        reason = str(exc).splitlines()[0][-160:] if str(exc) else exc.__class__.__name__
         raise DataError(f"{how_to_place} (download from {origin} failed: {reason})") from None
 
 
