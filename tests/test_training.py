@@ -157,3 +157,15 @@ def test_bad_data_file_is_one_line_error(cli, tmp_path):
     result = cli("run", CONFIGS / "mnist_dense.yaml", "--runs-dir", runs, "--set", f"data.path={bad}")
     assert result.exit_code == 2 and "broken.npz" in result.output and "Traceback" not in result.output
     assert not runs.exists()
+
+
+def test_name_flag_and_debug_flag(cli, tmp_path):
+    run = _run(cli, CONFIGS / "linear_regression.yaml", tmp_path / "runs", "training.epochs=1")
+    named = cli("run", CONFIGS / "linear_regression.yaml", "--runs-dir", tmp_path / "runs",
+                "--name", "my.exp_1", "--set", "training.epochs=1")
+    assert named.exit_code == 0 and "my.exp_1-" in named.stdout
+    assert run.name != named.stdout.strip()
+    refused = cli("run", CONFIGS / "linear_regression.yaml", "--runs-dir", tmp_path / "runs", "--name", "../x")
+    assert refused.exit_code == 2 and "--name" in refused.output
+    debug = cli("run", CONFIGS / "linear_regression.yaml", "--debug", "--set", "training.epochs=0")
+    assert debug.exit_code != 0 and debug.exception is not None  # --debug re-raises with the traceback
