@@ -63,14 +63,19 @@ def _output(x, cfg, spec: ModelSpec, name: str = "outputs", **kwargs):
                               name=name, **kwargs)(x)
 
 
+def _dense_stack(x, layer_units: list[int], activation: str, dropout: float):
+    for i, units in enumerate(layer_units):
+        x = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    return x
+
+
 def build_dense(cfg: DenseModel, spec: ModelSpec) -> keras.Model:
     """Flatten -> [Dense(units, activation) -> Dropout]* -> Dense(outputs)."""
     inputs, x = _inputs(spec)
     x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(cfg.hidden):
-        x = keras.layers.Dense(units, activation=cfg.activation, name=f"dense_{i}")(x)
-        if cfg.dropout:
-            x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
+    x = _dense_stack(x, cfg.hidden, cfg.activation, cfg.dropout)
     return keras.Model(inputs, _output(x, cfg, spec), name="dense")
 
 
@@ -87,10 +92,7 @@ def build_cnn(cfg: CnnModel, spec: ModelSpec) -> keras.Model:
         if i < len(cfg.conv) - 1:
             x = keras.layers.MaxPooling2D(cfg.pool_size, name=f"pool_{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(cfg.dense):
-        x = keras.layers.Dense(units, activation=cfg.activation, name=f"dense_{i}")(x)
-        if cfg.dropout:
-            x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
+    x = _dense_stack(x, cfg.dense, cfg.activation, cfg.dropout)
     return keras.Model(inputs, _output(x, cfg, spec), name="cnn")
 
 
