@@ -115,7 +115,7 @@ class DataConfig(_Strict):
     shuffle: bool = True  # reshuffle every epoch, seeded by the run's seed
     validation: str | float = "test"  # the tutorials validate on the test split; or a fraction, or none
     limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
-    options: dict[str, Any] = Field(default_factory=dict)  # per-dataset knobs (synthetic sizes, csv label column)
+    options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
 
     @field_validator("validation")
     @classmethod
