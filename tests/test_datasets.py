@@ -190,6 +190,11 @@ def test_cifar10_truncated_and_malformed_batches_name_the_file(tmp_path):
     with pytest.raises(DataError, match=r"test_batch: 'data' is uint8 array of shape \(4, 1000\); "
                                         r"expected a uint8 array of shape \(N, 3072\)"):
         load("cifar10", folder)
+    batch = cifar_batch(0)
+    batch[b"labels"] = [0.5] * PER_BATCH
+    dump(batch, folder / "test_batch", 4)
+    with pytest.raises(DataError, match=r"test_batch: 'labels' must be 4 integers, one per image; got list of float64"):
+        load("cifar10", folder)
     dump(["not", "a", "dict"], folder / "test_batch", 4)
     with pytest.raises(DataError, match="test_batch: holds a pickled list"):
         load("cifar10", folder)
@@ -316,6 +321,7 @@ def test_truncated_gzip_is_one_line_error_naming_the_file(tmp_path):
     (lambda raw: raw + b"\0", "more data than the header's shape"),
     (lambda raw: b"\0\0\x07\x03" + raw[4:], r"not an IDX file \(magic number 00000703"),
     (lambda raw: raw[:10], r"IDX header cut short"),
+    (lambda raw: raw[:4] + b"\xff" * 12 + raw[16:], r"header announces shape \(4294967295, 4294967295, 4294967295\), too large"),
 ])
 def test_damaged_idx_files(tmp_path, damage, expected):
     write_idx_folder(tmp_path / "fm", compress=False)

@@ -122,18 +122,18 @@ def read_python_batch(file: IO[bytes], where: str) -> tuple[np.ndarray, np.ndarr
         got = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"{where}: 'data' is {got}; expected a uint8 array of shape (N, {PIXELS})")
     try:
-        labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
+        labels = np.asarray(labels)
+    except (TypeError, ValueError):  # ragged or otherwise not array-like
         labels = np.empty(0)
-    if labels.shape != (len(data),):
+    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"{where}: 'labels' must be {len(data)} integers, one per image; got "
-                        f"{type(batch.get('labels')).__name__} of shape {labels.shape}")
+                        f"{type(batch.get('labels')).__name__} of {labels.dtype} with shape {labels.shape}")
     return _images(data, labels, where)
 
 
-def read_binary_batch(raw: bytes | np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+def read_binary_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """One binary batch (3073-byte records) -> (images (N, 32, 32, 3) uint8, labels (N,) int32)."""
-    records = np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else raw
+    records = np.frombuffer(raw, np.uint8)
     if records.size == 0 or records.size % RECORD:
         raise DataError(f"{where}: {records.size} bytes is not a whole number of {RECORD}-byte records "
                         "(label + 32x32x3 pixels); the file is truncated or not CIFAR-10 binary")

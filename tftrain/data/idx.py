@@ -58,7 +58,11 @@ def _read_stream(path: Path, f) -> np.ndarray:
     if len(header) < 4 * ndim:
         raise DataError(f"{path}: IDX header cut short ({len(header)} of {4 * ndim} dimension bytes)")
     dims = struct.unpack(f">{ndim}I", header)
-    array = np.empty(dims, IDX_TYPES[magic[2]])
+    try:
+        array = np.empty(dims, IDX_TYPES[magic[2]])
+    except (MemoryError, ValueError):  # a corrupt header announcing an impossible shape
+        raise DataError(f"{path}: the IDX header announces shape {dims}, too large to load; "
+                        "the file is corrupt") from None
     view = memoryview(array.reshape(-1).view(np.uint8))
     filled = 0
     while filled < len(view):
