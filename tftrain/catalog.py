@@ -6,7 +6,7 @@ TensorFlow. Each entry maps the user-facing name to the Keras class name that
 entry against the real Keras signatures so the two cannot drift apart.
 """
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
@@ -123,10 +123,36 @@ class SyntheticBinaryOptions(_Options):
     std: Annotated[float, Field(gt=0)] = 1.0  # unit variance
 
 
+class CsvOptions(_Options):
+    """A CSV file with a header row: `label` is the target column, every other column a feature."""
+
+    label: str  # no sensible default: only the user knows which column is the target
+    # auto: whole non-negative numbers written as integers are class labels, text names classes,
+    # other numbers are regression targets; set it when integers are quantities (counts, prices).
+    task: Literal["auto", "classification", "regression"] = "auto"
+    test_path: str | None = None  # null -> no test file; data.validation may carve a fraction instead
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","  # the C in CSV
+
+
+class ImageFolderOptions(_Options):
+    """One sub-folder of images per class, read by keras.utils.image_dataset_from_directory."""
+
+    image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = [256, 256]  # [height, width]; Keras's default
+    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"  # Keras's default: 3 channels
+    interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
+                           "gaussian", "mitchellcubic"] = "bilinear"  # Keras's default resize method
+    crop_to_aspect_ratio: bool = False  # Keras's default: resize may distort the aspect ratio
+    test_path: str | None = None  # null -> no test folder; data.validation may carve a fraction instead
+
+
 # Dataset name -> the options it accepts; the loaders live in tftrain.data (which imports NumPy).
 DATASETS: dict[str, type[_Options]] = {
     "mnist": NoOptions,
+    "fashion_mnist": NoOptions,
+    "cifar10": NoOptions,
     "npz": NoOptions,
+    "csv": CsvOptions,
+    "image_folder": ImageFolderOptions,
     "synthetic_regression": SyntheticRegressionOptions,
     "synthetic_binary": SyntheticBinaryOptions,
 }

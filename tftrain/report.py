@@ -23,6 +23,22 @@ def model_table(model) -> Table:
     return table
 
 
+def data_lines(info: dict[str, Any]) -> str:
+    """`data: <files read>` plus one line per split with the array shapes and dtypes."""
+    lines = [f"data: {info['source']}"]
+    for split in ("train", "test"):
+        if split in info:
+            s = info[split]
+            lines.append(f"  {split}: x {tuple(s['x_shape'])} {s['x_dtype']}, y {tuple(s['y_shape'])} {s['y_dtype']}")
+    if info.get("num_classes"):
+        names = info.get("class_names")
+        shown = f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else ""
+        lines.append(f"  classes: {info['num_classes']}{shown}")
+    if info.get("validation"):
+        lines.append(f"  validation: {info['validation']}")
+    return "\n".join(lines)
+
+
 def metrics_table(title: str, metrics: dict[str, Any]) -> Table:
     """A two-column table of metric name and value."""
     table = Table(title=title, title_justify="left")

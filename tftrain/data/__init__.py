@@ -12,12 +12,16 @@ from collections.abc import Callable
 import numpy as np
 
 from tftrain.config import Config, DataConfig
-from tftrain.data import mnist, npz, synthetic
+from tftrain.data import cifar, fashion_mnist, image_folder, mnist, npz, synthetic, tabular
 from tftrain.data.base import LoadedData
 
 DATASETS: dict[str, Callable[[DataConfig, int], LoadedData]] = {
     "mnist": mnist.load,
+    "fashion_mnist": fashion_mnist.load,
+    "cifar10": cifar.load,
     "npz": npz.load,
+    "csv": tabular.load,
+    "image_folder": image_folder.load,
     "synthetic_regression": synthetic.load_regression,
     "synthetic_binary": synthetic.load_binary,
 }

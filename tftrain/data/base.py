@@ -35,12 +35,16 @@ class LoadedData:
     num_classes: int | None = None
     # The file(s) the arrays came from, or a description of how they were generated.
     source: str = ""
+    # Names of classes 0..K-1 where the dataset defines them (CIFAR-10, image folders, CSV labels).
+    class_names: tuple[str, ...] | None = None
     extra: dict = field(default_factory=dict)
 
     def describe(self) -> dict:
         """Shapes, dtypes and source, for the console and summary.json."""
         splits = {"train": (self.x_train, self.y_train), "test": (self.x_test, self.y_test)}
         info: dict = {"source": self.source, "num_classes": self.num_classes}
+        if self.class_names is not None:
+            info["class_names"] = list(self.class_names)
         for split, (x, y) in splits.items():
             if x is not None:
                 info[split] = {"x_shape": list(x.shape), "x_dtype": str(x.dtype),
@@ -59,8 +63,12 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes")
 
 
-def download(fname: str, origin: str, file_hash: str | None, how_to_place: str) -> Path:
-    """Fetch a file into the Keras cache with keras.utils.get_file, or explain how to place it."""
+def download(fname: str, origin: str, file_hash: str | None, how_to_place: str, **get_file_args) -> Path:
+    """Fetch a file into the Keras cache with keras.utils.get_file, or explain how to place it.
+
+    `get_file_args` go to get_file unchanged (extract=True, cache_subdir=...), so a download lands
+    exactly where Keras's own dataset loaders would put it and the two share one cache.
+    """
     if offline():
         raise DataError(f"{how_to_place} (downloads are off: {OFFLINE_ENV} is set)")
     import keras  # deferred: loaders run before TensorFlow is otherwise needed
@@ -68,10 +76,16 @@ def download(fname: str, origin: str, file_hash: str | None, how_to_place: str) 
     try:
         # Keras reports download progress on stdout, which tftrain keeps for results only.
         with contextlib.redirect_stdout(sys.stderr):
-            return Path(keras.utils.get_file(fname, origin=origin, file_hash=file_hash))
+            return Path(keras.utils.get_file(fname, origin=origin, file_hash=file_hash, **get_file_args))
     except Exception as exc:  # get_file raises bare Exception subclasses for network errors
         reason = str(exc).splitlines()[0][-160:] if str(exc) else exc.__class__.__name__
         raise DataError(f"{how_to_place} (download from {origin} failed: {reason})") from None
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, shortened, for one-line error messages."""
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    return text[:160]
 
 
 def class_count(*labels: np.ndarray | None) -> int:

@@ -24,10 +24,11 @@ import tftrain  # noqa: E402
 from tftrain.components import build_loss, build_metrics, build_optimizer  # noqa: E402
 from tftrain.config import Config  # noqa: E402
 from tftrain.data import load_data  # noqa: E402
+from tftrain.data.checks import check_data  # noqa: E402
 from tftrain.data.pipeline import Pipelines, build_pipelines  # noqa: E402
 from tftrain.errors import DivergedError  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
-from tftrain.report import metrics_table, model_table  # noqa: E402
+from tftrain.report import data_lines, metrics_table, model_table  # noqa: E402
 from tftrain.runs import CONFIG, MODEL, RunDir  # noqa: E402
 from tftrain.training.callbacks import (  # noqa: E402
     CheckpointCallback,
@@ -81,6 +82,7 @@ def prepare(config: Config) -> Prepared:
     """Seed, load data, build pipelines, model, loss, optimizer and metrics; compile."""
     config = seed_everything(config)
     data = load_data(config, config.seed)
+    check_data(config, data)
     pipelines = build_pipelines(data, config, config.seed)
     training = config.training
     keras.mixed_precision.set_global_policy(training.precision)
@@ -119,7 +121,7 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
         precision=config.training.precision, versions=versions())
 
     console.print(f"run directory: {run.path}", markup=False, highlight=False)
-    console.print(f"data: {prepared.data_info['source']}", markup=False, highlight=False)
+    console.print(data_lines(prepared.data_info), markup=False, highlight=False, soft_wrap=True)
     console.print(model_table(prepared.model))
 
     pipelines = prepared.pipelines
