@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from tftrain.errors import UserError
 from tftrain.runs import RunDir, atomic_write
@@ -95,6 +96,7 @@ def _axes_for(figure: Figure, count: int):
 def _finish(ax, title: str, x_name: str) -> None:
     ax.set_title(title)
     ax.set_xlabel(x_name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
 

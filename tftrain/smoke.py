@@ -114,8 +114,16 @@ def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = 
                 f"batches{val}; model {prepared.model.name} with {prepared.model.count_params():,} parameters")
 
     def train() -> str:
-        run = run_training(config, runs_dir=runs_dir, name=name and f"{name}-smoke", console=console,
-                           verbose=verbose)
+        folder = Path(runs_dir)
+        before = set(folder.iterdir()) if folder.is_dir() else set()
+        try:
+            run = run_training(config, runs_dir=runs_dir, name=name and f"{name}-smoke", console=console,
+                               verbose=verbose)
+        except BaseException:
+            created = set(folder.iterdir()) - before if folder.is_dir() else set()
+            if len(created) == 1:  # the failed run's directory gets smoke.json too
+                state["run"] = RunDir(created.pop())
+            raise
         state["run"] = run
         summary, rows = run.summary(), run.history()
         if summary.get("status") != "completed" or not rows:
