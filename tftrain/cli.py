@@ -51,16 +51,9 @@ def _console(quiet: bool = False) -> Console:
 
 
 def _print_table(table, console: Console | None = None) -> None:
-    """A table (on stdout by default): fitted to a terminal; at its natural width in pipes and
-    CI logs, where nothing wraps lines for us and a cropped cell would lose data."""
-    console = console or out_console
-    if console.is_terminal:
-        console.print(table)
-        return
-    from rich.measure import Measurement
+    from tftrain.report import print_table
 
-    width = Measurement.get(console, console.options.update(width=1000), table).maximum
-    Console(width=max(console.width, width), stderr=console.stderr, quiet=console.quiet).print(table)
+    print_table(console or out_console, table)
 
 
 def _check_checkpoint(checkpoint: str) -> None:

@@ -89,7 +89,11 @@ def runs_table(rows: list[dict[str, Any]], title: str) -> Table:
             progress = f"{row['epochs_done'] or 0}/{row['epochs'] or '?'} epochs"
         best = ""
         if row["best_value"] is not None:
-            best = f"{row['best_monitor']}={_number(row['best_value'])} @{row['best_epoch']}"
+            where = f"@{row['best_epoch']}"
+            if row["steps"] is not None and row["epochs_done"] and row["steps_done"]:
+                # In steps mode an "epoch" is a log interval: say at which step instead.
+                where = f"@step {row['best_epoch'] * (row['steps_done'] // row['epochs_done'])}"
+            best = f"{row['best_monitor']}={_number(row['best_value'])} {where}"
         # The run name carries the start time; `--json` has it as a number too.
         table.add_row(row["run"], row["status"], progress, best, duration(row["seconds"]))
     return table

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from tftrain.config import Config, validate
 from tftrain.errors import TftrainError
+from tftrain.report import print_table
 
 # Two training and two validation steps: enough for the loop to iterate and for validation to
 # aggregate more than one batch, still seconds even for the CNN on a CPU.
@@ -71,7 +72,7 @@ class _Stages:
         except BaseException as exc:
             self.results.append({"stage": name, "ok": False, "seconds": time.perf_counter() - started,
                                  "detail": f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300]})
-            self.console.print(self.table())
+            print_table(self.console, self.table())
             if isinstance(exc, (TftrainError, KeyboardInterrupt)):
                 raise  # keeps its own exit code (2 bad input, 3 diverged, 130 interrupted)
             raise SmokeError(f"smoke test failed at stage '{name}': {self.results[-1]['detail']}") from exc
@@ -178,5 +179,5 @@ def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = 
         if "run" in state:  # the run directory records how far the smoke test got
             ok = len(stages.results) == len(plan) and all(r["ok"] for r in stages.results)
             state["run"].write_json(SMOKE_FILE, {"ok": ok, "stages": stages.results})
-    console.print(stages.table())
+    print_table(console, stages.table())
     return state["run"]
