@@ -333,6 +333,10 @@ def test_export_keras_formats(trained, tmp_path):
     x = np.array([[0.0], [1.0]], dtype=np.float32)
     original = keras.saving.load_model(model, compile=False)
     np.testing.assert_allclose(fresh.predict(x, verbose=0), original.predict(x, verbose=0))
+    result = _invoke("export", trained["regression"], "--format", "h5", "--output", tmp_path / "legacy.h5")
+    assert result.exit_code == 0, result.output
+    legacy = keras.saving.load_model(tmp_path / "legacy.h5", compile=False)
+    np.testing.assert_allclose(legacy.predict(x, verbose=0), original.predict(x, verbose=0))
     result = _invoke("export", trained["regression"], "--format", "keras", "--output", tmp_path / "m.h5")
     assert result.exit_code == 2 and "ending in .keras" in result.stderr
     result = _invoke("export", trained["regression"], "--format", "onnx")
