@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -18,9 +19,12 @@ from rich.console import Console
 
 from tftrain.errors import TftrainError
 
+EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted."
+
 app = typer.Typer(
     name="tftrain",
     help="Train TensorFlow/Keras models from YAML configs.",
+    epilog=f"Example: tftrain run configs/linear_regression.yaml    {EXIT_CODES}",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -35,6 +39,28 @@ ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_defaul
 SetOpt = Annotated[list[str], typer.Option("--set", help="Override a key: --set training.epochs=3 (repeatable).",
                                            metavar="KEY=VALUE")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+RunDirArg = Annotated[Path, typer.Argument(help="A run directory.", show_default=False)]
+RunDirsArg = Annotated[list[Path], typer.Argument(help="Run directories.", show_default=False)]
+CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="Which model: last or best.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")]
+
+
+def _console(quiet: bool = False) -> Console:
+    """A stderr console made now, so NO_COLOR and the current stderr apply; quiet prints nothing."""
+    return Console(stderr=True, quiet=quiet)
+
+
+def _print_table(table, console: Console | None = None) -> None:
+    from tftrain.report import print_table
+
+    print_table(console or out_console, table)
+
+
+def _check_checkpoint(checkpoint: str) -> None:
+    from tftrain.errors import UserError
+
+    if checkpoint not in ("last", "best"):
+        raise UserError(f"--checkpoint: expected last or best, got {checkpoint!r}")
 
 
 def _reports_errors(command):
@@ -63,6 +89,10 @@ def run(
     set_: SetOpt = [],  # noqa: B006 (typer reads the default, never mutates it)
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run-name prefix (default: the config's name).")] = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="Every stage on a few batches (CI); exit 0 only if all work.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run directory and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved config, "
+                                          "lines within epochs and TensorFlow's own log.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Train a model from CONFIG; prints the run directory.
@@ -70,33 +100,41 @@ def run(
     Example: tftrain run configs/linear_regression.yaml --set training.epochs=3
     """
     from tftrain.config import load_config
+    from tftrain.errors import UserError
     from tftrain.runs import check_name
 
+    if quiet and verbose:
+        raise UserError("--quiet and --verbose: choose one")
     cfg = load_config(config, set_)
     if name is not None:
         check_name(name)
-    from tftrain.training.runner import run_training  # TensorFlow is imported here, not before
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # before TensorFlow is imported: keep its log
+    console = _console(quiet)
+    if smoke:
+        from tftrain.smoke import smoke_run  # TensorFlow is imported here, not before
 
-    result = run_training(cfg, runs_dir=runs_dir, name=name, console=err_console)
+        result = smoke_run(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose)
+    else:
+        from tftrain.training.runner import run_training  # TensorFlow is imported here, not before
+
+        result = run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose)
     print(result.path)
 
 
 @app.command()
 @_reports_errors
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="Which model: last or best.")] = "last",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    run_dir: RunDirArg,
+    checkpoint: CheckpointOpt = "last",
+    as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Evaluate a finished run's model on its test split; writes eval.json.
 
     Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best
     """
-    from tftrain.errors import UserError
-
-    if checkpoint not in ("last", "best"):
-        raise UserError(f"--checkpoint: expected last or best, got {checkpoint!r}")
+    _check_checkpoint(checkpoint)
     from tftrain.evaluate import evaluate_run
     from tftrain.report import metrics_table
 
@@ -106,7 +144,7 @@ def evaluate(
     else:
         out_console.print(f"{run_dir}: {result['model']} on {result['split']} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
-        out_console.print(metrics_table("metrics", result["metrics"]))
+        _print_table(metrics_table("metrics", result["metrics"]))
 
 
 @app.command()
@@ -132,6 +170,163 @@ def show(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> None:
     from tftrain.config import load_config
 
     sys.stdout.write(load_config(config, set_).to_yaml())
+
+
+@app.command()
+@_reports_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("config.yaml"),
+    template: Annotated[str, typer.Option("--template", "-t",
+                                          help="mnist, cifar10, regression or binary.")] = "mnist",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite PATH if it exists.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter config to PATH.
+
+    Example: tftrain init --template regression my_regression.yaml
+    """
+    from tftrain.templates import write_template
+
+    written = write_template(template, path, force=force)
+    print(written)
+    err_console.print(f"next: tftrain validate {written} && tftrain run {written}", markup=False,
+                      highlight=False)
+
+
+@app.command("runs")
+@_reports_errors
+def runs_(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.")] = Path("runs"),
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List runs, newest first: status, progress, best metric, time.
+
+    Example: tftrain runs runs/ --json
+    """
+    from tftrain.manage import list_runs, runs_table
+
+    rows = list_runs(runs_dir)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        err_console.print(f"no runs in {runs_dir}", markup=False, highlight=False)
+    else:
+        _print_table(runs_table(rows, title=f"{len(rows)} runs in {runs_dir}"))
+
+
+@app.command()
+@_reports_errors
+def compare(run_dirs: RunDirsArg, as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Config differences and metrics of several runs, side by side.
+
+    Example: tftrain compare runs/mnist-dense-20260101-120000 runs/mnist-dense-20260102-090000
+    """
+    from tftrain.manage import compare_runs, comparison_tables
+
+    result = compare_runs(run_dirs)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    for table in comparison_tables(result):
+        _print_table(table)
+
+
+@app.command()
+@_reports_errors
+def plot(
+    run_dirs: RunDirsArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG file to write.")] = Path("plot.png"),
+    debug: DebugOpt = False,
+) -> None:
+    """Overlay the curves of one or more runs in one PNG figure.
+
+    Example: tftrain plot runs/lr-0.1-* runs/lr-0.01-* --output lr.png
+    """
+    from tftrain.plots import overlay_plot
+
+    print(overlay_plot(run_dirs, output))
+
+
+@app.command()
+@_reports_errors
+def sweep(
+    config: ConfigArg,
+    grid: Annotated[list[str], typer.Option("--grid", help="KEY=V1,V2,... (repeatable: the cartesian product).",
+                                            metavar="KEY=V1,V2")] = [],  # noqa: B006
+    set_: SetOpt = [],  # noqa: B006
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where the sweep folder is created.")] = Path("runs"),
+    metric: Annotated[Optional[str], typer.Option("--metric", help="Rank by this history column "
+                                                  "(default: the checkpoint monitor).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="auto, min or max.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the ranking and errors.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train every combination of --grid values; rank them; write sweep.json.
+
+    Exits 1 if any member did not complete (the others still ran).
+
+    Example: tftrain sweep configs/linear_regression.yaml --grid optimizer.learning_rate=0.1,0.01
+    """
+    from tftrain.sweep import run_sweep, sweep_table
+
+    result = run_sweep(config, set_, grid, runs_dir=runs_dir, metric=metric, mode=mode,
+                       console=_console(quiet))
+    _print_table(sweep_table(result), err_console)
+    print(result.path)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_reports_errors
+def predict(
+    run_dir: RunDirArg,
+    inputs: Annotated[list[Path], typer.Argument(help=".npy, .npz, .csv or image files (or a folder of images).",
+                                                 show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write a .csv or .json file.")] = None,
+    checkpoint: CheckpointOpt = "last",
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Predict with a run's model: class and probability, or values.
+
+    Example: tftrain predict runs/mnist-dense-20260101-120000 digits/ --output predictions.csv
+    """
+    _check_checkpoint(checkpoint)
+    from tftrain.predict import predict_run, predictions_table, write_predictions
+
+    result = predict_run(run_dir, inputs, checkpoint)
+    if output is not None:
+        print(write_predictions(result, output))
+    elif as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_table(predictions_table(result))
+
+
+@app.command()
+@_reports_errors
+def export(
+    run_dir: RunDirArg,
+    format_: Annotated[str, typer.Option("--format", "-f", help="saved_model (TF Serving), keras, h5 or weights.")
+                       ] = "saved_model",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write "
+                                                   "(default: RUN_DIR/export/...).")] = None,
+    checkpoint: CheckpointOpt = "last",
+    debug: DebugOpt = False,
+) -> None:
+    """Export a run's model for serving or for other Keras code.
+
+    Example: tftrain export runs/mnist-dense-20260101-120000 --format saved_model --output serving/mnist/1
+    """
+    _check_checkpoint(checkpoint)
+    from tftrain.export import export_run, signature_text
+
+    path = export_run(run_dir, format_, output, checkpoint)
+    if format_ == "saved_model":
+        err_console.print(signature_text(path), markup=False, highlight=False, soft_wrap=True)
+    print(path)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 
@@ -47,3 +48,16 @@ def metrics_table(title: str, metrics: dict[str, Any]) -> Table:
     for name, value in metrics.items():
         table.add_row(name, f"{value:.6g}" if isinstance(value, float) else str(value))
     return table
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Fitted to a terminal's width; at its natural width in pipes and CI logs, where nothing
+    re-wraps lines and a squeezed or cropped cell would only lose information."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    from rich.measure import Measurement
+
+    width = Measurement.get(console, console.options.update(width=1000), table).maximum
+    Console(width=max(console.width, width), stderr=console.stderr, quiet=console.quiet,
+            file=console.file).print(table)

@@ -42,7 +42,7 @@ class LoadedData:
     def describe(self) -> dict:
         """Shapes, dtypes and source, for the console and summary.json."""
         splits = {"train": (self.x_train, self.y_train), "test": (self.x_test, self.y_test)}
-        info: dict = {"source": self.source, "num_classes": self.num_classes}
+        info: dict = {"source": self.source, "num_classes": self.num_classes, **self.extra}
         if self.class_names is not None:
             info["class_names"] = list(self.class_names)
         for split, (x, y) in splits.items():

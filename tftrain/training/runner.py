@@ -39,6 +39,8 @@ from tftrain.training.callbacks import (  # noqa: E402
 )
 from tftrain.training.custom import CustomLoop  # noqa: E402
 from tftrain.training.fit import train_with_fit  # noqa: E402
+from tftrain.training.steplog import StepLogCallback  # noqa: E402
+from tftrain.training.tensorboard import TensorBoardCallback  # noqa: E402
 
 
 @dataclass
@@ -106,8 +108,11 @@ def prepare(config: Config) -> Prepared:
 
 
 def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
-                 console: Console | None = None) -> RunDir:
-    """Train `config` into a new run directory under `runs_dir` and return it."""
+                 console: Console | None = None, verbose: bool = False) -> RunDir:
+    """Train `config` into a new run directory under `runs_dir` and return it.
+
+    `verbose` also prints the resolved config and a line about every tenth of an epoch.
+    """
     console = console or Console(stderr=True)
     prepared = prepare(config)
     config = prepared.config
@@ -123,6 +128,8 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
     console.print(f"run directory: {run.path}", markup=False, highlight=False)
     console.print(data_lines(prepared.data_info), markup=False, highlight=False, soft_wrap=True)
     console.print(model_table(prepared.model))
+    if verbose:
+        console.print(config.to_yaml(), markup=False, highlight=False)
 
     pipelines = prepared.pipelines
     steps_mode = config.training.steps is not None
@@ -134,6 +141,9 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
                  ProgressCallback(console, pipelines.epochs, pipelines.steps_per_epoch, steps_mode)]
     if config.training.early_stopping is not None:
         callbacks.append(keras.callbacks.EarlyStopping(**config.training.early_stopping.model_dump()))
+    callbacks.append(TensorBoardCallback(run.path / "tensorboard", pipelines.steps_per_epoch, steps_mode))
+    if verbose:
+        callbacks.append(StepLogCallback(console, pipelines.steps_per_epoch))
 
     try:
         if config.training.loop == "fit":
@@ -164,9 +174,22 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
     }
     if divergence.diverged_at_step is not None:
         run.update_summary(**{**summary, "status": "diverged", "diverged_at_step": divergence.diverged_at_step})
+        write_plots(run, console)
         raise DivergedError(f"loss became NaN or infinite at step {divergence.diverged_at_step}; "
                             f"the last good checkpoint is in {run.path / 'checkpoints'}")
     save_atomically(prepared.model, run.path / MODEL)
     run.update_summary(**{**summary, "status": "completed", "finished": time.time()})
+    write_plots(run, console)
     console.print(metrics_table("final metrics", final))
     return run
+
+
+def write_plots(run: RunDir, console: Console) -> None:
+    """plots/*.png from history.csv; a plotting problem is a warning, never a lost run."""
+    from tftrain.plots import write_run_plots  # matplotlib is imported only once a run has a history
+
+    try:
+        write_run_plots(run.path)
+    except Exception as exc:  # noqa: BLE001 (the trained model and history are already saved)
+        console.print(f"warning: plots not written: {exc.__class__.__name__}: {exc}",
+                      markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,143 @@
+"""`tftrain sweep` (grid, ranking, sweep.json, failed members) and `tftrain run --smoke`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tftrain.config import load_config
+from tftrain.errors import UserError
+from tftrain.smoke import SMOKE_BATCHES, smoke_config
+from tftrain.sweep import parse_grid, split_values
+
+
+@pytest.fixture
+def npz_regression(tmp_path, write_config):
+    """A config on a user .npz of 20 points of y = 2x - 1 (validation: a fifth of them)."""
+    x = np.linspace(-1, 1, 20, dtype=np.float32)[:, None]
+    np.savez(tmp_path / "points.npz", x_train=x, y_train=2 * x - 1)
+    return write_config({
+        "name": "pts", "data": {"dataset": "npz", "path": str(tmp_path / "points.npz"), "batch_size": 4,
+                                "validation": 0.2},
+        "model": {"type": "linear", "w_init": 0.0}, "loss": "mse", "training": {"epochs": 2}})
+
+
+def test_split_values_keeps_lists_and_quoted_commas_together():
+    assert split_values("0.1,0.01") == ["0.1", "0.01"]
+    assert split_values("[64],[128, 64]") == ["[64]", "[128, 64]"]
+    assert split_values("'a,b',{x: 1, y: 2}") == ["'a,b'", "{x: 1, y: 2}"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("optimizer.learning_rate", "expected KEY=V1,V2"),
+    ("=1,2", "expected KEY=V1,V2"),
+    ("training.epochs=1,,2", "expected KEY=V1,V2"),
+    ("training.epochs=1,1", "repeated"),
+])
+def test_bad_grid_specs_are_bad_input(spec, message):
+    with pytest.raises(UserError, match=message):
+        parse_grid([spec])
+
+
+def test_sweep_runs_every_member_ranks_them_and_survives_failed_members(cli, npz_regression, tmp_path):
+    missing = tmp_path / "missing.npz"
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", "--quiet",
+                 "--grid", "optimizer.learning_rate=0.5,0.05,-1",
+                 "--grid", f"data.path={tmp_path / 'points.npz'},{missing}")
+    assert result.exit_code == 1, result.output  # some members failed; the others ran
+    folder = Path(result.stdout.strip())
+    assert folder.parent == tmp_path / "runs" and folder.name.startswith("pts-sweep-")
+    sweep = json.loads((folder / "sweep.json").read_text())
+    assert sweep["metric"] == "val_loss" and sweep["mode"] == "min"
+    members = {(m["overrides"]["optimizer.learning_rate"], Path(m["overrides"]["data.path"]).name): m
+               for m in sweep["members"]}
+    assert len(members) == 6
+    for lr in ("0.5", "0.05"):
+        good = members[(lr, "points.npz")]
+        assert good["status"] == "completed"
+        run = Path(good["run_dir"])
+        assert run.parent == folder and json.loads((run / "summary.json").read_text())["status"] == "completed"
+        assert (run / "model.keras").is_file() and (run / "plots" / "loss.png").is_file()
+        bad_data = members[(lr, "missing.npz")]
+        assert bad_data["status"] == "failed" and "missing.npz does not exist" in bad_data["error"]
+        assert bad_data["run_dir"] is None  # bad input fails before a run directory exists
+    for path in ("points.npz", "missing.npz"):
+        invalid = members[("-1", path)]
+        assert invalid["status"] == "invalid" and "optimizer.learning_rate" in invalid["error"]
+    # Ranked by the best val_loss of each completed member, lowest first.
+    completed = [m for m in sweep["members"] if m["status"] == "completed"]
+    assert sweep["ranking"] == [m["index"] for m in sorted(completed, key=lambda m: m["value"])]
+    for member in completed:
+        history = (Path(member["run_dir"]) / "history.csv").read_text().splitlines()
+        column = history[0].split(",").index("val_loss")
+        assert member["value"] == pytest.approx(min(float(r.split(",")[column]) for r in history[1:]))
+    assert "sweep ranked by val_loss (min)" in result.stderr
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == sorted(
+        Path(m["run_dir"]).name for m in completed)
+    listed = json.loads(cli("runs", tmp_path / "runs", "--json").stdout)  # members show up in `tftrain runs`
+    assert sorted(row["run"] for row in listed) == sorted(f"{folder.name}/{Path(m['run_dir']).name}"
+                                                          for m in completed)
+
+
+def test_a_sweep_where_no_member_validates_writes_nothing(cli, npz_regression, tmp_path):
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", "--grid", "optimiser.lr=0.1,0.2")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: every sweep member is invalid; the first: unknown key 'optimiser'")
+    assert not (tmp_path / "runs").exists()
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "at least one --grid" in result.stderr
+
+
+def test_smoke_config_cuts_only_the_size(tiny_mnist, write_config):
+    config = load_config(write_config({"name": "m", "data": {"dataset": "mnist", "path": str(tiny_mnist),
+                                                             "batch_size": 4},
+                                       "loss": "sparse_categorical_crossentropy",
+                                       "training": {"epochs": 9, "loop": "custom"}}))
+    smoke = smoke_config(config)
+    assert smoke.data.limit == 2 * SMOKE_BATCHES * 4 and smoke.data.validation == 0.5
+    assert smoke.training.epochs == 1 and smoke.name == "m-smoke"
+    assert smoke.model == config.model and smoke.loss == config.loss and smoke.training.loop == "custom"
+    steps = smoke_config(config.model_copy(update={"training": config.training.model_copy(
+        update={"steps": 500, "log_every": 50})}))
+    assert steps.training.steps == SMOKE_BATCHES and steps.training.log_every == SMOKE_BATCHES
+
+
+def test_smoke_run_checks_every_stage_on_a_few_batches(cli, tiny_mnist, write_config, tmp_path):
+    path = write_config({"name": "digits", "data": {"dataset": "mnist", "path": str(tiny_mnist), "batch_size": 4},
+                         "model": {"type": "dense", "hidden": [8]}, "loss": "sparse_categorical_crossentropy",
+                         "metrics": ["accuracy"], "training": {"epochs": 5}})
+    result = cli("run", path, "--smoke", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run = Path(result.stdout.strip())
+    assert run.name.startswith("digits-smoke-")
+    smoke = json.loads((run / "smoke.json").read_text())
+    assert smoke["ok"] and [s["stage"] for s in smoke["stages"]] == [
+        "data + model", "train + validate + save", "reload", "evaluate"]
+    assert all(s["ok"] for s in smoke["stages"])
+    assert "test split, 2 batches" in smoke["stages"][3]["detail"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps_done"] == SMOKE_BATCHES and summary["epochs_done"] == 1
+    assert "smoke test" in result.stderr and "FAILED" not in result.stderr
+
+
+def test_smoke_run_fails_with_the_stage_that_broke(cli, write_config, tmp_path):
+    # A learning rate this large makes the second step's loss infinite: training diverges.
+    path = write_config({"name": "boom", "data": {"dataset": "synthetic_regression", "batch_size": 4,
+                                                  "validation": "none"},
+                         "model": {"type": "linear"}, "loss": "mse",
+                         "optimizer": {"name": "sgd", "learning_rate": 1.0e30}})
+    result = cli("run", path, "--smoke", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 3, result.output
+    assert "FAILED" in result.stderr and "loss became NaN or infinite" in result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    smoke = json.loads((run / "smoke.json").read_text())
+    assert not smoke["ok"]
+    assert [(s["stage"], s["ok"]) for s in smoke["stages"]] == [("data + model", True),
+                                                               ("train + validate + save", False)]
+    missing = cli("run", write_config({"data": {"dataset": "npz", "path": "nope.npz"}, "loss": "mse"}, "m.yaml"),
+                  "--smoke", "--runs-dir", tmp_path / "runs2")
+    assert missing.exit_code == 2 and "nope.npz does not exist" in missing.stderr
+    assert not (tmp_path / "runs2").exists()

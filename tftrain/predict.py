@@ -1,0 +1,249 @@
+"""`tftrain predict RUN_DIR INPUT...`: run a trained model on .npy/.npz/.csv files or images.
+
+Inputs are given exactly as the training data was (raw pixel values for images: the model
+rescales them itself). What comes out depends on the run's loss:
+
+- sparse/categorical cross-entropy: the class and its probability. A softmax output already is
+  a probability; any other output activation (none, for from_logits) is treated as logits and
+  put through softmax.
+- binary cross-entropy: class 1 when its probability is at least 0.5; a sigmoid output already
+  is the probability, logits go through sigmoid.
+- hinge losses: class 1 when the score is positive (a score, not a probability).
+- anything else (regression): the output values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the console
+
+import numpy as np  # noqa: E402
+
+from tftrain.errors import DataError, UserError  # noqa: E402
+from tftrain.runs import RunDir, atomic_write  # noqa: E402
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
+# Keys tried, in order, for the inputs in an .npz (tftrain's own files and Keras's use x_*).
+NPZ_KEYS = ("x", "inputs", "x_test", "x_train")
+MULTICLASS_LOSSES = {"sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_hinge"}
+BINARY_LOSSES = {"binary_crossentropy"}
+SCORE_LOSSES = {"hinge", "squared_hinge"}
+
+
+def task_of(config) -> str:
+    """multiclass | binary | score | regression, from the run's loss."""
+    loss = config.loss.canonical
+    if loss in MULTICLASS_LOSSES:
+        return "multiclass"
+    if loss in BINARY_LOSSES:
+        return "binary"
+    if loss in SCORE_LOSSES:
+        return "score"
+    return "regression"
+
+
+def expand_inputs(paths: list[str | Path]) -> list[Path]:
+    """Files as given; a folder stands for the image files in it (sorted)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise DataError(f"{path}: a folder with no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            files += images
+        elif not path.is_file():
+            raise DataError(f"{path}: no such input file")
+        elif path.suffix.lower() not in IMAGE_SUFFIXES | ARRAY_SUFFIXES:
+            raise DataError(f"{path}: unsupported input; expected .npy, .npz, .csv or an image "
+                            f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        else:
+            files.append(path)
+    return files
+
+
+def read_input(path: Path, input_shape: tuple[int, ...], label_column: str | None = None) -> np.ndarray:
+    """One file's examples as an array of shape (N, *input_shape)."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return _read_image(path, input_shape)[None]
+    if suffix == ".csv":
+        array = _read_csv(path, label_column)
+    else:
+        array = _read_array(path)
+    return _as_examples(path, array, input_shape)
+
+
+def _read_array(path: Path) -> np.ndarray:
+    try:
+        loaded = np.load(path, allow_pickle=False)  # never unpickle objects from an input file
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable {path.suffix} file ({str(exc).splitlines()[0][:100]})") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        key = next((k for k in NPZ_KEYS if k in loaded.files), None)
+        if key is None and len(loaded.files) == 1:
+            key = loaded.files[0]
+        if key is None:
+            raise DataError(f"{path}: which array holds the inputs? expected one of {', '.join(NPZ_KEYS)} "
+                            f"(found {', '.join(loaded.files) or 'none'})")
+        return loaded[key]
+
+
+def _read_csv(path: Path, label_column: str | None) -> np.ndarray:
+    """Numeric rows; a first row that is not numeric is a header (a label column is dropped)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if not rows:
+        raise DataError(f"{path}: empty CSV file")
+    header = None
+    try:
+        [float(v) for v in rows[0]]
+    except ValueError:
+        header, rows = [h.strip() for h in rows[0]], rows[1:]
+    keep = list(range(len(header or rows[0])))
+    if header and label_column in header:
+        keep.remove(header.index(label_column))
+    try:
+        return np.array([[float(row[i]) for i in keep] for row in rows], dtype=np.float32).reshape(len(rows), -1)
+    except (ValueError, IndexError):
+        raise DataError(f"{path}: expected numeric values in every row, "
+                        f"{len(keep)} columns{' (after the header)' if header else ''}") from None
+
+
+def _read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
+    import keras
+
+    if len(input_shape) not in (2, 3) or (len(input_shape) == 3 and input_shape[-1] not in (1, 3, 4)):
+        raise DataError(f"{path}: an image, but the model expects examples of shape {input_shape}")
+    channels = 1 if len(input_shape) == 2 else input_shape[-1]
+    mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[channels]
+    try:
+        # Resized to the model's input size; pixel values stay 0..255 (the model rescales them).
+        image = keras.utils.load_img(path, color_mode=mode, target_size=input_shape[:2])
+    except Exception as exc:  # PIL raises its own UnidentifiedImageError/OSError family
+        raise DataError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    array = keras.utils.img_to_array(image, dtype="float32")
+    return array.reshape(input_shape)
+
+
+def _as_examples(path: Path, array: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected numbers, got an array of {array.dtype}")
+    if tuple(array.shape[1:]) == input_shape:
+        return array
+    if tuple(array.shape) == input_shape:  # a single example
+        return array[None]
+    if input_shape == (1,) and array.ndim == 1:  # a plain list of x values for a one-input model
+        return array[:, None]
+    shape = ", ".join(map(str, input_shape))
+    raise DataError(f"{path}: an array of shape {tuple(array.shape)}; the model expects examples of shape "
+                    f"({shape}{',' if len(input_shape) == 1 else ''}): an array (N, {shape}) or one example")
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> list[dict[str, Any]]:
+    """Per example: class and probability (classifiers), score or values (regression)."""
+    outputs = outputs.astype(np.float64).reshape(len(outputs), -1)
+    rows: list[dict[str, Any]] = []
+    if task == "multiclass":
+        probabilities = outputs if output_activation == "softmax" else _softmax(outputs)
+        for p in probabilities:
+            rows.append({"class": int(p.argmax()), "probability": float(p.max())})
+    elif task == "binary":
+        probabilities = outputs if output_activation == "sigmoid" else _sigmoid(outputs)
+        for p in probabilities:
+            if len(p) == 1:
+                rows.append({"class": int(p[0] >= 0.5), "probability": float(p[0])})
+            else:  # several independent yes/no outputs
+                rows.append({"class": [int(v >= 0.5) for v in p], "probability": [float(v) for v in p]})
+    elif task == "score":
+        for s in outputs:
+            rows.append({"class": int(s[0] > 0) if len(s) == 1 else [int(v > 0) for v in s],
+                         "score": float(s[0]) if len(s) == 1 else [float(v) for v in s]})
+    else:
+        for v in outputs:
+            rows.append({"value": float(v[0]) if len(v) == 1 else [float(x) for x in v]})
+    return rows
+
+
+def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str = "last") -> dict[str, Any]:
+    """Predictions of a run's model for every example in `inputs`."""
+    from tftrain.evaluate import load_model, model_path
+
+    run = RunDir.open(run_dir)
+    config = run.config()
+    files = expand_inputs(inputs)
+    path = model_path(run, checkpoint)
+    model = load_model(path)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
+    arrays, sources = [], []
+    for file in files:
+        x = read_input(file, input_shape, label)
+        arrays.append(x.astype(np.float32))
+        sources += [(str(file), i) for i in range(len(x))]
+    x = np.concatenate(arrays)
+    outputs = model.predict(x, batch_size=config.data.batch_size, verbose=0)
+    task = task_of(config)
+    rows = interpret(np.asarray(outputs), task, config.model.output_activation)
+    for row, (source, index) in zip(rows, sources):
+        row["source"], row["index"] = source, index
+    return {"run": str(run.path), "model": str(path.relative_to(run.path)), "task": task,
+            "predictions": [{"source": r.pop("source"), "index": r.pop("index"), **r} for r in rows]}
+
+
+def write_predictions(result: dict[str, Any], output: str | Path) -> Path:
+    """--output FILE: .csv (one row per example) or .json (the whole result)."""
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix == ".json":
+        atomic_write(output, json.dumps(result, indent=2) + "\n")
+        return output
+    if suffix != ".csv":
+        raise UserError(f"--output: expected a .csv or .json file name, got {str(output)!r}")
+    rows = result["predictions"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["source"], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()})
+    atomic_write(output, buffer.getvalue())
+    return output
+
+
+def predictions_table(result: dict[str, Any]):
+    """A rich table of the predictions (source, index, then class/probability or value)."""
+    from rich.table import Table
+
+    rows = result["predictions"]
+    table = Table(title=f"{result['task']} predictions ({result['model']})", title_justify="left")
+    columns = list(rows[0]) if rows else ["source"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "source" else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row[c]) for c in columns))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return str(value)

@@ -1,0 +1,183 @@
+"""`tftrain run CONFIG --smoke`: every stage of a real run on a few batches, for CI.
+
+The config is the user's own with only its size cut down (see `smoke_config`): the same loader,
+model, loss, optimizer, loop and callbacks run, then the saved model is reloaded in safe mode
+and evaluated. Each stage is checked, not just run; the first failure ends the smoke test with
+its stage named.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tftrain.config import Config, validate
+from tftrain.errors import TftrainError
+from tftrain.report import print_table
+
+# Two training and two validation steps: enough for the loop to iterate and for validation to
+# aggregate more than one batch, still seconds even for the CNN on a CPU.
+SMOKE_BATCHES = 2
+SMOKE_FILE = "smoke.json"
+
+
+class SmokeError(TftrainError):
+    """A smoke-test stage did not work (exit 1)."""
+
+
+def smoke_config(config: Config) -> Config:
+    """The same config on about SMOKE_BATCHES batches of training and of validation data.
+
+    `data.limit` keeps the first examples, one epoch (or one log interval of SMOKE_BATCHES steps)
+    is trained, and validation on the test split becomes validation on half of the limited
+    training examples, so it costs SMOKE_BATCHES batches instead of the whole test set. The test
+    split is still read and used by the evaluate stage.
+    """
+    raw = config.model_dump(mode="json")
+    data, training = raw["data"], raw["training"]
+    batch = data["batch_size"]
+    validation = data["validation"]
+    if validation == "test":
+        data["validation"] = 0.5
+        limit = 2 * SMOKE_BATCHES * batch
+    elif isinstance(validation, float):
+        limit = math.ceil(SMOKE_BATCHES * batch / (1 - validation))
+    else:
+        limit = SMOKE_BATCHES * batch
+    data["limit"] = min(limit, data["limit"] or limit)
+    if training["steps"] is not None:
+        training["steps"] = training["log_every"] = SMOKE_BATCHES
+    training["epochs"] = 1
+    raw["name"] = f"{config.name}-smoke"
+    return validate(raw)
+
+
+class _Stages:
+    """Runs stages in order, times them and records what each one checked."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.results: list[dict[str, Any]] = []
+
+    def run(self, name: str, stage: Callable[[], str]) -> None:
+        started = time.perf_counter()
+        try:
+            detail = stage()
+        except BaseException as exc:
+            self.results.append({"stage": name, "ok": False, "seconds": time.perf_counter() - started,
+                                 "detail": f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300]})
+            print_table(self.console, self.table())
+            if isinstance(exc, (TftrainError, KeyboardInterrupt)):
+                raise  # keeps its own exit code (2 bad input, 3 diverged, 130 interrupted)
+            raise SmokeError(f"smoke test failed at stage '{name}': {self.results[-1]['detail']}") from exc
+        self.results.append({"stage": name, "ok": True, "seconds": time.perf_counter() - started,
+                             "detail": detail})
+
+    def table(self) -> Table:
+        table = Table(title="smoke test", title_justify="left")
+        for column in ("stage", "result", "seconds", "checked"):
+            table.add_column(column, justify="right" if column == "seconds" else "left")
+        for r in self.results:
+            table.add_row(r["stage"], "ok" if r["ok"] else "FAILED", f"{r['seconds']:.2f}", r["detail"])
+        return table
+
+
+def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
+              console: Console | None = None, verbose: bool = False):
+    """Run every stage on a few batches; returns the run directory, raises at the first failure."""
+    from tftrain.training.runner import prepare, run_training  # first: it sets up TensorFlow's logging
+
+    import keras
+    import numpy as np
+
+    from tftrain.components import build_loss, build_metrics
+    from tftrain.data import load_data
+    from tftrain.data.pipeline import batched, split_for_evaluation
+    from tftrain.evaluate import load_model
+    from tftrain.runs import CHECKPOINTS, MODEL, RunDir
+
+    console = console or Console(stderr=True)
+    config = smoke_config(config)
+    stages = _Stages(console)
+    state: dict[str, Any] = {}
+
+    def build() -> str:
+        prepared = prepare(config)
+        pipes = prepared.pipelines
+        val = f", {pipes.validation_steps} validation batches" if pipes.validation is not None else ""
+        return (f"{prepared.data_info['train_examples']} examples, {pipes.steps_per_epoch} training "
+                f"batches{val}; model {prepared.model.name} with {prepared.model.count_params():,} parameters")
+
+    def train() -> str:
+        folder = Path(runs_dir)
+        before = set(folder.iterdir()) if folder.is_dir() else set()
+        try:
+            run = run_training(config, runs_dir=runs_dir, name=name and f"{name}-smoke", console=console,
+                               verbose=verbose)
+        except BaseException:
+            created = set(folder.iterdir()) - before if folder.is_dir() else set()
+            if len(created) == 1:  # the failed run's directory gets smoke.json too
+                state["run"] = RunDir(created.pop())
+            raise
+        state["run"] = run
+        summary, rows = run.summary(), run.history()
+        if summary.get("status") != "completed" or not rows:
+            raise SmokeError(f"run ended with status {summary.get('status')!r} and {len(rows)} history rows")
+        last = rows[-1]
+        checked = [k for k in ("loss", "val_loss") if k in last]
+        if "loss" not in last or (summary["data"].get("validation") and "val_loss" not in last):
+            raise SmokeError(f"history.csv lacks loss or val_loss: columns {', '.join(last)}")
+        bad = [k for k in checked if not math.isfinite(float(last[k]))]
+        if bad:
+            raise SmokeError(f"non-finite {', '.join(bad)} in history.csv")
+        missing = [p for p in (MODEL, f"{CHECKPOINTS}/last.keras", "tensorboard", "plots")
+                   if not (run.path / p).exists()]
+        if missing:
+            raise SmokeError(f"{run.path} lacks {', '.join(missing)}")
+        return (f"{summary['steps_done']} training steps; finite {' and '.join(checked)}; "
+                f"model.keras, checkpoints, tensorboard/, plots/ written")
+
+    def reload() -> str:
+        run: RunDir = state["run"]
+        model = load_model(run.path / MODEL)  # safe mode: nothing in the file is executed
+        data = load_data(config, config.seed)
+        split = split_for_evaluation(data, config, config.seed)
+        x = split.x[: config.data.batch_size]
+        last = load_model(run.path / CHECKPOINTS / "last.keras")
+        # The final model and the last checkpoint are the same weights: their outputs must agree.
+        same = np.allclose(model.predict(x, verbose=0), last.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+        if not same:
+            raise SmokeError("model.keras and checkpoints/last.keras give different outputs")
+        state.update(model=model, split=split)
+        return "model.keras and checkpoints/last.keras loaded in safe mode, same outputs"
+
+    def evaluate() -> str:
+        model: keras.Model = state["model"]
+        split = state["split"]
+        model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
+        batches = min(SMOKE_BATCHES, math.ceil(len(split.x) / config.data.batch_size))
+        dataset = batched(split, config.data.batch_size).take(batches)
+        metrics = model.evaluate(dataset, return_dict=True, verbose=0)
+        bad = [k for k, v in metrics.items() if not math.isfinite(float(v))]
+        if bad:
+            raise SmokeError(f"non-finite {', '.join(bad)} on the {split.name} split")
+        shown = ", ".join(f"{k}={float(v):.4g}" for k, v in metrics.items())
+        return f"{split.name} split, {batches} batch{'es' if batches > 1 else ''}: {shown}"
+
+    plan = [("data + model", build), ("train + validate + save", train), ("reload", reload),
+            ("evaluate", evaluate)]
+    try:
+        for stage_name, stage in plan:
+            stages.run(stage_name, stage)
+    finally:
+        if "run" in state:  # the run directory records how far the smoke test got
+            ok = len(stages.results) == len(plan) and all(r["ok"] for r in stages.results)
+            state["run"].write_json(SMOKE_FILE, {"ok": ok, "stages": stages.results})
+    print_table(console, stages.table())
+    return state["run"]

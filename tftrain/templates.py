@@ -1,0 +1,137 @@
+"""`tftrain init`: commented starter configs, one per kind of problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+from tftrain.errors import UserError
+from tftrain.runs import atomic_write
+
+
+def _training(loop: str, epochs: int, monitor: str) -> str:
+    """The `training:` block, its comments aligned with the rest of the template."""
+    lines = [
+        (f"loop: {loop}", "fit (model.fit) | custom (a tf.GradientTape loop): same outputs"),
+        (f"epochs: {epochs}", "passes over the training data"),
+        ("# steps: 1000", "train a fixed number of steps instead of epochs"),
+        ("# log_every: 100", "steps per progress line / history row in steps mode"),
+        ("# early_stopping: {monitor: val_loss, patience: 3}", ""),
+        (f"checkpoint: {{monitor: {monitor}, mode: auto}}", "which metric picks checkpoints/best.keras"),
+    ]
+    out = "training:\n"
+    for text, comment in lines:
+        if not comment:
+            out += f"  {text}\n"
+        elif len(text) < 27:
+            out += f"  {text:<27}# {comment}\n"
+        else:  # too long to share the comment column: the comment goes above
+            out += f"  # {comment}\n  {text}\n"
+    return out
+
+
+TEMPLATES: dict[str, str] = {
+    "mnist": """\
+# MNIST digits with a small dense network: Flatten -> Dense(128, relu) -> Dense(10, softmax).
+# Check it:  tftrain validate $path     Train it:  tftrain run $path
+name: mnist-dense            # run directories are called <name>-<date>-<time>
+seed: 0                      # same seed, same run; null picks one and records it
+data:
+  dataset: mnist             # reads data.path, else ~/.keras/datasets/mnist.npz, else downloads it
+  # path: /data/mnist.npz
+  batch_size: 32
+  validation: test           # validate on the test split; or a fraction such as 0.1, or none
+  # limit: 1000              # use only the first N training examples (quick experiments)
+model:
+  type: dense
+  hidden: [128]              # one hidden layer of 128 units; [256, 128] for two
+  activation: relu
+  output_activation: softmax # probabilities; use null (logits) with from_logits: true below
+  dropout: 0.0
+loss: sparse_categorical_crossentropy   # integer labels 0..9
+optimizer: {name: sgd, learning_rate: 0.01}   # or {name: adam, learning_rate: 0.001}
+metrics: [accuracy]
+""" + _training("fit", 5, "val_loss"),
+    "cifar10": """\
+# CIFAR-10 images with the TensorFlow tutorial's CNN (3 conv layers, 122,570 parameters).
+# Check it:  tftrain validate $path     Train it:  tftrain run $path
+name: cifar10-cnn            # run directories are called <name>-<date>-<time>
+seed: 0                      # same seed, same run; null picks one and records it
+data:
+  dataset: cifar10           # reads data.path, else ~/.keras/datasets/cifar-10-batches-py, else downloads it
+  # path: /data/cifar-10-batches-py
+  batch_size: 64
+  validation: test           # validate on the test split; or a fraction such as 0.1, or none
+model:
+  type: cnn
+  conv: [32, 64, 64]         # filters of each Conv2D layer (max-pooling between them)
+  kernel_size: 3
+  pool_size: 2
+  dense: [64]                # the classifier head
+  output_activation: null    # logits, paired with from_logits: true below (numerically stabler)
+loss: {name: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {name: adam, learning_rate: 0.001}
+metrics: [accuracy]
+""" + _training("custom", 10, "val_loss"),
+    "regression": """\
+# Fit y = w*x + b by gradient descent (the TensorFlow "basic training loops" example).
+# The data is generated, so this runs offline.  Train it:  tftrain run $path
+# Afterwards runs/<name>-*/plots/parameters.png shows w and b approaching the true values.
+name: linear-regression      # run directories are called <name>-<date>-<time>
+seed: 0                      # same seed, same data and run
+data:
+  dataset: synthetic_regression
+  options: {num_examples: 201, w: 3.0, b: 2.0, noise: 1.0}   # y = 3x + 2 + N(0, 1) on [-2, 2]
+  batch_size: 201            # the whole data set per step: plain gradient descent
+  shuffle: false
+  validation: none           # or a fraction such as 0.2 to hold some points out
+model:
+  type: linear
+  w_init: 5.0                # start away from the true w to watch it converge
+  b_init: 0.0
+loss: mse
+optimizer: {name: sgd, learning_rate: 0.1}
+metrics: [mae]
+""" + _training("fit", 10, "val_loss"),
+    "binary": """\
+# Logistic regression on two 1-D Gaussian blobs (labels 0 and 1), trained one example at a time.
+# The data is generated, so this runs offline.  Train it:  tftrain run $path
+name: binary-classification  # run directories are called <name>-<date>-<time>
+seed: 0                      # same seed, same data and run
+data:
+  dataset: synthetic_binary
+  options: {num_examples: 100, mean: 3.0, std: 1.0}   # N(-3, 1) labelled 0, N(3, 1) labelled 1
+  batch_size: 1
+  validation: 0.2            # hold out a fifth of the points
+model:
+  type: linear
+  w_init: 0.0
+  b_init: 0.0
+  output_activation: null    # logits, paired with from_logits: true below
+loss: {name: binary_crossentropy, from_logits: true}
+optimizer: {name: sgd, learning_rate: 0.02}
+metrics: [accuracy]
+""" + _training("custom", 3, "val_accuracy"),
+}
+
+DEFAULT_TEMPLATE = "mnist"  # the classic first model
+
+
+def render(template: str, path: str | Path) -> str:
+    """The text of `template`, with `path` in its usage lines."""
+    if template not in TEMPLATES:
+        raise UserError(f"--template: unknown template {template!r}; expected one of: "
+                        f"{', '.join(TEMPLATES)}")
+    return Template(TEMPLATES[template]).substitute(path=path)
+
+
+def write_template(template: str, path: str | Path, force: bool = False) -> Path:
+    """Write a starter config; an existing file is kept unless `force`."""
+    path = Path(path)
+    text = render(template, path)
+    if path.exists() and not force:
+        raise UserError(f"{path}: already exists; choose another PATH or pass --force to overwrite it")
+    if path.exists() and path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name such as {path / 'config.yaml'}")
+    atomic_write(path, text)
+    return path

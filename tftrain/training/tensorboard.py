@@ -1,0 +1,109 @@
+"""TensorBoard event files for both loops, written with tf.summary.
+
+keras.callbacks.TensorBoard reads `model.train_function` for the graph and writes validation
+scalars from `on_test_*` events, which only model.fit emits; the custom loop has neither. This
+callback uses only the events both loops emit (train begin/end, batch end, epoch end) with the
+same tag names and folder layout as Keras's callback, so `tensorboard --logdir runs/` shows every
+run's `train` and `validation` curves the same way whichever loop produced them:
+
+    tensorboard/train/       epoch_loss, epoch_<metric>, epoch_learning_rate, batch_*, the graph
+    tensorboard/validation/  epoch_loss, epoch_<metric>
+
+Epoch scalars are stepped by epoch number (1-based, as in history.csv); in steps mode, where an
+"epoch" is one log interval, by the global step at the end of the interval. Batch scalars are
+stepped by the global step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tftrain.training.callbacks import linear_parameters, ordered_logs
+
+TRAIN = "train"
+VALIDATION = "validation"
+# Ten batch-level points per epoch show the curve inside an epoch without a summary write per step.
+BATCH_POINTS_PER_EPOCH = 10
+
+
+def batch_interval(steps_per_epoch: int) -> int:
+    """Steps between batch-level points: about BATCH_POINTS_PER_EPOCH per epoch, at least 1."""
+    return max(1, steps_per_epoch // BATCH_POINTS_PER_EPOCH)
+
+
+class TensorBoardCallback(keras.callbacks.Callback):
+    """Scalars per epoch (or log interval) and per batch interval, plus the model's op graph."""
+
+    def __init__(self, log_dir: str | Path, steps_per_epoch: int, steps_mode: bool):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self.steps_per_epoch = steps_per_epoch
+        self.steps_mode = steps_mode
+        # In steps mode every "epoch" already is one log interval: batch points would repeat them.
+        self.batch_every = None if steps_mode else batch_interval(steps_per_epoch)
+        self._writers: dict[str, tf.summary.SummaryWriter] = {}
+        self._epoch = 0
+        self._last_batch_point = 0
+
+    def _writer(self, name: str) -> tf.summary.SummaryWriter:
+        if name not in self._writers:
+            self._writers[name] = tf.summary.create_file_writer(str(self.log_dir / name))
+        return self._writers[name]
+
+    def _learning_rate(self) -> float:
+        optimizer = self.model.optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer wraps the real one
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+    def on_train_begin(self, logs=None):
+        self._write_graph()
+
+    def _write_graph(self) -> None:
+        """The op graph of the model's forward pass (TensorBoard's Graphs tab)."""
+        specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in self.model.inputs]
+        forward = tf.function(lambda *x: self.model(x[0] if len(x) == 1 else list(x), training=False))
+        graph = forward.get_concrete_function(*specs).graph
+        with self._writer(TRAIN).as_default():
+            tf.summary.graph(graph)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.batch_every is None or not logs:
+            return
+        step = self._epoch * self.steps_per_epoch + batch + 1
+        # With steps_per_execution > 1 this is called every few steps: write when a point is passed.
+        if step // self.batch_every <= self._last_batch_point // self.batch_every:
+            return
+        self._last_batch_point = step
+        with self._writer(TRAIN).as_default(step=step):
+            for name, value in ordered_logs(logs).items():
+                tf.summary.scalar(f"batch_{name}", value)
+            tf.summary.scalar("batch_learning_rate", self._learning_rate())
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = ordered_logs(logs)
+        step = (epoch + 1) * self.steps_per_epoch if self.steps_mode else epoch + 1
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        train["learning_rate"] = self._learning_rate()
+        train.update(linear_parameters(self.model))  # w and b of a one-input linear model
+        with self._writer(TRAIN).as_default(step=step):
+            for name, value in train.items():
+                tf.summary.scalar(f"epoch_{name}", value)
+        validation = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        if validation:
+            with self._writer(VALIDATION).as_default(step=step):
+                for name, value in validation.items():
+                    tf.summary.scalar(f"epoch_{name}", value)
+        # Flush every epoch: a live `tensorboard` sees it now, and a killed run loses nothing written.
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
