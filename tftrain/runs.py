@@ -24,6 +24,8 @@ SUMMARY = "summary.json"
 HISTORY = "history.csv"
 MODEL = "model.keras"
 CHECKPOINTS = "checkpoints"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # reading the umask means setting it; put it straight back
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -31,6 +33,9 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); run files are meant to be read by others too
+        # (a TensorBoard server, a colleague), so give them the usual umask-based mode.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
