@@ -211,10 +211,11 @@ class EarlyStoppingConfig(_Strict):
 
 
 class CheckpointConfig(_Strict):
-    """Which metric decides the `best` checkpoint."""
+    """Which metric decides the `best` checkpoint, and how often the resume state is saved."""
 
     monitor: str = "val_loss"  # validation loss; falls back to `loss` when there is no validation
     mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
+    every_steps: PositiveInt | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
 
 
 class TrainingConfig(_Strict):
@@ -349,7 +350,7 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
 }
 _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
-                  "pool_size", "steps_per_execution", "num_examples"}
+                  "pool_size", "steps_per_execution", "num_examples", "every_steps"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
