@@ -195,12 +195,12 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     summary = {**summary, "status": "running", "pid": os.getpid()}
     run.write_json(SUMMARY, summary)
 
-    console.print(f"run directory: {run.path}", markup=False, highlight=False)
+    console.print(f"run directory: {run.path}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"data: {prepared.data_info['source']}", markup=False, highlight=False)
     console.print(model_table(model))
     if resume:
         where = (f"epoch {start_epoch + 1}, step {start_step}" if record else "the start (no checkpoint yet)")
-        console.print(f"resuming from {where}", markup=False, highlight=False)
+        console.print(f"resuming from {where}", markup=False, highlight=False, soft_wrap=True)
 
     callbacks = [divergence, history, checkpoint,
                  ProgressCallback(console, pipelines.epochs, pipelines.steps_per_epoch, steps_mode)]
@@ -214,7 +214,12 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     finished = record is not None and (record.stopped or start_epoch >= pipelines.epochs)
     try:
         if finished:
-            pass  # the last checkpoint was taken at the very end: only the final files are missing
+            # Killed after the last checkpoint: only the end of training is left to do.
+            if (early_stopping is not None and early_stopping.restore_best_weights
+                    and (record.early_stopping or {}).get("has_best_weights")):
+                model.set_weights(state.best_weights())  # what EarlyStopping.on_train_end does
+            if loop is None:
+                model.optimizer.finalize_variable_values(model.trainable_weights)  # as fit ends
         elif loop is not None:
             loop.fit(pipelines, callbacks, start_epoch, start_step)
         else:
