@@ -20,8 +20,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +61,9 @@ class Child:
         program = [str(REPO / "tests" / "paced_tftrain.py")] if paced else ["-m", "tftrain"]
         self.args, self.at, self.signal = args, at, signal
         self.lines: list[str] = []
+        self._stdout = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen([sys.executable, *program, *args], cwd=cwd, env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=self._stdout, stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -73,9 +74,14 @@ class Child:
                 self.proc.send_signal(self.signal)
 
     def wait(self, timeout: float = 240) -> int:
-        self.stdout = self.proc.stdout.read()
-        self.proc.wait(timeout)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
         self._reader.join(5)
+        self._stdout.seek(0)
+        self.stdout = self._stdout.read()
         self.stderr = "".join(self.lines)
         return self.proc.returncode
 

@@ -82,6 +82,8 @@ def test_runs_own_models_load_in_safe_mode(cli, trained):
     for which in ("best", "last"):
         result = cli("evaluate", trained, "--checkpoint", which, "--json")
         assert result.exit_code == 0, result.output
+    result = cli("evaluate", trained, "--checkpoint", "lats")
+    assert result.exit_code == 2 and "--checkpoint: expected last, best or a model file, got 'lats'" in result.output
 
 
 def test_a_lambda_layer_is_refused_with_the_reason(cli, trained, tmp_path):

@@ -13,7 +13,7 @@ from tftrain.data import load_data  # noqa: E402
 from tftrain.data.pipeline import batched, split_for_evaluation  # noqa: E402
 from tftrain.errors import UserError  # noqa: E402
 from tftrain.runs import CHECKPOINTS, MODEL, RunDir  # noqa: E402
-from tftrain.security import load_model  # noqa: E402
+from tftrain.security import load_model, model_kind  # noqa: E402
 
 EVAL = "eval.json"
 CHECKPOINT_CHOICES = ("last", "best")
@@ -23,7 +23,10 @@ def model_path(run: RunDir, checkpoint: str) -> Path | str:
     """checkpoints/<best|last>.keras (`last` falls back to the final model.keras), or any other
     model file or URL given as `checkpoint`, to be evaluated on the run's data."""
     if checkpoint not in CHECKPOINT_CHOICES:
-        return checkpoint
+        if model_kind(checkpoint) == "url" or Path(checkpoint).exists():
+            return checkpoint
+        raise UserError(f"--checkpoint: expected last, best or a model file, got {checkpoint!r} "
+                        "(no such file)")
     candidates = [run.path / CHECKPOINTS / f"{checkpoint}.keras"]
     if checkpoint == "last":
         candidates.append(run.path / MODEL)
