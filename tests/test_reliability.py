@@ -4,11 +4,13 @@
   uninterrupted one, for both loops; a half-written or corrupt newest checkpoint is skipped;
 - SIGINT / SIGTERM: checkpoint, `status: interrupted`, the exact resume command, exit 130 / 143;
 - NaN loss: `status: diverged` with the step, last good checkpoint and best model kept, exit 3;
-- concurrent runs of one config get their own directories; same config + seed, same results;
-- `seed: null` records the seed it picked, and the recorded config reruns identically.
+- concurrent runs of one config get their own directories; same config + seed, same results
+  (every resumed run is compared bit for bit with a baseline run of the same config);
+- `seed: null` records the seed it picked, and the recorded config reruns identically;
+- a crash is `status: failed`; a run held by a live process cannot be resumed twice.
 
-The slow part is one module fixture that starts every training process at once (the machine's
-cores run them side by side), kills some of them at their chosen steps, then resumes them.
+The slow part is one module fixture: four paced tftrain processes, killed or interrupted at
+random mid-epoch steps, while the uninterrupted baselines train in this process; then resumes.
 """
 
 from __future__ import annotations
