@@ -73,7 +73,7 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err_console.print(f"{exc.label}: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted", markup=False)
@@ -85,7 +85,7 @@ def _reports_errors(command):
 @app.command()
 @_reports_errors
 def run(
-    config: ConfigArg,
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config file.", show_default=False)] = None,
     set_: SetOpt = [],  # noqa: B006 (typer reads the default, never mutates it)
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run-name prefix (default: the config's name).")] = None,
@@ -93,12 +93,29 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run directory and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved config, "
                                           "lines within epochs and TensorFlow's own log.")] = False,
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", help="Continue this interrupted run from its last checkpoint, exactly.",
+        metavar="RUN_DIR")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Train a model from CONFIG; prints the run directory.
+    """Train a model from CONFIG (or continue one with --resume RUN_DIR); prints the run directory.
 
     Example: tftrain run configs/linear_regression.yaml --set training.epochs=3
     """
+    from tftrain.errors import UserError
+    from tftrain.security import check_keras_version
+
+    check_keras_version()  # the runs it writes are read back with Keras; refuse a Keras with known holes
+    if resume is not None:
+        if config is not None or set_ or name is not None:
+            raise UserError("--resume takes the run directory alone: the run's own config.yaml is what "
+                            "continues (CONFIG, --set and --name do not apply)")
+        from tftrain.training.runner import resume_training  # TensorFlow is imported here, not before
+
+        print(resume_training(resume, console=_console(quiet)).path)
+        return
+    if config is None:
+        raise UserError("missing CONFIG: tftrain run CONFIG (or tftrain run --resume RUN_DIR)")
     from tftrain.config import load_config
     from tftrain.errors import UserError
     from tftrain.runs import check_name
@@ -126,19 +143,25 @@ def run(
 @_reports_errors
 def evaluate(
     run_dir: RunDirArg,
-    checkpoint: CheckpointOpt = "last",
+    checkpoint: Annotated[str, typer.Option(
+        "--checkpoint", help="Which model: last, best, or a .keras file to evaluate on this run's data.")] = "last",
     as_json: JsonOpt = False,
+    unsafe: Annotated[bool, typer.Option(
+        "--unsafe", help="Also load what can run code: Lambda layers, .h5 files, SavedModel directories, "
+                         "URLs. Only for models from a source you trust.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Evaluate a finished run's model on its test split; writes eval.json.
 
     Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best
     """
-    _check_checkpoint(checkpoint)
+    from tftrain.security import check_keras_version
+
+    check_keras_version()
     from tftrain.evaluate import evaluate_run
     from tftrain.report import metrics_table
 
-    result = evaluate_run(run_dir, checkpoint)
+    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe)
     if as_json:
         print(json.dumps(result, indent=2))
     else:

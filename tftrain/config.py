@@ -30,6 +30,9 @@ from tftrain.errors import ConfigError
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # A YAML file needs a handful of aliases at most; thousands are an alias ("billion laughs") bomb.
 MAX_YAML_ALIASES = 100
+# A config has tens of values; counted with aliases expanded, the classic bomb (9 levels of 9-10
+# aliases, under the alias limit) has hundreds of millions. Refused before anything is built.
+MAX_YAML_VALUES = 100_000
 
 
 class _Strict(BaseModel):
@@ -211,10 +214,11 @@ class EarlyStoppingConfig(_Strict):
 
 
 class CheckpointConfig(_Strict):
-    """Which metric decides the `best` checkpoint."""
+    """Which metric decides the `best` checkpoint, and how often the resume state is saved."""
 
     monitor: str = "val_loss"  # validation loss; falls back to `loss` when there is no validation
     mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
+    every_steps: PositiveInt | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
 
 
 class TrainingConfig(_Strict):
@@ -252,6 +256,13 @@ class Config(_Strict):
     metrics: list[MetricConfig] = Field(default_factory=list)  # the loss is always reported
     training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
 
+    @field_validator("name")
+    @classmethod
+    def _one_path_component(cls, value: str | None) -> str | None:
+        if value in (".", ".."):  # allowed by the pattern, but they name a folder that exists
+            raise ValueError(f"expected letters, digits, '.', '_' or '-' making a name, got {_show(value)}")
+        return value
+
     def to_yaml(self) -> str:
         """The fully resolved config, every default included, loadable by `load_config`."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -283,11 +294,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 def parse_yaml(text: str, source: str) -> Any:
     """yaml.safe_load, refusing Python tags and alias bombs with a clear message."""
     try:
-        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
-        if aliases > MAX_YAML_ALIASES:
-            raise ConfigError(
-                f"{source}: {aliases} YAML aliases; at most {MAX_YAML_ALIASES} are accepted "
-                "(this looks like an alias bomb)")
+        _check_expansion(text, source)
         return yaml.safe_load(text)
     except yaml.constructor.ConstructorError as exc:
         problem = (getattr(exc, "problem", "") or "").strip()
@@ -298,6 +305,32 @@ def parse_yaml(text: str, source: str) -> Any:
         where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}:{where} invalid YAML: {problem}") from None
+
+
+def _check_expansion(text: str, source: str) -> None:
+    """Walk the YAML events (nothing is built) counting aliases and the values the document
+    holds once aliases are expanded; refuse an alias bomb before it can eat memory or time."""
+    aliases, sizes, stack, total = 0, {}, [[None, 0]], 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([event.anchor, 1])
+            continue
+        if isinstance(event, yaml.ScalarEvent):
+            size, anchor = 1, event.anchor
+        elif isinstance(event, yaml.AliasEvent):
+            aliases, size, anchor = aliases + 1, sizes.get(event.anchor, 1), None
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, size = stack.pop()
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = size
+        stack[-1][1] += size
+        total = max(total, sum(count for _, count in stack))
+        if aliases > MAX_YAML_ALIASES or total > MAX_YAML_VALUES:
+            what = f"{aliases} YAML aliases" if aliases > MAX_YAML_ALIASES else \
+                f"more than {MAX_YAML_VALUES} values once its aliases are expanded"
+            raise ConfigError(f"{source}: {what}; refused (this looks like an alias bomb)")
 
 
 def apply_override(raw: dict, override: str) -> None:
@@ -349,7 +382,7 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
 }
 _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
-                  "pool_size", "steps_per_execution", "num_examples"}
+                  "pool_size", "steps_per_execution", "num_examples", "every_steps"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 

@@ -5,6 +5,7 @@ class TftrainError(Exception):
     """Base of every error tftrain reports to the user; `exit_code` is what the CLI returns."""
 
     exit_code = 1
+    label = "error"  # the CLI prints `<label>: <message>`
 
 
 class UserError(TftrainError):
@@ -25,3 +26,15 @@ class DivergedError(TftrainError):
     """The loss became NaN or infinite."""
 
     exit_code = 3
+
+
+class TrainingInterrupted(TftrainError):
+    """SIGINT or SIGTERM stopped training after a checkpoint; exit 128 + the signal number
+    (130 for SIGINT, 143 for SIGTERM), as a shell reports a process killed by that signal."""
+
+    label = "interrupted"
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

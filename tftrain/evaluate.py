@@ -8,20 +8,25 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the console
 
-import keras  # noqa: E402
-
 from tftrain.components import build_loss, build_metrics  # noqa: E402
 from tftrain.data import load_data  # noqa: E402
 from tftrain.data.pipeline import batched, split_for_evaluation  # noqa: E402
 from tftrain.errors import UserError  # noqa: E402
 from tftrain.runs import CHECKPOINTS, MODEL, RunDir  # noqa: E402
+from tftrain.security import load_model, model_kind  # noqa: E402
 
 EVAL = "eval.json"
 CHECKPOINT_CHOICES = ("last", "best")
 
 
-def model_path(run: RunDir, checkpoint: str) -> Path:
-    """checkpoints/<best|last>.keras; `last` falls back to the final model.keras."""
+def model_path(run: RunDir, checkpoint: str) -> Path | str:
+    """checkpoints/<best|last>.keras (`last` falls back to the final model.keras), or any other
+    model file or URL given as `checkpoint`, to be evaluated on the run's data."""
+    if checkpoint not in CHECKPOINT_CHOICES:
+        if model_kind(checkpoint) == "url" or Path(checkpoint).exists():
+            return checkpoint
+        raise UserError(f"--checkpoint: expected last, best or a model file, got {checkpoint!r} "
+                        "(no such file)")
     candidates = [run.path / CHECKPOINTS / f"{checkpoint}.keras"]
     if checkpoint == "last":
         candidates.append(run.path / MODEL)
@@ -32,27 +37,20 @@ def model_path(run: RunDir, checkpoint: str) -> Path:
                     f"{', '.join(str(p.relative_to(run.path)) for p in candidates)})")
 
 
-def load_model(path: Path) -> keras.Model:
-    """Load a .keras file in Keras safe mode (no code in the file is ever run)."""
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises ValueError/TypeError for unsafe or unknown content
-        raise UserError(f"{path}: cannot load the model safely: {str(exc).splitlines()[0][:200]}") from None
-
-
-def evaluate_run(run_dir: str | Path, checkpoint: str = "last") -> dict:
-    """Evaluate a run's model on its test split (else validation, else train); writes eval.json."""
+def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = False) -> dict:
+    """Evaluate a run's model (or the model file `checkpoint`) on the run's test split (else
+    validation, else train); writes eval.json. Models load in Keras safe mode unless `unsafe`."""
     run = RunDir.open(run_dir)
     config = run.config()
     path = model_path(run, checkpoint)
-    model = load_model(path)
+    model = load_model(path, unsafe=unsafe)
     data = load_data(config, config.seed)
     split = split_for_evaluation(data, config, config.seed)
     model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
     metrics = model.evaluate(batched(split, config.data.batch_size), return_dict=True, verbose=0)
     result = {
         "checkpoint": checkpoint,
-        "model": str(path.relative_to(run.path)),
+        "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
         "split": split.name,
         "examples": len(split.x),
         "metrics": {k: float(v) for k, v in metrics.items()},

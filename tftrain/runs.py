@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -16,6 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent resumes of one run are not detected
+    fcntl = None
+
 from tftrain.config import NAME_PATTERN, Config, load_config
 from tftrain.errors import UserError
 
@@ -24,6 +30,7 @@ SUMMARY = "summary.json"
 HISTORY = "history.csv"
 MODEL = "model.keras"
 CHECKPOINTS = "checkpoints"
+LOCK = ".lock"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # reading the umask means setting it; put it straight back
 
@@ -75,6 +82,30 @@ class RunDir:
             except FileExistsError:
                 continue
         raise UserError(f"{runs_dir}: too many runs named {stem}")
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run while training it: a second process (say, two `--resume`s of one run) is
+        refused. The OS drops the lock when the process dies, even by SIGKILL: no stale locks."""
+        with open(self.path / LOCK, "a+") as handle:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise UserError(f"{self.path}: another tftrain process is training this run") from None
+            yield
+
+    def active(self) -> bool:
+        """True while a live process holds the run; a `running` summary without one was killed."""
+        if fcntl is None or not (self.path / LOCK).exists():
+            return False
+        with open(self.path / LOCK, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
 
     # -- reading ---------------------------------------------------------------------------
     @classmethod

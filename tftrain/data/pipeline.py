@@ -2,12 +2,18 @@
 
 Examples are batched by gathering rows of the in-memory arrays with a batch of indices, so
 images stay uint8 (the model rescales them) and no per-example Python or tf.data work is done.
+
+The indices of training batch `s` are a pure function of (seed, s): epoch `e` visits the
+examples in the stateless permutation `index_shuffle(seed, e)`, and `with_replacement` draws
+with `stateless_uniform(seed, s)`. So the stream can start at any step without replaying or
+checkpointing data state, and a resumed run sees exactly the batches it would have seen.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -35,13 +41,25 @@ class Pipelines:
     checkpoints and early stopping work per interval in exactly the same way.
     """
 
-    train: tf.data.Dataset
     validation: tf.data.Dataset | None
     validation_split: str | None
     epochs: int
     steps_per_epoch: int
     validation_steps: int | None
     train_examples: int
+    _train_from: Callable[[int], tf.data.Dataset] = field(repr=False)
+
+    @property
+    def total_steps(self) -> int:
+        """Training steps of the whole run."""
+        return self.epochs * self.steps_per_epoch
+
+    def train(self, start_step: int = 0) -> tf.data.Dataset:
+        """The training batches from global step `start_step` to the end of the run (one
+        stream for all epochs: epoch e is batches e*steps_per_epoch ... (e+1)*steps_per_epoch-1)."""
+        if not 0 <= start_step <= self.total_steps:
+            raise ValueError(f"start_step {start_step} outside 0..{self.total_steps}")
+        return self._train_from(start_step)
 
 
 def split_for_training(data: LoadedData, config: Config, seed: int) -> tuple[Split, Split | None]:
@@ -87,25 +105,30 @@ def build_pipelines(data: LoadedData, config: Config, seed: int) -> Pipelines:
     n = len(train.x)
     training = config.training
     if training.steps is None:
-        order = _order(n, config.data.shuffle, seed)
         epochs, steps_per_epoch = training.epochs, math.ceil(n / batch_size)
+        indices = _epoch_indices(n, batch_size, steps_per_epoch, config.data.shuffle, seed)
     else:
         interval = log_interval(config)
-        if training.sampling == "with_replacement":
-            # A uniformly random example index per draw, seeded: reproducible sampling.
-            order = tf.data.Dataset.random(seed=seed).map(lambda r: tf.math.floormod(r, n))
-        else:
-            order = _order(n, config.data.shuffle, seed).repeat()
         epochs, steps_per_epoch = training.steps // interval, interval
+        if training.sampling == "with_replacement":
+            indices = _drawn_indices(n, batch_size, seed)
+        else:
+            indices = _stream_indices(n, batch_size, config.data.shuffle, seed)
+    total = epochs * steps_per_epoch
+
+    def train_from(start_step: int) -> tf.data.Dataset:
+        steps = tf.data.Dataset.range(start_step, total)
+        return _gather(steps.map(indices, num_parallel_calls=AUTOTUNE, deterministic=True), train)
+
     validation_ds = batched(validation, batch_size) if validation is not None else None
     return Pipelines(
-        train=_gather(order.batch(batch_size), train),
         validation=validation_ds,
         validation_split=validation.name if validation is not None else None,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         validation_steps=math.ceil(len(validation.x) / batch_size) if validation is not None else None,
         train_examples=n,
+        _train_from=train_from,
     )
 
 
@@ -114,10 +137,53 @@ def batched(split: Split, batch_size: int) -> tf.data.Dataset:
     return _gather(tf.data.Dataset.range(len(split.x)).batch(batch_size), split)
 
 
-def _order(n: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    indices = tf.data.Dataset.range(n)
-    if shuffle:
-        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+def _permuted(i: tf.Tensor, epoch: tf.Tensor, n: int, shuffle: bool, seed: int) -> tf.Tensor:
+    """Position i of epoch `epoch`'s order: a stateless permutation seeded by (seed, epoch).
+
+    `epoch` is per index; a batch spans at most two epochs while batch_size <= n, so two
+    permutations and a select cover it (index_shuffle takes one seed per call). A batch larger
+    than the data (steps mode) reuses the second order for later epochs: still deterministic.
+    """
+    if not shuffle:
+        return i
+    max_index = tf.constant(n - 1, tf.int64)
+
+    def order(e):
+        return tf.random.experimental.index_shuffle(i, tf.stack([tf.constant(seed, tf.int64), e]), max_index)
+
+    first = epoch[0]
+    return tf.where(epoch == first, order(first), order(first + 1))
+
+
+def _epoch_indices(n: int, batch_size: int, steps_per_epoch: int, shuffle: bool, seed: int):
+    """Epochs mode: batch b of epoch e holds positions b*batch_size.. of that epoch's order (the
+    last batch of an epoch may be short)."""
+
+    def indices(step):
+        epoch, first = step // steps_per_epoch, (step % steps_per_epoch) * batch_size
+        i = tf.range(first, tf.minimum(first + batch_size, n), dtype=tf.int64)
+        return _permuted(i, tf.fill(tf.shape(i), epoch), n, shuffle, seed)
+
+    return indices
+
+
+def _stream_indices(n: int, batch_size: int, shuffle: bool, seed: int):
+    """Steps mode, sequential: one endless walk through epoch after epoch, cut into full batches."""
+
+    def indices(step):
+        j = tf.range(step * batch_size, (step + 1) * batch_size, dtype=tf.int64)
+        return _permuted(j % n, j // n, n, shuffle, seed)
+
+    return indices
+
+
+def _drawn_indices(n: int, batch_size: int, seed: int):
+    """Steps mode, with_replacement: uniformly random examples, drawn statelessly per step."""
+
+    def indices(step):
+        return tf.random.stateless_uniform([batch_size], seed=tf.stack([tf.constant(seed, tf.int64), step]),
+                                           minval=0, maxval=n, dtype=tf.int64)
+
     return indices
 
 

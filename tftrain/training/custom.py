@@ -81,22 +81,26 @@ class CustomLoop:
                 if self.model.stop_training:
                     return
 
-    def fit(self, pipelines: Pipelines, callbacks: list, initial_epoch: int = 0) -> None:
-        """Train for pipelines.epochs, calling the Keras callback events as model.fit does."""
+    def fit(self, pipelines: Pipelines, callbacks: list, initial_epoch: int = 0, initial_step: int = 0) -> None:
+        """Train for pipelines.epochs, calling the Keras callback events as model.fit does.
+
+        A resumed run starts `initial_step` steps into epoch `initial_epoch`; that epoch runs
+        only its remaining steps (batch indices count from the resume point, as in fit).
+        """
         callback_list = keras.callbacks.CallbackList(
             callbacks, model=self.model, epochs=pipelines.epochs, steps=pipelines.steps_per_epoch)
         self.model.stop_training = False
-        self.optimizer.build(self.model.trainable_variables)
+        if not self.optimizer.built:  # a resumed run built it to restore its slots
+            self.optimizer.build(self.model.trainable_variables)
         callback_list.on_train_begin()
-        # A finite dataset is re-iterated (and reshuffled) every epoch; an infinite one
-        # (steps mode) is one stream cut into intervals.
-        stream = iter(pipelines.train) if pipelines.train.cardinality() == tf.data.INFINITE_CARDINALITY else None
+        # One stream for the whole run, cut into epochs (or log intervals) of steps_per_epoch.
+        iterator = iter(pipelines.train(initial_epoch * pipelines.steps_per_epoch + initial_step))
         logs: dict[str, float] = {}
         for epoch in range(initial_epoch, pipelines.epochs):
             self._reset()
             callback_list.on_epoch_begin(epoch)
-            iterator = stream if stream is not None else iter(pipelines.train)
-            self._run(self._train_steps, iterator, pipelines.steps_per_epoch,
+            steps = pipelines.steps_per_epoch - (initial_step if epoch == initial_epoch else 0)
+            self._run(self._train_steps, iterator, steps,
                       on_end=lambda step, batch_logs: callback_list.on_train_batch_end(step, batch_logs))
             logs = self._results()
             if pipelines.validation is not None and not self.model.stop_training:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,10 @@ from tftrain.config import Config  # noqa: E402
 from tftrain.data import load_data  # noqa: E402
 from tftrain.data.checks import check_data  # noqa: E402
 from tftrain.data.pipeline import Pipelines, build_pipelines  # noqa: E402
-from tftrain.errors import DivergedError  # noqa: E402
+from tftrain.errors import DivergedError, TrainingInterrupted, UserError  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 from tftrain.report import data_lines, metrics_table, model_table  # noqa: E402
-from tftrain.runs import CONFIG, MODEL, RunDir  # noqa: E402
+from tftrain.runs import CONFIG, HISTORY, MODEL, SUMMARY, RunDir  # noqa: E402
 from tftrain.training.callbacks import (  # noqa: E402
     CheckpointCallback,
     DivergenceCallback,
@@ -37,10 +38,20 @@ from tftrain.training.callbacks import (  # noqa: E402
     ProgressCallback,
     save_atomically,
 )
+from tftrain.training.checkpointing import (  # noqa: E402
+    InterruptRequests,
+    Interrupted,
+    StateCallback,
+    TrainingState,
+)
 from tftrain.training.custom import CustomLoop  # noqa: E402
 from tftrain.training.fit import train_with_fit  # noqa: E402
 from tftrain.training.steplog import StepLogCallback  # noqa: E402
 from tftrain.training.tensorboard import TensorBoardCallback  # noqa: E402
+
+
+# summary.json fields that describe how a session ended; a resumed run drops them.
+_SESSION_END_FIELDS = ("signal", "interrupted_at", "error", "diverged_at_step", "finished")
 
 
 @dataclass
@@ -73,11 +84,16 @@ def seed_everything(config: Config) -> Config:
 
 
 def resolve_steps_per_execution(config: Config, pipelines: Pipelines) -> int:
-    """`auto` runs up to 32 steps per compiled call, never more than an epoch (or interval)."""
+    """`auto` runs up to 32 steps per compiled call, never more than an epoch (or interval).
+
+    model.fit draws whole calls from the run's one stream of batches, so for `fit` the value is
+    lowered to a divisor of steps_per_epoch: epochs (and resume points) stay aligned.
+    """
     value = config.training.steps_per_execution
-    if value == "auto":
-        return max(1, min(32, pipelines.steps_per_epoch))
-    return min(value, pipelines.steps_per_epoch)
+    value = min(32 if value == "auto" else value, pipelines.steps_per_epoch)
+    if config.training.loop == "fit":
+        value = max(d for d in range(1, value + 1) if pipelines.steps_per_epoch % d == 0)
+    return max(1, value)
 
 
 def prepare(config: Config) -> Prepared:
@@ -117,43 +133,120 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
     prepared = prepare(config)
     config = prepared.config
     run = RunDir.create(Path(runs_dir), name or config.name)
-    run.write_text(CONFIG, config.to_yaml())
-    started = time.time()
-    summary = run.update_summary(
-        status="running", name=run.path.name, seed=config.seed, started=started,
-        data=prepared.data_info, params=prepared.model.count_params(),
-        loop=config.training.loop, steps_per_execution=prepared.steps_per_execution,
-        precision=config.training.precision, versions=versions())
+    with run.lock(), InterruptRequests() as interrupts:
+        run.write_text(CONFIG, config.to_yaml())
+        run.update_summary(
+            status="running", name=run.path.name, seed=config.seed, started=time.time(),
+            data=prepared.data_info, params=prepared.model.count_params(),
+            loop=config.training.loop, steps_per_execution=prepared.steps_per_execution,
+            precision=config.training.precision, versions=versions())
+        return _train(run, prepared, console, interrupts, verbose=verbose)
 
-    console.print(f"run directory: {run.path}", markup=False, highlight=False)
-    console.print(data_lines(prepared.data_info), markup=False, highlight=False, soft_wrap=True)
-    console.print(model_table(prepared.model))
-    if verbose:
-        console.print(config.to_yaml(), markup=False, highlight=False)
 
-    pipelines = prepared.pipelines
+def resume_training(run_dir: str | Path, console: Console | None = None) -> RunDir:
+    """Continue an unfinished run from its newest readable checkpoint, exactly where it stopped."""
+    console = console or Console(stderr=True)
+    run = RunDir.open(run_dir)
+    with run.lock(), InterruptRequests() as interrupts:
+        if run.summary().get("status") == "completed":
+            raise UserError(f"{run.path}: the run has completed; there is nothing to resume")
+        prepared = prepare(run.config())
+        return _train(run, prepared, console, interrupts, resume=True)
+
+
+def resume_command(run: RunDir) -> str:
+    """The command that continues `run`, ready to paste into a shell."""
+    return f"tftrain run --resume {shlex.quote(str(run.path))}"
+
+
+def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: InterruptRequests,
+           resume: bool = False, verbose: bool = False) -> RunDir:
+    """Train (or go on training) `prepared` in `run`, which this process holds."""
+    config, model, pipelines = prepared.config, prepared.model, prepared.pipelines
     steps_mode = config.training.steps is not None
     history = HistoryCallback(run, pipelines.steps_per_epoch, steps_mode)
     checkpoint = CheckpointCallback(run, config.training.checkpoint.monitor,
                                     config.training.checkpoint.mode, pipelines.validation is not None)
     divergence = DivergenceCallback()
+    early_stopping = None
+    if config.training.early_stopping is not None:
+        early_stopping = keras.callbacks.EarlyStopping(**config.training.early_stopping.model_dump())
+    loop = None
+    if config.training.loop == "custom":
+        loop = CustomLoop(model, prepared.loss, prepared.metrics, prepared.steps_per_execution,
+                          jit_compile=config.training.jit_compile is True,
+                          run_eagerly=config.training.run_eagerly)
+    # The metric objects whose accumulators a mid-epoch checkpoint carries.
+    loop_metrics = [loop.loss_tracker, *loop.metrics] if loop else [*model.metrics, *prepared.metrics]
+    state = TrainingState(run, model, loop_metrics, early_stopping)
+
+    record = None
+    if resume:
+        record = state.restore(warn=lambda text: console.print(f"warning: {text}", markup=False, highlight=False))
+        history.rows = list(record.history) if record else []
+        if record:
+            checkpoint.best, checkpoint.best_epoch = record.best, record.best_epoch
+        # history.csv may hold rows of work the checkpoint does not have: make it match.
+        if history.rows:
+            run.write_history(history.rows)
+        else:
+            (run.path / HISTORY).unlink(missing_ok=True)
+    start_epoch, start_step = (record.epoch, record.step) if record else (0, 0)
+    summary = run.summary()
+    if resume:
+        # What the previous session reported about its end is history now.
+        summary = {k: v for k, v in summary.items() if k not in _SESSION_END_FIELDS}
+        summary["resumed"] = [*summary.get("resumed", []), {
+            "time": time.time(), "epoch": start_epoch + 1, "step_in_epoch": start_step,
+            "step": record.global_step if record else 0}]
+    summary = {**summary, "status": "running", "pid": os.getpid()}
+    run.write_json(SUMMARY, summary)
+
+    console.print(f"run directory: {run.path}", markup=False, highlight=False, soft_wrap=True)
+    console.print(data_lines(prepared.data_info), markup=False, highlight=False, soft_wrap=True)
+    console.print(model_table(model))
+    if verbose:
+        console.print(config.to_yaml(), markup=False, highlight=False)
+    if resume:
+        where = (f"epoch {start_epoch + 1}, step {start_step}" if record else "the start (no checkpoint yet)")
+        console.print(f"resuming from {where}", markup=False, highlight=False, soft_wrap=True)
+
     callbacks = [divergence, history, checkpoint,
                  ProgressCallback(console, pipelines.epochs, pipelines.steps_per_epoch, steps_mode)]
-    if config.training.early_stopping is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(**config.training.early_stopping.model_dump()))
+    if early_stopping is not None:
+        callbacks.append(early_stopping)
+    callbacks.append(StateCallback(state, pipelines.steps_per_epoch, config.training.checkpoint.every_steps,
+                                   interrupts, history, checkpoint, early_stopping, record))
     callbacks.append(TensorBoardCallback(run.path / "tensorboard", pipelines.steps_per_epoch, steps_mode))
     if verbose:
         callbacks.append(StepLogCallback(console, pipelines.steps_per_epoch))
 
+    started = time.time()
+    steps_before = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    finished = record is not None and (record.stopped or start_epoch >= pipelines.epochs)
     try:
-        if config.training.loop == "fit":
-            train_with_fit(prepared.model, pipelines, callbacks)
+        if finished:
+            # Killed after the last checkpoint: only the end of training is left to do.
+            if (early_stopping is not None and early_stopping.restore_best_weights
+                    and (record.early_stopping or {}).get("has_best_weights")):
+                model.set_weights(state.best_weights())  # what EarlyStopping.on_train_end does
+            if loop is None:
+                model.optimizer.finalize_variable_values(model.trainable_weights)  # as fit ends
+        elif loop is not None:
+            loop.fit(pipelines, callbacks, start_epoch, start_step)
         else:
-            CustomLoop(prepared.model, prepared.loss, prepared.metrics, prepared.steps_per_execution,
-                       jit_compile=config.training.jit_compile is True,
-                       run_eagerly=config.training.run_eagerly).fit(pipelines, callbacks)
+            train_with_fit(model, pipelines, callbacks, start_epoch, start_step)
+    except Interrupted as stop:
+        at = stop.record
+        run.update_summary(status="interrupted", signal=str(stop), seconds=at.seconds,
+                           interrupted_at={"epoch": at.epoch + 1, "step_in_epoch": at.step, "step": at.global_step})
+        raise TrainingInterrupted(
+            f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, step {at.step}); checkpoint saved; "
+            f"resume with: {resume_command(run)}", stop.signum) from None
     except KeyboardInterrupt:
-        run.update_summary(status="interrupted", seconds=time.time() - started)
+        # A second Ctrl-C: stopped at once, without a fresh checkpoint; the previous one still works.
+        run.update_summary(status="interrupted", signal="SIGINT")
+        console.print(f"resume with: {resume_command(run)}", markup=False, highlight=False)
         raise
     except BaseException as exc:
         run.update_summary(status="failed", error=f"{exc.__class__.__name__}: {exc}"[:500],
@@ -161,7 +254,7 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
         raise
 
     seconds = time.time() - started
-    steps_done = int(keras.ops.convert_to_numpy(prepared.model.optimizer.iterations))
+    steps_done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     final = {k: v for k, v in (history.rows[-1] if history.rows else {}).items() if k not in ("epoch", "step")}
     summary = {
         **summary,
@@ -169,15 +262,16 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
         "steps_done": steps_done,
         "final": final,
         "best": {"monitor": checkpoint.monitor, "value": checkpoint.best, "epoch": checkpoint.best_epoch},
-        "seconds": round(seconds, 3),
-        "examples_per_second": round(steps_done * config.data.batch_size / seconds, 1) if seconds else None,
+        "seconds": round(seconds + (record.seconds if record else 0.0), 3),
+        "examples_per_second": (round((steps_done - steps_before) * config.data.batch_size / seconds, 1)
+                                if seconds and steps_done > steps_before else None),
     }
     if divergence.diverged_at_step is not None:
         run.update_summary(**{**summary, "status": "diverged", "diverged_at_step": divergence.diverged_at_step})
         write_plots(run, console)
         raise DivergedError(f"loss became NaN or infinite at step {divergence.diverged_at_step}; "
                             f"the last good checkpoint is in {run.path / 'checkpoints'}")
-    save_atomically(prepared.model, run.path / MODEL)
+    save_atomically(model, run.path / MODEL)
     run.update_summary(**{**summary, "status": "completed", "finished": time.time()})
     write_plots(run, console)
     console.print(metrics_table("final metrics", final))

@@ -1,0 +1,458 @@
+"""Reliability promises, each shown with real processes on tiny data.
+
+- a run SIGKILLed at a random step (mid-epoch) and resumed ends bit-identical to an
+  uninterrupted one, for both loops; a half-written or corrupt newest checkpoint is skipped;
+- SIGINT / SIGTERM: checkpoint, `status: interrupted`, the exact resume command, exit 130 / 143;
+- NaN loss: `status: diverged` with the step, last good checkpoint and best model kept, exit 3;
+- concurrent runs of one config get their own directories; same config + seed, same results
+  (every resumed run is compared bit for bit with a baseline run of the same config);
+- `seed: null` records the seed it picked, and the recorded config reruns identically;
+- a crash is `status: failed`; a run held by a live process cannot be resumed twice.
+
+The slow part is one module fixture: four paced tftrain processes, killed or interrupted at
+random mid-epoch steps, while the uninterrupted baselines train in this process; then resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+STEPS_PER_EPOCH = 9  # 36 training examples (48, a quarter held out), batch 4
+EPOCHS = 4
+EVERY_STEPS = 4  # resume points: 4 8 | 9 | 13 17 | 18 | 22 26 | 27 | 31 35 | 36
+# Kill after the 5th to 7th step of an epoch: the newest checkpoint is then inside the epoch
+# (its 4th step), with a step to spare if the signal lands a little late.
+MID_EPOCH_KILLS = [k for k in range(1, EPOCHS * STEPS_PER_EPOCH) if 5 <= (k - 1) % STEPS_PER_EPOCH + 1 <= 7]
+
+TINY = {
+    "name": "tiny",
+    "seed": 7,
+    "deterministic": True,
+    "data": {"dataset": "synthetic_binary", "options": {"num_examples": 48}, "batch_size": 4,
+             "validation": 0.25},
+    # Dropout makes the result depend on the RNG state too, not only on weights and data order.
+    "model": {"type": "dense", "hidden": [8], "dropout": 0.5, "output_activation": "sigmoid"},
+    "loss": "binary_crossentropy",
+    "optimizer": {"name": "adam", "learning_rate": 0.01},  # slots and iterations to restore
+    "metrics": ["accuracy"],
+    "training": {"loop": "fit", "epochs": EPOCHS, "checkpoint": {"every_steps": EVERY_STEPS}},
+}
+
+
+class Child:
+    """A tftrain process; stderr is read line by line, and `signal` is sent to it right after
+    the line `@step <at>` (printed by tests/paced_tftrain.py)."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict, paced: bool = False,
+                 at: int | None = None, signal: int | None = None):
+        program = [str(REPO / "tests" / "paced_tftrain.py")] if paced else ["-m", "tftrain"]
+        self.args, self.at, self.signal = args, at, signal
+        self.lines: list[str] = []
+        self._stdout = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen([sys.executable, *program, *args], cwd=cwd, env=env, text=True,
+                                     stdout=self._stdout, stderr=subprocess.PIPE)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if self.at is not None and line.strip() == f"@step {self.at}":
+                self.proc.send_signal(self.signal)
+
+    def wait(self, timeout: float = 240) -> int:
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        self._reader.join(5)
+        self._stdout.seek(0)
+        self.stdout = self._stdout.read()
+        self.stderr = "".join(self.lines)
+        return self.proc.returncode
+
+    def run_dir(self, cwd: Path) -> Path:
+        """The run directory the child announced on stderr."""
+        line = next(x for x in self.lines if x.startswith("run directory: "))
+        return cwd / line.split(": ", 1)[1].strip()
+
+    def __repr__(self):
+        return f"tftrain {' '.join(self.args)} (at {self.at}):\n{''.join(self.lines)[-3000:]}"
+
+
+def final_state(run: Path) -> dict[str, object]:
+    """Every tensor of the run's newest checkpoint (model, optimizer, record without timings)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "state"))
+    state = {}
+    for name in reader.get_variable_to_shape_map():
+        if name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter")):
+            continue
+        value = reader.get_tensor(name)
+        if name.startswith("record/"):
+            value = {k: v for k, v in json.loads(value).items() if k != "seconds"}
+        state[name] = value
+    return state
+
+
+def assert_identical(run: Path, baseline: Path) -> None:
+    """Same history.csv, same final model weights, same final training state, bit for bit."""
+    import keras
+
+    assert (run / "history.csv").read_text() == (baseline / "history.csv").read_text()
+    ours, theirs = (keras.saving.load_model(p / "model.keras", compile=False) for p in (run, baseline))
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        assert np.array_equal(a, b), "final weights differ"
+    ours, theirs = final_state(run), final_state(baseline)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert np.array_equal(ours[name], theirs[name]) if isinstance(ours[name], np.ndarray) \
+            else ours[name] == theirs[name], name
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+class InProcess:
+    """`tftrain ARGS` run in this process: TensorFlow is imported here once, which is cheaper
+    than a new process (and still another process than one that was stopped)."""
+
+    def __init__(self, args: list, cwd: Path):
+        from typer.testing import CliRunner
+
+        from tftrain.cli import app
+
+        self.args = args
+        before = os.getcwd()
+        os.chdir(cwd)  # relative paths as a user in that folder would type them
+        try:
+            result = CliRunner().invoke(app, [str(a) for a in args])
+        finally:
+            os.chdir(before)
+        self.exit_code, self.output = result.exit_code, result.output
+        self.lines = self.output.splitlines()
+
+    def run_dir(self, cwd: Path) -> Path:
+        line = next(x for x in self.lines if x.startswith("run directory: "))
+        return cwd / line.split(": ", 1)[1].strip()
+
+    def __repr__(self):
+        return f"tftrain {' '.join(map(str, self.args))}:\n{self.output[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Start four paced processes, each killed or interrupted at a random mid-epoch step, and
+    while they run, train the uninterrupted baselines here, on the same configs and into the
+    same runs folder; then resume the four (and a copy of one with a half-written and a corrupt
+    newest checkpoint)."""
+    import signal
+
+    root = tmp_path_factory.mktemp("reliability")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(root / "keras_home"),
+           "TFTRAIN_TEST_PAUSE": "0.1"}
+    (root / "fit.yaml").write_text(yaml.safe_dump(TINY))
+    (root / "custom.yaml").write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "loop": "custom"}}))
+    rng = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
+    steps = dict(zip(("kill_fit", "kill_custom", "term_fit", "int_custom"), rng.choices(MID_EPOCH_KILLS, k=4)))
+    run = ["run", "--runs-dir", "runs"]
+    children = {
+        "kill_fit": Child([*run, "fit.yaml"], root, env, True, steps["kill_fit"], signal.SIGKILL),
+        "kill_custom": Child([*run, "custom.yaml"], root, env, True, steps["kill_custom"], signal.SIGKILL),
+        "term_fit": Child([*run, "fit.yaml"], root, env, True, steps["term_fit"], signal.SIGTERM),
+        "int_custom": Child([*run, "custom.yaml"], root, env, True, steps["int_custom"], signal.SIGINT),
+    }
+    w = {"root": root, "steps": steps, "children": children}
+    w["base"] = {loop: InProcess([*run, f"{loop}.yaml"], root) for loop in ("fit", "custom")}
+    w["rc"] = {key: child.wait() for key, child in children.items()}
+    w["dirs"] = {key: child.run_dir(root) for key, child in children.items()}
+    w["dirs"].update({f"base_{loop}": base.run_dir(root) for loop, base in w["base"].items()})
+
+    # A copy of the SIGKILLed fit run as a kill during a checkpoint write leaves it (files of a
+    # newer checkpoint, pointer not yet moved), whose newest listed checkpoint is also corrupt.
+    damaged = root / "damaged" / w["dirs"]["kill_fit"].name
+    shutil.copytree(w["dirs"]["kill_fit"], damaged)
+    state = damaged / "checkpoints" / "state"
+    newest = sorted(state.glob("ckpt-*.index"), key=lambda p: int(p.stem.split("-")[1]))[-1].stem
+    (state / "ckpt-999.index").write_bytes(b"\x00" * 10)  # half-written: never listed in `checkpoint`
+    (state / "ckpt-999.data-00000-of-00001").write_bytes(b"\x00" * 10)
+    data = state / f"{newest}.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    w["dirs"]["damaged"], w["damaged_newest"] = damaged, newest
+
+    w["resumes"] = {key: InProcess(["run", "--resume", w["dirs"][key]], root)
+                    for key in ("kill_fit", "kill_custom", "damaged")}
+    for key in ("term_fit", "int_custom"):
+        line = next((x for x in children[key].lines if "resume with: " in x), "")
+        command = shlex.split(line.split("resume with: ", 1)[-1])
+        assert command[:1] == ["tftrain"], children[key]
+        w["resumes"][key] = InProcess(command[1:], root)  # the printed command, as printed, in its folder
+    return w
+
+
+def _resumed_from(resumed: InProcess) -> tuple[int, int]:
+    line = next(x for x in resumed.lines if x.startswith("resuming from epoch "))
+    epoch, step = line.removeprefix("resuming from epoch ").split(", step ")
+    return int(epoch), int(step)
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(world, loop):
+    key = f"kill_{loop}"
+    assert world["base"][loop].exit_code == 0, world["base"][loop]
+    assert world["rc"][key] == -9, world["children"][key]
+    resumed = world["resumes"][key]
+    assert resumed.exit_code == 0, resumed
+    epoch, step = _resumed_from(resumed)
+    assert 0 < step < STEPS_PER_EPOCH, f"killed after step {world['steps'][key]}: {resumed}"
+    info = summary(world["dirs"][key])
+    assert info["status"] == "completed" and info["resumed"][0]["epoch"] == epoch
+    assert_identical(world["dirs"][key], world["dirs"][f"base_{loop}"])
+
+
+def test_half_written_or_corrupt_newest_checkpoint_falls_back_to_previous(world):
+    resumed = world["resumes"]["damaged"]
+    assert resumed.exit_code == 0, resumed
+    assert f"skipped unreadable checkpoint {world['damaged_newest']}" in resumed.output
+    assert "ckpt-999" not in resumed.output  # never listed, never tried: an older listed one worked
+    assert_identical(world["dirs"]["damaged"], world["dirs"]["base_fit"])
+
+
+@pytest.mark.parametrize("key, code, name", [("term_fit", 143, "SIGTERM"), ("int_custom", 130, "SIGINT")])
+def test_signal_checkpoints_marks_interrupted_prints_resume_and_exits(world, key, code, name):
+    child, run = world["children"][key], world["dirs"][key]
+    assert world["rc"][key] == code, child
+    message = next(x for x in child.lines if x.startswith(f"interrupted: {name} after step "))
+    stopped = int(message.split(" after step ")[1].split()[0])
+    assert world["steps"][key] <= stopped <= world["steps"][key] + 1, message  # the step in progress
+    epoch, step = message.split(" (epoch ")[1].split(")")[0].split(", step ")
+    assert f"resume with: tftrain run --resume {run.relative_to(world['root'])}" in message
+    # The printed command continued the run to the very same result as an uninterrupted one.
+    resumed = world["resumes"][key]
+    assert resumed.exit_code == 0, resumed
+    assert _resumed_from(resumed) == (int(epoch), int(step))
+    final = summary(run)
+    assert final["status"] == "completed" and "signal" not in final
+    assert final["resumed"][0]["step"] == stopped
+    assert_identical(run, world["dirs"]["base_fit" if key == "term_fit" else "base_custom"])
+
+
+def test_concurrent_runs_of_one_config_get_own_dirs(world):
+    """Three processes trained fit.yaml into one runs folder at the same time (three custom.yaml)."""
+    for loop in ("fit", "custom"):
+        keys = [f"base_{loop}", *(k for k in world["children"] if k.endswith(loop))]
+        dirs = [world["dirs"][k] for k in keys]
+        assert len(set(dirs)) == 3 and len({p.parent for p in dirs}) == 1
+        for key in keys:  # each directory holds its own process's work
+            assert summary(world["dirs"][key])["loop"] == loop
+    assert summary(world["dirs"]["base_fit"])["pid"] == os.getpid()
+    assert world["base"]["fit"].lines[-1] == str(world["dirs"]["base_fit"].relative_to(world["root"]))
+
+
+def test_a_killed_run_is_told_from_a_live_one_by_its_lock(tmp_path):
+    """SIGKILL leaves `status: running` (nothing can run at a SIGKILL), but the OS drops the
+    run's lock with the process, so readers can tell a killed run from a live one."""
+    from tftrain.runs import RunDir
+
+    run = RunDir.create(tmp_path, "x")
+    with run.lock():
+        assert run.active()
+    assert not run.active()
+
+
+def test_resume_refuses_a_run_another_process_holds(world, cli):
+    run = world["dirs"]["base_custom"]
+    from tftrain.runs import RunDir
+
+    with RunDir(run).lock():
+        result = cli("run", "--resume", run)
+    assert result.exit_code == 2 and "another tftrain process is training this run" in result.output
+    result = cli("run", "--resume", run)
+    assert result.exit_code == 2 and "has completed; there is nothing to resume" in result.output
+
+
+def test_resume_takes_the_run_directory_alone(cli, tmp_path, write_config):
+    config = write_config(TINY)
+    result = cli("run", config, "--resume", tmp_path)
+    assert result.exit_code == 2 and "--resume takes the run directory alone" in result.output
+    result = cli("run", "--resume", tmp_path / "nope")
+    assert result.exit_code == 2 and "not a tftrain run directory" in result.output
+
+
+def test_concurrent_run_directory_creation_never_shares(tmp_path):
+    """Eight processes create runs of one name in the same second: eight directories."""
+    code = ("import sys; from pathlib import Path; from tftrain.runs import RunDir; "
+            "print(RunDir.create(Path(sys.argv[1]), 'same').path)")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env, text=True,
+                              stdout=subprocess.PIPE) for _ in range(8)]
+    paths = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(set(paths)) == 8 and len(list(tmp_path.iterdir())) == 8
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", "x y"])
+def test_run_names_are_confined(cli, write_config, tmp_path, name):
+    config = write_config({k: v for k, v in TINY.items() if k != "name"})
+    result = cli("run", config, "--runs-dir", tmp_path / "runs", "--name", name)
+    assert result.exit_code == 2 and "--name: expected letters, digits" in result.output
+    result = cli("run", write_config({**TINY, "name": name}, "named.yaml"), "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "name: expected letters, digits" in result.output
+    assert not (tmp_path / "runs").exists() and not (tmp_path.parent / "x").exists()
+
+
+DIVERGES = {
+    "name": "diverges", "seed": 0,
+    "data": {"dataset": "synthetic_regression", "options": {"num_examples": 48}, "batch_size": 4,
+             "validation": "none", "shuffle": False},
+    "model": {"type": "linear"},
+    "loss": "mse",
+    # Far above the stable step size for x in [-2, 2]: the loss grows ~10x a step until inf/NaN.
+    "optimizer": {"name": "sgd", "learning_rate": 1.2},
+    "training": {"loop": "custom", "epochs": 30, "checkpoint": {"monitor": "loss"}},
+}
+
+
+def test_nan_loss_stops_marks_diverged_keeps_last_good_checkpoint(cli, write_config, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    result = cli("run", write_config(DIVERGES), "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 3, result.output
+    assert "loss became NaN or infinite at step" in result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    info = summary(run)
+    assert info["status"] == "diverged" and info["diverged_at_step"] > 12  # after a good first epoch
+    assert not (run / "model.keras").exists()  # no final model made of NaNs
+    for name in ("best.keras", "last.keras"):  # the best and last good models, finite
+        model = keras.saving.load_model(run / "checkpoints" / name, compile=False)
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints" / "state"))
+    record = json.loads(tf.train.load_checkpoint(latest).get_tensor("record/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert record["global_step"] < info["diverged_at_step"]
+    assert all(np.isfinite(row["loss"]) for row in record["history"])
+
+
+def test_seed_null_is_recorded_and_the_recorded_config_reruns_identically(cli, write_config, tmp_path):
+    config = {**TINY, "seed": None, "training": {"loop": "custom", "epochs": 1}}
+    first = cli("run", write_config(config), "--runs-dir", tmp_path / "a")
+    assert first.exit_code == 0, first.output
+    (run,) = (tmp_path / "a").iterdir()
+    recorded = yaml.safe_load((run / "config.yaml").read_text())["seed"]
+    assert isinstance(recorded, int) and summary(run)["seed"] == recorded
+    again = cli("run", run / "config.yaml", "--runs-dir", tmp_path / "b")
+    assert again.exit_code == 0, again.output
+    (rerun,) = (tmp_path / "b").iterdir()
+    assert summary(rerun)["seed"] == recorded
+    import keras
+
+    a, b = (keras.saving.load_model(p / "model.keras", compile=False) for p in (run, rerun))
+    assert (run / "history.csv").read_text() == (rerun / "history.csv").read_text()
+    assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+
+
+def test_every_steps_is_validated(cli, write_config):
+    bad = {**TINY, "training": {**TINY["training"], "checkpoint": {"every_steps": 0}}}
+    result = cli("validate", write_config(bad))
+    assert result.exit_code == 2
+    assert "training.checkpoint.every_steps: expected a positive integer, got 0" in result.output
+
+
+EARLY = {**TINY, "training": {
+    "loop": "fit", "epochs": 5, "steps_per_execution": 3,
+    # Never improves by 100 after the first epoch: stops after the second, keeping the first's weights.
+    "early_stopping": {"monitor": "val_loss", "patience": 1, "min_delta": 100.0, "restore_best_weights": True},
+    "checkpoint": {"every_steps": 3}}}
+SAMPLED = {**TINY, "training": {
+    "loop": "custom", "steps": 24, "log_every": 8, "sampling": "with_replacement", "steps_per_execution": 4}}
+
+
+@pytest.mark.parametrize("config, at", [(EARLY, 12), (SAMPLED, 12)], ids=["fit-early-stopping", "custom-sampled-steps"])
+def test_sigterm_in_process_then_resume_matches_for_early_stopping_and_sampling(
+        cli, write_config, tmp_path, monkeypatch, config, at):
+    """Early stopping's state (patience used, best value, best weights), steps-mode sampling with
+    replacement and several steps per call survive an interruption exactly. The signal is real,
+    sent by this process to itself after step `at`, with tftrain's handlers in place."""
+    import signal
+
+    import keras
+
+    from tftrain.training import callbacks
+
+    path = write_config(config)
+    baseline = cli("run", path, "--runs-dir", tmp_path / "base")
+    assert baseline.exit_code == 0, baseline.output
+    step_end = callbacks.ProgressCallback.on_train_batch_end
+
+    def signal_at(self, batch, logs=None):
+        step_end(self, batch, logs)
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(callbacks.ProgressCallback, "on_train_batch_end", signal_at)
+    stopped = cli("run", path, "--runs-dir", tmp_path / "run")
+    monkeypatch.undo()
+    assert stopped.exit_code == 143, stopped.output
+    assert f"interrupted: SIGTERM after step {at} " in stopped.output
+    (run,) = (tmp_path / "run").iterdir()
+    assert summary(run)["status"] == "interrupted"
+    resumed = cli("run", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    (base,) = (tmp_path / "base").iterdir()
+    if config is EARLY:
+        assert len(summary(base)["final"]) and summary(base)["epochs_done"] == 2  # it did stop early
+    assert_identical(run, base)
+
+    # Killed after its last checkpoint but before the final model was written: a resume only
+    # finishes (restoring early stopping's best weights, as the uninterrupted run did).
+    (run / "model.keras").unlink()
+    (run / "summary.json").write_text(json.dumps({**summary(run), "status": "running"}))
+    finished = cli("run", "--resume", run)
+    assert finished.exit_code == 0, finished.output
+    assert_identical(run, base)
+
+
+def test_a_crash_marks_failed_and_the_run_still_resumes(cli, write_config, tmp_path, monkeypatch):
+    """Any other error mid-training (here a full disk) is `status: failed` with the error; the
+    last checkpoint is intact, so the run can be resumed once the cause is fixed."""
+    import keras
+
+    from tftrain.training import callbacks
+
+    step_end = callbacks.ProgressCallback.on_train_batch_end
+
+    def disk_full_at_step_14(self, batch, logs=None):
+        step_end(self, batch, logs)
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == 14:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(callbacks.ProgressCallback, "on_train_batch_end", disk_full_at_step_14)
+    config = write_config({**TINY, "training": {**TINY["training"], "loop": "custom", "epochs": 2}})
+    crashed = cli("run", config, "--runs-dir", tmp_path / "runs")
+    monkeypatch.undo()
+    assert crashed.exit_code == 1 and isinstance(crashed.exception, OSError)
+    (run,) = (tmp_path / "runs").iterdir()
+    info = summary(run)
+    assert info["status"] == "failed" and info["error"] == "OSError: [Errno 28] No space left on device"
+    resumed = cli("run", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming from epoch 2, step 4" in resumed.output  # the checkpoint at step 13
+    assert summary(run)["status"] == "completed" and "error" not in summary(run)
