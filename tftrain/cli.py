@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -63,6 +64,11 @@ def run(
     set_: SetOpt = [],  # noqa: B006 (typer reads the default, never mutates it)
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run-name prefix (default: the config's name).")] = None,
+    workers: Annotated[Optional[str], typer.Option(
+        "--workers", metavar="HOST:PORT,...",
+        help="multi_worker: every worker's address, the same list on every machine.")] = None,
+    worker_index: Annotated[Optional[int], typer.Option(
+        "--worker-index", help="multi_worker: this worker's position in --workers (0 is the chief).")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Train a model from CONFIG; prints the run directory.
@@ -75,10 +81,19 @@ def run(
     cfg = load_config(config, set_)
     if name is not None:
         check_name(name)
+    if workers is not None or worker_index is not None:
+        from tftrain.errors import UserError
+        from tftrain.training.distribute import TF_CONFIG, tf_config_from_flags
+
+        if cfg.training.distribute != "multi_worker":
+            raise UserError("--workers/--worker-index: only used with training.distribute=multi_worker "
+                            f"(it is {cfg.training.distribute})")
+        os.environ[TF_CONFIG] = tf_config_from_flags(workers, worker_index)  # read when the strategy starts
     from tftrain.training.runner import run_training  # TensorFlow is imported here, not before
 
     result = run_training(cfg, runs_dir=runs_dir, name=name, console=err_console)
-    print(result.path)
+    if result is not None:  # None: a multi_worker worker other than the chief, which writes the run
+        print(result.path)
 
 
 @app.command()
