@@ -96,6 +96,11 @@ def run(
     resume: Annotated[Optional[Path], typer.Option(
         "--resume", help="Continue this interrupted run from its last checkpoint, exactly.",
         metavar="RUN_DIR")] = None,
+    workers: Annotated[Optional[str], typer.Option(
+        "--workers", metavar="HOST:PORT,...",
+        help="multi_worker: every worker's address, the same list on every machine.")] = None,
+    worker_index: Annotated[Optional[int], typer.Option(
+        "--worker-index", help="multi_worker: this worker's position in --workers (0 is the chief).")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Train a model from CONFIG (or continue one with --resume RUN_DIR); prints the run directory.
@@ -125,6 +130,13 @@ def run(
     cfg = load_config(config, set_)
     if name is not None:
         check_name(name)
+    if workers is not None or worker_index is not None:
+        from tftrain.training.distribute import TF_CONFIG, tf_config_from_flags
+
+        if cfg.training.distribute != "multi_worker":
+            raise UserError("--workers/--worker-index: only used with training.distribute=multi_worker "
+                            f"(it is {cfg.training.distribute})")
+        os.environ[TF_CONFIG] = tf_config_from_flags(workers, worker_index)  # read when the strategy starts
     if verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # before TensorFlow is imported: keep its log
     console = _console(quiet)
@@ -136,7 +148,8 @@ def run(
         from tftrain.training.runner import run_training  # TensorFlow is imported here, not before
 
         result = run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose)
-    print(result.path)
+    if result is not None:  # None: a multi_worker worker other than the chief, which writes the run
+        print(result.path)
 
 
 @app.command()

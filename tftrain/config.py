@@ -8,6 +8,7 @@ NumPy: `tftrain validate` and `tftrain show` must stay instant.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -28,6 +29,8 @@ from tftrain import catalog
 from tftrain.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+# `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
+DEVICE_PATTERN = r"(/?device:|/)?(cpu|gpu):(\d+)"
 # A YAML file needs a handful of aliases at most; thousands are an alias ("billion laughs") bomb.
 MAX_YAML_ALIASES = 100
 # A config has tens of values; counted with aliases expanded, the classic bomb (9 levels of 9-10
@@ -235,11 +238,42 @@ class TrainingConfig(_Strict):
     steps_per_execution: PositiveInt | Literal["auto"] = 1  # steps per compiled call; more hides Python overhead
     jit_compile: bool | Literal["auto"] = False  # XLA; off because it can change numerics slightly
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
+    devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
+    distribute_timeout: PositiveInt = 300  # seconds to wait for the other workers: time to start them by hand
+
+    @field_validator("devices")
+    @classmethod
+    def _device_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("expected at least one device such as gpu:0, or null for every GPU")
+        for name in value:
+            if not re.fullmatch(DEVICE_PATTERN, name, flags=re.IGNORECASE):
+                raise ValueError(f"expected device names such as gpu:0 or cpu:1, got {_show(name)}")
+        canonical = [canonical_device(name) for name in value]
+        duplicates = sorted({name for name in canonical if canonical.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"{duplicates[0]} is listed twice")
+        return value
 
     @model_validator(mode="after")
     def _sampling_needs_steps(self) -> TrainingConfig:
         if self.sampling == "with_replacement" and self.steps is None:
             raise ValueError("sampling 'with_replacement' draws examples forever: set training.steps")
+        return self
+
+    @model_validator(mode="after")
+    def _devices_need_mirrored(self) -> TrainingConfig:
+        if self.devices is not None and self.distribute != "mirrored":
+            # A leading "." makes format_validation_error report this under training.devices.
+            raise ValueError(f".devices: only used with distribute: mirrored (distribute is {self.distribute}); "
+                             "multi_worker uses every GPU of each worker")
+        if self.jit_compile is True and self.distribute != "none":
+            # Keras itself turns `auto` off under a strategy; XLA fails on replicas' mirrored variables.
+            raise ValueError(f".jit_compile: true cannot be combined with distribute: {self.distribute}; "
+                             "use false or auto (auto turns XLA off under a strategy, as Keras does)")
         return self
 
 
@@ -363,6 +397,14 @@ def validate(raw: dict) -> Config:
         raise ConfigError(format_validation_error(exc, raw)) from None
 
 
+def canonical_device(name: str) -> str:
+    """`gpu:0`, `/GPU:0` and `/device:gpu:0` all name `/device:GPU:0`."""
+    match = re.fullmatch(DEVICE_PATTERN, name, flags=re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"not a device name: {name!r}")
+    return f"/device:{match[2].upper()}:{int(match[3])}"
+
+
 def _default_name(path: Path) -> str:
     cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem)
     return cleaned or "run"
@@ -382,7 +424,7 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
 }
 _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
-                  "pool_size", "steps_per_execution", "num_examples", "every_steps"}
+                  "pool_size", "steps_per_execution", "num_examples", "every_steps", "distribute_timeout"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 

@@ -4,6 +4,9 @@ It drives the same Keras callbacks with the same logs as model.fit (loss average
 examples of the epoch, metrics reset every epoch, `val_` prefixed validation results), so the
 rest of tftrain cannot tell the two loops apart. Several steps run per compiled call
 (`steps_per_execution`) to keep Python out of the hot path.
+
+Under a tf.distribute strategy each step runs on every replica (`strategy.run`) over its share
+of the global batch; see `_replica_loss` for how the loss is averaged over the global batch.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ class CustomLoop:
     """GradientTape training of a compiled model (its loss, optimizer and metrics)."""
 
     def __init__(self, model: keras.Model, loss_fn, metrics: list, steps_per_execution: int,
-                 jit_compile: bool, run_eagerly: bool):
+                 jit_compile: bool, run_eagerly: bool, strategy: tf.distribute.Strategy | None = None):
         self.model = model
         self.loss_fn = loss_fn
+        # The same loss, per example: a replica sees only part of the batch, so it cannot average.
+        self.per_example_loss = type(loss_fn).from_config({**loss_fn.get_config(), "reduction": "none"})
         self.optimizer = model.optimizer
         self.metrics = metrics
-        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():  # its variables are summed over the replicas when read
+            self.loss_tracker = keras.metrics.Mean(name="loss")
         self.steps_per_execution = steps_per_execution
         if run_eagerly:
             self._train_steps, self._test_steps = self._train_steps_py, self._test_steps_py
@@ -35,31 +42,56 @@ class CustomLoop:
     def _train_step(self, x, y):
         with tf.GradientTape() as tape:
             predictions = self.model(x, training=True)
-            loss = self.loss_fn(y, predictions)
-            if self.model.losses:
-                loss = loss + tf.add_n(self.model.losses)
+            loss, tracked, weight = self._replica_loss(x, y, predictions)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else identity
         variables = self.model.trainable_variables
         gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply(gradients, variables)
-        self._update(y, predictions, loss, tf.shape(x)[0])
+        self.optimizer.apply(gradients, variables)  # sums the replicas' gradients first
+        self._update(y, predictions, tracked, weight)
 
-    def _update(self, y, predictions, loss, batch_size):
-        # Weighted by batch size, as in Keras's fit, so a short last batch counts for what it is.
-        self.loss_tracker.update_state(loss, sample_weight=batch_size)
+    def _test_step(self, x, y):
+        predictions = self.model(x, training=False)
+        _, tracked, weight = self._replica_loss(x, y, predictions)
+        self._update(y, predictions, tracked, weight)
+
+    def _replica_loss(self, x, y, predictions):
+        """This replica's share of the global batch's loss, and what the loss tracker records.
+
+        The optimizer sums the replicas' gradients, so each replica contributes
+        sum(its per-example losses) / (examples in the GLOBAL batch): the sum over replicas is
+        the mean over the global batch, even when a short last batch splits unevenly. (Keras's
+        fit instead gives every replica's own mean the same weight.) On one device this is the
+        loss's own `sum / size`; `reduction: sum` is summed over replicas the same way.
+        """
+        values = self.per_example_loss(y, predictions)
+        local = tf.stack([tf.cast(tf.size(values), values.dtype), tf.cast(tf.shape(x)[0], values.dtype)])
+        replicas = self.strategy.num_replicas_in_sync
+        context = tf.distribute.get_replica_context()
+        total = context.all_reduce(tf.distribute.ReduceOp.SUM, local) if replicas > 1 else local
+        loss = tf.reduce_sum(values)
+        if self.loss_fn.reduction != "sum":
+            loss = tf.math.divide_no_nan(loss, total[0])
+        if self.model.losses:  # regularisation: once per step in total
+            loss = loss + tf.add_n(self.model.losses) / replicas
+        # Every replica records `loss * replicas` with weight `global batch / replicas`: the
+        # tracker sums the replicas, so it sees the global batch's loss weighted by its size
+        # (as Keras's fit, a short last batch counts for what it is). One device: loss, batch.
+        return loss, loss * replicas, total[1] / replicas
+
+    def _update(self, y, predictions, loss, weight):
+        self.loss_tracker.update_state(loss, sample_weight=weight)
         for metric in self.metrics:
             metric.update_state(y, predictions)
 
     def _train_steps_py(self, iterator, n):
         for _ in tf.range(n):
             x, y = next(iterator)
-            self._train_step(x, y)
+            self.strategy.run(self._train_step, args=(x, y))
 
     def _test_steps_py(self, iterator, n):
         for _ in tf.range(n):
             x, y = next(iterator)
-            predictions = self.model(x, training=False)
-            self._update(y, predictions, self.loss_fn(y, predictions), tf.shape(x)[0])
+            self.strategy.run(self._test_step, args=(x, y))
 
     # -- the epoch loop -------------------------------------------------------------------
     def _reset(self):
@@ -90,11 +122,16 @@ class CustomLoop:
         callback_list = keras.callbacks.CallbackList(
             callbacks, model=self.model, epochs=pipelines.epochs, steps=pipelines.steps_per_epoch)
         self.model.stop_training = False
-        if not self.optimizer.built:  # a resumed run built it to restore its slots
-            self.optimizer.build(self.model.trainable_variables)
+        with self.strategy.scope():
+            if not self.optimizer.built:  # a resumed run built it to restore its slots
+                self.optimizer.build(self.model.trainable_variables)
         callback_list.on_train_begin()
-        # One stream for the whole run, cut into epochs (or log intervals) of steps_per_epoch.
-        iterator = iter(pipelines.train(initial_epoch * pipelines.steps_per_epoch + initial_step))
+        # One stream for the whole run, cut into epochs (or log intervals) of steps_per_epoch;
+        # each replica gets its share of every global batch (the default strategy: the batch).
+        start = initial_epoch * pipelines.steps_per_epoch + initial_step
+        iterator = iter(self.strategy.experimental_distribute_dataset(pipelines.train(start)))
+        validation = (self.strategy.experimental_distribute_dataset(pipelines.validation)
+                      if pipelines.validation is not None else None)
         logs: dict[str, float] = {}
         for epoch in range(initial_epoch, pipelines.epochs):
             self._reset()
@@ -103,9 +140,9 @@ class CustomLoop:
             self._run(self._train_steps, iterator, steps,
                       on_end=lambda step, batch_logs: callback_list.on_train_batch_end(step, batch_logs))
             logs = self._results()
-            if pipelines.validation is not None and not self.model.stop_training:
+            if validation is not None and not self.model.stop_training:
                 self._reset()
-                self._run(self._test_steps, iter(pipelines.validation), pipelines.validation_steps)
+                self._run(self._test_steps, iter(validation), pipelines.validation_steps)
                 logs.update(self._results(prefix="val_"))
             callback_list.on_epoch_end(epoch, logs)
             if self.model.stop_training:

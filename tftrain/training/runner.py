@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import shutil
+import tempfile
 import shlex
 import time
 from dataclasses import dataclass
@@ -45,6 +47,13 @@ from tftrain.training.checkpointing import (  # noqa: E402
     TrainingState,
 )
 from tftrain.training.custom import CustomLoop  # noqa: E402
+from tftrain.training.distribute import (  # noqa: E402
+    Distribution,
+    check_distribution,
+    create_distribution,
+    shard_by_example,
+    weights_fingerprint,
+)
 from tftrain.training.fit import train_with_fit  # noqa: E402
 from tftrain.training.steplog import StepLogCallback  # noqa: E402
 from tftrain.training.tensorboard import TensorBoardCallback  # noqa: E402
@@ -65,6 +74,7 @@ class Prepared:
     loss: keras.losses.Loss
     metrics: list
     steps_per_execution: int
+    strategy: tf.distribute.Strategy  # the model, optimizer and metrics live in its scope
 
 
 def versions() -> dict[str, str]:
@@ -96,51 +106,85 @@ def resolve_steps_per_execution(config: Config, pipelines: Pipelines) -> int:
     return max(1, value)
 
 
-def prepare(config: Config) -> Prepared:
-    """Seed, load data, build pipelines, model, loss, optimizer and metrics; compile."""
+def prepare(config: Config, distribution: Distribution | None = None) -> Prepared:
+    """Seed, load data, build pipelines, model, loss, optimizer and metrics; compile.
+
+    Under a strategy (training.distribute), the model, optimizer and metrics are created in its
+    scope, so their variables are mirrored over the replicas.
+    """
+    strategy = distribution.strategy if distribution is not None else tf.distribute.get_strategy()
     config = seed_everything(config)
     data = load_data(config, config.seed)
     check_data(config, data)
     pipelines = build_pipelines(data, config, config.seed)
+    if distribution is not None and distribution.kind == "multi_worker":
+        pipelines = shard_by_example(pipelines)
     training = config.training
-    keras.mixed_precision.set_global_policy(training.precision)
-    try:
-        model = build_model(config, data)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    loss = build_loss(config.loss)
-    metrics = build_metrics(config)
-    spe = resolve_steps_per_execution(config, pipelines)
-    model.compile(
-        optimizer=build_optimizer(config.optimizer, training.precision),
-        loss=loss, metrics=metrics,
-        steps_per_execution=spe,
-        jit_compile=training.jit_compile,
-        run_eagerly=training.run_eagerly,
-    )
+    with strategy.scope():
+        keras.mixed_precision.set_global_policy(training.precision)
+        try:
+            model = build_model(config, data)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        loss = build_loss(config.loss)
+        metrics = build_metrics(config)
+        spe = resolve_steps_per_execution(config, pipelines)
+        model.compile(
+            optimizer=build_optimizer(config.optimizer, training.precision),
+            loss=loss, metrics=metrics,
+            steps_per_execution=spe,
+            jit_compile=training.jit_compile,
+            run_eagerly=training.run_eagerly,
+        )
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split}
-    return Prepared(config, info, pipelines, model, loss, metrics, spe)
+    return Prepared(config, info, pipelines, model, loss, metrics, spe, strategy)
 
 
 def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
-                 console: Console | None = None, verbose: bool = False) -> RunDir:
+                 console: Console | None = None, verbose: bool = False) -> RunDir | None:
     """Train `config` into a new run directory under `runs_dir` and return it.
 
-    `verbose` also prints the resolved config and a line about every tenth of an epoch.
+    `verbose` also prints the resolved config and a line about every tenth of an epoch. In a
+    multi_worker run only the chief (worker 0) writes and returns the run directory; the other
+    workers return None.
     """
     console = console or Console(stderr=True)
-    prepared = prepare(config)
+    distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
+    check_distribution(config, distribution)
+    if distribution.is_chief:
+        return _new_run(config, distribution, Path(runs_dir), name, console, verbose)
+    # The other workers take the very same steps (saving and reading metrics join collective ops
+    # with the chief), but into a scratch folder that is deleted: the run directory is the chief's.
+    scratch = Path(tempfile.mkdtemp(prefix="tftrain-worker-"))
+    try:
+        run = _new_run(config, distribution, scratch, name, console, verbose)
+        console.print(f"worker {distribution.worker_index} of {distribution.num_workers} done; weights "
+                      f"sha256 {run.summary()['distribute']['weights_sha256']} (the chief wrote the run "
+                      "directory)", markup=False, highlight=False, soft_wrap=True)
+        return None
+    except DivergedError as exc:  # its checkpoints went with the scratch folder; the chief's did not
+        raise DivergedError(f"{str(exc).split(';')[0]}; the last good checkpoint is in the chief's run "
+                            "directory") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _new_run(config: Config, distribution: Distribution, runs_dir: Path, name: str | None,
+             console: Console, verbose: bool) -> RunDir:
+    """Prepare `config` under `distribution`, create its run directory and train into it."""
+    prepared = prepare(config, distribution)
     config = prepared.config
-    run = RunDir.create(Path(runs_dir), name or config.name)
+    run = RunDir.create(runs_dir, name or config.name)
     with run.lock(), InterruptRequests() as interrupts:
         run.write_text(CONFIG, config.to_yaml())
         run.update_summary(
             status="running", name=run.path.name, seed=config.seed, started=time.time(),
             data=prepared.data_info, params=prepared.model.count_params(),
             loop=config.training.loop, steps_per_execution=prepared.steps_per_execution,
-            precision=config.training.precision, versions=versions())
-        return _train(run, prepared, console, interrupts, verbose=verbose)
+            precision=config.training.precision, versions=versions(),
+            distribute=distribution.describe(config.data.batch_size))
+        return _train(run, prepared, console, interrupts, distribution, verbose=verbose)
 
 
 def resume_training(run_dir: str | Path, console: Console | None = None) -> RunDir:
@@ -150,8 +194,14 @@ def resume_training(run_dir: str | Path, console: Console | None = None) -> RunD
     with run.lock(), InterruptRequests() as interrupts:
         if run.summary().get("status") == "completed":
             raise UserError(f"{run.path}: the run has completed; there is nothing to resume")
-        prepared = prepare(run.config())
-        return _train(run, prepared, console, interrupts, resume=True)
+        config = run.config()
+        if config.training.distribute == "multi_worker":
+            raise UserError(f"{run.path}: resuming a multi_worker run is not supported yet (every worker "
+                            "would need the chief's checkpoint); start it again, or resume it as one process "
+                            "with a copy whose config.yaml says distribute: none")
+        distribution = create_distribution(config.training)
+        prepared = prepare(config, distribution)
+        return _train(run, prepared, console, interrupts, distribution, resume=True)
 
 
 def resume_command(run: RunDir) -> str:
@@ -160,7 +210,7 @@ def resume_command(run: RunDir) -> str:
 
 
 def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: InterruptRequests,
-           resume: bool = False, verbose: bool = False) -> RunDir:
+           distribution: Distribution, resume: bool = False, verbose: bool = False) -> RunDir:
     """Train (or go on training) `prepared` in `run`, which this process holds."""
     config, model, pipelines = prepared.config, prepared.model, prepared.pipelines
     steps_mode = config.training.steps is not None
@@ -175,10 +225,11 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     if config.training.loop == "custom":
         loop = CustomLoop(model, prepared.loss, prepared.metrics, prepared.steps_per_execution,
                           jit_compile=config.training.jit_compile is True,
-                          run_eagerly=config.training.run_eagerly)
+                          run_eagerly=config.training.run_eagerly, strategy=prepared.strategy)
     # The metric objects whose accumulators a mid-epoch checkpoint carries.
     loop_metrics = [loop.loss_tracker, *loop.metrics] if loop else [*model.metrics, *prepared.metrics]
-    state = TrainingState(run, model, loop_metrics, early_stopping)
+    with prepared.strategy.scope():  # it builds the optimizer's slot variables, which must be mirrored
+        state = TrainingState(run, model, loop_metrics, early_stopping)
 
     record = None
     if resume:
@@ -202,7 +253,11 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     summary = {**summary, "status": "running", "pid": os.getpid()}
     run.write_json(SUMMARY, summary)
 
-    console.print(f"run directory: {run.path}", markup=False, highlight=False, soft_wrap=True)
+    if distribution.is_chief:
+        console.print(f"run directory: {run.path}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(f"worker {distribution.worker_index} of {distribution.num_workers}: the chief "
+                      "(worker 0) writes the run directory", markup=False, highlight=False)
     console.print(data_lines(prepared.data_info), markup=False, highlight=False, soft_wrap=True)
     console.print(model_table(model))
     if verbose:
@@ -266,6 +321,8 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
         "examples_per_second": (round((steps_done - steps_before) * config.data.batch_size / seconds, 1)
                                 if seconds and steps_done > steps_before else None),
     }
+    if distribution.kind != "none":  # lets anyone check that every worker ended with the same model
+        summary["distribute"] = {**summary["distribute"], "weights_sha256": weights_fingerprint(model)}
     if divergence.diverged_at_step is not None:
         run.update_summary(**{**summary, "status": "diverged", "diverged_at_step": divergence.diverged_at_step})
         write_plots(run, console)

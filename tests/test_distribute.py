@@ -1,0 +1,317 @@
+"""training.distribute: MirroredStrategy on two logical CPUs, MultiWorkerMirroredStrategy with two
+real worker processes on 127.0.0.1, and the errors around them.
+
+TensorFlow fixes its devices and collective ops when it starts, so every distributed run here is a
+real `tftrain run` in a fresh process, as users run it; the single-device runs they are compared
+with run in-process. A worker blocked in a collective ignores SIGTERM, so every process a test
+starts is SIGKILLed if it is still running when the test ends.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tests.conftest import CONFIGS, REPO
+
+# Seconds one distributed run may take on a busy 2-core machine (TensorFlow starts in ~5 s).
+RUN_TIMEOUT = 120
+
+# y = 3x + 2 + noise, 68 points: 51 train / 17 validation, batches of 16. For `custom` the last
+# training batch (3) and the last validation batch (1) split unevenly over two replicas, and the
+# data is reshuffled every epoch: the loop must still average over the global batch exactly.
+REGRESSION = {
+    "name": "reg", "seed": 0,
+    "data": {"dataset": "synthetic_regression", "options": {"num_examples": 68, "w": 3.0, "b": 2.0, "noise": 1.0},
+             "batch_size": 16, "validation": 0.25},
+    "model": {"type": "linear"}, "loss": "mse", "optimizer": {"name": "sgd", "learning_rate": 0.1},
+    "metrics": ["mae"], "training": {"epochs": 2},
+}
+# Keras's fit under a strategy (a) draws one batch to build the model before training, which
+# advances a reshuffling dataset by one epoch, and (b) gives each replica's own mean the same
+# weight, which differs from the global mean only on a batch that splits unevenly. So fit is
+# compared on data it cannot tell apart: unshuffled, and 64 points (48 train / 16 validation).
+LOOP_SETTINGS = {
+    "custom": ["training.loop=custom"],
+    "fit": ["training.loop=fit", "data.shuffle=false", "data.options.num_examples=64"],
+}
+MIRRORED = ["training.distribute=mirrored", "training.devices=[cpu:0,cpu:1]"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(exist_ok=True)
+    env.update(PYTHONPATH=str(REPO), TFTRAIN_OFFLINE="1", KERAS_HOME=str(tmp_path / "keras_home"),
+               TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(scratch))  # TMPDIR: the scratch folders of workers
+    return env
+
+
+@contextmanager
+def _tftrain(tmp_path: Path, *commands: list[str]):
+    """Start `tftrain run ...` once per command, all at once; SIGKILL whatever still runs at the end."""
+    procs = [subprocess.Popen([sys.executable, "-m", "tftrain", "run", *map(str, args)], cwd=tmp_path,
+                              env=_env(tmp_path), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for args in commands]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+def _finish(procs) -> list[tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of each process, within RUN_TIMEOUT in all."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        results.append((proc.returncode, out, err))
+    return results
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+def _one_device(config: Path, overrides: list[str], runs_dir: Path):
+    """The same config trained in this process on one device."""
+    from tftrain.config import load_config
+    from tftrain.training.runner import run_training
+
+    return run_training(load_config(config, overrides), runs_dir, console=Console(file=io.StringIO()))
+
+
+def _numbers(run) -> list[dict[str, float]]:
+    return [{k: float(v) for k, v in row.items() if v != ""} for row in run.history()]
+
+
+def _assert_same_history(run, reference, rel: float) -> None:
+    got, want = _numbers(run), _numbers(reference)
+    assert len(got) == len(want) > 0
+    for row, expected in zip(got, want):
+        assert row.keys() == expected.keys()
+        assert row == pytest.approx(expected, rel=rel, abs=1e-6)
+
+
+def _only_run(runs_dir: Path):
+    from tftrain.runs import RunDir
+
+    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return RunDir.open(runs[0])
+
+
+# -- mirrored ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loop", ["custom", "fit"])
+def test_mirrored_on_two_cpus_matches_one_device(loop, tmp_path, write_config):
+    config = write_config(REGRESSION)
+    overrides = LOOP_SETTINGS[loop]
+    with _tftrain(tmp_path, [config, "--runs-dir", tmp_path / "mirrored", *_sets(overrides + MIRRORED)]) as procs:
+        reference = _one_device(config, overrides, tmp_path / "single")
+        [(code, out, err)] = _finish(procs)
+    assert code == 0, err[-3000:]
+    run = _only_run(tmp_path / "mirrored")
+    assert out.strip() == str(run.path)
+    summary = run.summary()
+    assert summary["status"] == "completed"
+    assert summary["distribute"]["strategy"] == "mirrored"
+    assert summary["distribute"]["replicas"] == 2
+    assert summary["distribute"]["per_replica_batch"] == 8
+    assert [d.rsplit("/", 1)[-1] for d in summary["distribute"]["local_devices"]] == ["device:CPU:0", "device:CPU:1"]
+    assert reference.summary()["distribute"] == {"strategy": "none", "replicas": 1, "global_batch": 16,
+                                                 "per_replica_batch": 16}
+    _assert_same_history(run, reference, rel=1e-5)
+
+
+def test_mirrored_batch_must_split_evenly(tmp_path, write_config):
+    config = write_config(REGRESSION)
+    with _tftrain(tmp_path, [config, "--runs-dir", tmp_path / "runs", *_sets(MIRRORED + ["data.batch_size=15"])]) as procs:
+        [(code, _, err)] = _finish(procs)
+    assert code == 2
+    assert ("error: data.batch_size: 15 does not split evenly over 2 replicas; use a multiple of 2 "
+            "(data.batch_size is the global batch)") in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_mirrored_device_that_does_not_exist(cli, tmp_path, write_config):
+    config = write_config(REGRESSION)
+    result = cli("run", config, "--runs-dir", tmp_path / "runs", "--set", "training.distribute=mirrored",
+                 "--set", "training.devices=[gpu:0, gpu:1]")
+    assert result.exit_code == 2
+    assert "error: training.devices: gpu:0 does not exist; this process has /device:CPU:0" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+# -- multi_worker -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loop", ["custom", "fit"])
+def test_two_workers_replay_the_readme_example(loop, tmp_path, tiny_mnist):
+    """The README's two-machine command, both machines on 127.0.0.1."""
+    config = CONFIGS / "mnist_dense.yaml"
+    overrides = [f"data.path={tiny_mnist}", "training.epochs=2", *LOOP_SETTINGS[loop][:2]]
+    workers = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
+    command = [config, *_sets(overrides + ["training.distribute=multi_worker"]), "--workers", workers]
+    with _tftrain(tmp_path, [*command, "--runs-dir", tmp_path / "runs", "--worker-index", "0"],
+                  [*command, "--runs-dir", tmp_path / "worker1-runs", "--worker-index", "1"]) as procs:
+        reference = _one_device(config, overrides, tmp_path / "single")
+        (code0, out0, err0), (code1, out1, err1) = _finish(procs)
+    assert code0 == 0, err0[-3000:]
+    assert code1 == 0, err1[-3000:]
+
+    # Only the chief wrote a run directory, complete, and printed it; the other left nothing behind.
+    run = _only_run(tmp_path / "runs")
+    assert out0.strip() == str(run.path)
+    assert out1 == ""
+    assert not (tmp_path / "worker1-runs").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    for name in ("config.yaml", "summary.json", "history.csv", "model.keras",
+                 "checkpoints/last.keras", "checkpoints/best.keras"):
+        assert (run.path / name).is_file(), name
+    summary = run.summary()
+    assert summary["status"] == "completed" and summary["epochs_done"] == 2
+    assert {k: summary["distribute"][k] for k in ("strategy", "replicas", "per_replica_batch", "workers",
+                                                  "worker_index")} == {
+        "strategy": "multi_worker", "replicas": 2, "per_replica_batch": 16, "workers": 2, "worker_index": 0}
+
+    # Both workers ended with the very same weights (bit for bit) ...
+    reported = re.search(r"worker 1 of 2 done; weights sha256 ([0-9a-f]{64})", err1)
+    assert reported, err1[-3000:]
+    assert reported[1] == summary["distribute"]["weights_sha256"]
+    # ... and trained what one process trains.
+    _assert_same_history(run, reference, rel=1e-5)
+    import numpy as np
+
+    from tftrain.evaluate import load_model
+
+    for got, want in zip(load_model(run.path / "model.keras").get_weights(),
+                         load_model(reference.path / "model.keras").get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_workers_whose_peer_never_comes_up_fail_within_the_timeout(tmp_path, write_config):
+    """Worker 0 hosts the cluster's coordination service and worker 1 registers with it: each
+    is started alone (two separate clusters, at once), and each gives up with a clear message."""
+    config = write_config(REGRESSION)
+    ports = _free_ports(4)
+    alone = [(0, f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"), (1, f"127.0.0.1:{ports[3]}", f"127.0.0.1:{ports[2]}")]
+    started = time.monotonic()
+    with _tftrain(tmp_path, *[[config, "--runs-dir", tmp_path / "runs", "--worker-index", index,
+                               "--workers", ",".join([me, peer] if index == 0 else [peer, me]),
+                               *_sets(["training.distribute=multi_worker", "training.distribute_timeout=3"])]
+                              for index, me, peer in alone]) as procs:
+        results = _finish(procs)
+    assert time.monotonic() - started < 60
+    for (index, me, peer), (code, out, err) in zip(alone, results):
+        assert code == 1, err[-3000:]
+        assert (f"error: worker {index} ({me}) could not reach its peers {peer} within 3s "
+                "(training.distribute_timeout): start every worker with the same --workers list") in err
+        assert out == ""
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "127.0.0.1:2222,127.0.0.1:2223", "--worker-index", "0"],
+     "--workers/--worker-index: only used with training.distribute=multi_worker (it is none)"),
+    (["--set", "training.distribute=multi_worker", "--workers", "127.0.0.1:2222,127.0.0.1:2223"],
+     "--workers needs --worker-index as well"),
+    (["--set", "training.distribute=multi_worker", "--worker-index", "1"],
+     "--worker-index needs --workers as well"),
+    (["--set", "training.distribute=multi_worker", "--workers", "127.0.0.1:2222,127.0.0.1", "--worker-index", "0"],
+     "--workers: expected host:port, got '127.0.0.1'"),
+    (["--set", "training.distribute=multi_worker", "--workers", "a:1,a:1", "--worker-index", "0"],
+     "--workers: a:1 is listed twice"),
+    (["--set", "training.distribute=multi_worker", "--workers", "a:1,b:1", "--worker-index", "2"],
+     "--worker-index: expected 0 to 1 (one of the 2 --workers), got 2"),
+    (["--set", "training.distribute=multi_worker"],
+     "training.distribute multi_worker needs the cluster: pass --workers host:port,... --worker-index I"),
+])
+def test_cluster_flag_errors(args, message, cli, tmp_path, write_config, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    result = cli("run", write_config(REGRESSION), "--runs-dir", tmp_path / "runs", *args)
+    assert result.exit_code == 2, result.output
+    assert f"error: {message}" in result.output
+    assert not (tmp_path / "runs").exists()
+    assert "TF_CONFIG" not in os.environ
+
+
+@pytest.mark.parametrize(("tf_config", "message"), [
+    ("{not json", "TF_CONFIG: invalid JSON (Expecting property name enclosed in double quotes at character 1)"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}',
+     'TF_CONFIG: task {"type": "worker", "index": 3} is not one of the cluster\'s tasks (worker 0..0)'),
+    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}',
+     "TF_CONFIG: cluster.ps: multi_worker takes 'chief' and 'worker' jobs"),
+])
+def test_tf_config_errors(tf_config, message, cli, tmp_path, write_config, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    result = cli("run", write_config(REGRESSION), "--runs-dir", tmp_path / "runs",
+                 "--set", "training.distribute=multi_worker")
+    assert result.exit_code == 2, result.output
+    assert f"error: {message}" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_flags_become_tf_config():
+    from tftrain.training.distribute import read_tf_config, tf_config_from_flags
+
+    text = tf_config_from_flags("10.0.0.1:2222, 10.0.0.2:2222", 1)
+    assert json.loads(text) == {"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]},
+                                "task": {"type": "worker", "index": 1}}
+    assert read_tf_config(text) == json.loads(text)
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("training", "message"), [
+    ({"devices": ["cpu:0", "cpu:1"]},
+     "training.devices: only used with distribute: mirrored (distribute is none)"),
+    ({"distribute": "mirrored", "devices": ["cpu:0", "tpu:0"]},
+     'training.devices: expected device names such as gpu:0 or cpu:1, got "tpu:0"'),
+    ({"distribute": "mirrored", "devices": ["gpu:0", "/device:GPU:0"]},
+     "training.devices: /device:GPU:0 is listed twice"),
+    ({"distribute": "mirrored", "jit_compile": True},
+     "training.jit_compile: true cannot be combined with distribute: mirrored"),
+    ({"distribute": "multi-worker"},
+     "training.distribute: unknown value \"multi-worker\" — did you mean 'multi_worker'?"),
+    ({"distribute": "multi_worker", "distribute_timeout": 0},
+     "training.distribute_timeout: expected a positive integer, got 0"),
+])
+def test_config_errors(training, message, cli, write_config):
+    result = cli("validate", write_config({**REGRESSION, "training": training}))
+    assert result.exit_code == 2
+    assert f"error: {message}" in result.output
+
+
+def test_defaults_train_on_one_device():
+    from tftrain.config import TrainingConfig
+
+    training = TrainingConfig()
+    assert (training.distribute, training.devices, training.distribute_timeout) == ("none", None, 300)
