@@ -103,14 +103,19 @@ class TrainingState:
         self.folder = run.path / CHECKPOINTS / STATE
         self.metrics = metrics
         optimizer = model.optimizer
-        if not optimizer.built:  # its slot variables must exist to be saved and restored
-            optimizer.build(model.trainable_variables)
+        self._best_weights = None
+        # Numeric state lives in the model's strategy scope (mirrored over the replicas).
+        with model.distribute_strategy.scope():
+            if not optimizer.built:  # its slot variables must exist to be saved and restored
+                optimizer.build(model.trainable_variables)
+            if early_stopping is not None and early_stopping.restore_best_weights:
+                self._best_weights = [tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False)
+                                      for w in model.weights]
+        # The record is a string, which collectives cannot broadcast: it stays outside the strategy.
         self._record = tf.Variable("", dtype=tf.string, trainable=False)
         parts = {"model": list(model.variables), "optimizer": list(optimizer.variables),
                  "record": self._record}
-        self._best_weights = None
-        if early_stopping is not None and early_stopping.restore_best_weights:
-            self._best_weights = [tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False) for w in model.weights]
+        if self._best_weights is not None:
             parts["early_stopping_best_weights"] = self._best_weights
         self.checkpoint = tf.train.Checkpoint(**parts)
         _ = self.checkpoint.save_counter  # created lazily otherwise, and restore checks every value is used

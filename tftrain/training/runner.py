@@ -228,8 +228,7 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
                           run_eagerly=config.training.run_eagerly, strategy=prepared.strategy)
     # The metric objects whose accumulators a mid-epoch checkpoint carries.
     loop_metrics = [loop.loss_tracker, *loop.metrics] if loop else [*model.metrics, *prepared.metrics]
-    with prepared.strategy.scope():  # it builds the optimizer's slot variables, which must be mirrored
-        state = TrainingState(run, model, loop_metrics, early_stopping)
+    state = TrainingState(run, model, loop_metrics, early_stopping)
 
     record = None
     if resume:
