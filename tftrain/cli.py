@@ -11,12 +11,14 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from tftrain.errors import TftrainError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="tftrain",
@@ -26,10 +28,24 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
 # Progress, tables and errors go to stderr; stdout carries only results (the run directory,
 # --json output), so `RUN=$(tftrain run c.yaml)` and `tftrain evaluate RUN --json | jq` work.
-err_console = Console(stderr=True)
-out_console = Console()
+# Made on first use: importing rich costs ~30 ms that `validate` and `show` never need.
+@functools.cache
+def err_console() -> Console:
+    """The stderr console (progress, tables, errors)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@functools.cache
+def out_console() -> Console:
+    """The stdout console (results)."""
+    from rich.console import Console
+
+    return Console()
 
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)]
 SetOpt = Annotated[list[str], typer.Option("--set", help="Override a key: --set training.epochs=3 (repeatable).",
@@ -47,10 +63,10 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err_console().print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted", markup=False)
+            err_console().print("interrupted", markup=False)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -77,7 +93,7 @@ def run(
         check_name(name)
     from tftrain.training.runner import run_training  # TensorFlow is imported here, not before
 
-    result = run_training(cfg, runs_dir=runs_dir, name=name, console=err_console)
+    result = run_training(cfg, runs_dir=runs_dir, name=name, console=err_console())
     print(result.path)
 
 
@@ -104,9 +120,9 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        out_console.print(f"{run_dir}: {result['model']} on {result['split']} "
+        out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
-        out_console.print(metrics_table("metrics", result["metrics"]))
+        out_console().print(metrics_table("metrics", result["metrics"]))
 
 
 @app.command()

@@ -228,8 +228,8 @@ class TrainingConfig(_Strict):
     early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
-    steps_per_execution: PositiveInt | Literal["auto"] = 1  # steps per compiled call; more hides Python overhead
-    jit_compile: bool | Literal["auto"] = False  # XLA; off because it can change numerics slightly
+    steps_per_execution: PositiveInt | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
+    jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
 
     @model_validator(mode="after")

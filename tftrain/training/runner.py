@@ -38,6 +38,8 @@ from tftrain.training.callbacks import (  # noqa: E402
 )
 from tftrain.training.custom import CustomLoop  # noqa: E402
 from tftrain.training.fit import train_with_fit  # noqa: E402
+from tftrain.training.performance import precision_note, resolve_steps_per_execution  # noqa: E402
+from tftrain.training.throughput import ThroughputCallback  # noqa: E402
 
 
 @dataclass
@@ -69,14 +71,6 @@ def seed_everything(config: Config) -> Config:
     return config
 
 
-def resolve_steps_per_execution(config: Config, pipelines: Pipelines) -> int:
-    """`auto` runs up to 32 steps per compiled call, never more than an epoch (or interval)."""
-    value = config.training.steps_per_execution
-    if value == "auto":
-        return max(1, min(32, pipelines.steps_per_epoch))
-    return min(value, pipelines.steps_per_epoch)
-
-
 def prepare(config: Config) -> Prepared:
     """Seed, load data, build pipelines, model, loss, optimizer and metrics; compile."""
     config = seed_everything(config)
@@ -90,7 +84,8 @@ def prepare(config: Config) -> Prepared:
         keras.mixed_precision.set_global_policy("float32")
     loss = build_loss(config.loss)
     metrics = build_metrics(config)
-    spe = resolve_steps_per_execution(config, pipelines)
+    spe = resolve_steps_per_execution(training.steps_per_execution, pipelines.steps_per_epoch,
+                                      steps_mode=training.steps is not None)
     model.compile(
         optimizer=build_optimizer(config.optimizer, training.precision),
         loss=loss, metrics=metrics,
@@ -116,11 +111,15 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
         status="running", name=run.path.name, seed=config.seed, started=started,
         data=prepared.data_info, params=prepared.model.count_params(),
         loop=config.training.loop, steps_per_execution=prepared.steps_per_execution,
+        jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
         precision=config.training.precision, versions=versions())
 
     console.print(f"run directory: {run.path}", markup=False, highlight=False)
     console.print(f"data: {prepared.data_info['source']}", markup=False, highlight=False)
     console.print(model_table(prepared.model))
+    note = precision_note(config.training.precision, bool(tf.config.list_physical_devices("GPU")))
+    if note:
+        console.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
 
     pipelines = prepared.pipelines
     steps_mode = config.training.steps is not None
@@ -132,13 +131,16 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
                  ProgressCallback(console, pipelines.epochs, pipelines.steps_per_epoch, steps_mode)]
     if config.training.early_stopping is not None:
         callbacks.append(keras.callbacks.EarlyStopping(**config.training.early_stopping.model_dump()))
+    # Last, so its intervals include the other callbacks' per-call work.
+    throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
+    callbacks.append(throughput)
 
     try:
         if config.training.loop == "fit":
             train_with_fit(prepared.model, pipelines, callbacks)
         else:
             CustomLoop(prepared.model, prepared.loss, prepared.metrics, prepared.steps_per_execution,
-                       jit_compile=config.training.jit_compile is True,
+                       jit_compile=bool(prepared.model.jit_compile),  # Keras resolved "auto" at compile
                        run_eagerly=config.training.run_eagerly).fit(pipelines, callbacks)
     except KeyboardInterrupt:
         run.update_summary(status="interrupted", seconds=time.time() - started)
@@ -151,6 +153,7 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
     seconds = time.time() - started
     steps_done = int(keras.ops.convert_to_numpy(prepared.model.optimizer.iterations))
     final = {k: v for k, v in (history.rows[-1] if history.rows else {}).items() if k not in ("epoch", "step")}
+    rate = throughput.result()
     summary = {
         **summary,
         "epochs_done": len(history.rows),
@@ -158,7 +161,9 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
         "final": final,
         "best": {"monitor": checkpoint.monitor, "value": checkpoint.best, "epoch": checkpoint.best_epoch},
         "seconds": round(seconds, 3),
-        "examples_per_second": round(steps_done * config.data.batch_size / seconds, 1) if seconds else None,
+        # Training only, first compiled call (tracing) excluded; details in "throughput".
+        "examples_per_second": rate["examples_per_second"],
+        "throughput": rate,
     }
     if divergence.diverged_at_step is not None:
         run.update_summary(**{**summary, "status": "diverged", "diverged_at_step": divergence.diverged_at_step})

@@ -1,0 +1,151 @@
+"""Speed options and their bookkeeping: steps_per_execution, jit_compile, precision, throughput,
+and the TensorFlow-free CLI paths. (The speed itself is measured by bench/compare.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tftrain.errors import ConfigError
+from tftrain.training.performance import precision_note, resolve_steps_per_execution
+from tftrain.training.throughput import ThroughputMeter
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_help_validate_and_show_import_no_tensorflow():
+    code = f"""
+import json, sys
+from tftrain.cli import app
+for args in (["--help"], ["validate", "{REPO}/configs/mnist_dense.yaml"], ["show", "{REPO}/configs/linear_regression.yaml"]):
+    try:
+        app(args, prog_name="tftrain")
+    except SystemExit as exc:
+        assert exc.code in (0, None), (args, exc.code)
+print(json.dumps(sorted(m for m in ("tensorflow", "keras", "numpy") if m in sys.modules)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("value, steps_per_epoch, steps_mode, expected", [
+    ("auto", 1875, False, 32),  # MNIST at batch 32: the last call of an epoch just runs short
+    ("auto", 5, False, 5),  # never more than an epoch
+    ("auto", 25, True, 25),  # steps mode: a divisor of the log interval
+    ("auto", 50, True, 25),
+    ("auto", 37, True, 1),  # a prime interval leaves only 1
+    (8, 1875, False, 8),
+    (64, 20, True, 20),  # capped at the interval, which it then divides
+    (5, 25, True, 5),
+])
+def test_resolve_steps_per_execution(value, steps_per_epoch, steps_mode, expected):
+    assert resolve_steps_per_execution(value, steps_per_epoch, steps_mode) == expected
+
+
+def test_steps_per_execution_must_divide_the_log_interval():
+    with pytest.raises(ConfigError, match=r"training.steps_per_execution: 8 does not divide the log "
+                                          r"interval of 25 steps .*expected one of 1, 5, 25 or auto"):
+        resolve_steps_per_execution(8, 25, steps_mode=True)
+
+
+def test_precision_note_only_where_it_will_be_slow():
+    assert precision_note("float32", has_gpu=False, flags=set()) is None
+    assert precision_note("mixed_bfloat16", has_gpu=True, flags=set()) is None
+    assert precision_note("mixed_float16", has_gpu=True, flags=set()) is None
+    assert precision_note("mixed_bfloat16", has_gpu=False, flags={"avx2", "amx_bf16"}) is None
+    assert "no bfloat16 units" in precision_note("mixed_bfloat16", has_gpu=False, flags={"avx2"})
+    assert "meant for GPUs" in precision_note("mixed_float16", has_gpu=False, flags={"avx512_bf16"})
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+    def process_time(self):
+        return self.now / 2
+
+
+def test_throughput_leaves_out_the_first_call_and_the_time_between_epochs(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr("tftrain.training.throughput.time", clock)
+    meter = ThroughputMeter(batch_size=10, examples_per_epoch=45)  # 5 steps, the last one short
+    for epoch in range(2):
+        clock.now += 100  # validation, checkpoints: not training
+        meter.epoch_begin()
+        for last_step, seconds in ((1, 3.0 if epoch == 0 else 1.0), (3, 1.0), (7, 0.5)):  # calls of 2, 2, 1+ steps
+            clock.now += seconds
+            meter.steps_done(last_step)
+    result = meter.result()
+    assert result["first_call_seconds"] == 3.0
+    # After the first call: 20 + 5 (the short last batch; the call "past" the end counts nothing more) + 45.
+    assert meter.examples == 70 and meter.seconds == 1.0 + 0.5 + 1.0 + 1.0 + 0.5
+    assert result["examples_per_second"] == 70 / 4.0
+    assert result["examples_per_second_with_first_call"] == pytest.approx(90 / 7.0, abs=0.05)
+    assert result["cpu_us_per_example"] == pytest.approx(1e6 * 2.0 / 70, abs=0.05)
+    assert result["examples"] == 90
+
+
+def test_throughput_of_a_single_call_includes_it():
+    meter = ThroughputMeter(batch_size=4)
+    assert meter.result()["examples_per_second"] is None
+    meter.epoch_begin()
+    meter.steps_done(0)
+    result = meter.result()
+    assert result["examples"] == 4 and result["examples_per_second"] == result["examples_per_second_with_first_call"]
+
+
+def _mnist_config(write_config, tiny_mnist, loop, **training):
+    return write_config({
+        "name": "perf", "data": {"dataset": "mnist", "path": str(tiny_mnist), "batch_size": 4},
+        "model": {"type": "dense", "hidden": [8]}, "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"], "training": {"loop": loop, "epochs": 2, **training},
+    }, name=f"{loop}-{len(training)}.yaml")
+
+
+def _summary(cli, config, runs: Path) -> dict:
+    result = cli("run", config, "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    return json.loads((Path(result.stdout.strip().splitlines()[-1]) / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_auto_steps_per_execution_changes_speed_not_results(cli, write_config, tiny_mnist, tmp_path, loop):
+    auto = _summary(cli, _mnist_config(write_config, tiny_mnist, loop), tmp_path / "runs")
+    one = _summary(cli, _mnist_config(write_config, tiny_mnist, loop, steps_per_execution=1), tmp_path / "runs")
+    assert auto["steps_per_execution"] == 12 and one["steps_per_execution"] == 1  # 48 examples / batch 4
+    assert auto["jit_compile"] is False  # auto: Keras never uses XLA on a CPU-only machine
+    assert auto["final"] == pytest.approx(one["final"], rel=1e-6)
+    assert auto["steps_done"] == one["steps_done"] == 24
+    # examples/second is training only, first call apart, and recorded with its details.
+    rate = auto["throughput"]
+    assert auto["examples_per_second"] == rate["examples_per_second"] > 0
+    assert rate["examples"] == 96 and rate["first_call_seconds"] > 0
+    assert rate["train_seconds"] < auto["seconds"]
+
+
+def test_custom_loop_with_xla(cli, write_config, tiny_mnist, tmp_path):
+    # XLA compiles the step; the iterator loop around it stays a plain tf.function.
+    summary = _summary(cli, _mnist_config(write_config, tiny_mnist, "custom", jit_compile=True, epochs=1),
+                       tmp_path / "runs")
+    assert summary["status"] == "completed" and summary["jit_compile"] is True
+    assert summary["steps_done"] == 12
+
+
+def test_steps_per_execution_that_splits_a_log_interval_is_bad_input(cli, write_config, tiny_mnist, tmp_path):
+    config = write_config({
+        "data": {"dataset": "mnist", "path": str(tiny_mnist), "batch_size": 4, "validation": "none"},
+        "loss": "sparse_categorical_crossentropy",
+        "training": {"steps": 10, "log_every": 5, "steps_per_execution": 3},
+    })
+    result = cli("run", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert "training.steps_per_execution: 3 does not divide the log interval of 5 steps" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
