@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tftrain.errors import ConfigError
 from tftrain.training.performance import precision_note, resolve_steps_per_execution
 from tftrain.training.throughput import ThroughputMeter
 
@@ -33,24 +32,19 @@ print(json.dumps(sorted(m for m in ("tensorflow", "keras", "numpy") if m in sys.
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
-@pytest.mark.parametrize("value, steps_per_epoch, steps_mode, expected", [
+@pytest.mark.parametrize("value, steps_per_epoch, whole_calls, expected", [
     ("auto", 1875, False, 32),  # MNIST at batch 32: the last call of an epoch just runs short
     ("auto", 5, False, 5),  # never more than an epoch
-    ("auto", 25, True, 25),  # steps mode: a divisor of the log interval
+    ("auto", 25, True, 25),  # whole calls (steps mode): a divisor of the interval
     ("auto", 50, True, 25),
+    ("auto", 1875, True, 25),
     ("auto", 37, True, 1),  # a prime interval leaves only 1
     (8, 1875, False, 8),
-    (64, 20, True, 20),  # capped at the interval, which it then divides
-    (5, 25, True, 5),
+    (64, 20, True, 20),  # capped at the interval
+    (8, 25, True, 5),  # lowered to a divisor
 ])
-def test_resolve_steps_per_execution(value, steps_per_epoch, steps_mode, expected):
-    assert resolve_steps_per_execution(value, steps_per_epoch, steps_mode) == expected
-
-
-def test_steps_per_execution_must_divide_the_log_interval():
-    with pytest.raises(ConfigError, match=r"training.steps_per_execution: 8 does not divide the log "
-                                          r"interval of 25 steps .*expected one of 1, 5, 25 or auto"):
-        resolve_steps_per_execution(8, 25, steps_mode=True)
+def test_resolve_steps_per_execution(value, steps_per_epoch, whole_calls, expected):
+    assert resolve_steps_per_execution(value, steps_per_epoch, whole_calls) == expected
 
 
 def test_precision_note_only_where_it_will_be_slow():
@@ -139,13 +133,47 @@ def test_custom_loop_with_xla(cli, write_config, tiny_mnist, tmp_path):
     assert summary["steps_done"] == 12
 
 
-def test_steps_per_execution_that_splits_a_log_interval_is_bad_input(cli, write_config, tiny_mnist, tmp_path):
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_steps_mode_calls_never_cross_a_log_interval(cli, write_config, tiny_mnist, tmp_path, loop):
     config = write_config({
         "data": {"dataset": "mnist", "path": str(tiny_mnist), "batch_size": 4, "validation": "none"},
         "loss": "sparse_categorical_crossentropy",
-        "training": {"steps": 10, "log_every": 5, "steps_per_execution": 3},
+        "training": {"loop": loop, "steps": 10, "log_every": 5, "steps_per_execution": 3},
     })
-    result = cli("run", config, "--runs-dir", tmp_path / "runs")
-    assert result.exit_code == 2
-    assert "training.steps_per_execution: 3 does not divide the log interval of 5 steps" in result.output
-    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    summary = _summary(cli, config, tmp_path / "runs")
+    assert summary["steps_per_execution"] == 1  # 3 does not divide 5
+    assert summary["steps_done"] == 10 and summary["epochs_done"] == 2
+
+
+def test_forward_macs_match_the_built_models(tiny_mnist, tiny_images):
+    import keras
+
+    from tftrain.config import load_config
+    from tftrain.data import load_data
+    from tftrain.models import build_model, model_spec
+    from tftrain.training.performance import forward_macs
+
+    for config_file, sets in ((REPO / "configs/mnist_dense.yaml", [f"data.path={tiny_mnist}"]),
+                              (REPO / "configs/cifar10_cnn.yaml", ["data.dataset=npz", f"data.path={tiny_images}"])):
+        config = load_config(config_file, sets)
+        data = load_data(config, 0)
+        spec, model = model_spec(config, data), build_model(config, data)
+        expected = 0
+        for layer in model.layers:  # multiply-adds from Keras's own output shapes and kernels
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+                out_positions = layer.output.shape[1] * layer.output.shape[2] if isinstance(layer, keras.layers.Conv2D) else 1
+                expected += out_positions * int(layer.kernel.numpy().size)
+        assert forward_macs(config.model, spec.input_shape, spec.outputs) == expected
+
+
+def test_cpu_threads_auto_uses_one_thread_for_tiny_steps_only(monkeypatch):
+    from tftrain.training.performance import SMALL_STEP_MACS, resolve_cpu_threads
+
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    assert resolve_cpu_threads("auto", 101_632 * 32, has_gpu=False) == 1  # the MNIST dense model
+    assert resolve_cpu_threads("auto", 4_548_608 * 64, has_gpu=False) is None  # the CIFAR CNN: one per core
+    assert resolve_cpu_threads("auto", SMALL_STEP_MACS // 2, has_gpu=True) is None
+    assert resolve_cpu_threads("auto", None, has_gpu=False) is None
+    assert resolve_cpu_threads(3, 10, has_gpu=True) == 3
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")  # the user's own setting wins
+    assert resolve_cpu_threads("auto", 10, has_gpu=False) is None

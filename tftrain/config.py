@@ -230,6 +230,7 @@ class TrainingConfig(_Strict):
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
     steps_per_execution: PositiveInt | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
     jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
+    cpu_threads: PositiveInt | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
 
     @model_validator(mode="after")
@@ -349,7 +350,7 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
 }
 _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
-                  "pool_size", "steps_per_execution", "num_examples"}
+                  "pool_size", "steps_per_execution", "cpu_threads", "num_examples"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 

@@ -1,16 +1,19 @@
 """The speed options resolved against the data and the machine.
 
-`training.steps_per_execution`, `training.jit_compile` and `training.precision` are the knobs
-users expect for speed. Only `precision` changes the numbers a run produces, so it stays
-float32 unless asked for; the other two default to `auto`, decided here (steps per compiled
-call) or by Keras (XLA), and the values actually used are written to summary.json.
+`training.steps_per_execution`, `training.jit_compile`, `training.cpu_threads` and
+`training.precision` are the knobs users expect for speed. `precision` changes the numbers a run
+produces, so it stays float32 unless asked for; the others default to `auto`, decided here
+(steps per compiled call, CPU threads) or by Keras (XLA), and the values actually used are
+written to summary.json.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
-from tftrain.errors import ConfigError
+from tftrain.config import CnnModel, DenseModel, LinearModel
 
 # `auto` runs up to this many steps per compiled call. Measured on a 2-core CPU with the MNIST
 # dense model: 1 -> 32 steps per call is ~3x the examples/second, 32 -> 128 adds little; on
@@ -20,28 +23,28 @@ AUTO_STEPS_PER_EXECUTION = 32
 # /proc/cpuinfo flags of CPUs that multiply bfloat16 in hardware (AVX512-BF16, AMX).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
+# `cpu_threads: auto` runs steps with fewer multiply-adds than this (forward pass, whole batch) on
+# one intra-op thread: splitting ops that small across cores costs more in hand-offs and spinning
+# than it saves. Measured on 2 cores: the MNIST dense model at batch 32 (3.3M) runs 1.3-1.6x the
+# examples/second on one thread, with half the CPU time; the CIFAR CNN at batch 64 (300M) runs
+# 1.3-1.8x slower on one thread, so it keeps TensorFlow's default (one thread per core).
+SMALL_STEP_MACS = 10_000_000
 
-def resolve_steps_per_execution(value: int | str, steps_per_epoch: int, steps_mode: bool) -> int:
-    """Steps per compiled call: `auto` or the user's number, never more than an epoch.
+
+def resolve_steps_per_execution(value: int | str, steps_per_epoch: int, whole_calls: bool) -> int:
+    """Steps per compiled call: `auto` (up to AUTO_STEPS_PER_EXECUTION) or the user's number,
+    never more than an epoch; the value used is recorded in summary.json.
 
     The results do not depend on it (the same batches in the same order); only how often
-    callbacks see progress does. In steps mode an epoch is one log interval cut from an endless
-    stream, and Keras's fit runs whole calls, so the value must divide the interval there or
-    each interval would train too many steps.
+    callbacks see progress does. `whole_calls`: Keras's fit runs every call to its full length,
+    so where an epoch is cut from a longer stream (steps mode: one log interval) a call must not
+    cross the epoch's end, and the value is lowered to a divisor of steps_per_epoch. (A finite
+    epoch dataset ends its last call early by itself.)
     """
-    if value == "auto":
-        cap = min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch)
-        if not steps_mode:
-            return max(1, cap)  # a finite epoch ends a call early at its last batch
-        return max(d for d in range(1, cap + 1) if steps_per_epoch % d == 0)
-    value = min(int(value), steps_per_epoch)
-    if steps_mode and steps_per_epoch % value:
-        divisors = [d for d in range(1, steps_per_epoch + 1) if steps_per_epoch % d == 0]
-        raise ConfigError(
-            f"training.steps_per_execution: {value} does not divide the log interval of "
-            f"{steps_per_epoch} steps (training.log_every); expected one of "
-            f"{', '.join(map(str, divisors[:12]))}{', ...' if len(divisors) > 12 else ''} or auto")
-    return value
+    cap = max(1, min(AUTO_STEPS_PER_EXECUTION if value == "auto" else int(value), steps_per_epoch))
+    if not whole_calls:
+        return cap
+    return max(d for d in range(1, cap + 1) if steps_per_epoch % d == 0)
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
@@ -69,3 +72,70 @@ def precision_note(precision: str, has_gpu: bool, flags: set[str] | None = None)
                 f"({' / '.join(BF16_CPU_FLAGS)} not in its flags), so it usually runs slower "
                 "than float32 here")
     return None
+
+
+def forward_macs(model, input_shape: tuple[int, ...], outputs: int) -> int | None:
+    """Multiply-adds of one example's forward pass through a tftrain model (None: unknown type)."""
+    if isinstance(model, (DenseModel, LinearModel)):
+        width, macs = math.prod(input_shape), 0
+        for units in getattr(model, "hidden", []):
+            macs, width = macs + width * units, units
+        return macs + width * outputs
+    if isinstance(model, CnnModel):
+        height, width_px, channels = (*input_shape, 1)[:3] if len(input_shape) == 2 else input_shape
+        macs, k = 0, model.kernel_size
+        for i, filters in enumerate(model.conv):
+            height, width_px = height - k + 1, width_px - k + 1  # "valid" padding, as models.build_cnn
+            macs += height * width_px * k * k * channels * filters
+            channels = filters
+            if i < len(model.conv) - 1:
+                height, width_px = height // model.pool_size, width_px // model.pool_size
+        width = max(height, 0) * max(width_px, 0) * channels
+        for units in model.dense:
+            macs, width = macs + width * units, units
+        return macs + width * outputs
+    return None
+
+
+def resolve_cpu_threads(value: int | str, macs_per_step: int | None, has_gpu: bool) -> int | None:
+    """Intra-op threads to ask TensorFlow for; None leaves its default (one per core).
+
+    `auto` picks 1 for steps below SMALL_STEP_MACS on a CPU-only machine, unless the user set
+    TF_NUM_INTRAOP_THREADS (their choice wins). The count can change the last bits of results,
+    as running on a machine with another number of cores does.
+    """
+    if value != "auto":
+        return int(value)
+    if has_gpu or os.environ.get("TF_NUM_INTRAOP_THREADS") or macs_per_step is None:
+        return None
+    return 1 if macs_per_step < SMALL_STEP_MACS else None
+
+
+def apply_cpu_threads(threads: int | None) -> int:
+    """Set TensorFlow's intra-op threads; returns the count in effect (0: TensorFlow's default).
+
+    It is a process-wide setting that TensorFlow accepts only before it runs its first op: a
+    later run in the same process (tests, sweeps in one process) keeps the first run's value.
+    """
+    import tensorflow as tf
+
+    if threads is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        except RuntimeError:  # the runtime is already up: keep what it has
+            pass
+    return tf.config.threading.get_intra_op_parallelism_threads()
+
+
+def configure_cpu_threads(config, data) -> int:
+    """Apply `training.cpu_threads` for this config and data (LoadedData); returns the count in
+    effect (0: TensorFlow's default). Call it before any TensorFlow op runs."""
+    import tensorflow as tf
+
+    from tftrain.models import model_spec
+
+    spec = model_spec(config, data)
+    macs = forward_macs(config.model, spec.input_shape, spec.outputs)
+    step_macs = None if macs is None else macs * config.data.batch_size
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    return apply_cpu_threads(resolve_cpu_threads(config.training.cpu_threads, step_macs, has_gpu))

@@ -38,7 +38,11 @@ from tftrain.training.callbacks import (  # noqa: E402
 )
 from tftrain.training.custom import CustomLoop  # noqa: E402
 from tftrain.training.fit import train_with_fit  # noqa: E402
-from tftrain.training.performance import precision_note, resolve_steps_per_execution  # noqa: E402
+from tftrain.training.performance import (  # noqa: E402
+    configure_cpu_threads,
+    precision_note,
+    resolve_steps_per_execution,
+)
 from tftrain.training.throughput import ThroughputCallback  # noqa: E402
 
 
@@ -75,8 +79,9 @@ def prepare(config: Config) -> Prepared:
     """Seed, load data, build pipelines, model, loss, optimizer and metrics; compile."""
     config = seed_everything(config)
     data = load_data(config, config.seed)
-    pipelines = build_pipelines(data, config, config.seed)
     training = config.training
+    configure_cpu_threads(config, data)  # TensorFlow takes a thread count only before its first op
+    pipelines = build_pipelines(data, config, config.seed)
     keras.mixed_precision.set_global_policy(training.precision)
     try:
         model = build_model(config, data)
@@ -85,7 +90,7 @@ def prepare(config: Config) -> Prepared:
     loss = build_loss(config.loss)
     metrics = build_metrics(config)
     spe = resolve_steps_per_execution(training.steps_per_execution, pipelines.steps_per_epoch,
-                                      steps_mode=training.steps is not None)
+                                      whole_calls=training.steps is not None)
     model.compile(
         optimizer=build_optimizer(config.optimizer, training.precision),
         loss=loss, metrics=metrics,
@@ -112,6 +117,7 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
         data=prepared.data_info, params=prepared.model.count_params(),
         loop=config.training.loop, steps_per_execution=prepared.steps_per_execution,
         jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
+        cpu_threads=tf.config.threading.get_intra_op_parallelism_threads() or "default",
         precision=config.training.precision, versions=versions())
 
     console.print(f"run directory: {run.path}", markup=False, highlight=False)
