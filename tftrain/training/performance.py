@@ -19,6 +19,9 @@ from tftrain.config import CnnModel, DenseModel, LinearModel
 # dense model: 1 -> 32 steps per call is ~3x the examples/second, 32 -> 128 adds little; on
 # models whose steps take tens of milliseconds it changes nothing but the progress granularity.
 AUTO_STEPS_PER_EXECUTION = 32
+# ... and at most an epoch / this many, so progress, --verbose lines and TensorBoard's batch
+# points still come about ten times an epoch (callbacks only run between calls).
+AUTO_CALLS_PER_EPOCH = 10
 
 # /proc/cpuinfo flags of CPUs that multiply bfloat16 in hardware (AVX512-BF16, AMX).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -32,8 +35,9 @@ SMALL_STEP_MACS = 10_000_000
 
 
 def resolve_steps_per_execution(value: int | str, steps_per_epoch: int, whole_calls: bool) -> int:
-    """Steps per compiled call: `auto` (up to AUTO_STEPS_PER_EXECUTION) or the user's number,
-    never more than an epoch; the value used is recorded in summary.json.
+    """Steps per compiled call: `auto` (up to AUTO_STEPS_PER_EXECUTION, and ~AUTO_CALLS_PER_EPOCH
+    calls an epoch) or the user's number, never more than an epoch; the value used is recorded
+    in summary.json.
 
     The results do not depend on it (the same batches in the same order); only how often
     callbacks see progress does. `whole_calls`: Keras's fit runs every call to its full length,
@@ -41,7 +45,9 @@ def resolve_steps_per_execution(value: int | str, steps_per_epoch: int, whole_ca
     cross the epoch's end, and the value is lowered to a divisor of steps_per_epoch. (A finite
     epoch dataset ends its last call early by itself.)
     """
-    cap = max(1, min(AUTO_STEPS_PER_EXECUTION if value == "auto" else int(value), steps_per_epoch))
+    if value == "auto":
+        value = min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch // AUTO_CALLS_PER_EPOCH)
+    cap = max(1, min(int(value), steps_per_epoch))
     if not whole_calls:
         return cap
     return max(d for d in range(1, cap + 1) if steps_per_epoch % d == 0)
