@@ -18,8 +18,10 @@ examples/second is training only, measured by tftrain.training.throughput for bo
 epoch from its start to its last step, so validation and checkpoints are left out; the first
 compiled call, which traces and compiles, is left out too and reported as "1st call s").
 tftrain's figure is read from the run's summary.json. Peak RSS is each process's own
-(os.wait4). The data are random arrays of the real shapes with a learnable class signal
-(MNIST: the Keras-cache mnist.npz instead, when it exists), written to a temporary folder.
+(os.wait4); Linux counts the launching process's size at fork in it too, so this script stays
+small (~20 MB: no NumPy here; the data are written by a child process). The data are random
+arrays of the real shapes with a learnable class signal (MNIST: the Keras-cache mnist.npz
+instead, when it exists), written to a temporary folder.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,8 +41,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -94,7 +95,17 @@ class Variant:
 def synthetic_npz(path: Path, n_train: int, n_test: int, shape: tuple, label_shape: tuple, seed: int,
                   signal: float) -> Path:
     """uint8 images of one of 10 class templates (weight `signal`) under noise: random, but
-    learnable, so loss and accuracy move and the variants' results can be compared."""
+    learnable, so loss and accuracy move and the variants' results can be compared. Written by
+    a child process, so NumPy's arrays never inflate this process (see the module docstring)."""
+    spec = json.dumps([str(path), n_train, n_test, list(shape), list(label_shape), seed, signal])
+    subprocess.run([sys.executable, __file__, "--write-data", spec], check=True)
+    return path
+
+
+def _write_synthetic_npz(path: str, n_train: int, n_test: int, shape: list, label_shape: list, seed: int,
+                         signal: float) -> None:
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     templates = rng.integers(0, 256, (10, *shape)).astype(np.float32)
 
@@ -106,7 +117,6 @@ def synthetic_npz(path: Path, n_train: int, n_test: int, shape: tuple, label_sha
     x_train, y_train = split(n_train)
     x_test, y_test = split(n_test)
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
 
 
 def real_mnist() -> Path | None:
@@ -420,6 +430,9 @@ def cli_case(sizes: Sizes, work: Path) -> tuple[str, list[str]]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--write-data"]:  # the child process of synthetic_npz
+        _write_synthetic_npz(*json.loads(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer examples and repeats (~4 minutes)")
     parser.add_argument("--cases", default="dense,cnn,overhead,cli", help="comma-separated subset")
@@ -473,7 +486,9 @@ def main() -> None:
         f"{sizes.overhead_repeats} overhead, {sizes.cli_repeats} cli).",
         f"Machine: {info['cpu']}, {info['cores']} cores, bfloat16 units: {info['bf16']}, "
         f"AVX-512: {info['avx512f']}; {info['versions']}. Load average (1 min) {load_before[0]:.2f} "
-        f"before, {load_after[0]:.2f} after; the `load` column is the load when each run started.",
+        f"before, {load_after[0]:.2f} after; the `load` column is the load when each run started. "
+        f"Peak RSS includes this launcher's {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+        "(Linux counts the parent's size at fork).",
         "Targets:\n\n" + "\n".join(checks),
         *sections,
     ])
