@@ -178,3 +178,19 @@ def test_cpu_threads_auto_uses_one_thread_for_tiny_steps_only(monkeypatch):
     assert resolve_cpu_threads(3, 10, has_gpu=True) == 3
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")  # the user's own setting wins
     assert resolve_cpu_threads("auto", 10, has_gpu=False) is None
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_in_the_custom_loop(cli, write_config, tiny_mnist, tmp_path, precision):
+    # mixed_float16 goes through Keras's LossScaleOptimizer (scale_loss, then unscaled gradients).
+    config = _mnist_config(write_config, tiny_mnist, "custom", precision=precision, epochs=1)
+    result = cli("run", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((Path(result.stdout.strip().splitlines()[-1]) / "summary.json").read_text())
+    assert summary["precision"] == precision and summary["status"] == "completed"
+    assert all(v == v and abs(v) < 1e6 for v in summary["final"].values())  # finite
+    import tensorflow as tf
+
+    # Warned exactly where it will be slow (here: a CPU without bfloat16 units).
+    expected = precision_note(precision, bool(tf.config.list_physical_devices("GPU")))
+    assert (f"warning: training.precision {precision}" in result.output) == (expected is not None)
