@@ -70,7 +70,7 @@ class Sizes:
 
 FULL = Sizes(mnist_train=60000, mnist_test=10000, dense_epochs=2, cifar_train=10240, cifar_test=2048,
              cnn_epochs=1, dense_repeats=5, cnn_repeats=5, overhead_repeats=5, cli_repeats=10)
-QUICK = Sizes(mnist_train=19200, mnist_test=2000, dense_epochs=2, cifar_train=3200, cifar_test=640,
+QUICK = Sizes(mnist_train=19200, mnist_test=2000, dense_epochs=2, cifar_train=6400, cifar_test=640,
               cnn_epochs=1, dense_repeats=3, cnn_repeats=3, overhead_repeats=3, cli_repeats=5)
 # Without bfloat16 units a mixed_bfloat16 CNN step is ~10x slower (emulated): measure its rate
 # once, on a short run, instead of spending minutes per round on it.
@@ -336,9 +336,9 @@ def dense_case(sizes: Sizes, work: Path, mnist: Path, limit: int | None,
         tftrain_variant("tftrain loop: fit", config, [*data, "training.loop=fit"]),
         tftrain_variant("tftrain loop: custom", config, [*data, "training.loop=custom"]),
     ]
-    if explore:  # what `steps_per_execution: auto` (32 here) and XLA are worth
+    if explore:  # what `steps_per_execution: auto` (128 here) and XLA are worth
         for loop in ("fit", "custom"):
-            for spe in (1, 8, 128):
+            for spe in (1, 8, 32):
                 variants.append(tftrain_variant(f"tftrain {loop}, steps_per_execution={spe}", config,
                                                 [*data, f"training.loop={loop}", f"training.steps_per_execution={spe}"]))
             variants.append(tftrain_variant(f"tftrain {loop}, jit_compile=true", config,

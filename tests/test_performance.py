@@ -32,19 +32,24 @@ print(json.dumps(sorted(m for m in ("tensorflow", "keras", "numpy") if m in sys.
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
-@pytest.mark.parametrize("value, steps_per_epoch, whole_calls, expected", [
-    ("auto", 1875, False, 32),  # MNIST at batch 32: the last call of an epoch just runs short
-    ("auto", 200, False, 20),  # ten calls an epoch
-    ("auto", 5, False, 1),
-    ("auto", 250, True, 25),  # whole calls: a divisor of the epoch (or log interval)
-    ("auto", 1875, True, 25),
-    ("auto", 373, True, 1),  # 373 is prime: only 1 divides it
-    (8, 1875, False, 8),
-    (64, 20, True, 20),  # capped at the interval
-    (8, 25, True, 5),  # lowered to a divisor
+MNIST_STEP, CIFAR_STEP = 101_632 * 32, 4_548_608 * 64  # forward multiply-adds of the seed configs' steps
+
+
+@pytest.mark.parametrize("value, steps_per_epoch, whole_calls, macs, expected", [
+    ("auto", 1875, False, MNIST_STEP, 128),  # MNIST: the last call of an epoch just runs short
+    ("auto", 782, False, CIFAR_STEP, 6),  # CIFAR-10: a call of ~2G multiply-adds
+    ("auto", 1875, False, None, 32),  # a model tftrain cannot cost
+    ("auto", 200, False, MNIST_STEP, 20),  # ten calls an epoch
+    ("auto", 5, False, MNIST_STEP, 1),
+    ("auto", 250, True, None, 25),  # whole calls: a divisor of the epoch (or log interval)
+    ("auto", 1875, True, MNIST_STEP, 125),
+    ("auto", 746, True, MNIST_STEP, 2),  # 746 = 2 * 373
+    (8, 1875, False, MNIST_STEP, 8),
+    (64, 20, True, None, 20),  # capped at the interval
+    (8, 25, True, None, 5),  # lowered to a divisor
 ])
-def test_resolve_steps_per_execution(value, steps_per_epoch, whole_calls, expected):
-    assert resolve_steps_per_execution(value, steps_per_epoch, whole_calls) == expected
+def test_resolve_steps_per_execution(value, steps_per_epoch, whole_calls, macs, expected):
+    assert resolve_steps_per_execution(value, steps_per_epoch, whole_calls, macs) == expected
 
 
 def test_precision_note_only_where_it_will_be_slow():

@@ -42,6 +42,7 @@ from tftrain.training.performance import (  # noqa: E402
     configure_cpu_threads,
     precision_note,
     resolve_steps_per_execution,
+    step_macs,
 )
 from tftrain.training.throughput import ThroughputCallback  # noqa: E402
 
@@ -90,7 +91,7 @@ def prepare(config: Config) -> Prepared:
     loss = build_loss(config.loss)
     metrics = build_metrics(config)
     spe = resolve_steps_per_execution(training.steps_per_execution, pipelines.steps_per_epoch,
-                                      whole_calls=training.steps is not None)
+                                      whole_calls=training.steps is not None, step_macs=step_macs(config, data))
     model.compile(
         optimizer=build_optimizer(config.optimizer, training.precision),
         loss=loss, metrics=metrics,
