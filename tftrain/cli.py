@@ -12,12 +12,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from tftrain.errors import TftrainError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted."
 
@@ -32,8 +34,21 @@ app = typer.Typer(
 
 # Progress, tables and errors go to stderr; stdout carries only results (the run directory,
 # --json output), so `RUN=$(tftrain run c.yaml)` and `tftrain evaluate RUN --json | jq` work.
-err_console = Console(stderr=True)
-out_console = Console()
+# Made on first use: importing rich costs ~30 ms that `validate` and `show` never need.
+@functools.cache
+def err_console() -> Console:
+    """The stderr console (progress, tables, errors)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@functools.cache
+def out_console() -> Console:
+    """The stdout console (results)."""
+    from rich.console import Console
+
+    return Console()
 
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)]
 SetOpt = Annotated[list[str], typer.Option("--set", help="Override a key: --set training.epochs=3 (repeatable).",
@@ -47,13 +62,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 
 def _console(quiet: bool = False) -> Console:
     """A stderr console made now, so NO_COLOR and the current stderr apply; quiet prints nothing."""
+    from rich.console import Console
+
     return Console(stderr=True, quiet=quiet)
 
 
 def _print_table(table, console: Console | None = None) -> None:
     from tftrain.report import print_table
 
-    print_table(console or out_console, table)
+    print_table(console or out_console(), table)
 
 
 def _check_checkpoint(checkpoint: str) -> None:
@@ -73,10 +90,10 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            err_console.print(f"{exc.label}: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err_console().print(f"{exc.label}: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted", markup=False)
+            err_console().print("interrupted", markup=False)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -178,7 +195,7 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        out_console.print(f"{run_dir}: {result['model']} on {result['split']} "
+        out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
         _print_table(metrics_table("metrics", result["metrics"]))
 
@@ -225,7 +242,7 @@ def init(
 
     written = write_template(template, path, force=force)
     print(written)
-    err_console.print(f"next: tftrain validate {written} && tftrain run {written}", markup=False,
+    err_console().print(f"next: tftrain validate {written} && tftrain run {written}", markup=False,
                       highlight=False)
 
 
@@ -246,7 +263,7 @@ def runs_(
     if as_json:
         print(json.dumps(rows, indent=2))
     elif not rows:
-        err_console.print(f"no runs in {runs_dir}", markup=False, highlight=False)
+        err_console().print(f"no runs in {runs_dir}", markup=False, highlight=False)
     else:
         _print_table(runs_table(rows, title=f"{len(rows)} runs in {runs_dir}"))
 
@@ -308,7 +325,7 @@ def sweep(
 
     result = run_sweep(config, set_, grid, runs_dir=runs_dir, metric=metric, mode=mode,
                        console=_console(quiet))
-    _print_table(sweep_table(result), err_console)
+    _print_table(sweep_table(result), err_console())
     print(result.path)
     if not result.ok:
         raise typer.Exit(1)
@@ -361,7 +378,7 @@ def export(
 
     path = export_run(run_dir, format_, output, checkpoint)
     if format_ == "saved_model":
-        err_console.print(signature_text(path), markup=False, highlight=False, soft_wrap=True)
+        err_console().print(signature_text(path), markup=False, highlight=False, soft_wrap=True)
     print(path)
 
 

@@ -235,8 +235,9 @@ class TrainingConfig(_Strict):
     early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
-    steps_per_execution: PositiveInt | Literal["auto"] = 1  # steps per compiled call; more hides Python overhead
-    jit_compile: bool | Literal["auto"] = False  # XLA; off because it can change numerics slightly
+    steps_per_execution: PositiveInt | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
+    jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
+    cpu_threads: PositiveInt | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
@@ -424,7 +425,8 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
 }
 _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
-                  "pool_size", "steps_per_execution", "num_examples", "every_steps", "distribute_timeout"}
+                  "pool_size", "steps_per_execution", "num_examples", "every_steps", "distribute_timeout",
+                  "cpu_threads"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 

@@ -35,8 +35,13 @@ class CustomLoop:
         if run_eagerly:
             self._train_steps, self._test_steps = self._train_steps_py, self._test_steps_py
         else:
-            self._train_steps = tf.function(self._train_steps_py, jit_compile=jit_compile)
-            self._test_steps = tf.function(self._test_steps_py, jit_compile=jit_compile)
+            if jit_compile:
+                # XLA compiles one step, as in Keras's fit: the iterator loop around it has ops
+                # (IteratorGetNext) that XLA cannot compile.
+                self._train_step = tf.function(self._train_step, jit_compile=True)
+                self._test_step = tf.function(self._test_step, jit_compile=True)
+            self._train_steps = tf.function(self._train_steps_py)
+            self._test_steps = tf.function(self._test_steps_py)
 
     # -- the compiled bodies --------------------------------------------------------------
     def _train_step(self, x, y):

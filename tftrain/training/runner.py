@@ -55,6 +55,13 @@ from tftrain.training.distribute import (  # noqa: E402
     weights_fingerprint,
 )
 from tftrain.training.fit import train_with_fit  # noqa: E402
+from tftrain.training.performance import (  # noqa: E402
+    configure_cpu_threads,
+    precision_note,
+    resolve_steps_per_execution,
+    step_macs,
+)
+from tftrain.training.throughput import ThroughputCallback  # noqa: E402
 from tftrain.training.steplog import StepLogCallback  # noqa: E402
 from tftrain.training.tensorboard import TensorBoardCallback  # noqa: E402
 
@@ -93,19 +100,6 @@ def seed_everything(config: Config) -> Config:
     return config
 
 
-def resolve_steps_per_execution(config: Config, pipelines: Pipelines) -> int:
-    """`auto` runs up to 32 steps per compiled call, never more than an epoch (or interval).
-
-    model.fit draws whole calls from the run's one stream of batches, so for `fit` the value is
-    lowered to a divisor of steps_per_epoch: epochs (and resume points) stay aligned.
-    """
-    value = config.training.steps_per_execution
-    value = min(32 if value == "auto" else value, pipelines.steps_per_epoch)
-    if config.training.loop == "fit":
-        value = max(d for d in range(1, value + 1) if pipelines.steps_per_epoch % d == 0)
-    return max(1, value)
-
-
 def prepare(config: Config, distribution: Distribution | None = None) -> Prepared:
     """Seed, load data, build pipelines, model, loss, optimizer and metrics; compile.
 
@@ -116,6 +110,7 @@ def prepare(config: Config, distribution: Distribution | None = None) -> Prepare
     config = seed_everything(config)
     data = load_data(config, config.seed)
     check_data(config, data)
+    configure_cpu_threads(config, data)  # TensorFlow takes a thread count only before its first op
     pipelines = build_pipelines(data, config, config.seed)
     if distribution is not None and distribution.kind == "multi_worker":
         pipelines = shard_by_example(pipelines)
@@ -128,7 +123,11 @@ def prepare(config: Config, distribution: Distribution | None = None) -> Prepare
             keras.mixed_precision.set_global_policy("float32")
         loss = build_loss(config.loss)
         metrics = build_metrics(config)
-        spe = resolve_steps_per_execution(config, pipelines)
+        # model.fit draws whole calls from the run's one stream of batches (tftrain.data.pipeline),
+        # so for `fit` a call must not cross an epoch's end; the custom loop cuts its last call.
+        spe = resolve_steps_per_execution(training.steps_per_execution, pipelines.steps_per_epoch,
+                                          whole_calls=training.loop == "fit",
+                                          step_macs=step_macs(config, data))
         model.compile(
             optimizer=build_optimizer(config.optimizer, training.precision),
             loss=loss, metrics=metrics,
@@ -182,6 +181,8 @@ def _new_run(config: Config, distribution: Distribution, runs_dir: Path, name: s
             status="running", name=run.path.name, seed=config.seed, started=time.time(),
             data=prepared.data_info, params=prepared.model.count_params(),
             loop=config.training.loop, steps_per_execution=prepared.steps_per_execution,
+            jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
+            cpu_threads=tf.config.threading.get_intra_op_parallelism_threads() or "default",
             precision=config.training.precision, versions=versions(),
             distribute=distribution.describe(config.data.batch_size))
         return _train(run, prepared, console, interrupts, distribution, verbose=verbose)
@@ -224,7 +225,7 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     loop = None
     if config.training.loop == "custom":
         loop = CustomLoop(model, prepared.loss, prepared.metrics, prepared.steps_per_execution,
-                          jit_compile=config.training.jit_compile is True,
+                          jit_compile=bool(model.jit_compile),  # Keras resolved "auto" at compile
                           run_eagerly=config.training.run_eagerly, strategy=prepared.strategy)
     # The metric objects whose accumulators a mid-epoch checkpoint carries.
     loop_metrics = [loop.loss_tracker, *loop.metrics] if loop else [*model.metrics, *prepared.metrics]
@@ -259,6 +260,9 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
                       "(worker 0) writes the run directory", markup=False, highlight=False)
     console.print(data_lines(prepared.data_info), markup=False, highlight=False, soft_wrap=True)
     console.print(model_table(model))
+    note = precision_note(config.training.precision, bool(tf.config.list_physical_devices("GPU")))
+    if note:
+        console.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
     if verbose:
         console.print(config.to_yaml(), markup=False, highlight=False)
     if resume:
@@ -274,9 +278,11 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     callbacks.append(TensorBoardCallback(run.path / "tensorboard", pipelines.steps_per_epoch, steps_mode))
     if verbose:
         callbacks.append(StepLogCallback(console, pipelines.steps_per_epoch))
+    # Last, so its intervals include the other callbacks' per-call work.
+    throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
+    callbacks.append(throughput)
 
     started = time.time()
-    steps_before = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     finished = record is not None and (record.stopped or start_epoch >= pipelines.epochs)
     try:
         if finished:
@@ -310,6 +316,7 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     seconds = time.time() - started
     steps_done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     final = {k: v for k, v in (history.rows[-1] if history.rows else {}).items() if k not in ("epoch", "step")}
+    rate = throughput.result()
     summary = {
         **summary,
         "epochs_done": len(history.rows),
@@ -317,8 +324,9 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
         "final": final,
         "best": {"monitor": checkpoint.monitor, "value": checkpoint.best, "epoch": checkpoint.best_epoch},
         "seconds": round(seconds + (record.seconds if record else 0.0), 3),
-        "examples_per_second": (round((steps_done - steps_before) * config.data.batch_size / seconds, 1)
-                                if seconds and steps_done > steps_before else None),
+        # Training only, first compiled call (tracing) excluded; details in "throughput".
+        "examples_per_second": rate["examples_per_second"],
+        "throughput": rate,
     }
     if distribution.kind != "none":  # lets anyone check that every worker ended with the same model
         summary["distribute"] = {**summary["distribute"], "weights_sha256": weights_fingerprint(model)}

@@ -1,0 +1,526 @@
+"""tftrain against the hand-written Keras code it replaces: speed, memory, results, overhead.
+
+    python bench/compare.py            # full run (~10 min on 2 cores); rewrites the table in bench/RESULTS.md
+    python bench/compare.py --quick    # shorter variant (~4 min); prints only, unless --output is given
+
+Cases, each run as separate processes alternating baseline and tftrain (A B C A B C ...), so
+load changes on a shared machine hit every variant alike; the tables show medians:
+
+  dense     the beginner-quickstart script (model.fit on NumPy arrays / 255.0) against
+            configs/mnist_dense.yaml with `loop: fit` and `loop: custom`.
+  cnn       the CIFAR CNN with a hand-written @tf.function GradientTape step on NumPy slices,
+            against configs/cifar10_cnn.yaml (custom loop), the same with `loop: fit`, and
+            with `training.precision: mixed_bfloat16`.
+  overhead  wall time of `tftrain run` on a one-step config against a script doing that step.
+  cli       wall time of `tftrain --help` and `tftrain validate`.
+
+examples/second is training only, measured by tftrain.training.throughput for both sides (each
+epoch from its start to its last step, so validation and checkpoints are left out; the first
+compiled call, which traces and compiles, is left out too and reported as "1st call s").
+tftrain's figure is read from the run's summary.json. Peak RSS is each process's own
+(os.wait4); Linux counts the launching process's size at fork in it too, so this script stays
+small (~20 MB: no NumPy here; the data are written by a child process). The data are random
+arrays of the real shapes with a learnable class signal (MNIST: the Keras-cache mnist.npz
+instead, when it exists), written to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+CONFIGS = REPO / "configs"
+BASELINES = BENCH / "baselines"
+RESULTS = BENCH / "RESULTS.md"
+BEGIN, END = "<!-- compare.py: begin -->", "<!-- compare.py: end -->"
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each case does. Sizes are multiples of the batch sizes (32, 64), so no
+    variant pays for an extra trace of a short last batch."""
+
+    mnist_train: int
+    mnist_test: int
+    dense_epochs: int
+    cifar_train: int
+    cifar_test: int
+    cnn_epochs: int
+    dense_repeats: int
+    cnn_repeats: int
+    overhead_repeats: int
+    cli_repeats: int
+
+
+FULL = Sizes(mnist_train=60000, mnist_test=10000, dense_epochs=2, cifar_train=10240, cifar_test=2048,
+             cnn_epochs=1, dense_repeats=5, cnn_repeats=5, overhead_repeats=5, cli_repeats=10)
+QUICK = Sizes(mnist_train=19200, mnist_test=2000, dense_epochs=2, cifar_train=6400, cifar_test=640,
+              cnn_epochs=1, dense_repeats=3, cnn_repeats=3, overhead_repeats=3, cli_repeats=5)
+# Without bfloat16 units a mixed_bfloat16 CNN step is ~10x slower (emulated): measure its rate
+# once, on a short run, instead of spending minutes per round on it.
+SHORT_RUN = ["data.limit=1280", "training.epochs=1"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One program of a case: a baseline script or a tftrain run."""
+
+    name: str
+    command: Callable[[Path, int], list[str]]  # (work folder, seed) -> argv
+    read: Callable[[Path, str], dict]  # (work folder, stdout) -> measurements
+    baseline: bool = False
+    rounds: int | None = None  # run only in the first N rounds (None: every round)
+    rate_only: bool = False  # a shorter run: its loss and accuracy are not comparable
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def synthetic_npz(path: Path, n_train: int, n_test: int, shape: tuple, label_shape: tuple, seed: int,
+                  signal: float) -> Path:
+    """uint8 images of one of 10 class templates (weight `signal`) under noise: random, but
+    learnable, so loss and accuracy move and the variants' results can be compared. Written by
+    a child process, so NumPy's arrays never inflate this process (see the module docstring)."""
+    spec = json.dumps([str(path), n_train, n_test, list(shape), list(label_shape), seed, signal])
+    subprocess.run([sys.executable, __file__, "--write-data", spec], check=True)
+    return path
+
+
+def _write_synthetic_npz(path: str, n_train: int, n_test: int, shape: list, label_shape: list, seed: int,
+                         signal: float) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, 256, (10, *shape)).astype(np.float32)
+
+    def split(n: int):
+        y = rng.integers(0, 10, n)
+        x = signal * templates[y] + (1 - signal) * rng.integers(0, 256, (n, *shape))
+        return x.astype(np.uint8), y.astype(np.uint8).reshape(n, *label_shape)
+
+    x_train, y_train = split(n_train)
+    x_test, y_test = split(n_test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def real_mnist() -> Path | None:
+    """The Keras-cache mnist.npz, if this machine has one."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    path = Path(home) / "datasets" / "mnist.npz"
+    return path if path.is_file() else None
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def run_process(argv: list[str], work: Path, log_name: str) -> tuple[int, float, float, str]:
+    """Run argv; return (exit code, wall seconds, peak RSS in MiB, stdout). stderr goes to a log."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TFTRAIN_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    out_path, err_path = work / f"{log_name}.out", work / f"{log_name}.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=work)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, wall, usage.ru_maxrss / 1024, out_path.read_text()
+
+
+def tftrain_variant(name: str, config: Path, sets: list[str], **options) -> Variant:
+    """`tftrain run config --set ...`; measurements from the run's summary.json."""
+
+    def command(work: Path, seed: int) -> list[str]:
+        argv = [sys.executable, "-m", "tftrain", "run", str(config), "--runs-dir", str(work / "runs"),
+                "--set", f"seed={seed}"]
+        for item in sets:
+            argv += ["--set", item.format(work=work)]
+        return argv
+
+    def read(work: Path, stdout: str) -> dict:
+        run_dir = Path(stdout.strip().splitlines()[-1])
+        summary = json.loads((run_dir / "summary.json").read_text())
+        final = summary["final"]
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return {**summary["throughput"], "loss": final.get("loss"), "accuracy": final.get("accuracy"),
+                "test_loss": final.get("val_loss"), "test_accuracy": final.get("val_accuracy")}
+
+    return Variant(name, command, read, **options)
+
+
+def baseline_variant(name: str, script: str, args: list[str]) -> Variant:
+    """A script in bench/baselines that writes its measurements to result.json."""
+
+    def command(work: Path, seed: int) -> list[str]:
+        return [sys.executable, str(BASELINES / script), *[a.format(work=work) for a in args],
+                "--seed", str(seed), "--result", str(work / "result.json")]
+
+    def read(work: Path, stdout: str) -> dict:
+        return json.loads((work / "result.json").read_text())
+
+    return Variant(name, command, read, baseline=True)
+
+
+def run_case(title: str, variants: list[Variant], repeats: int, work: Path) -> dict[str, list[dict]]:
+    """Alternate the variants `repeats` times; every run's measurements, by variant.
+
+    Round r trains every variant with seed r (so the spread of the results shows the seed noise)
+    and starts at variant r (so no variant always runs right after the same other one)."""
+    results: dict[str, list[dict]] = {v.name: [] for v in variants}
+    for repeat in range(repeats):
+        start = repeat % len(variants)
+        for variant in variants[start:] + variants[:start]:
+            if variant.rounds is not None and repeat >= variant.rounds:
+                continue
+            load = os.getloadavg()[0]
+            code, wall, rss, stdout = run_process(variant.command(work, repeat), work, "last")
+            if code != 0:
+                err = (work / "last.err").read_text().strip().splitlines()[-5:]
+                raise SystemExit(f"{title}/{variant.name} failed (exit {code}):\n  " + "\n  ".join(err))
+            measured = {**variant.read(work, stdout), "wall": wall, "rss": rss, "load": load}
+            results[variant.name].append(measured)
+            print(f"  {title} {repeat + 1}/{repeats} {variant.name:<28} "
+                  f"{_num(measured.get('examples_per_second'), 0):>8} ex/s  wall {wall:5.1f} s  "
+                  f"rss {rss:5.0f} MiB  load {load:.2f}", file=sys.stderr, flush=True)
+    return results
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+
+def median(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def training_table(variants: list[Variant], results: dict[str, list[dict]]) -> str:
+    base_name = next(iter(results))
+    base = median(results[base_name], "examples_per_second")
+    rows = []
+    for variant in variants:
+        name, runs = variant.name, results[variant.name]
+        rate = median(runs, "examples_per_second")
+        value = (lambda key, digits: "-") if variant.rate_only else (lambda key, digits: _num(median(runs, key), digits))
+        spread = [r["examples_per_second"] for r in runs]
+        rows.append([
+            name, _num(rate, 0), f"{min(spread):,.0f}-{max(spread):,.0f}",
+            f"{rate / base:.2f}x" if rate and base else "-",
+            _num(median(runs, "cpu_us_per_example"), 1),
+            _num(median(runs, "examples_per_second_with_first_call"), 0),
+            _num(median(runs, "first_call_seconds"), 2),
+            value("loss", 4), value("accuracy", 4), "-" if variant.rate_only else spread_text(runs, "test_accuracy"),
+            _num(median(runs, "rss"), 0), _num(median(runs, "wall"), 1), _num(median(runs, "load"), 2),
+        ])
+    return markdown_table(["variant", "examples/s", "range", "vs baseline", "CPU us/example", "incl. 1st call",
+                           "1st call s", "loss", "accuracy", "test acc", "peak RSS MiB", "wall s",
+                           "load"], rows)
+
+
+def spread_text(runs: list[dict], key: str) -> str:
+    """`median (min-max)` over the rounds (each round has its own seed)."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.median(values):.4f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def same_results(results: dict[str, list[dict]], variants: list[Variant]) -> str:
+    """Whether each tftrain variant's median test accuracy is within the seed noise of the
+    baseline's (its min-max over the rounds, at least +-0.02)."""
+    base = [r["test_accuracy"] for r in results[variants[0].name]]
+    low, high = min(base), max(base)
+    margin = max(0.02, (high - low) / 2)
+    parts, ok = [], True
+    for variant in variants[1:]:
+        if variant.rate_only:
+            continue
+        value = median(results[variant.name], "test_accuracy")
+        inside = low - margin <= value <= high + margin
+        ok &= inside
+        parts.append(f"{variant.name} {value:.4f}")
+    return (f"- same results within noise: {verdict(ok)} (test accuracy, median over seeds: baseline "
+            f"{statistics.median(base):.4f}, range {low:.4f}-{high:.4f}; " + ", ".join(parts)
+            + "; same model, optimizer, batch size and epochs)")
+
+
+def ratio(results: dict, name: str, over: str) -> float | None:
+    a, b = median(results[name], "examples_per_second"), median(results[over], "examples_per_second")
+    return a / b if a and b else None
+
+
+def cpu_ratio(results: dict, name: str, over: str) -> str:
+    """`over`'s CPU time per example / `name`'s: the speed-up a machine without other load
+    would show if both used the same number of cores; steadier than wall time on a busy one."""
+    a, b = median(results[name], "cpu_us_per_example"), median(results[over], "cpu_us_per_example")
+    return f"{b / a:.2f}x by CPU time per example" if a and b else "no CPU figure"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+
+# -- machine ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, bf16 support, load, library versions."""
+    info = {"cpu": platform.processor() or platform.machine(), "cores": str(os.cpu_count())}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = re.search(r"^Model name:\s*(.+)$", lscpu, re.M)
+        info["cpu"] = model.group(1).strip() if model else info["cpu"]
+        found = re.search(r"^Flags:\s*(.+)$", lscpu, re.M)
+        flags = set(found.group(1).split()) if found else set()
+    except (OSError, subprocess.CalledProcessError):
+        flags = set()
+    bf16 = [f for f in BF16_FLAGS if f in flags]
+    info["bf16"] = ", ".join(bf16) if bf16 else f"none ({' / '.join(BF16_FLAGS)} absent)"
+    info["avx512f"] = "yes" if "avx512f" in flags else "no"
+    versions = subprocess.run(
+        [sys.executable, "-c", "import tensorflow as tf, keras, numpy; "
+                               "print(tf.__version__, keras.__version__, numpy.__version__)"],
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.split()
+    info["versions"] = (f"TensorFlow {versions[0]}, Keras {versions[1]}, NumPy {versions[2]}, "
+                        f"Python {platform.python_version()}") if len(versions) == 3 else "unknown"
+    return info
+
+
+def has_bf16() -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in text.split() for flag in BF16_FLAGS)
+
+
+# -- cases ------------------------------------------------------------------------------------
+
+
+def dense_case(sizes: Sizes, work: Path, mnist: Path, limit: int | None,
+               explore: bool = False) -> tuple[str, list[str]]:
+    epochs = str(sizes.dense_epochs)
+    data = [f"data.path={mnist}", f"training.epochs={epochs}"] + ([f"data.limit={limit}"] if limit else [])
+    config = CONFIGS / "mnist_dense.yaml"
+    variants = [
+        baseline_variant("baseline: quickstart fit", "mnist_dense.py",
+                         ["--data", str(mnist), "--epochs", epochs] + (["--limit", str(limit)] if limit else [])),
+        tftrain_variant("tftrain loop: fit", config, [*data, "training.loop=fit"]),
+        tftrain_variant("tftrain loop: custom", config, [*data, "training.loop=custom"]),
+    ]
+    if explore:  # what `steps_per_execution: auto` (128 here) and XLA are worth
+        for loop in ("fit", "custom"):
+            for spe in (1, 8, 32):
+                variants.append(tftrain_variant(f"tftrain {loop}, steps_per_execution={spe}", config,
+                                                [*data, f"training.loop={loop}", f"training.steps_per_execution={spe}"]))
+            variants.append(tftrain_variant(f"tftrain {loop}, jit_compile=true", config,
+                                            [*data, f"training.loop={loop}", "training.jit_compile=true"]))
+    results = run_case("dense", variants, sizes.dense_repeats, work)
+    fit, custom = ratio(results, variants[1].name, variants[0].name), ratio(results, variants[2].name, variants[0].name)
+    checks = [
+        f"- tftrain `loop: fit` >= 3x baseline: {verdict(fit >= 3)} ({fit:.2f}x; "
+        f"{cpu_ratio(results, variants[1].name, variants[0].name)})",
+        f"- tftrain `loop: custom` >= 3x baseline: {verdict(custom >= 3)} ({custom:.2f}x; "
+        f"{cpu_ratio(results, variants[2].name, variants[0].name)})",
+        same_results(results, variants[:3]),
+    ]
+    steps = (limit or sizes.mnist_train) // 32
+    text = (f"### Dense, MNIST-shaped ({limit or sizes.mnist_train} x 28x28 uint8 train, "
+            f"{sizes.mnist_test} test, batch 32, SGD, {epochs} epochs = {steps * sizes.dense_epochs} steps)\n\n"
+            + training_table(variants, results))
+    return text, checks
+
+
+def cnn_case(sizes: Sizes, work: Path, images: Path, explore: bool = False) -> tuple[str, list[str]]:
+    epochs = str(sizes.cnn_epochs)
+    data = ["data.dataset=npz", f"data.path={images}", f"training.epochs={epochs}"]
+    config = CONFIGS / "cifar10_cnn.yaml"
+    variants = [
+        baseline_variant("baseline: GradientTape loop", "cifar10_cnn.py", ["--data", str(images), "--epochs", epochs]),
+        tftrain_variant("tftrain loop: custom", config, [*data, "training.loop=custom"]),
+        tftrain_variant("tftrain loop: fit", config, [*data, "training.loop=fit"]),
+    ]
+    bf16_units = has_bf16()
+    bf16_sets = [*data, "training.loop=custom", "training.precision=mixed_bfloat16"]
+    if bf16_units:
+        variants.append(tftrain_variant("tftrain custom mixed_bfloat16", config, bf16_sets))
+    else:
+        variants.append(tftrain_variant("tftrain custom mixed_bfloat16 (no bf16 units: one short run)",
+                                        config, bf16_sets + SHORT_RUN, rounds=1, rate_only=True))
+    if explore:
+        for loop in ("fit", "custom"):
+            variants.append(tftrain_variant(f"tftrain {loop}, jit_compile=true", config,
+                                            [*data, f"training.loop={loop}", "training.jit_compile=true"]))
+    results = run_case("cnn", variants, sizes.cnn_repeats, work)
+    names = [v.name for v in variants]
+    f32, vs_fit, bf16 = ratio(results, names[1], names[0]), ratio(results, names[1], names[2]), ratio(results, names[3], names[0])
+    checks = [
+        f"- tftrain float32 >= 1.0x baseline: {verdict(f32 >= 1.0)} ({f32:.2f}x; "
+        f"{cpu_ratio(results, names[1], names[0])})",
+        f"- `loop: custom` >= 0.95x `loop: fit`: {verdict(vs_fit >= 0.95)} ({vs_fit:.2f}x; "
+        f"{cpu_ratio(results, names[1], names[2])})",
+        (f"- mixed_bfloat16 >= 1.5x baseline: {verdict(bf16 >= 1.5)} ({bf16:.2f}x)" if bf16_units else
+         f"- mixed_bfloat16 >= 1.5x baseline: n/a, this CPU has no bfloat16 units "
+         f"({' / '.join(BF16_FLAGS)} absent): measured {bf16:.2f}x"),
+        same_results(results, variants),
+    ]
+    steps = sizes.cifar_train // 64
+    text = (f"### CNN, CIFAR-shaped ({sizes.cifar_train} x 32x32x3 uint8 train, {sizes.cifar_test} test, "
+            f"batch 64, Adam, {epochs} epochs = {steps * sizes.cnn_epochs} steps)\n\n" + training_table(variants, results))
+    return text, checks
+
+
+def overhead_case(sizes: Sizes, work: Path, mnist: Path) -> tuple[str, list[str]]:
+    def read_nothing(work: Path, stdout: str) -> dict:
+        return {}
+
+    base = Variant("hand-written one-step script",
+                   lambda w, seed: [sys.executable, str(BASELINES / "one_step.py"), "--data", str(mnist),
+                              "--save", str(w / "model.keras")], read_nothing, baseline=True)
+    tft = Variant("tftrain run, training.steps=1",
+                  lambda w, seed: [sys.executable, "-m", "tftrain", "run", str(CONFIGS / "mnist_dense.yaml"),
+                             "--set", f"data.path={mnist}", "--set", "training.steps=1",
+                             "--set", "data.validation=none", "--runs-dir", str(w / "runs")],
+                  read_nothing)
+    results = run_case("overhead", [base, tft], sizes.overhead_repeats, work)
+    rows = [[name, _num(median(runs, "wall"), 2), f"{min(r['wall'] for r in runs):.2f}",
+             _num(median(runs, "rss"), 0), _num(median(runs, "load"), 2)] for name, runs in results.items()]
+    extra = median(results[tft.name], "wall") - median(results[base.name], "wall")
+    text = ("### Fixed overhead: one training step of 32 examples, start-up included\n\n"
+            + markdown_table(["program", "wall s (median)", "wall s (min)", "peak RSS MiB", "load"], rows))
+    return text, [f"- `tftrain run` one-step overhead <= 1.5 s: {verdict(extra <= 1.5)} ({extra:+.2f} s)"]
+
+
+def cli_case(sizes: Sizes, work: Path) -> tuple[str, list[str]]:
+    commands = {"tftrain --help": ["--help"],
+                "tftrain validate configs/mnist_dense.yaml": ["validate", str(CONFIGS / "mnist_dense.yaml")]}
+    rows, checks = [], []
+    for label, args in commands.items():
+        walls = []
+        for _ in range(sizes.cli_repeats):
+            code, wall, rss, _ = run_process([sys.executable, "-m", "tftrain", *args], work, "cli")
+            if code != 0:
+                raise SystemExit(f"{label} failed (exit {code})")
+            walls.append(wall)
+        rows.append([label, f"{statistics.median(walls):.3f}", f"{min(walls):.3f}", f"{rss:.0f}"])
+        checks.append(f"- `{label}` < 0.3 s: {verdict(statistics.median(walls) < 0.3)} "
+                      f"(median {statistics.median(walls):.3f} s)")
+    text = "### CLI start-up\n\n" + markdown_table(["command", "wall s (median)", "wall s (min)", "peak RSS MiB"], rows)
+    return text, checks
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--write-data"]:  # the child process of synthetic_npz
+        _write_synthetic_npz(*json.loads(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer examples and repeats (~4 minutes)")
+    parser.add_argument("--cases", default="dense,cnn,overhead,cli", help="comma-separated subset")
+    parser.add_argument("--repeats", type=int, default=None, help="alternating rounds per case")
+    parser.add_argument("--explore", action="store_true",
+                        help="also run tftrain with other steps_per_execution and jit_compile values")
+    parser.add_argument("--output", default=None,
+                        help=f"markdown file to update (default: {RESULTS.relative_to(REPO)} for a full run)")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = Sizes(**{**sizes.__dict__, "dense_repeats": args.repeats, "cnn_repeats": args.repeats,
+                         "overhead_repeats": args.repeats})
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    output = Path(args.output) if args.output else (None if args.quick else RESULTS)
+
+    info = machine()
+    load_before = os.getloadavg()
+    print(f"machine: {info['cpu']}, {info['cores']} cores; {info['versions']}; "
+          f"load {load_before[0]:.2f}", file=sys.stderr)
+    sections, checks = [], []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="tftrain-bench-") as tmp:
+        work = Path(tmp)
+        mnist = real_mnist()
+        limit = sizes.mnist_train if mnist is not None and sizes.mnist_train < 60000 else None
+        mnist = mnist or synthetic_npz(work / "mnist.npz", sizes.mnist_train, sizes.mnist_test, (28, 28), (), seed=0,
+                                       signal=0.1)  # weak: the dense model reaches ~60-80% accuracy
+        for case in cases:
+            if case == "dense":
+                section = dense_case(sizes, work, mnist, limit, args.explore)
+            elif case == "cnn":
+                images = synthetic_npz(work / "cifar.npz", sizes.cifar_train, sizes.cifar_test, (32, 32, 3), (1,), seed=1,
+                                       signal=0.35)  # a CNN needs more to learn in a few hundred steps
+                section = cnn_case(sizes, work, images, args.explore)
+            elif case == "overhead":
+                section = overhead_case(sizes, work, mnist)
+            elif case == "cli":
+                section = cli_case(sizes, work)
+            else:
+                raise SystemExit(f"--cases: unknown case {case!r}; expected dense, cnn, overhead, cli")
+            sections.append(section[0])
+            checks += section[1]
+    load_after = os.getloadavg()
+
+    report = "\n\n".join([
+        f"Command: `python bench/compare.py{' --quick' if args.quick else ''}`"
+        f"{'' if cases == ['dense', 'cnn', 'overhead', 'cli'] else ' --cases ' + ','.join(cases)}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {(time.time() - started) / 60:.1f} min, "
+        f"medians of alternating rounds ({sizes.dense_repeats} dense, {sizes.cnn_repeats} cnn, "
+        f"{sizes.overhead_repeats} overhead, {sizes.cli_repeats} cli).",
+        f"Machine: {info['cpu']}, {info['cores']} cores, bfloat16 units: {info['bf16']}, "
+        f"AVX-512: {info['avx512f']}; {info['versions']}. Load average (1 min) {load_before[0]:.2f} "
+        f"before, {load_after[0]:.2f} after; the `load` column is the load when each run started. "
+        f"Peak RSS includes this launcher's {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+        "(Linux counts the parent's size at fork).",
+        "Targets:\n\n" + "\n".join(checks),
+        *sections,
+    ])
+    print(report)
+    if output is not None:
+        write_report(output, report)
+        print(f"\nwrote {output}", file=sys.stderr)
+
+
+def write_report(path: Path, report: str) -> None:
+    """Replace the generated block of `path` (between the markers), keeping the notes around it."""
+    block = f"{BEGIN}\n{report}\n{END}"
+    text = path.read_text() if path.is_file() else f"# Benchmark results\n\n{BEGIN}\n{END}\n"
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The speed options resolved against the data and the machine.
+
+`training.steps_per_execution`, `training.jit_compile`, `training.cpu_threads` and
+`training.precision` are the knobs users expect for speed. `precision` changes the numbers a run
+produces, so it stays float32 unless asked for; the others default to `auto`, decided here
+(steps per compiled call, CPU threads) or by Keras (XLA), and the values actually used are
+written to summary.json.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from tftrain.config import CnnModel, DenseModel, LinearModel
+
+# `auto` sizes a compiled call to about this many multiply-adds (forward passes of its steps):
+# a call costs ~2 ms of Python and callbacks, so calls of ~0.1-0.3 s on a 2-core CPU hide it and
+# still update progress several times a second. Measured on 2 cores with the MNIST dense model
+# (3.3M per step): 1, 8, 32, 128 steps per call run 1.1x, 2.9x, 3.5x, 4.2x the hand-written
+# script's examples/second; the CIFAR CNN (290M per step) gets 6 steps, within 1% of more.
+AUTO_MACS_PER_CALL = 2_000_000_000
+AUTO_MAX_STEPS_PER_EXECUTION = 128  # beyond this the gain is lost in noise
+AUTO_STEPS_PER_EXECUTION = 32  # for models whose cost tftrain cannot estimate
+# ... and at most an epoch / this many, so progress, --verbose lines and TensorBoard's batch
+# points still come about ten times an epoch (callbacks only run between calls).
+AUTO_CALLS_PER_EPOCH = 10
+
+# /proc/cpuinfo flags of CPUs that multiply bfloat16 in hardware (AVX512-BF16, AMX).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+# `cpu_threads: auto` runs steps with fewer multiply-adds than this (forward pass, whole batch) on
+# one intra-op thread: splitting ops that small across cores costs more in hand-offs and spinning
+# than it saves. Measured on 2 cores: the MNIST dense model at batch 32 (3.3M) runs 1.3-1.6x the
+# examples/second on one thread, with half the CPU time; the CIFAR CNN at batch 64 (300M) runs
+# 1.3-1.8x slower on one thread, so it keeps TensorFlow's default (one thread per core).
+SMALL_STEP_MACS = 10_000_000
+
+
+def resolve_steps_per_execution(value: int | str, steps_per_epoch: int, whole_calls: bool,
+                                step_macs: int | None = None) -> int:
+    """Steps per compiled call: `auto` (AUTO_MACS_PER_CALL / `step_macs` steps, at most
+    AUTO_MAX_STEPS_PER_EXECUTION and ~AUTO_CALLS_PER_EPOCH calls an epoch) or the user's number,
+    never more than an epoch; the value used is recorded in summary.json.
+
+    The results do not depend on it (the same batches in the same order); only how often
+    callbacks see progress does. `whole_calls`: Keras's fit runs every call to its full length,
+    so where an epoch is cut from a longer stream (steps mode: one log interval) a call must not
+    cross the epoch's end, and the value is lowered to a divisor of steps_per_epoch. (A finite
+    epoch dataset ends its last call early by itself.)
+    """
+    if value == "auto":
+        by_cost = AUTO_MACS_PER_CALL // step_macs if step_macs else AUTO_STEPS_PER_EXECUTION
+        value = min(by_cost, AUTO_MAX_STEPS_PER_EXECUTION, steps_per_epoch // AUTO_CALLS_PER_EPOCH)
+    cap = max(1, min(int(value), steps_per_epoch))
+    if not whole_calls:
+        return cap
+    return max(d for d in range(1, cap + 1) if steps_per_epoch % d == 0)
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags Linux reports (empty where /proc/cpuinfo does not exist)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def precision_note(precision: str, has_gpu: bool, flags: set[str] | None = None) -> str | None:
+    """A one-line warning when the chosen precision will likely be slower here, else None."""
+    if precision == "float32" or has_gpu:
+        return None
+    if precision == "mixed_float16":
+        return ("training.precision mixed_float16 is meant for GPUs; on this CPU float16 is "
+                "emulated and usually slower than float32")
+    flags = cpu_flags() if flags is None else flags
+    if not any(flag in flags for flag in BF16_CPU_FLAGS):
+        return ("training.precision mixed_bfloat16: this CPU has no bfloat16 units "
+                f"({' / '.join(BF16_CPU_FLAGS)} not in its flags), so it usually runs slower "
+                "than float32 here")
+    return None
+
+
+def forward_macs(model, input_shape: tuple[int, ...], outputs: int) -> int | None:
+    """Multiply-adds of one example's forward pass through a tftrain model (None: unknown type)."""
+    if isinstance(model, (DenseModel, LinearModel)):
+        width, macs = math.prod(input_shape), 0
+        for units in getattr(model, "hidden", []):
+            macs, width = macs + width * units, units
+        return macs + width * outputs
+    if isinstance(model, CnnModel):
+        height, width_px, channels = (*input_shape, 1)[:3] if len(input_shape) == 2 else input_shape
+        macs, k = 0, model.kernel_size
+        for i, filters in enumerate(model.conv):
+            height, width_px = height - k + 1, width_px - k + 1  # "valid" padding, as models.build_cnn
+            macs += height * width_px * k * k * channels * filters
+            channels = filters
+            if i < len(model.conv) - 1:
+                height, width_px = height // model.pool_size, width_px // model.pool_size
+        width = max(height, 0) * max(width_px, 0) * channels
+        for units in model.dense:
+            macs, width = macs + width * units, units
+        return macs + width * outputs
+    return None
+
+
+def resolve_cpu_threads(value: int | str, macs_per_step: int | None, has_gpu: bool) -> int | None:
+    """Intra-op threads to ask TensorFlow for; None leaves its default (one per core).
+
+    `auto` picks 1 for steps below SMALL_STEP_MACS on a CPU-only machine, unless the user set
+    TF_NUM_INTRAOP_THREADS (their choice wins). The count can change the last bits of results,
+    as running on a machine with another number of cores does.
+    """
+    if value != "auto":
+        return int(value)
+    if has_gpu or os.environ.get("TF_NUM_INTRAOP_THREADS") or macs_per_step is None:
+        return None
+    return 1 if macs_per_step < SMALL_STEP_MACS else None
+
+
+def apply_cpu_threads(threads: int | None) -> int:
+    """Set TensorFlow's intra-op threads; returns the count in effect (0: TensorFlow's default).
+
+    It is a process-wide setting that TensorFlow accepts only before it runs its first op: a
+    later run in the same process (tests, sweeps in one process) keeps the first run's value.
+    """
+    import tensorflow as tf
+
+    if threads is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        except RuntimeError:  # the runtime is already up: keep what it has
+            pass
+    return tf.config.threading.get_intra_op_parallelism_threads()
+
+
+def step_macs(config, data) -> int | None:
+    """Multiply-adds of one training batch's forward pass for this config and data (LoadedData);
+    None for a model type whose cost is not known here."""
+    from tftrain.models import model_spec
+
+    spec = model_spec(config, data)
+    macs = forward_macs(config.model, spec.input_shape, spec.outputs)
+    return None if macs is None else macs * config.data.batch_size
+
+
+def configure_cpu_threads(config, data) -> int:
+    """Apply `training.cpu_threads` for this config and data (LoadedData); returns the count in
+    effect (0: TensorFlow's default). Call it before any TensorFlow op runs."""
+    import tensorflow as tf
+
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    return apply_cpu_threads(resolve_cpu_threads(config.training.cpu_threads, step_macs(config, data), has_gpu))
