@@ -82,7 +82,7 @@ def test_show_prints_every_default_and_round_trips(cli, tmp_path):
     assert result.exit_code == 0, result.output
     shown = yaml.safe_load(result.stdout)
     assert shown["training"]["epochs"] == 2
-    assert shown["training"]["steps_per_execution"] == 1  # a default the file does not mention
+    assert shown["training"]["steps_per_execution"] == "auto"  # a default the file does not mention
     assert shown["data"]["options"]["x_min"] == -2.0  # and a dataset option default
     (tmp_path / "shown.yaml").write_text(result.stdout)
     assert load_config(tmp_path / "shown.yaml").to_yaml() == result.stdout
