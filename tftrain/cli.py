@@ -47,6 +47,7 @@ def out_console() -> Console:
 
     return Console()
 
+
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)]
 SetOpt = Annotated[list[str], typer.Option("--set", help="Override a key: --set training.epochs=3 (repeatable).",
                                            metavar="KEY=VALUE")]
@@ -121,7 +122,7 @@ def evaluate(
         print(json.dumps(result, indent=2))
     else:
         out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
-                          f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
+                            f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
         out_console().print(metrics_table("metrics", result["metrics"]))
 
 
