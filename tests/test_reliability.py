@@ -173,6 +173,9 @@ def world(tmp_path_factory):
     (root / "custom.yaml").write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "loop": "custom"}}))
     rng = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
     steps = dict(zip(("kill_fit", "kill_custom", "term_fit", "int_custom"), rng.choices(MID_EPOCH_KILLS, k=4)))
+    # The kill_fit copy gets its newest checkpoint corrupted, so it needs an older one to fall
+    # back to: kill it after the first epoch (in epoch 1 only one checkpoint exists yet).
+    steps["kill_fit"] = rng.choice([k for k in MID_EPOCH_KILLS if k > STEPS_PER_EPOCH])
     run = ["run", "--runs-dir", "runs"]
     children = {
         "kill_fit": Child([*run, "fit.yaml"], root, env, True, steps["kill_fit"], signal.SIGKILL),

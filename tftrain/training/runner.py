@@ -273,14 +273,15 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
                  ProgressCallback(console, pipelines.epochs, pipelines.steps_per_epoch, steps_mode)]
     if early_stopping is not None:
         callbacks.append(early_stopping)
-    callbacks.append(StateCallback(state, pipelines.steps_per_epoch, config.training.checkpoint.every_steps,
-                                   interrupts, history, checkpoint, early_stopping, record))
     callbacks.append(TensorBoardCallback(run.path / "tensorboard", pipelines.steps_per_epoch, steps_mode))
     if verbose:
         callbacks.append(StepLogCallback(console, pipelines.steps_per_epoch))
-    # Last, so its intervals include the other callbacks' per-call work.
+    # After the others, so its intervals include their per-call work.
     throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
     callbacks.append(throughput)
+    # Last: a checkpoint must capture what every other callback did at that step or epoch.
+    callbacks.append(StateCallback(state, pipelines.steps_per_epoch, config.training.checkpoint.every_steps,
+                                   interrupts, history, checkpoint, early_stopping, record))
 
     started = time.time()
     finished = record is not None and (record.stopped or start_epoch >= pipelines.epochs)
