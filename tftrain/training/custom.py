@@ -68,6 +68,13 @@ class CustomLoop:
         fit instead gives every replica's own mean the same weight.) On one device this is the
         loss's own `sum / size`; `reduction: sum` is summed over replicas the same way.
         """
+        if self.strategy.num_replicas_in_sync == 1:
+            # One replica holds the whole batch: the loss's own reduction is the same value, with
+            # none of the bookkeeping below (it matters for small models, where every op counts).
+            loss = self.loss_fn(y, predictions)
+            if self.model.losses:
+                loss = loss + tf.add_n(self.model.losses)
+            return loss, loss, tf.shape(x)[0]
         values = self.per_example_loss(y, predictions)
         local = tf.stack([tf.cast(tf.size(values), values.dtype), tf.cast(tf.shape(x)[0], values.dtype)])
         replicas = self.strategy.num_replicas_in_sync
