@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import tempfile
-import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +61,9 @@ from tftrain.training.performance import (  # noqa: E402
     resolve_steps_per_execution,
     step_macs,
 )
-from tftrain.training.throughput import ThroughputCallback  # noqa: E402
 from tftrain.training.steplog import StepLogCallback  # noqa: E402
 from tftrain.training.tensorboard import TensorBoardCallback  # noqa: E402
+from tftrain.training.throughput import ThroughputCallback  # noqa: E402
 
 
 # summary.json fields that describe how a session ended; a resumed run drops them.
