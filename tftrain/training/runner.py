@@ -333,12 +333,14 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
         summary["distribute"] = {**summary["distribute"], "weights_sha256": weights_fingerprint(model)}
     if divergence.diverged_at_step is not None:
         run.update_summary(**{**summary, "status": "diverged", "diverged_at_step": divergence.diverged_at_step})
-        write_plots(run, console)
+        if distribution.is_chief:  # other workers train into a scratch folder nobody looks at
+            write_plots(run, console)
         raise DivergedError(f"loss became NaN or infinite at step {divergence.diverged_at_step}; "
                             f"the last good checkpoint is in {run.path / 'checkpoints'}")
     save_atomically(model, run.path / MODEL)
     run.update_summary(**{**summary, "status": "completed", "finished": time.time()})
-    write_plots(run, console)
+    if distribution.is_chief:
+        write_plots(run, console)
     console.print(metrics_table("final metrics", final))
     return run
 
