@@ -12,7 +12,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import re
+import shlex
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,9 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from tests.conftest import CONFIGS, REPO
+from tests.test_reliability import EVERY_STEPS, MID_EPOCH_KILLS, TINY, Child, assert_identical
 
 # Seconds one distributed run may take on a busy 2-core machine (TensorFlow starts in ~5 s).
 RUN_TIMEOUT = 120
@@ -235,6 +241,153 @@ def test_workers_whose_peer_never_comes_up_fail_within_the_timeout(tmp_path, wri
                 "(training.distribute_timeout): start every worker with the same --workers list") in err
         assert out == ""
     assert not (tmp_path / "runs").exists()
+
+
+# -- resume -----------------------------------------------------------------------------------
+# A distributed run stopped mid-epoch and resumed ends bit for bit where an uninterrupted one
+# does. The reference is an uninterrupted `mirrored` run on two logical CPUs: two workers of one
+# device each train the same two replicas (same dropout streams, same two-term all-reduce), so
+# a multi_worker run must match it exactly too.
+
+MIRRORED_TINY = {**TINY, "training": {**TINY["training"], "distribute": "mirrored", "devices": ["cpu:0", "cpu:1"]}}
+MULTI_WORKER_TINY = {**TINY, "training": {**TINY["training"], "distribute": "multi_worker"}}
+_RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
+
+
+def _tiny(root: Path, base: dict, loop: str) -> str:
+    name = f"{base['training']['distribute']}_{loop}.yaml"
+    (root / name).write_text(yaml.safe_dump({**base, "training": {**base["training"], "loop": loop}}))
+    return name
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The uninterrupted two-replica run of each loop, trained side by side: loop -> run dir."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    children = {loop: Child(["run", "--runs-dir", "runs", _tiny(root, MIRRORED_TINY, loop)], root, _env(root))
+                for loop in ("fit", "custom")}
+    for child in children.values():
+        assert child.wait(RUN_TIMEOUT) == 0, child
+    return {loop: child.run_dir(root) for loop, child in children.items()}
+
+
+def _paced_env(root: Path) -> dict[str, str]:
+    return {**_env(root), "TFTRAIN_TEST_PAUSE": "0.1"}
+
+
+def _resume_line(child: Child) -> list[str]:
+    """The resume command a stopped process printed, as arguments after `tftrain`."""
+    line = next((x for x in child.lines if "resume with: " in x), "")
+    command = shlex.split(line.split("resume with: ", 1)[-1].split(" (on every worker")[0])
+    assert command[:1] == ["tftrain"], child
+    return command[1:]
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_mirrored_run_stopped_mid_epoch_resumes_bit_identical(loop, tmp_path, uninterrupted):
+    at = _RNG.choice(MID_EPOCH_KILLS)
+    stopped = Child(["run", "--runs-dir", "runs", _tiny(tmp_path, MIRRORED_TINY, loop)], tmp_path,
+                    _paced_env(tmp_path), paced=True, at=at, signal=signal.SIGTERM)
+    assert stopped.wait(RUN_TIMEOUT) == 143, stopped
+    resumed = Child(_resume_line(stopped), tmp_path, _env(tmp_path))
+    assert resumed.wait(RUN_TIMEOUT) == 0, resumed
+    run = stopped.run_dir(tmp_path)
+    assert resumed.stdout.strip() == str(run.relative_to(tmp_path))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["distribute"]["replicas"] == 2
+    assert at <= summary["resumed"][0]["step"] <= at + 1, stopped
+    assert_identical(run, uninterrupted[loop])
+
+
+def _workers(root: Path, loop: str, at: int | None = None, stop: int | None = None) -> list[Child]:
+    """Two paced workers of a new multi_worker run on 127.0.0.1; `stop` is sent to the chief
+    at step `at`, or (SIGKILL) to both, as when a whole job is preempted."""
+    addresses = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
+    config = _tiny(root, MULTI_WORKER_TINY, loop)
+    chief = Child(["run", config, "--runs-dir", "runs", "--workers", addresses, "--worker-index", "0"],
+                  root, _paced_env(root), paced=True, at=at, signal=stop)
+    worker = Child(["run", config, "--runs-dir", "worker-runs", "--workers", addresses, "--worker-index", "1"],
+                   root, _paced_env(root), paced=True, at=at if stop == signal.SIGKILL else None, signal=stop)
+    return [chief, worker]
+
+
+def _resume_workers(root: Path, run: Path, chief_command: list[str]) -> Child:
+    """Run the command the chief printed on both workers (each with its own --worker-index) and
+    check that they finished the run together, only the chief writing to it."""
+    assert chief_command[-2:] == ["--worker-index", "0"], chief_command
+    scratch_before = set((root / "tmp").iterdir())  # a SIGKILLed worker cannot delete its scratch folder
+    chief, worker = Child(chief_command, root, _env(root)), Child([*chief_command[:-1], "1"], root, _env(root))
+    for child in (chief, worker):
+        assert child.wait(RUN_TIMEOUT) == 0, child
+    assert chief.stdout.strip() == str(run.relative_to(root)) and worker.stdout == ""
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["distribute"]["workers"] == 2
+    reported = re.search(r"worker 1 of 2 done; weights sha256 ([0-9a-f]{64})", worker.stderr)
+    assert reported and reported[1] == summary["distribute"]["weights_sha256"], worker
+    assert not (root / "worker-runs").exists() and set((root / "tmp").iterdir()) == scratch_before
+    return chief
+
+
+def test_multi_worker_chief_signalled_all_stop_at_one_step_and_resume(tmp_path, uninterrupted):
+    """SIGTERM to the chief alone: both workers stop after the same step (exit 143), the chief
+    with a checkpoint; the resume command it prints, run on both workers, finishes the run as
+    if it had never stopped."""
+    at = _RNG.choice(MID_EPOCH_KILLS)
+    chief, worker = _workers(tmp_path, "custom", at, signal.SIGTERM)
+    assert chief.wait(RUN_TIMEOUT) == 143, chief
+    assert worker.wait(RUN_TIMEOUT) == 143, worker
+    said = [next(x for x in child.lines if x.startswith("interrupted: SIGTERM after step ")) for child in (chief, worker)]
+    steps = {int(x.split(" after step ")[1].split()[0]) for x in said}
+    assert len(steps) == 1 and at <= steps.pop() <= at + 1, said
+    assert "; checkpoint saved; resume with: tftrain run --resume runs/" in said[0]
+    assert "; the chief saved the checkpoint; resume with: tftrain run --resume RUN_DIR --workers " in said[1]
+    run = chief.run_dir(tmp_path)
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+    _resume_workers(tmp_path, run, _resume_line(chief))
+    assert_identical(run, uninterrupted["custom"])
+
+
+def test_multi_worker_job_killed_resumes_from_the_chiefs_checkpoint(tmp_path, uninterrupted):
+    """Both workers SIGKILLed mid-epoch (a preempted job): every worker resumes from the chief's
+    newest periodic checkpoint, read from the chief's run directory. A worker that reads a
+    different checkpoint (a stale copy) is refused on every worker before anything is written."""
+    at = _RNG.choice(MID_EPOCH_KILLS)
+    chief, worker = _workers(tmp_path, "fit", at, signal.SIGKILL)
+    assert chief.wait(RUN_TIMEOUT) == -9 and worker.wait(RUN_TIMEOUT) == -9, chief
+    run = chief.run_dir(tmp_path)
+    command = ["run", "--resume", str(run.relative_to(tmp_path)), "--workers", None, "--worker-index", "0"]
+
+    # A stale copy for worker 1: the chief's run without its newest checkpoint.
+    stale = tmp_path / "stale" / run.name
+    shutil.copytree(run, stale)
+    state = stale / "checkpoints" / "state"
+    newest = max(state.glob("ckpt-*.index"), key=lambda p: int(p.stem.split("-")[1])).stem
+    for path in state.glob(f"{newest}.*"):
+        path.unlink()
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    command[4] = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
+    mismatched = [Child(command, tmp_path, _env(tmp_path)),
+                  Child([*command[:2], str(stale.relative_to(tmp_path)), *command[3:-1], "1"], tmp_path, _env(tmp_path))]
+    for child in mismatched:
+        assert child.wait(RUN_TIMEOUT) == 2, child
+        assert "error: the workers restored different checkpoints (step " in child.stderr, child
+        assert "every worker must resume from the chief's run directory itself" in child.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
+
+    command[4] = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
+    resumed = _resume_workers(tmp_path, run, command)
+    epoch_step = next(x for x in resumed.lines if x.startswith("resuming from epoch "))
+    assert int(epoch_step.rsplit(", step ", 1)[1]) == EVERY_STEPS, epoch_step  # killed after step 5 to 7
+    assert_identical(run, uninterrupted["fit"])
+
+
+def test_multi_worker_resume_needs_the_run_directory_on_every_worker(cli, tmp_path):
+    result = cli("run", "--resume", tmp_path / "runs" / "nope", "--workers", "127.0.0.1:2222,127.0.0.1:2223",
+                 "--worker-index", "1")
+    assert result.exit_code == 2
+    assert (f"error: --resume: {tmp_path / 'runs' / 'nope'} does not exist on this machine; every worker resumes "
+            "from the chief's run directory, so it must be on storage that all workers read") in result.output
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -111,7 +111,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved config, "
                                           "lines within epochs and TensorFlow's own log.")] = False,
     resume: Annotated[Optional[Path], typer.Option(
-        "--resume", help="Continue this interrupted run from its last checkpoint, exactly.",
+        "--resume", help="Continue this interrupted run from its last checkpoint, exactly (multi_worker: "
+        "on every worker, with the chief's run directory on storage they all read).",
         metavar="RUN_DIR")] = None,
     workers: Annotated[Optional[str], typer.Option(
         "--workers", metavar="HOST:PORT,...",
@@ -128,34 +129,34 @@ def run(
     from tftrain.security import check_keras_version
 
     check_keras_version()  # the runs it writes are read back with Keras; refuse a Keras with known holes
+    if quiet and verbose:
+        raise UserError("--quiet and --verbose: choose one")
     if resume is not None:
-        if config is not None or set_ or name is not None:
+        if config is not None or set_ or name is not None or smoke:
             raise UserError("--resume takes the run directory alone: the run's own config.yaml is what "
-                            "continues (CONFIG, --set and --name do not apply)")
+                            "continues (CONFIG, --set, --name and --smoke do not apply)")
+        from tftrain.runs import RunDir
+
+        if not resume.exists() and (workers is not None or worker_index is not None or "TF_CONFIG" in os.environ):
+            raise UserError(f"--resume: {resume} does not exist on this machine; every worker resumes from the "
+                            "chief's run directory, so it must be on storage that all workers read "
+                            "(a shared filesystem), at the path given here")
+        _join_cluster(RunDir.open(resume).config(), workers, worker_index, verbose)
         from tftrain.training.runner import resume_training  # TensorFlow is imported here, not before
 
-        print(resume_training(resume, console=_console(quiet)).path)
+        resumed = resume_training(resume, console=_console(quiet), verbose=verbose)
+        if resumed is not None:  # None: a multi_worker worker other than the chief, which writes the run
+            print(resumed.path)
         return
     if config is None:
         raise UserError("missing CONFIG: tftrain run CONFIG (or tftrain run --resume RUN_DIR)")
     from tftrain.config import load_config
-    from tftrain.errors import UserError
     from tftrain.runs import check_name
 
-    if quiet and verbose:
-        raise UserError("--quiet and --verbose: choose one")
     cfg = load_config(config, set_)
     if name is not None:
         check_name(name)
-    if workers is not None or worker_index is not None:
-        from tftrain.training.distribute import TF_CONFIG, tf_config_from_flags
-
-        if cfg.training.distribute != "multi_worker":
-            raise UserError("--workers/--worker-index: only used with training.distribute=multi_worker "
-                            f"(it is {cfg.training.distribute})")
-        os.environ[TF_CONFIG] = tf_config_from_flags(workers, worker_index)  # read when the strategy starts
-    if verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # before TensorFlow is imported: keep its log
+    _join_cluster(cfg, workers, worker_index, verbose)
     console = _console(quiet)
     if smoke:
         from tftrain.smoke import smoke_run  # TensorFlow is imported here, not before
@@ -167,6 +168,22 @@ def run(
         result = run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose)
     if result is not None:  # None: a multi_worker worker other than the chief, which writes the run
         print(result.path)
+
+
+def _join_cluster(cfg, workers: str | None, worker_index: int | None, verbose: bool) -> None:
+    """Set the environment TensorFlow reads when it starts: TF_CONFIG from --workers and
+    --worker-index, and its log level."""
+    from tftrain.errors import UserError
+
+    if workers is not None or worker_index is not None:
+        from tftrain.training.distribute import TF_CONFIG, tf_config_from_flags
+
+        if cfg.training.distribute != "multi_worker":
+            raise UserError("--workers/--worker-index: only used with training.distribute=multi_worker "
+                            f"(it is {cfg.training.distribute})")
+        os.environ[TF_CONFIG] = tf_config_from_flags(workers, worker_index)  # read when the strategy starts
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # before TensorFlow is imported: keep its log
 
 
 @app.command()

@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -95,12 +95,17 @@ class InterruptRequests:
                     "checkpoint (send it again to stop at once)\n".encode())
 
 
+def state_folder(run_path: Path) -> Path:
+    """Where the run at `run_path` keeps its tf.train.Checkpoint files."""
+    return run_path / CHECKPOINTS / STATE
+
+
 class TrainingState:
     """The variables and the record that make a run resumable, in one tf.train.Checkpoint."""
 
     def __init__(self, run: RunDir, model: keras.Model, metrics: list,
                  early_stopping: keras.callbacks.EarlyStopping | None = None):
-        self.folder = run.path / CHECKPOINTS / STATE
+        self.folder = state_folder(run.path)
         self.metrics = metrics
         optimizer = model.optimizer
         self._best_weights = None
@@ -142,17 +147,24 @@ class TrainingState:
                 variable.assign(np.asarray(values[path], dtype=keras.backend.standardize_dtype(variable.dtype)))
 
     # -- restoring -------------------------------------------------------------------------
-    def checkpoints(self) -> list[str]:
-        """Checkpoint prefixes to try, best first: those the pointer file lists, newest first,
-        then any others found (only if every listed one fails)."""
-        listed = list(reversed(self.manager.checkpoints))
-        found = sorted(self.folder.glob("ckpt-*.index"), key=lambda p: _number(p.stem), reverse=True)
+    def checkpoints(self, folder: Path | None = None) -> list[str]:
+        """Checkpoint prefixes in `folder` (default: this run's) to try, best first: those the
+        pointer file lists, newest first, then any others found (only if every listed one fails)."""
+        folder = folder or self.folder
+        pointer = tf.train.get_checkpoint_state(str(folder))
+        listed = list(reversed(pointer.all_model_checkpoint_paths)) if pointer else []
+        listed = [str(folder / Path(prefix).name) for prefix in listed]  # the pointer may hold another path
+        found = sorted(folder.glob("ckpt-*.index"), key=lambda p: _number(p.stem), reverse=True)
         return listed + [str(p.with_suffix("")) for p in found if str(p.with_suffix("")) not in listed]
 
-    def restore(self, warn=print) -> Record | None:
+    def restore(self, warn=print, folder: Path | None = None) -> Record | None:
         """Restore the newest readable checkpoint and return its record (None: there is none);
-        `warn` hears about each newer one that had to be skipped."""
-        candidates = self.checkpoints()
+        `warn` hears about each newer one that had to be skipped.
+
+        `folder` reads another run's checkpoints (a multi_worker worker other than the chief
+        restores the chief's, then saves its own into a scratch folder).
+        """
+        candidates = self.checkpoints(folder)
         problems = []
         for prefix in candidates:
             try:
@@ -167,7 +179,7 @@ class TrainingState:
                 warn(f"skipped unreadable checkpoint {problem}")
             return record
         if candidates:
-            raise TftrainError(f"{self.folder}: no checkpoint can be restored ({problems[0]}); "
+            raise TftrainError(f"{folder or self.folder}: no checkpoint can be restored ({problems[0]}); "
                                "was config.yaml edited after the run started?")
         return None
 
@@ -184,12 +196,18 @@ class StateCallback(keras.callbacks.Callback):
     It must come last in the callback list: it saves what the others have just recorded. Both
     loops report batch indices from where the epoch (re)started, so a resumed epoch's first
     batch is `resumed.step` steps in.
+
+    `agree` (multi_worker) turns this worker's pending signal into the one all workers act on:
+    every worker must stop after the same step, or the ones still training would wait forever
+    in a collective op for the ones that stopped.
     """
 
     def __init__(self, state: TrainingState, steps_per_epoch: int, every_steps: int | None,
                  interrupts: InterruptRequests, history, checkpoint,
-                 early_stopping: keras.callbacks.EarlyStopping | None = None, resumed: Record | None = None):
+                 early_stopping: keras.callbacks.EarlyStopping | None = None, resumed: Record | None = None,
+                 agree: Callable[[int | None], int | None] | None = None):
         super().__init__()
+        self.agree = agree
         self.state = state
         self.steps_per_epoch = steps_per_epoch
         self.every_steps = every_steps
@@ -227,8 +245,9 @@ class StateCallback(keras.callbacks.Callback):
         if step >= self.steps_per_epoch or not _finite(logs):
             return
         global_step = self.epoch * self.steps_per_epoch + step
-        if self.interrupts.signum is not None:
-            raise Interrupted(self.interrupts.signum, self._save(step))
+        signum = self._stop_signal()
+        if signum is not None:
+            raise Interrupted(signum, self._save(step))
         if self.every_steps and global_step - self.last_saved >= self.every_steps:
             self._save(step)
 
@@ -238,8 +257,14 @@ class StateCallback(keras.callbacks.Callback):
         self.epoch = epoch + 1
         record = self._save(0)
         finished = record.stopped or self.epoch >= self.params.get("epochs", math.inf)
-        if self.interrupts.signum is not None and not finished:
-            raise Interrupted(self.interrupts.signum, record)
+        signum = None if finished else self._stop_signal()
+        if signum is not None:
+            raise Interrupted(signum, record)
+
+    def _stop_signal(self) -> int | None:
+        """The signal to stop on now, if any (the same on every worker)."""
+        signum = self.interrupts.signum
+        return signum if self.agree is None else self.agree(signum)
 
     def _save(self, step: int) -> Record:
         es = self.early_stopping

@@ -21,7 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from tftrain.config import Config, TrainingConfig, canonical_device
 from tftrain.errors import ConfigError, TftrainError, UserError
@@ -111,6 +111,38 @@ def shard_by_example(pipelines: Pipelines) -> Pipelines:
                    validation=validation)
 
 
+def signal_agreement(strategy: tf.distribute.Strategy) -> Callable[[int | None], int | None]:
+    """A function from this worker's pending stop signal (or None) to the one every worker acts
+    on: SIGTERM if any worker got one, else SIGINT if any did, else None.
+
+    Called by every worker after every training call (tftrain.training.checkpointing.StateCallback),
+    so all of them stop after the same step whichever of them was signalled. It is one all-reduce
+    of two integers, compiled once: about 2 ms on two workers over localhost.
+    """
+    import signal
+
+    import tensorflow as tf
+
+    @tf.function
+    def signals_anywhere(flags):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: flags), axis=None)
+
+    def agree(signum: int | None) -> int | None:
+        local = tf.constant([signum == signal.SIGINT, signum == signal.SIGTERM], tf.int32)
+        interrupts, terminations = signals_anywhere(local).numpy()
+        return signal.SIGTERM if terminations else signal.SIGINT if interrupts else None
+
+    return agree
+
+
+def values_on_every_worker(strategy: tf.distribute.Strategy, value: int) -> list[int]:
+    """`value` as each replica of every worker has it (a collective: every worker must call it)."""
+    import tensorflow as tf
+
+    local = strategy.experimental_distribute_values_from_function(lambda _: tf.constant([value], tf.int64))
+    return [int(v) for v in strategy.gather(local, axis=0).numpy()]
+
+
 def weights_fingerprint(model: keras.Model) -> str:
     """sha256 of every weight's bytes: equal on all workers when they trained in sync."""
     digest = hashlib.sha256()
@@ -174,6 +206,15 @@ def tf_config_from_flags(workers: str | None, worker_index: int | None) -> str:
         raise ClusterError(f"--worker-index: expected 0 to {len(addresses) - 1} (one of the {len(addresses)} "
                            f"--workers), got {worker_index}")
     return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": worker_index}})
+
+
+def cluster_flags() -> str | None:
+    """This process's cluster (TF_CONFIG) as `--workers ... --worker-index I`; None when it has
+    a `chief` job, which the flags cannot express."""
+    spec = read_tf_config(os.environ.get(TF_CONFIG))
+    if set(spec["cluster"]) != {"worker"}:
+        return None
+    return f"--workers {','.join(spec['cluster']['worker'])} --worker-index {spec['task']['index']}"
 
 
 def read_tf_config(text: str | None) -> dict[str, Any]:

@@ -45,13 +45,17 @@ from tftrain.training.checkpointing import (  # noqa: E402
     Interrupted,
     StateCallback,
     TrainingState,
+    state_folder,
 )
 from tftrain.training.custom import CustomLoop  # noqa: E402
 from tftrain.training.distribute import (  # noqa: E402
     Distribution,
     check_distribution,
+    cluster_flags,
     create_distribution,
     shard_by_example,
+    signal_agreement,
+    values_on_every_worker,
     weights_fingerprint,
 )
 from tftrain.training.fit import train_with_fit  # noqa: E402
@@ -153,15 +157,24 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
     check_distribution(config, distribution)
     if distribution.is_chief:
         return _new_run(config, distribution, Path(runs_dir), name, console, verbose)
-    # The other workers take the very same steps (saving and reading metrics join collective ops
-    # with the chief), but into a scratch folder that is deleted: the run directory is the chief's.
+    _as_other_worker(distribution, console,
+                     lambda scratch: _new_run(config, distribution, scratch, name, console, verbose))
+    return None
+
+
+def _as_other_worker(distribution: Distribution, console: Console, train) -> None:
+    """`train(scratch_folder)` on a multi_worker worker other than the chief.
+
+    Those workers take the very same steps as the chief (saving and reading metrics join
+    collective ops with it), but into a scratch folder that is deleted: the run directory is the
+    chief's. What they print says so.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="tftrain-worker-"))
     try:
-        run = _new_run(config, distribution, scratch, name, console, verbose)
+        run = train(scratch)
         console.print(f"worker {distribution.worker_index} of {distribution.num_workers} done; weights "
                       f"sha256 {run.summary()['distribute']['weights_sha256']} (the chief wrote the run "
                       "directory)", markup=False, highlight=False, soft_wrap=True)
-        return None
     except DivergedError as exc:  # its checkpoints went with the scratch folder; the chief's did not
         raise DivergedError(f"{str(exc).split(';')[0]}; the last good checkpoint is in the chief's run "
                             "directory") from None
@@ -170,8 +183,9 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
 
 
 def _new_run(config: Config, distribution: Distribution, runs_dir: Path, name: str | None,
-             console: Console, verbose: bool) -> RunDir:
-    """Prepare `config` under `distribution`, create its run directory and train into it."""
+             console: Console, verbose: bool, restore_from: Path | None = None) -> RunDir:
+    """Prepare `config` under `distribution`, create its run directory and train into it
+    (from the checkpoint of the run at `restore_from`, for a worker that resumes the chief's run)."""
     prepared = prepare(config, distribution)
     config = prepared.config
     run = RunDir.create(runs_dir, name or config.name)
@@ -185,34 +199,58 @@ def _new_run(config: Config, distribution: Distribution, runs_dir: Path, name: s
             cpu_threads=tf.config.threading.get_intra_op_parallelism_threads() or "default",
             precision=config.training.precision, versions=versions(),
             distribute=distribution.describe(config.data.batch_size))
-        return _train(run, prepared, console, interrupts, distribution, verbose=verbose)
+        return _train(run, prepared, console, interrupts, distribution, verbose=verbose,
+                      resume=restore_from is not None, restore_from=restore_from)
 
 
-def resume_training(run_dir: str | Path, console: Console | None = None) -> RunDir:
-    """Continue an unfinished run from its newest readable checkpoint, exactly where it stopped."""
+def resume_training(run_dir: str | Path, console: Console | None = None, verbose: bool = False) -> RunDir | None:
+    """Continue an unfinished run from its newest readable checkpoint, exactly where it stopped.
+
+    A multi_worker run is resumed by every worker, each with the same `run_dir`: the chief's run
+    directory, on storage that every worker can read (as TensorFlow's own multi-worker
+    checkpointing expects). Each worker restores the chief's newest checkpoint from there; only
+    the chief writes to it, and only the chief returns it (the others return None).
+    """
     console = console or Console(stderr=True)
     run = RunDir.open(run_dir)
+    _check_resumable(run)  # on every worker, before any of them waits for the others
+    config = run.config()
+    distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
+    if not distribution.is_chief:
+        _as_other_worker(distribution, console, lambda scratch: _new_run(
+            config, distribution, scratch, config.name, console, verbose, restore_from=run.path))
+        return None
     with run.lock(), InterruptRequests() as interrupts:
-        if run.summary().get("status") == "completed":
-            raise UserError(f"{run.path}: the run has completed; there is nothing to resume")
-        config = run.config()
-        if config.training.distribute == "multi_worker":
-            raise UserError(f"{run.path}: resuming a multi_worker run is not supported yet (every worker "
-                            "would need the chief's checkpoint); start it again, or resume it as one process "
-                            "with a copy whose config.yaml says distribute: none")
-        distribution = create_distribution(config.training)
+        _check_resumable(run)  # again, now that no other process can change it
         prepared = prepare(config, distribution)
-        return _train(run, prepared, console, interrupts, distribution, resume=True)
+        return _train(run, prepared, console, interrupts, distribution, resume=True, verbose=verbose)
 
 
-def resume_command(run: RunDir) -> str:
-    """The command that continues `run`, ready to paste into a shell."""
-    return f"tftrain run --resume {shlex.quote(str(run.path))}"
+def _check_resumable(run: RunDir) -> None:
+    if run.summary().get("status") == "completed":
+        raise UserError(f"{run.path}: the run has completed; there is nothing to resume")
+
+
+def resume_command(run_path: Path | str, distribution: Distribution | None = None) -> str:
+    """The command that continues the run at `run_path`, ready to paste into a shell; for a
+    multi_worker run, the chief's, with a word on what the other workers run."""
+    command = f"tftrain run --resume {shlex.quote(str(run_path))}"
+    if distribution is None or distribution.kind != "multi_worker":
+        return command
+    flags = cluster_flags()
+    if flags is None:  # the cluster came from a TF_CONFIG that the flags cannot express
+        return f"{command} (on every worker, with TF_CONFIG set as for this run)"
+    return f"{command} {flags} (on every worker, each with its own --worker-index)"
 
 
 def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: InterruptRequests,
-           distribution: Distribution, resume: bool = False, verbose: bool = False) -> RunDir:
-    """Train (or go on training) `prepared` in `run`, which this process holds."""
+           distribution: Distribution, resume: bool = False, verbose: bool = False,
+           restore_from: Path | None = None) -> RunDir:
+    """Train (or go on training) `prepared` in `run`, which this process holds.
+
+    `restore_from`: on a worker other than the chief, the chief's run directory (None on a new
+    run); a resume restores the chief's checkpoint from there, not from `run`.
+    """
     config, model, pipelines = prepared.config, prepared.model, prepared.pipelines
     steps_mode = config.training.steps is not None
     history = HistoryCallback(run, pipelines.steps_per_epoch, steps_mode)
@@ -233,7 +271,10 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
 
     record = None
     if resume:
-        record = state.restore(warn=lambda text: console.print(f"warning: {text}", markup=False, highlight=False))
+        record = state.restore(warn=lambda text: console.print(f"warning: {text}", markup=False, highlight=False),
+                               folder=state_folder(restore_from) if restore_from is not None else None)
+        if distribution.kind == "multi_worker":
+            _check_same_checkpoint(distribution, record)
         history.rows = list(record.history) if record else []
         if record:
             checkpoint.best, checkpoint.best_epoch = record.best, record.best_epoch
@@ -280,8 +321,9 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
     callbacks.append(throughput)
     # Last: a checkpoint must capture what every other callback did at that step or epoch.
+    agree = signal_agreement(prepared.strategy) if distribution.kind == "multi_worker" else None
     callbacks.append(StateCallback(state, pipelines.steps_per_epoch, config.training.checkpoint.every_steps,
-                                   interrupts, history, checkpoint, early_stopping, record))
+                                   interrupts, history, checkpoint, early_stopping, record, agree))
 
     started = time.time()
     finished = record is not None and (record.stopped or start_epoch >= pipelines.epochs)
@@ -301,13 +343,18 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
         at = stop.record
         run.update_summary(status="interrupted", signal=str(stop), seconds=at.seconds,
                            interrupted_at={"epoch": at.epoch + 1, "step_in_epoch": at.step, "step": at.global_step})
-        raise TrainingInterrupted(
-            f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, step {at.step}); checkpoint saved; "
-            f"resume with: {resume_command(run)}", stop.signum) from None
+        where = f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, step {at.step})"
+        if distribution.is_chief:
+            raise TrainingInterrupted(f"{where}; checkpoint saved; resume with: "
+                                      f"{resume_command(run.path, distribution)}", stop.signum) from None
+        raise TrainingInterrupted(f"{where}; the chief saved the checkpoint; resume with: "
+                                  f"{resume_command(restore_from or 'RUN_DIR', distribution)}, RUN_DIR being the "
+                                  "chief's run directory", stop.signum) from None
     except KeyboardInterrupt:
         # A second Ctrl-C: stopped at once, without a fresh checkpoint; the previous one still works.
         run.update_summary(status="interrupted", signal="SIGINT")
-        console.print(f"resume with: {resume_command(run)}", markup=False, highlight=False)
+        if distribution.is_chief:
+            console.print(f"resume with: {resume_command(run.path, distribution)}", markup=False, highlight=False)
         raise
     except BaseException as exc:
         run.update_summary(status="failed", error=f"{exc.__class__.__name__}: {exc}"[:500],
@@ -343,6 +390,17 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
         write_plots(run, console)
     console.print(metrics_table("final metrics", final))
     return run
+
+
+def _check_same_checkpoint(distribution: Distribution, record) -> None:
+    """Every worker of a resumed multi_worker run must have restored the same checkpoint, or
+    they would train different models in lock-step; each would wait for the others forever."""
+    steps = values_on_every_worker(distribution.strategy, record.global_step if record else -1)
+    if len(set(steps)) > 1:
+        found = ", ".join("none" if step < 0 else f"step {step}" for step in steps)
+        raise UserError(f"the workers restored different checkpoints ({found}, by replica): every worker "
+                        "must resume from the chief's run directory itself, on storage that all of them "
+                        "read, not from a copy")
 
 
 def write_plots(run: RunDir, console: Console) -> None:
