@@ -24,12 +24,13 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from rich.console import Console
 
 from tests.conftest import CONFIGS, REPO
-from tests.test_reliability import EVERY_STEPS, MID_EPOCH_KILLS, TINY, Child, assert_identical
+from tests.test_reliability import EVERY_STEPS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, TINY, Child, assert_identical
 
 # Seconds one distributed run may take on a busy 2-core machine (TensorFlow starts in ~5 s).
 RUN_TIMEOUT = 120
@@ -213,7 +214,6 @@ def test_two_workers_replay_the_readme_example(loop, tmp_path, tiny_mnist):
     assert reported[1] == summary["distribute"]["weights_sha256"]
     # ... and trained what one process trains.
     _assert_same_history(run, reference, rel=1e-5)
-    import numpy as np
 
     from tftrain.evaluate import load_model
 
@@ -289,6 +289,12 @@ def test_mirrored_run_stopped_mid_epoch_resumes_bit_identical(loop, tmp_path, un
     stopped = Child(["run", "--runs-dir", "runs", _tiny(tmp_path, MIRRORED_TINY, loop)], tmp_path,
                     _paced_env(tmp_path), paced=True, at=at, signal=signal.SIGTERM)
     assert stopped.wait(RUN_TIMEOUT) == 143, stopped
+    # The mid-epoch checkpoint holds each replica's own metric accumulators, not only their sums.
+    record = _newest_record(stopped.run_dir(tmp_path))
+    assert record["step"] > 0 and record["replica_metrics"].keys() == record["metrics"].keys()
+    for path, by_replica in record["replica_metrics"].items():
+        assert len(by_replica) == 2
+        assert np.allclose(np.sum(by_replica, axis=0), record["metrics"][path], rtol=1e-6)
     resumed = Child(_resume_line(stopped), tmp_path, _env(tmp_path))
     assert resumed.wait(RUN_TIMEOUT) == 0, resumed
     run = stopped.run_dir(tmp_path)
@@ -299,16 +305,22 @@ def test_mirrored_run_stopped_mid_epoch_resumes_bit_identical(loop, tmp_path, un
     assert_identical(run, uninterrupted[loop])
 
 
-def _workers(root: Path, loop: str, at: int | None = None, stop: int | None = None) -> list[Child]:
-    """Two paced workers of a new multi_worker run on 127.0.0.1; `stop` is sent to the chief
-    at step `at`, or (SIGKILL) to both, as when a whole job is preempted."""
+def _newest_record(run: Path) -> dict:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "state"))
+    return json.loads(reader.get_tensor("record/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def _workers(root: Path, loop: str, at: int, stop: int, to: int) -> list[Child]:
+    """Two paced workers of a new multi_worker run on 127.0.0.1; worker `to` gets signal `stop`
+    right after step `at`."""
     addresses = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
     config = _tiny(root, MULTI_WORKER_TINY, loop)
-    chief = Child(["run", config, "--runs-dir", "runs", "--workers", addresses, "--worker-index", "0"],
-                  root, _paced_env(root), paced=True, at=at, signal=stop)
-    worker = Child(["run", config, "--runs-dir", "worker-runs", "--workers", addresses, "--worker-index", "1"],
-                   root, _paced_env(root), paced=True, at=at if stop == signal.SIGKILL else None, signal=stop)
-    return [chief, worker]
+    return [Child(["run", config, "--runs-dir", "runs" if index == 0 else "worker-runs", "--workers", addresses,
+                   "--worker-index", str(index)], root, _paced_env(root), paced=True,
+                  at=at if index == to else None, signal=stop)
+            for index in (0, 1)]
 
 
 def _resume_workers(root: Path, run: Path, chief_command: list[str]) -> Child:
@@ -333,7 +345,7 @@ def test_multi_worker_chief_signalled_all_stop_at_one_step_and_resume(tmp_path, 
     with a checkpoint; the resume command it prints, run on both workers, finishes the run as
     if it had never stopped."""
     at = _RNG.choice(MID_EPOCH_KILLS)
-    chief, worker = _workers(tmp_path, "custom", at, signal.SIGTERM)
+    chief, worker = _workers(tmp_path, "custom", at, signal.SIGTERM, to=0)
     assert chief.wait(RUN_TIMEOUT) == 143, chief
     assert worker.wait(RUN_TIMEOUT) == 143, worker
     said = [next(x for x in child.lines if x.startswith("interrupted: SIGTERM after step ")) for child in (chief, worker)]
@@ -348,14 +360,20 @@ def test_multi_worker_chief_signalled_all_stop_at_one_step_and_resume(tmp_path, 
     assert_identical(run, uninterrupted["custom"])
 
 
-def test_multi_worker_job_killed_resumes_from_the_chiefs_checkpoint(tmp_path, uninterrupted):
-    """Both workers SIGKILLed mid-epoch (a preempted job): every worker resumes from the chief's
-    newest periodic checkpoint, read from the chief's run directory. A worker that reads a
-    different checkpoint (a stale copy) is refused on every worker before anything is written."""
-    at = _RNG.choice(MID_EPOCH_KILLS)
-    chief, worker = _workers(tmp_path, "fit", at, signal.SIGKILL)
-    assert chief.wait(RUN_TIMEOUT) == -9 and worker.wait(RUN_TIMEOUT) == -9, chief
+def test_multi_worker_run_that_lost_a_worker_resumes_from_the_chiefs_checkpoint(tmp_path, uninterrupted):
+    """Worker 1 SIGKILLed mid-epoch (its machine lost): the chief stops with a one-line error and
+    `status: failed`; every worker then resumes from the chief's newest periodic checkpoint, read
+    from the chief's run directory. A worker that reads a different checkpoint (a stale copy) is
+    refused on every worker before anything is written."""
+    at = _RNG.choice([k for k in MID_EPOCH_KILLS if k > STEPS_PER_EPOCH])  # the stale copy needs an older checkpoint
+    chief, worker = _workers(tmp_path, "fit", at, signal.SIGKILL, to=1)
+    assert worker.wait(RUN_TIMEOUT) == -9, worker
+    assert chief.wait(RUN_TIMEOUT) == 1, chief
+    assert re.search(r"error: worker 0 lost contact with (worker 1|another worker) \(\w+Error in a collective op\); "
+                     "every worker has to stop: resume them all from the chief's run directory", chief.stderr), chief
+    assert "Traceback" not in chief.stderr
     run = chief.run_dir(tmp_path)
+    assert json.loads((run / "summary.json").read_text())["status"] == "failed"
     command = ["run", "--resume", str(run.relative_to(tmp_path)), "--workers", None, "--worker-index", "0"]
 
     # A stale copy for worker 1: the chief's run without its newest checkpoint.
@@ -369,8 +387,8 @@ def test_multi_worker_job_killed_resumes_from_the_chiefs_checkpoint(tmp_path, un
     command[4] = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
     mismatched = [Child(command, tmp_path, _env(tmp_path)),
                   Child([*command[:2], str(stale.relative_to(tmp_path)), *command[3:-1], "1"], tmp_path, _env(tmp_path))]
+    assert [child.wait(RUN_TIMEOUT) for child in mismatched] == [2, 2], mismatched
     for child in mismatched:
-        assert child.wait(RUN_TIMEOUT) == 2, child
         assert "error: the workers restored different checkpoints (step " in child.stderr, child
         assert "every worker must resume from the chief's run directory itself" in child.stderr
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before

@@ -52,6 +52,9 @@ class Record:
     stopped: bool  # a callback (early stopping) ended training at this epoch boundary
     seconds: float  # training time so far, over all sessions
     format: int = FORMAT
+    # Under a strategy, each replica's own share of `metrics`, by variable path, in replica order
+    # (mid-epoch only; older records lack it and restore the sums).
+    replica_metrics: dict[str, list] = dataclasses.field(default_factory=dict)
 
 
 class Interrupted(Exception):
@@ -107,6 +110,7 @@ class TrainingState:
                  early_stopping: keras.callbacks.EarlyStopping | None = None):
         self.folder = state_folder(run.path)
         self.metrics = metrics
+        self.strategy = model.distribute_strategy
         optimizer = model.optimizer
         self._best_weights = None
         # Numeric state lives in the model's strategy scope (mirrored over the replicas).
@@ -140,11 +144,49 @@ class TrainingState:
         """The current metric accumulators, by variable path."""
         return {path: keras.ops.convert_to_numpy(v).tolist() for path, v in _metric_variables(self.metrics).items()}
 
-    def set_metric_values(self, values: dict[str, list]) -> None:
-        """Put saved accumulators back (after the loop reset them for the resumed epoch)."""
+    def replica_metric_values(self) -> dict[str, list]:
+        """Under a strategy, every replica's own metric accumulators, by variable path: a list
+        in replica order over all workers (a collective op: every worker calls it); {} on one device.
+
+        Keras keeps one accumulator per replica and sums them when read. Restoring only the sum
+        would split it evenly over the replicas, and the rest of the epoch would then add up in
+        another order: the same to about 1e-7, but not bit for bit.
+        """
+        parts = {path: self.strategy.experimental_local_results(variable.value)
+                 for path, variable in _metric_variables(self.metrics).items() if _per_replica(variable)}
+        if not parts:
+            return {}
+        local_replicas = len(next(iter(parts.values())))
+
+        def flat(context):  # this replica's accumulators in one row (float64 holds them all exactly)
+            i = context.replica_id_in_sync_group % local_replicas  # workers have as many replicas each
+            return tf.concat([tf.reshape(tf.cast(p[i], tf.float64), [1, -1]) for p in parts.values()], axis=1)
+
+        rows = self.strategy.gather(self.strategy.experimental_distribute_values_from_function(flat), axis=0)
+        rows, values, start = rows.numpy(), {}, 0
+        for path, (first, *_) in parts.items():
+            size = int(np.prod(first.shape))
+            values[path] = rows[:, start:start + size].reshape((-1, *first.shape)).tolist()
+            start += size
+        return values
+
+    def set_metric_values(self, values: dict[str, list], replica_values: dict[str, list] | None = None) -> None:
+        """Put saved accumulators back (after the loop reset them for the resumed epoch): each
+        replica's own where `replica_values` has them for this many replicas, else the sums."""
+        replica_ids = None
         for path, variable in _metric_variables(self.metrics).items():
-            if path in values:
-                variable.assign(np.asarray(values[path], dtype=keras.backend.standardize_dtype(variable.dtype)))
+            dtype = keras.backend.standardize_dtype(variable.dtype)
+            by_replica = (replica_values or {}).get(path)
+            if (by_replica is not None and _per_replica(variable)
+                    and len(by_replica) == self.strategy.num_replicas_in_sync):
+                if replica_ids is None:
+                    replica_ids = [int(i) for i in self.strategy.experimental_local_results(
+                        self.strategy.experimental_distribute_values_from_function(
+                            lambda context: tf.constant(context.replica_id_in_sync_group)))]
+                for replica, part in zip(replica_ids, self.strategy.experimental_local_results(variable.value)):
+                    part.assign(np.asarray(by_replica[replica], dtype=dtype))
+            elif path in values:
+                variable.assign(np.asarray(values[path], dtype=dtype))
 
     # -- restoring -------------------------------------------------------------------------
     def checkpoints(self, folder: Path | None = None) -> list[str]:
@@ -236,7 +278,7 @@ class StateCallback(keras.callbacks.Callback):
         resuming = self.resumed is not None and epoch == self.resumed.epoch and self.resumed.step > 0
         self.offset = self.resumed.step if resuming else 0
         if resuming:
-            self.state.set_metric_values(self.resumed.metrics)
+            self.state.set_metric_values(self.resumed.metrics, self.resumed.replica_metrics)
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.offset + batch + 1
@@ -272,6 +314,7 @@ class StateCallback(keras.callbacks.Callback):
             epoch=self.epoch, step=step, global_step=self.epoch * self.steps_per_epoch + step,
             history=list(self.history.rows), best=self.checkpoint.best, best_epoch=self.checkpoint.best_epoch,
             metrics=self.state.metric_values() if step else {},
+            replica_metrics=self.state.replica_metric_values() if step else {},
             early_stopping=None if es is None else {
                 "wait": int(es.wait), "best": None if es.best is None else float(es.best),
                 "best_epoch": int(es.best_epoch), "stopped_epoch": int(es.stopped_epoch),
@@ -300,6 +343,13 @@ def _metric_variables(metrics: list) -> dict[str, Any]:
                 key = f"{variable.path}#{n}"
             found[key] = variable
     return found
+
+
+def _per_replica(variable) -> bool:
+    """Whether a Keras variable is a tf.distribute variable with one accumulator per replica."""
+    value = variable.value
+    return (isinstance(value, tf.distribute.DistributedValues)
+            and value.synchronization == tf.VariableSynchronization.ON_READ)
 
 
 def _finite(logs) -> bool:

@@ -15,6 +15,7 @@ is imported inside the functions that need it: the CLI checks the cluster flags 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -42,6 +43,10 @@ class ClusterError(UserError):
 
 class ClusterStartError(TftrainError):
     """The cluster did not form: a server could not start, or peers stayed unreachable (exit 1)."""
+
+
+class PeerLostError(TftrainError):
+    """A worker of a running multi_worker run stopped answering (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,37 @@ def values_on_every_worker(strategy: tf.distribute.Strategy, value: int) -> list
 
     local = strategy.experimental_distribute_values_from_function(lambda _: tf.constant([value], tf.int64))
     return [int(v) for v in strategy.gather(local, axis=0).numpy()]
+
+
+@contextlib.contextmanager
+def peers_lost_as_error(distribution: Distribution):
+    """Report a multi_worker peer that went away mid-run (killed, or its machine lost) in one
+    line, instead of the collective op's traceback."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.AbortedError) as exc:
+        if distribution.kind != "multi_worker":
+            raise
+        peer = re.search(r"/job:(\w+)/replica:\d+/task:(\d+)", str(exc))
+        who = f"{peer[1]} {peer[2]}" if peer else "another worker"
+        raise PeerLostError(
+            f"worker {distribution.worker_index} lost contact with {who} ({exc.__class__.__name__} in a "
+            "collective op); every worker has to stop: resume them all from the chief's run directory with "
+            "tftrain run --resume RUN_DIR and the same --workers, each with its own --worker-index") from None
+
+
+def wait_for_every_worker(barrier: str, timeout_s: int) -> None:
+    """Block until every worker of the cluster reaches `barrier` (a barrier of TensorFlow's
+    coordination service, the one MultiWorkerMirroredStrategy already runs).
+
+    Workers that leave together call it first: a worker that exits right after a collective op
+    can close its connection while a peer is still reading its share of that op.
+    """
+    from tensorflow.python.eager import context  # the public API has no barrier; see _time_out_registration
+
+    context.context().wait_at_barrier(barrier, timeout_s * 1000)
 
 
 def weights_fingerprint(model: keras.Model) -> str:

@@ -53,9 +53,11 @@ from tftrain.training.distribute import (  # noqa: E402
     check_distribution,
     cluster_flags,
     create_distribution,
+    peers_lost_as_error,
     shard_by_example,
     signal_agreement,
     values_on_every_worker,
+    wait_for_every_worker,
     weights_fingerprint,
 )
 from tftrain.training.fit import train_with_fit  # noqa: E402
@@ -155,11 +157,12 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
     console = console or Console(stderr=True)
     distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
     check_distribution(config, distribution)
-    if distribution.is_chief:
-        return _new_run(config, distribution, Path(runs_dir), name, console, verbose)
-    _as_other_worker(distribution, console,
-                     lambda scratch: _new_run(config, distribution, scratch, name, console, verbose))
-    return None
+    with peers_lost_as_error(distribution):
+        if distribution.is_chief:
+            return _new_run(config, distribution, Path(runs_dir), name, console, verbose)
+        _as_other_worker(distribution, console,
+                         lambda scratch: _new_run(config, distribution, scratch, name, console, verbose))
+        return None
 
 
 def _as_other_worker(distribution: Distribution, console: Console, train) -> None:
@@ -213,17 +216,18 @@ def resume_training(run_dir: str | Path, console: Console | None = None, verbose
     """
     console = console or Console(stderr=True)
     run = RunDir.open(run_dir)
-    _check_resumable(run)  # on every worker, before any of them waits for the others
     config = run.config()
     distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
-    if not distribution.is_chief:
-        _as_other_worker(distribution, console, lambda scratch: _new_run(
-            config, distribution, scratch, config.name, console, verbose, restore_from=run.path))
-        return None
-    with run.lock(), InterruptRequests() as interrupts:
-        _check_resumable(run)  # again, now that no other process can change it
-        prepared = prepare(config, distribution)
-        return _train(run, prepared, console, interrupts, distribution, resume=True, verbose=verbose)
+    with peers_lost_as_error(distribution):
+        if not distribution.is_chief:
+            _check_resumable(run)  # the chief checks it too: they all stop
+            _as_other_worker(distribution, console, lambda scratch: _new_run(
+                config, distribution, scratch, config.name, console, verbose, restore_from=run.path))
+            return None
+        with run.lock(), InterruptRequests() as interrupts:
+            _check_resumable(run)
+            prepared = prepare(config, distribution)
+            return _train(run, prepared, console, interrupts, distribution, resume=True, verbose=verbose)
 
 
 def _check_resumable(run: RunDir) -> None:
@@ -274,7 +278,7 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
         record = state.restore(warn=lambda text: console.print(f"warning: {text}", markup=False, highlight=False),
                                folder=state_folder(restore_from) if restore_from is not None else None)
         if distribution.kind == "multi_worker":
-            _check_same_checkpoint(distribution, record)
+            _check_same_checkpoint(distribution, record, config.training.distribute_timeout)
         history.rows = list(record.history) if record else []
         if record:
             checkpoint.best, checkpoint.best_epoch = record.best, record.best_epoch
@@ -341,6 +345,8 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
             train_with_fit(model, pipelines, callbacks, start_epoch, start_step)
     except Interrupted as stop:
         at = stop.record
+        if distribution.kind == "multi_worker":  # all stopped after this step: leave together
+            wait_for_every_worker(f"tftrain-stop-{at.global_step}", config.training.distribute_timeout)
         run.update_summary(status="interrupted", signal=str(stop), seconds=at.seconds,
                            interrupted_at={"epoch": at.epoch + 1, "step_in_epoch": at.step, "step": at.global_step})
         where = f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, step {at.step})"
@@ -392,11 +398,12 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     return run
 
 
-def _check_same_checkpoint(distribution: Distribution, record) -> None:
+def _check_same_checkpoint(distribution: Distribution, record, timeout_s: int) -> None:
     """Every worker of a resumed multi_worker run must have restored the same checkpoint, or
     they would train different models in lock-step; each would wait for the others forever."""
     steps = values_on_every_worker(distribution.strategy, record.global_step if record else -1)
     if len(set(steps)) > 1:
+        wait_for_every_worker("tftrain-restored", timeout_s)  # all stop: leave together
         found = ", ".join("none" if step < 0 else f"step {step}" for step in steps)
         raise UserError(f"the workers restored different checkpoints ({found}, by replica): every worker "
                         "must resume from the chief's run directory itself, on storage that all of them "
