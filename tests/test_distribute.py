@@ -157,6 +157,27 @@ def test_mirrored_on_two_cpus_matches_one_device(loop, tmp_path, write_config):
     _assert_same_history(run, reference, rel=1e-5)
 
 
+def test_mirrored_epochs_long_enough_for_several_steps_per_call(tmp_path, write_config):
+    """`steps_per_execution: auto` picks 4 steps per call on a 48-step epoch. Keras's fit
+    fails on that under a strategy (keras-team/keras#19246), so fit takes one step per call
+    there; the custom loop keeps several. Both match one device."""
+    config = write_config(REGRESSION)
+    long_epoch = ["data.options.num_examples=1024", "training.epochs=1"]
+    commands = {loop: [config, "--runs-dir", tmp_path / loop, *_sets([f"training.loop={loop}", *long_epoch, *MIRRORED])]
+                for loop in ("fit", "custom")}
+    with _tftrain(tmp_path, *commands.values()) as procs:
+        references = {loop: _one_device(config, [f"training.loop={loop}", *long_epoch], tmp_path / f"single-{loop}")
+                      for loop in commands}
+        results = dict(zip(commands, _finish(procs)))
+    for loop, (code, _, err) in results.items():
+        assert code == 0, err[-3000:]
+        summary = _only_run(tmp_path / loop).summary()
+        assert summary["status"] == "completed"
+        assert references[loop].summary()["steps_per_execution"] > 1
+        assert summary["steps_per_execution"] == (1 if loop == "fit" else references[loop].summary()["steps_per_execution"])
+        _assert_same_history(_only_run(tmp_path / loop), references[loop], rel=1e-5)
+
+
 def test_mirrored_batch_must_split_evenly(tmp_path, write_config):
     config = write_config(REGRESSION)
     with _tftrain(tmp_path, [config, "--runs-dir", tmp_path / "runs", *_sets(MIRRORED + ["data.batch_size=15"])]) as procs:
@@ -470,6 +491,9 @@ def test_flags_become_tf_config():
      "training.devices: /device:GPU:0 is listed twice"),
     ({"distribute": "mirrored", "jit_compile": True},
      "training.jit_compile: true cannot be combined with distribute: mirrored"),
+    ({"distribute": "multi_worker", "steps_per_execution": 4},
+     "training.steps_per_execution: 4 cannot be combined with loop: fit and distribute: multi_worker "
+     "(Keras's fit fails on it under tf.distribute, keras-team/keras#19246); use 1 or auto, or loop: custom"),
     ({"distribute": "multi-worker"},
      "training.distribute: unknown value \"multi-worker\" — did you mean 'multi_worker'?"),
     ({"distribute": "multi_worker", "distribute_timeout": 0},

@@ -275,6 +275,12 @@ class TrainingConfig(_Strict):
             # Keras itself turns `auto` off under a strategy; XLA fails on replicas' mirrored variables.
             raise ValueError(f".jit_compile: true cannot be combined with distribute: {self.distribute}; "
                              "use false or auto (auto turns XLA off under a strategy, as Keras does)")
+        if (self.loop == "fit" and self.distribute != "none" and self.steps_per_execution != "auto"
+                and self.steps_per_execution > 1):
+            # Keras's multi-step call puts the step in a tf.cond, which fails under a strategy.
+            raise ValueError(f".steps_per_execution: {self.steps_per_execution} cannot be combined with loop: fit "
+                             f"and distribute: {self.distribute} (Keras's fit fails on it under tf.distribute, "
+                             "keras-team/keras#19246); use 1 or auto, or loop: custom, which takes any value")
         return self
 
 

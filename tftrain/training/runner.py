@@ -131,7 +131,11 @@ def prepare(config: Config, distribution: Distribution | None = None) -> Prepare
         metrics = build_metrics(config)
         # model.fit draws whole calls from the run's one stream of batches (tftrain.data.pipeline),
         # so for `fit` a call must not cross an epoch's end; the custom loop cuts its last call.
-        spe = resolve_steps_per_execution(training.steps_per_execution, pipelines.steps_per_epoch,
+        # Keras's fit runs several steps per call in a tf.cond, which fails under any strategy
+        # (keras-team/keras#19246): one step per call there; the custom loop has no such limit.
+        fit_under_strategy = training.loop == "fit" and distribution is not None and distribution.kind != "none"
+        spe = resolve_steps_per_execution(1 if fit_under_strategy else training.steps_per_execution,
+                                          pipelines.steps_per_epoch,
                                           whole_calls=training.loop == "fit",
                                           step_macs=step_macs(config, data))
         model.compile(
