@@ -239,15 +239,15 @@ class StateCallback(keras.callbacks.Callback):
     loops report batch indices from where the epoch (re)started, so a resumed epoch's first
     batch is `resumed.step` steps in.
 
-    `agree` (multi_worker) turns this worker's pending signal into the one all workers act on:
-    every worker must stop after the same step, or the ones still training would wait forever
-    in a collective op for the ones that stopped.
+    `agree` (multi_worker: tftrain.training.distribute.SignalAgreement) turns this worker's
+    pending signal into the one all workers act on: every worker must stop after the same step,
+    or the ones still training would fail in a collective op with the ones that stopped.
     """
 
     def __init__(self, state: TrainingState, steps_per_epoch: int, every_steps: int | None,
                  interrupts: InterruptRequests, history, checkpoint,
                  early_stopping: keras.callbacks.EarlyStopping | None = None, resumed: Record | None = None,
-                 agree: Callable[[int | None], int | None] | None = None):
+                 agree: Callable[..., int | None] | None = None):
         super().__init__()
         self.agree = agree
         self.state = state
@@ -287,7 +287,7 @@ class StateCallback(keras.callbacks.Callback):
         if step >= self.steps_per_epoch or not _finite(logs):
             return
         global_step = self.epoch * self.steps_per_epoch + step
-        signum = self._stop_signal()
+        signum = self._stop_signal(epoch_end=False)
         if signum is not None:
             raise Interrupted(signum, self._save(step))
         if self.every_steps and global_step - self.last_saved >= self.every_steps:
@@ -299,14 +299,14 @@ class StateCallback(keras.callbacks.Callback):
         self.epoch = epoch + 1
         record = self._save(0)
         finished = record.stopped or self.epoch >= self.params.get("epochs", math.inf)
-        signum = None if finished else self._stop_signal()
+        signum = None if finished else self._stop_signal(epoch_end=True)
         if signum is not None:
             raise Interrupted(signum, record)
 
-    def _stop_signal(self) -> int | None:
+    def _stop_signal(self, epoch_end: bool) -> int | None:
         """The signal to stop on now, if any (the same on every worker)."""
         signum = self.interrupts.signum
-        return signum if self.agree is None else self.agree(signum)
+        return signum if self.agree is None else self.agree(signum, epoch_end=epoch_end)
 
     def _save(self, step: int) -> Record:
         es = self.early_stopping

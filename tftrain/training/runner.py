@@ -50,12 +50,12 @@ from tftrain.training.checkpointing import (  # noqa: E402
 from tftrain.training.custom import CustomLoop  # noqa: E402
 from tftrain.training.distribute import (  # noqa: E402
     Distribution,
+    SignalAgreement,
     check_distribution,
     cluster_flags,
     create_distribution,
     peers_lost_as_error,
     shard_by_example,
-    signal_agreement,
     values_on_every_worker,
     wait_for_every_worker,
     weights_fingerprint,
@@ -329,7 +329,7 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
     throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
     callbacks.append(throughput)
     # Last: a checkpoint must capture what every other callback did at that step or epoch.
-    agree = signal_agreement(prepared.strategy) if distribution.kind == "multi_worker" else None
+    agree = SignalAgreement(prepared.strategy) if distribution.kind == "multi_worker" else None
     callbacks.append(StateCallback(state, pipelines.steps_per_epoch, config.training.checkpoint.every_steps,
                                    interrupts, history, checkpoint, early_stopping, record, agree))
 
