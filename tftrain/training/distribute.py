@@ -136,7 +136,6 @@ class SignalAgreement:
     def __init__(self, strategy: tf.distribute.Strategy):
         import tensorflow as tf
 
-        self._strategy = strategy
         self._calls_to_check = 1
         self._calls = 0
         self._started = time.perf_counter()

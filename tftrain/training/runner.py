@@ -222,6 +222,7 @@ def resume_training(run_dir: str | Path, console: Console | None = None, verbose
     run = RunDir.open(run_dir)
     config = run.config()
     distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
+    check_distribution(config, distribution)  # the cluster may have changed size since
     with peers_lost_as_error(distribution):
         if not distribution.is_chief:
             _check_resumable(run)  # the chief checks it too: they all stop
@@ -404,7 +405,7 @@ def _train(run: RunDir, prepared: Prepared, console: Console, interrupts: Interr
 
 def _check_same_checkpoint(distribution: Distribution, record, timeout_s: int) -> None:
     """Every worker of a resumed multi_worker run must have restored the same checkpoint, or
-    they would train different models in lock-step; each would wait for the others forever."""
+    they would run different steps in lock-step and fail in a collective op, without saying why."""
     steps = values_on_every_worker(distribution.strategy, record.global_step if record else -1)
     if len(set(steps)) > 1:
         wait_for_every_worker("tftrain-restored", timeout_s)  # all stop: leave together
