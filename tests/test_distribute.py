@@ -157,6 +157,21 @@ def test_mirrored_on_two_cpus_matches_one_device(loop, tmp_path, write_config):
     _assert_same_history(run, reference, rel=1e-5)
 
 
+def test_mirrored_fit_whose_first_validation_batch_splits_unevenly(tmp_path, write_config):
+    """43 points: 32 train (two batches of 16) and one validation batch of 11, which two replicas
+    share as 6 and 5. Keras's fit "averages" that batch over the replicas to build the model
+    (keras-team/keras#20585), which fails on such shapes unless tftrain's strategy steps in.
+    Training and validation then match one device."""
+    config = write_config(REGRESSION)
+    overrides = ["training.loop=fit", "data.options.num_examples=43"]
+    with _tftrain(tmp_path, [config, "--runs-dir", tmp_path / "mirrored", *_sets(overrides + MIRRORED)]) as procs:
+        reference = _one_device(config, overrides, tmp_path / "single")
+        [(code, _, err)] = _finish(procs)
+    assert code == 0, err[-3000:]
+    assert reference.summary()["data"]["train_examples"] == 32
+    _assert_same_history(_only_run(tmp_path / "mirrored"), reference, rel=1e-5)
+
+
 def test_mirrored_epochs_long_enough_for_several_steps_per_call(tmp_path, write_config):
     """`steps_per_execution: auto` picks 4 steps per call on a 48-step epoch. Keras's fit
     fails on that under a strategy (keras-team/keras#19246), so fit takes one step per call

@@ -83,7 +83,7 @@ def create_distribution(training: TrainingConfig) -> Distribution:
 
     if training.distribute == "mirrored":
         devices = _local_devices(training.devices) if training.devices is not None else None
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        strategy = _keras_compatible("mirrored")(devices=devices)
         return Distribution("mirrored", strategy, is_chief=True, worker_index=0, num_workers=1)
     if training.distribute == "multi_worker":
         return _multi_worker(training.distribute_timeout)
@@ -315,7 +315,7 @@ def _multi_worker(timeout_s: int) -> Distribution:
         tf.train.ClusterSpec(cluster), task_type=task["type"], task_id=task["index"], rpc_layer="grpc")
     _time_out_registration(timeout_s, cluster)
     try:
-        strategy = _multi_worker_strategy_class()(cluster_resolver=resolver)
+        strategy = _keras_compatible("multi_worker")(cluster_resolver=resolver)
     except tf.errors.DeadlineExceededError:
         me = cluster[task["type"]][task["index"]]
         peers = [a for addresses in cluster.values() for a in addresses if a != me]
@@ -336,21 +336,29 @@ def _multi_worker(timeout_s: int) -> Distribution:
 
 
 @functools.cache
-def _multi_worker_strategy_class() -> type:
-    """MultiWorkerMirroredStrategy whose `reduce` takes what Keras 3's fit gives it.
+def _keras_compatible(kind: str) -> type:
+    """TensorFlow's strategy class for `kind` (mirrored, multi_worker) with a `reduce` that
+    takes what Keras 3's fit gives it.
 
-    Keras's TensorFlow trainer (keras/src/backend/tensorflow/trainer.py) fails under this strategy
-    with two workers or more (keras-team/keras#20585), in two calls to `strategy.reduce`:
-    - `_maybe_symbolic_build` "averages" a whole `(x, y)` batch over the replicas, only to build
-      the model from its shapes and dtypes. This strategy cannot reduce a nest, nor uint8
-      images, over workers; this worker's own first share of the batch has the same shapes and
-      dtypes, so it is returned instead (no cross-worker traffic for a value Keras discards).
-    - `reduce_per_replica` averages each step's scalar metric results with `axis=0`, which a
-      scalar does not have: a scalar's mean over the replicas is the reduce without an axis.
+    Keras's TensorFlow trainer (keras/src/backend/tensorflow/trainer.py) calls `strategy.reduce`
+    in two ways that fail (keras-team/keras#20585):
+    - `_maybe_symbolic_build`, at the start of fit and of every validation pass, "averages" the
+      first whole `(x, y)` batch over the replicas, only to build the model from its shapes and
+      dtypes. That fails whenever the batch splits unevenly (a validation set of 11 examples
+      over two replicas: shapes [6, 1] and [5, 1]), and under multi_worker always, since that
+      strategy cannot reduce a nest, nor uint8 images, over workers. The first replica's share
+      of the batch has the same dtypes and inner shapes, so it is returned instead (no
+      cross-device traffic for a value Keras discards).
+    - `reduce_per_replica` averages each step's scalar metric results over workers with
+      `axis=0`, which a scalar does not have: a scalar's mean over the replicas is the reduce
+      without an axis.
     """
     import tensorflow as tf
 
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    base = {"mirrored": tf.distribute.MirroredStrategy,
+            "multi_worker": tf.distribute.MultiWorkerMirroredStrategy}[kind]
+
+    class Strategy(base):
         def reduce(self, reduce_op, value, axis):
             if isinstance(reduce_op, str):
                 reduce_op = tf.distribute.ReduceOp(reduce_op.upper())
@@ -361,7 +369,8 @@ def _multi_worker_strategy_class() -> type:
                 axis = None
             return super().reduce(reduce_op, value, axis)
 
-    return MultiWorkerMirroredStrategy
+    Strategy.__name__ = Strategy.__qualname__ = base.__name__
+    return Strategy
 
 
 def _time_out_registration(timeout_s: int, cluster: dict[str, list[str]]) -> None:
