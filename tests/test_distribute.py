@@ -212,6 +212,35 @@ def test_mirrored_device_that_does_not_exist(cli, tmp_path, write_config):
     assert not (tmp_path / "runs").exists()
 
 
+def test_smoke_test_runs_under_the_mirrored_strategy(tmp_path, write_config):
+    """--smoke makes the strategy before its first stage touches TensorFlow, so logical CPUs
+    can still be made, and the run it trains is a two-replica one."""
+    config = write_config(REGRESSION)
+    with _tftrain(tmp_path, [config, "--smoke", "--runs-dir", tmp_path / "runs", *_sets(MIRRORED)]) as procs:
+        [(code, out, err)] = _finish(procs)
+    assert code == 0, err[-3000:]
+    run = _only_run(tmp_path / "runs")
+    assert out.strip() == str(run.path)
+    smoke = json.loads((run.path / "smoke.json").read_text())
+    assert smoke["ok"] and [s["stage"] for s in smoke["stages"]] == [
+        "data + model", "train + validate + save", "reload", "evaluate"]
+    assert run.summary()["distribute"]["replicas"] == 2
+
+
+def test_smoke_and_sweep_refuse_multi_worker(cli, tmp_path, write_config):
+    config = write_config(REGRESSION)
+    smoke = cli("run", config, "--smoke", "--runs-dir", tmp_path / "runs", "--set", "training.distribute=multi_worker")
+    assert smoke.exit_code == 2, smoke.output
+    assert ("error: --smoke: runs on this machine alone, so not with training.distribute=multi_worker; "
+            "smoke-test the config with --set training.distribute=none (or mirrored)") in smoke.output
+    sweep = cli("sweep", config, "--runs-dir", tmp_path / "runs", "--grid", "optimizer.learning_rate=0.1,0.01",
+                "--set", "training.distribute=multi_worker")
+    assert sweep.exit_code == 2, sweep.output
+    assert ("error: every sweep member is invalid; the first: training.distribute: multi_worker cannot be "
+            "swept (a sweep trains its members one after another in this process)") in sweep.output
+    assert not (tmp_path / "runs").exists()
+
+
 # -- multi_worker -----------------------------------------------------------------------------
 
 

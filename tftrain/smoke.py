@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tftrain.config import Config, validate
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, UserError
 from tftrain.report import print_table
 
 # Two training and two validation steps: enough for the loop to iterate and for validation to
@@ -90,7 +90,14 @@ class _Stages:
 
 def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
               console: Console | None = None, verbose: bool = False):
-    """Run every stage on a few batches; returns the run directory, raises at the first failure."""
+    """Run every stage on a few batches; returns the run directory, raises at the first failure.
+
+    Under `training.distribute: mirrored` every stage runs under the config's strategy, as the
+    run would. A multi_worker config is refused: a smoke test runs on this machine alone.
+    """
+    if config.training.distribute == "multi_worker":
+        raise UserError("--smoke: runs on this machine alone, so not with training.distribute=multi_worker; "
+                        "smoke-test the config with --set training.distribute=none (or mirrored)")
     from tftrain.training.runner import prepare, run_training  # first: it sets up TensorFlow's logging
 
     import keras
@@ -101,6 +108,7 @@ def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = 
     from tftrain.data.pipeline import batched, split_for_evaluation
     from tftrain.evaluate import load_model
     from tftrain.runs import CHECKPOINTS, MODEL, RunDir
+    from tftrain.training.distribute import check_distribution, create_distribution
 
     console = console or Console(stderr=True)
     config = smoke_config(config)
@@ -108,7 +116,11 @@ def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = 
     state: dict[str, Any] = {}
 
     def build() -> str:
-        prepared = prepare(config)
+        # The strategy first, as in a run: mirrored on logical CPUs must split the CPU before
+        # TensorFlow runs its first op. The training stage then uses the same one.
+        distribution = state["distribution"] = create_distribution(config.training)
+        check_distribution(config, distribution)
+        prepared = prepare(config, distribution)
         pipes = prepared.pipelines
         val = f", {pipes.validation_steps} validation batches" if pipes.validation is not None else ""
         return (f"{prepared.data_info['train_examples']} examples, {pipes.steps_per_epoch} training "
@@ -119,7 +131,7 @@ def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = 
         before = set(folder.iterdir()) if folder.is_dir() else set()
         try:
             run = run_training(config, runs_dir=runs_dir, name=name and f"{name}-smoke", console=console,
-                               verbose=verbose)
+                               verbose=verbose, distribution=state["distribution"])
         except BaseException:
             created = set(folder.iterdir()) - before if folder.is_dir() else set()
             if len(created) == 1:  # the failed run's directory gets smoke.json too

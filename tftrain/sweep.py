@@ -147,6 +147,12 @@ def plan_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str],
         member = Member(index, overrides)
         try:
             member.config = load_config(config_file, [*sets, *(f"{k}={v}" for k, v in overrides.items())])
+            if member.config.training.distribute == "multi_worker":
+                # Every worker of a cluster would have to run the same members in step, and a
+                # process can join a cluster only once: members train one after another here.
+                raise ConfigError("training.distribute: multi_worker cannot be swept (a sweep trains its "
+                                  "members one after another in this process); use mirrored, or start "
+                                  "each member with tftrain run on every worker")
         except ConfigError as exc:
             member.status, member.error = "invalid", str(exc)
         members.append(member)

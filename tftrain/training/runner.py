@@ -151,15 +151,18 @@ def prepare(config: Config, distribution: Distribution | None = None) -> Prepare
 
 
 def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
-                 console: Console | None = None, verbose: bool = False) -> RunDir | None:
+                 console: Console | None = None, verbose: bool = False,
+                 distribution: Distribution | None = None) -> RunDir | None:
     """Train `config` into a new run directory under `runs_dir` and return it.
 
     `verbose` also prints the resolved config and a line about every tenth of an epoch. In a
     multi_worker run only the chief (worker 0) writes and returns the run directory; the other
-    workers return None.
+    workers return None. `distribution`: the one `create_distribution(config.training)` made
+    already, for a caller that ran TensorFlow before this (None: made here, first).
     """
     console = console or Console(stderr=True)
-    distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
+    if distribution is None:
+        distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
     check_distribution(config, distribution)
     with peers_lost_as_error(distribution):
         if distribution.is_chief:
