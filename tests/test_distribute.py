@@ -66,11 +66,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 @contextmanager
-def _tftrain(tmp_path: Path, *commands: list[str]):
-    """Start `tftrain run ...` once per command, all at once; SIGKILL whatever still runs at the end."""
+def _tftrain(tmp_path: Path, *commands: list[str], tf_configs: list[str] | None = None):
+    """Start `tftrain run ...` once per command, all at once (each with its TF_CONFIG, if given);
+    SIGKILL whatever still runs at the end."""
+    envs = [_env(tmp_path) if tf_configs is None else {**_env(tmp_path), "TF_CONFIG": tf_configs[i]}
+            for i in range(len(commands))]
     procs = [subprocess.Popen([sys.executable, "-m", "tftrain", "run", *map(str, args)], cwd=tmp_path,
-                              env=_env(tmp_path), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for args in commands]
+                              env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for args, env in zip(commands, envs)]
     try:
         yield procs
     finally:
@@ -285,6 +288,49 @@ def test_two_workers_replay_the_readme_example(loop, tmp_path, tiny_mnist):
     for got, want in zip(load_model(run.path / "model.keras").get_weights(),
                          load_model(reference.path / "model.keras").get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_tf_config_cluster_with_a_chief_job(tmp_path, tiny_mnist):
+    """A cluster manager's TF_CONFIG instead of the flags, with TensorFlow's separate `chief` job:
+    the chief (not worker 0) writes the run directory, and the worker counts as worker 1 of 2."""
+    config = CONFIGS / "mnist_dense.yaml"
+    overrides = [f"data.path={tiny_mnist}", "training.epochs=1"]
+    chief_port, worker_port = _free_ports(2)
+    cluster = {"chief": [f"127.0.0.1:{chief_port}"], "worker": [f"127.0.0.1:{worker_port}"]}
+    tf_configs = [json.dumps({"cluster": cluster, "task": {"type": job, "index": 0}}) for job in ("chief", "worker")]
+    command = [config, *_sets(overrides + ["training.distribute=multi_worker"])]
+    with _tftrain(tmp_path, [*command, "--runs-dir", tmp_path / "runs"],
+                  [*command, "--runs-dir", tmp_path / "worker-runs"], tf_configs=tf_configs) as procs:
+        reference = _one_device(config, overrides, tmp_path / "single")
+        (code0, out0, err0), (code1, out1, err1) = _finish(procs)
+    assert code0 == 0, err0[-3000:]
+    assert code1 == 0, err1[-3000:]
+    run = _only_run(tmp_path / "runs")
+    assert out0.strip() == str(run.path) and out1 == ""
+    assert not (tmp_path / "worker-runs").exists()
+    distribute = run.summary()["distribute"]
+    assert (distribute["workers"], distribute["worker_index"], distribute["replicas"]) == (2, 0, 2)
+    assert distribute["local_devices"] == ["/job:chief/replica:0/task:0/device:CPU:0"]
+    reported = re.search(r"worker 1 of 2 done; weights sha256 ([0-9a-f]{64})", err1)
+    assert reported and reported[1] == distribute["weights_sha256"], err1[-3000:]
+    _assert_same_history(run, reference, rel=1e-5)
+
+
+def test_resume_command_of_a_tf_config_cluster(monkeypatch):
+    """The flags can say a cluster of workers, not one with a `chief` job: then every worker is
+    told to keep its TF_CONFIG."""
+    from tftrain.training.distribute import Distribution
+    from tftrain.training.runner import resume_command
+
+    chief = Distribution("multi_worker", strategy=None, is_chief=True, worker_index=0, num_workers=2)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]},
+                                                "task": {"type": "chief", "index": 0}}))
+    assert resume_command("runs/r 1", chief) == ("tftrain run --resume 'runs/r 1' (on every worker, with "
+                                                 "TF_CONFIG set as for this run)")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
+                                                "task": {"type": "worker", "index": 1}}))
+    assert resume_command("runs/r", chief) == ("tftrain run --resume runs/r --workers a:1,b:1 --worker-index 1 "
+                                               "(on every worker, each with its own --worker-index)")
 
 
 def test_workers_whose_peer_never_comes_up_fail_within_the_timeout(tmp_path, write_config):
