@@ -50,6 +50,27 @@ LOSSES: dict[str, tuple[str, frozenset[str]]] = {
     "poisson": ("Poisson", _LOSS_COMMON),
 }
 
+# What each loss trains, read by the model builder (output units), the data checks (labels),
+# the `accuracy` metric and `tftrain predict` (how outputs are read), so they cannot disagree:
+#   classes     one integer class index per example; one output per class
+#   one_hot     one-hot (or probability) rows; one output per column
+#   binary      labels in [0, 1]; one output unit per label: a probability, or a logit
+#   score       labels in [-1, 1]; one output unit per label read as a signed score
+#   regression  real-valued targets; one output per target value
+LOSS_TASKS: dict[str, str] = {
+    "sparse_categorical_crossentropy": "classes",
+    "categorical_crossentropy": "one_hot",
+    "categorical_hinge": "one_hot",
+    "binary_crossentropy": "binary",
+    "hinge": "score",
+    "squared_hinge": "score",
+    **{name: "regression" for name in (
+        "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+        "mean_squared_logarithmic_error", "huber", "log_cosh", "kl_divergence", "poisson")},
+}
+# The label values each one-unit task trains on.
+TASK_LABEL_RANGE = {"binary": (0, 1), "score": (-1, 1)}
+
 # Short names Keras users write for the same losses.
 LOSS_ALIASES = {
     "mse": "mean_squared_error",
@@ -91,7 +112,6 @@ ACTIVATIONS = frozenset({
     "sigmoid", "hard_sigmoid", "softmax", "log_softmax", "softplus", "softsign", "linear",
     "exponential",
 })
-
 
 
 class _Options(BaseModel):

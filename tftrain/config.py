@@ -7,7 +7,6 @@ NumPy: `tftrain validate` and `tftrain show` must stay instant.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -27,6 +26,8 @@ from pydantic import (
 
 from tftrain import catalog
 from tftrain.errors import ConfigError
+from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
+from tftrain.schema import Strict, kind_of, show, suggest, unknown
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
@@ -36,12 +37,6 @@ MAX_YAML_ALIASES = 100
 # A config has tens of values; counted with aliases expanded, the classic bomb (9 levels of 9-10
 # aliases, under the alias limit) has hundreds of millions. Refused before anything is built.
 MAX_YAML_VALUES = 100_000
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors, types are not coerced, and a validated config cannot change."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class _Named(BaseModel):
@@ -72,13 +67,13 @@ class _Named(BaseModel):
     @model_validator(mode="after")
     def _known(self) -> _Named:
         if self.canonical not in self._table:
-            raise ValueError(_unknown(self._kind, self.name, [*self._table, *self._aliases]))
+            raise ValueError(unknown(self._kind, self.name, [*self._table, *self._aliases]))
         allowed = self._table[self.canonical][1]
         for key in self.params:
             if key not in allowed:
                 raise ValueError(
                     f"unknown parameter '{key}' for {self._kind} '{self.name}'"
-                    + _suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
+                    + suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
         return self
 
 
@@ -112,7 +107,7 @@ class OptimizerConfig(_Named):
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
-class DataConfig(_Strict):
+class DataConfig(Strict):
     """Where the examples come from and how they are batched."""
 
     dataset: str  # no sensible default: the user must say what to train on
@@ -128,14 +123,14 @@ class DataConfig(_Strict):
     def _validation_split(cls, value: str | float) -> str | float:
         if value in ("test", "none") or (isinstance(value, float) and 0 < value < 1):
             return value
-        raise ValueError(f"expected 'test', 'none' or a fraction between 0 and 1, got {_show(value)}"
-                         + (_suggest(value, ["test", "none"]) if isinstance(value, str) else ""))
+        raise ValueError(f"expected 'test', 'none' or a fraction between 0 and 1, got {show(value)}"
+                         + (suggest(value, ["test", "none"]) if isinstance(value, str) else ""))
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
         if value not in catalog.DATASETS:
-            raise ValueError(_unknown("dataset", value, catalog.DATASETS))
+            raise ValueError(unknown("dataset", value, catalog.DATASETS))
         return value
 
     @field_validator("options")
@@ -153,60 +148,17 @@ class DataConfig(_Strict):
             if error["type"] == "extra_forbidden":
                 key, valid = str(error["loc"][-1]), list(schema.model_fields)
                 raise ValueError(
-                    f"unknown option '{key}' for dataset {dataset}" + _suggest(key, valid)
+                    f"unknown option '{key}' for dataset {dataset}" + suggest(key, valid)
                     + f"; valid options: {', '.join(valid) or 'none'}") from None
             # A leading "." tells format_validation_error to append this to the key path.
             raise ValueError("." + format_validation_error(exc, value, root=schema)) from None
 
 
-def _activation(value: str | None) -> str | None:
-    if value is not None and value not in catalog.ACTIVATIONS:
-        raise ValueError(_unknown("activation", value, catalog.ACTIVATIONS))
-    return value
+# Every registered model type (tftrain.models), told apart by `type`.
+ModelConfig = Annotated[Union[MODEL_TYPES], Field(discriminator="type")]
 
 
-class DenseModel(_Strict):
-    """Flatten -> Dense(hidden...) -> Dense(outputs): the MNIST tutorial's model."""
-
-    type: Literal["dense"]
-    hidden: list[PositiveInt] = [128]  # the MNIST tutorial's single hidden layer
-    activation: str = "relu"  # the standard hidden activation
-    output_activation: str | None = "softmax"  # probabilities, matching a from_logits=false loss
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # off: regularisation is opt-in
-
-    _check_activation = field_validator("activation", "output_activation")(_activation)
-
-
-class CnnModel(_Strict):
-    """Conv2D/MaxPool stack -> Flatten -> Dense: the CIFAR-10 tutorial's model."""
-
-    type: Literal["cnn"]
-    conv: list[PositiveInt] = [32, 64, 64]  # the CIFAR-10 tutorial's filters
-    kernel_size: PositiveInt = 3  # the tutorial's 3x3 kernels
-    pool_size: PositiveInt = 2  # 2x2 max-pooling between conv layers halves the resolution
-    dense: list[PositiveInt] = [64]  # the tutorial's classifier head
-    activation: str = "relu"  # the standard hidden activation
-    output_activation: str | None = None  # logits: pair with from_logits=true, numerically stabler
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # off: regularisation is opt-in
-
-    _check_activation = field_validator("activation", "output_activation")(_activation)
-
-
-class LinearModel(_Strict):
-    """y = w*x + b (one Dense unit per output, no hidden layers)."""
-
-    type: Literal["linear"]
-    w_init: float = 5.0  # the basic-training-loop tutorial starts far from the true w=3
-    b_init: float = 0.0  # and from b=0
-    output_activation: str | None = None  # raw values (regression) or logits (classification)
-
-    _check_activation = field_validator("output_activation")(_activation)
-
-
-ModelConfig = Annotated[Union[DenseModel, CnnModel, LinearModel], Field(discriminator="type")]
-
-
-class EarlyStoppingConfig(_Strict):
+class EarlyStoppingConfig(Strict):
     """Stop when `monitor` has not improved for `patience` epochs (keras.callbacks.EarlyStopping)."""
 
     monitor: str = "val_loss"  # validation loss is what generalisation is judged on
@@ -216,7 +168,7 @@ class EarlyStoppingConfig(_Strict):
     restore_best_weights: bool = False  # Keras's default; the best model is kept in checkpoints/ anyway
 
 
-class CheckpointConfig(_Strict):
+class CheckpointConfig(Strict):
     """Which metric decides the `best` checkpoint, and how often the resume state is saved."""
 
     monitor: str = "val_loss"  # validation loss; falls back to `loss` when there is no validation
@@ -224,7 +176,7 @@ class CheckpointConfig(_Strict):
     every_steps: PositiveInt | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     """How long and with which loop to train."""
 
     loop: Literal["fit", "custom"] = "fit"  # model.fit; `custom` is a tf.GradientTape loop
@@ -252,7 +204,7 @@ class TrainingConfig(_Strict):
             raise ValueError("expected at least one device such as gpu:0, or null for every GPU")
         for name in value:
             if not re.fullmatch(DEVICE_PATTERN, name, flags=re.IGNORECASE):
-                raise ValueError(f"expected device names such as gpu:0 or cpu:1, got {_show(name)}")
+                raise ValueError(f"expected device names such as gpu:0 or cpu:1, got {show(name)}")
         canonical = [canonical_device(name) for name in value]
         duplicates = sorted({name for name in canonical if canonical.count(name) > 1})
         if duplicates:
@@ -284,7 +236,7 @@ class TrainingConfig(_Strict):
         return self
 
 
-class Config(_Strict):
+class Config(Strict):
     """One training run, fully described."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
@@ -301,7 +253,7 @@ class Config(_Strict):
     @classmethod
     def _one_path_component(cls, value: str | None) -> str | None:
         if value in (".", ".."):  # allowed by the pattern, but they name a folder that exists
-            raise ValueError(f"expected letters, digits, '.', '_' or '-' making a name, got {_show(value)}")
+            raise ValueError(f"expected letters, digits, '.', '_' or '-' making a name, got {show(value)}")
         return value
 
     def to_yaml(self) -> str:
@@ -324,7 +276,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"{path}: cannot read the config ({exc.__class__.__name__})") from None
     raw = parse_yaml(text, source=str(path))
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys (name, data, model, ...), got {_kind(raw)}")
+        raise ConfigError(f"{path}: expected a mapping of keys (name, data, model, ...), got {kind_of(raw)}")
     for override in overrides:
         apply_override(raw, override)
     if raw.get("name") is None:
@@ -390,7 +342,7 @@ def apply_override(raw: dict, override: str) -> None:
             child = {}
         elif not isinstance(child, dict):
             raise ConfigError(
-                f"--set {key}: '{'.'.join(parts[:i + 1])}' is {_kind(child)}, not a mapping")
+                f"--set {key}: '{'.'.join(parts[:i + 1])}' is {kind_of(child)}, not a mapping")
         node[part] = child
         node = child
     node[parts[-1]] = value
@@ -449,24 +401,24 @@ def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseMode
         parent = ".".join(str(p) for p in loc[:-1])
         options = _keys_at(loc[:-1], raw, root or Config)
         where = f" in '{parent}'" if parent else ""
-        return f"unknown key '{loc[-1]}'{where}" + _suggest(str(loc[-1]), options) + (
+        return f"unknown key '{loc[-1]}'{where}" + suggest(str(loc[-1]), options) + (
             f"; valid keys: {', '.join(options)}" if options else "")
     if kind == "union_tag_invalid":
         tags = error["ctx"]["expected_tags"].replace("'", "").split(", ")
-        return f"{path}.type: " + _unknown("model type", error["ctx"]["tag"], tags)
+        return f"{path}.type: " + unknown("model type", error["ctx"]["tag"], tags)
     if kind == "union_tag_not_found":
-        return f"{path}.type: required key is missing (one of dense, cnn, linear)"
+        return f"{path}.type: required key is missing (one of {', '.join(TAGS)})"
     if kind in _BOUNDS:
         bound = next(iter(error["ctx"].values()))
         expected = f"a value {_BOUNDS[kind]} {bound}"
         if kind == "greater_than" and bound == 0 and isinstance(given, int):
             expected = "a positive integer"
-        return f"{path}: expected {expected}, got {_show(given)}"
+        return f"{path}: expected {expected}, got {show(given)}"
     if kind == "literal_error":
         options = [o.strip(" '") for o in error["ctx"]["expected"].replace(" or ", ", ").split(",")]
-        return f"{path}: " + _unknown("value", given, options)
+        return f"{path}: " + unknown("value", given, options)
     if kind == "string_pattern_mismatch":
-        return f"{path}: expected letters, digits, '.', '_' or '-' only, got {_show(given)}"
+        return f"{path}: expected letters, digits, '.', '_' or '-' only, got {show(given)}"
     if kind == "value_error":
         message = str(error["ctx"]["error"])
         if message.startswith("."):  # a nested schema's message that starts with its own key path
@@ -475,14 +427,14 @@ def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseMode
     expected = _EXPECTED.get(kind) or error["msg"].removeprefix("Input should be ").lower()
     if kind == "int_type" and str(loc[-1] if loc else "") in _POSITIVE_INTS:
         expected = "a positive integer"
-    return f"{path}: expected {expected}, got {_show(given)}"
+    return f"{path}: expected {expected}, got {show(given)}"
 
 
 def _display_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-member tags ('dense', 'str', 'function-after[...]') from a location."""
     out = []
     for i, part in enumerate(loc):
-        is_model_tag = part in ("dense", "cnn", "linear") and i > 0 and loc[i - 1] == "model"
+        is_model_tag = part in TAGS and i > 0 and loc[i - 1] == "model"
         is_union_member = isinstance(part, str) and (
             part in ("str", "int", "float", "bool", "none")
             or part.startswith(("function-", "literal[", "constrained-", "list[", "dict[")))
@@ -499,7 +451,7 @@ def _keys_at(loc: tuple, raw: dict, root: type[BaseModel]) -> list[str]:
             return []
         if model is Config and part == "model":
             node = raw.get("model") if isinstance(raw.get("model"), dict) else {}
-            model = {"dense": DenseModel, "cnn": CnnModel, "linear": LinearModel}.get(node.get("type"))
+            model = BY_TAG.get(node.get("type"))
         else:
             model = _model_in(model.model_fields[part].annotation)
     return list(model.model_fields) if model else []
@@ -513,27 +465,3 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found:
             return found
     return None
-
-
-def _unknown(kind: str, value: Any, options) -> str:
-    options = sorted(options)
-    return (f"unknown {kind} {_show(value)}" + _suggest(str(value), options)
-            + f"; expected one of: {', '.join(options)}")
-
-
-def _suggest(value: str, options) -> str:
-    close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.6)
-    return f" — did you mean '{close[0]}'?" if close else ""
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, (dict, list)) or value is None:
-        return _kind(value)
-    return repr(value).lower() if isinstance(value, bool) else repr(value)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}")

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tftrain.config import CnnModel, Config
+from tftrain import catalog
+from tftrain.config import Config
 from tftrain.data.base import LoadedData
 from tftrain.errors import DataError
-
-# Losses comparing one-hot (or probability) rows with as many model outputs as classes.
-ONE_HOT_LOSSES = {"categorical_crossentropy", "categorical_hinge"}
-# Losses on a single output unit whose labels are 0/1 (hinge losses also take -1/1).
-BINARY_LOSSES = {"binary_crossentropy": (0, 1), "hinge": (-1, 1), "squared_hinge": (-1, 1)}
+from tftrain.models import model_spec
 
 
 def check_data(config: Config, data: LoadedData) -> None:
@@ -35,12 +32,12 @@ def check_data(config: Config, data: LoadedData) -> None:
                 raise DataError(f"data: {name} train {role} have per-example shape {train.shape[1:]} but "
                                 f"test {role} {test.shape[1:]}; both splits must match")
     _check_labels(config, data)
-    if isinstance(config.model, CnnModel):
-        _check_cnn(config.model, tuple(data.x_train.shape[1:]), name)
+    config.model.check(model_spec(config, data))  # what the model type itself needs of the data
 
 
 def _check_labels(config: Config, data: LoadedData) -> None:
     loss = config.loss.canonical
+    task = catalog.LOSS_TASKS[loss]
     name = config.data.dataset
     labels = [y for y in (data.y_train, data.y_test) if y is not None and y.size]
     if not labels:
@@ -50,7 +47,7 @@ def _check_labels(config: Config, data: LoadedData) -> None:
     shown = f"{low:g}..{high:g}"
     integer = np.issubdtype(y.dtype, np.integer)
     per_example = int(np.prod(y.shape[1:]))
-    if loss == "sparse_categorical_crossentropy":
+    if task == "classes":
         if not integer:
             raise DataError(f"loss sparse_categorical_crossentropy needs integer class labels; the labels of "
                             f"{name} are {y.dtype} ({shown}): use a regression loss such as mse")
@@ -66,7 +63,7 @@ def _check_labels(config: Config, data: LoadedData) -> None:
             raise DataError(f"loss sparse_categorical_crossentropy: the model has {outputs} outputs (one per "
                             f"class), so labels must lie in [0, {outputs}); the labels of {name} range over "
                             f"{kept_low}..{kept_high}")
-    elif loss in ONE_HOT_LOSSES:
+    elif task == "one_hot":
         if y.ndim != 2 or y.shape[1] < 2:
             hint = " (class indices): use sparse_categorical_crossentropy" if integer else ""
             raise DataError(f"loss {loss} expects one-hot labels of shape (N, classes); the labels of "
@@ -74,28 +71,10 @@ def _check_labels(config: Config, data: LoadedData) -> None:
         if low < 0 or high > 1:
             raise DataError(f"loss {loss} expects one-hot or probability rows in [0, 1]; the labels of "
                             f"{name} range over {shown}")
-    elif loss in BINARY_LOSSES:
-        lo, hi = BINARY_LOSSES[loss]
+    elif task in catalog.TASK_LABEL_RANGE:
+        lo, hi = catalog.TASK_LABEL_RANGE[task]
         if low < lo or high > hi:
             classes = f" ({int(high) + 1} classes)" if integer and low == 0 else ""
             hint = ": for several classes use sparse_categorical_crossentropy" if classes else ""
             raise DataError(f"loss {loss} trains one output unit per label on values in [{lo}, {hi}]; the "
                             f"labels of {name} range over {shown}{classes}{hint}")
-
-
-def _check_cnn(cfg: CnnModel, shape: tuple[int, ...], name: str) -> None:
-    if len(shape) not in (2, 3):
-        raise DataError(f"model.type cnn needs images of shape (height, width[, channels]); the examples "
-                        f"of {name} have shape {shape}: use model.type dense for vectors")
-    # Follow the spatial size through the stack: conv (valid padding) shrinks by kernel_size - 1,
-    # pooling divides by pool_size. Below 1 pixel Keras fails with a negative-dimension error.
-    height, width = shape[:2]
-    size = min(height, width)
-    for i in range(len(cfg.conv)):
-        size = size - cfg.kernel_size + 1
-        if size >= 1 and i < len(cfg.conv) - 1:
-            size //= cfg.pool_size
-        if size < 1:
-            raise DataError(f"model.conv: {len(cfg.conv)} conv layers (kernel_size {cfg.kernel_size}, "
-                            f"pool_size {cfg.pool_size}) shrink {height}x{width} images of {name} below one "
-                            f"pixel at layer {i + 1}; use fewer conv layers or larger images")

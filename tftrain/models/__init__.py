@@ -1,0 +1,48 @@
+"""Model types (one module each) and the registry the config schema is derived from.
+
+Adding a type: a module with a `ModelSchema` subclass (schema, `build`, `check`, and
+`logged_values` if it has any), and one line in MODEL_TYPES below. The config's `model:` union,
+its tags and error messages, the data checks and the builder all follow from that line.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from tftrain import catalog
+from tftrain.errors import DataError
+from tftrain.models.base import ModelSchema, ModelSpec
+from tftrain.models.cnn import CnnModel
+from tftrain.models.dense import DenseModel
+from tftrain.models.linear import LinearModel
+
+if TYPE_CHECKING:
+    from tftrain.config import Config
+    from tftrain.data.base import LoadedData
+
+MODEL_TYPES: tuple[type[ModelSchema], ...] = (
+    DenseModel,
+    CnnModel,
+    LinearModel,
+)
+TAGS: tuple[str, ...] = tuple(model.tag() for model in MODEL_TYPES)
+BY_TAG: dict[str, type[ModelSchema]] = dict(zip(TAGS, MODEL_TYPES))
+
+__all__ = ["BY_TAG", "MODEL_TYPES", "TAGS", "ModelSchema", "ModelSpec", "model_spec"]
+
+
+def model_spec(config: Config, data: LoadedData) -> ModelSpec:
+    """Input shape and scale from the data; output units from what the loss trains."""
+    task = catalog.LOSS_TASKS[config.loss.canonical]
+    y = data.y_train
+    if task == "classes":
+        if data.num_classes is None:
+            raise DataError(f"loss {config.loss.canonical} needs integer class labels; "
+                            f"the labels of {config.data.dataset} are {y.dtype}")
+        outputs = data.num_classes
+    elif task in catalog.TASK_LABEL_RANGE:  # one unit per label
+        outputs = 1
+    else:
+        outputs = int(math.prod(y.shape[1:])) or 1
+    return ModelSpec(tuple(data.x_train.shape[1:]), data.input_scale, outputs, "float32", config.data.dataset)

@@ -1,0 +1,81 @@
+"""What every model type provides, and the layers their builders share.
+
+A model type is one module in tftrain/models/: its schema (a pydantic model whose `type` field
+is the type's tag) with the methods below. Registering it is one line in
+tftrain/models/__init__.py; the config's `model:` union is derived from that list. Keras is
+imported inside the builders only: `tftrain validate` reads the schemas without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, get_args
+
+from tftrain.schema import Strict
+
+if TYPE_CHECKING:
+    import keras
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a builder needs to know about the data (derived by tftrain.models.model_spec)."""
+
+    input_shape: tuple[int, ...]
+    input_scale: float | None  # multiply inputs by this inside the model (1/255 for uint8 pixels)
+    outputs: int  # output units the loss needs
+    output_dtype: str  # float32 even under mixed precision, for a numerically safe loss
+    dataset: str = ""  # the dataset's name, for messages
+
+
+class ModelSchema(Strict):
+    """Base of every model type's schema: subclasses add `type: Literal["<tag>"]` and their keys."""
+
+    @classmethod
+    def tag(cls) -> str:
+        """The value of `model.type` that selects this schema."""
+        return get_args(cls.model_fields["type"].annotation)[0]
+
+    def check(self, spec: ModelSpec) -> None:
+        """Raise DataError when this model cannot take data of `spec` (before anything is built)."""
+
+    def build(self, spec: ModelSpec) -> keras.Model:
+        """The Keras model for data of `spec`."""
+        raise NotImplementedError
+
+    def logged_values(self, model: keras.Model) -> dict[str, Any]:
+        """Values of the trained model worth a history.csv column per epoch (e.g. w and b)."""
+        return {}
+
+    def initial_values(self) -> dict[str, float]:
+        """The logged values before training, where the config fixes them (plots start there)."""
+        return {}
+
+
+def model_input(spec: ModelSpec):
+    """`keras.Input` named `inputs`, rescaled by `spec.input_scale` when the data needs it:
+    returns (the input, the tensor to build on)."""
+    import keras
+
+    inputs = keras.Input(shape=spec.input_shape, name="inputs")
+    x = keras.layers.Rescaling(spec.input_scale, name="rescale")(inputs) if spec.input_scale else inputs
+    return inputs, x
+
+
+def output_layer(x, spec: ModelSpec, activation: str | None, name: str = "outputs", **kwargs):
+    """Dense(spec.outputs) in `spec.output_dtype`, the units the loss needs."""
+    import keras
+
+    return keras.layers.Dense(spec.outputs, activation=activation, dtype=spec.output_dtype, name=name,
+                              **kwargs)(x)
+
+
+def dense_stack(x, layer_units: list[int], activation: str, dropout: float):
+    """[Dense(units, activation) -> Dropout(dropout)]* named dense_i / dropout_i."""
+    import keras
+
+    for i, units in enumerate(layer_units):
+        x = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    return x
