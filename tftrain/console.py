@@ -1,4 +1,4 @@
-"""Rich tables for the console: the model summary and metric results."""
+"""What tftrain prints to the console: the model summary, data lines, metric tables."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+
+def say(console: Console, text: str) -> None:
+    """One plain message: no markup, no highlighting, never wrapped (paths stay copyable)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def model_table(model) -> Table:

@@ -1,7 +1,12 @@
-"""The run directory: create it (race-free), write files atomically, read it back.
+"""The run directory: every path in it, creating it (race-free), its lock, atomic writes, and
+RunSummary, the only writer of summary.json.
 
     runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
-      config.yaml  summary.json  history.csv  model.keras  checkpoints/  tensorboard/  plots/
+      config.yaml  summary.json  history.csv  model.keras  eval.json  smoke.json
+      checkpoints/ best.keras last.keras (snapshots)  state/ (resume state)
+      tensorboard/  plots/  export/  .lock
+
+A folder of sweep members holds sweep.json beside the members' run directories.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import io
 import json
 import os
 import re
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -25,14 +31,38 @@ except ImportError:  # Windows: no advisory locks; concurrent resumes of one run
 from tftrain.config import NAME_PATTERN, Config, load_config
 from tftrain.errors import UserError
 
+# Files and folders of a run directory (relative to it); no other module spells these names.
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 HISTORY = "history.csv"
 MODEL = "model.keras"
+EVAL = "eval.json"
+SMOKE = "smoke.json"
 CHECKPOINTS = "checkpoints"
+SNAPSHOTS = ("best", "last")  # checkpoints/<name>.keras: the best and the latest model
+STATE = f"{CHECKPOINTS}/state"  # the resume state (tf.train.Checkpoint files)
+TENSORBOARD = "tensorboard"
+PLOTS = "plots"
+EXPORT = "export"
 LOCK = ".lock"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # reading the umask means setting it; put it straight back
+SWEEP = "sweep.json"  # in a sweep folder: marks it, and lists its members
+
+# summary.json statuses; `killed` is never written: it is read off a `running` run whose lock
+# no process holds (kill -9, power loss).
+STATUSES = ("running", "completed", "interrupted", "diverged", "failed", "killed")
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux reports it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere, reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -42,7 +72,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     try:
         # mkstemp makes the file private (0600); run files are meant to be read by others too
         # (a TensorBoard server, a colleague), so give them the usual umask-based mode.
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
@@ -60,11 +90,32 @@ def check_name(name: str) -> str:
     return name
 
 
+def resume_command(run_path: Path | str) -> str:
+    """`tftrain run --resume RUN`, ready to paste into a shell."""
+    return f"tftrain run --resume {shlex.quote(str(run_path))}"
+
+
 class RunDir:
     """One run's folder."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+
+    # -- paths -----------------------------------------------------------------------------
+    def file(self, name: str) -> Path:
+        """A file or folder of the run by its name above (CONFIG, HISTORY, TENSORBOARD, ...)."""
+        return self.path / name
+
+    def snapshot(self, which: str) -> Path:
+        """checkpoints/best.keras or checkpoints/last.keras."""
+        if which not in SNAPSHOTS:
+            raise ValueError(f"no snapshot {which!r}; expected one of {SNAPSHOTS}")
+        return self.path / CHECKPOINTS / f"{which}.keras"
+
+    @property
+    def state_folder(self) -> Path:
+        """Where the resume state (tf.train.Checkpoint files) lives."""
+        return self.path / STATE
 
     # -- creating --------------------------------------------------------------------------
     @classmethod
@@ -127,6 +178,13 @@ class RunDir:
         except FileNotFoundError:
             return {}
 
+    def status(self) -> str:
+        """The summary's status, except that a `running` run no live process holds is `killed`."""
+        status = self.summary().get("status", "unknown")
+        if status == "running" and fcntl is not None and not self.active():
+            return "killed"
+        return status
+
     def history(self) -> list[dict[str, str]]:
         """history.csv rows (strings, as read)."""
         try:
@@ -143,17 +201,17 @@ class RunDir:
         return target
 
     def write_json(self, name: str, data: dict) -> Path:
-        """Atomically write pretty JSON."""
-        return self.write_text(name, json.dumps(data, indent=2, default=_jsonable) + "\n")
-
-    def update_summary(self, **fields: Any) -> dict[str, Any]:
-        """Merge fields into summary.json (atomically)."""
-        summary = {**self.summary(), **fields}
-        self.write_json(SUMMARY, summary)
-        return summary
+        """Atomically write pretty JSON (summary.json is RunSummary's alone)."""
+        if name == SUMMARY:
+            raise ValueError("summary.json is written by RunSummary only")
+        return self.write_text(name, to_json(data))
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        """Rewrite history.csv with every row so far (small; atomic, never half a row)."""
+        """Rewrite history.csv with every row so far (small; atomic, never half a row); no rows:
+        no file."""
+        if not rows:
+            (self.path / HISTORY).unlink(missing_ok=True)
+            return
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
@@ -162,6 +220,63 @@ class RunDir:
         writer.writeheader()
         writer.writerows(rows)
         self.write_text(HISTORY, buffer.getvalue())
+
+
+class RunSummary:
+    """summary.json of one run; its methods are the status transitions, each one atomic write.
+
+    A session starts (or resumes) a run, then ends it in exactly one of the other states. What a
+    session reported about its end (signal, error, ...) is dropped when the run resumes.
+    """
+
+    _SESSION_END = ("signal", "interrupted_at", "error", "diverged_at_step", "finished")
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    def _write(self, summary: dict[str, Any]) -> dict[str, Any]:
+        atomic_write(self.run.path / SUMMARY, to_json(summary))
+        return summary
+
+    def _update(self, **fields: Any) -> dict[str, Any]:
+        return self._write({**self.run.summary(), **fields})
+
+    def started(self, **facts: Any) -> dict[str, Any]:
+        """A new run: what it is (name, seed, data, model size, settings, versions)."""
+        return self._write({"status": "running", "name": self.run.path.name, "started": time.time(),
+                            **facts, "pid": os.getpid()})
+
+    def resumed(self, at: dict[str, int], **facts: Any) -> dict[str, Any]:
+        """Another session of the run, from position `at` (epoch, step_in_epoch, step)."""
+        summary = {k: v for k, v in self.run.summary().items() if k not in self._SESSION_END}
+        return self._write({**summary, **facts, "status": "running", "pid": os.getpid(),
+                            "resumed": [*summary.get("resumed", []), {"time": time.time(), **at}]})
+
+    def interrupted(self, signal: str, seconds: float | None = None, at: dict[str, int] | None = None) -> None:
+        """Stopped by a signal (after a checkpoint at `at`, or at once without one)."""
+        fields: dict[str, Any] = {"status": "interrupted", "signal": signal}
+        if seconds is not None:
+            fields["seconds"] = seconds
+        if at is not None:
+            fields["interrupted_at"] = at
+        self._update(**fields)
+
+    def failed(self, error: BaseException, seconds: float) -> None:
+        """Stopped by an error; the last checkpoint still resumes it."""
+        self._update(status="failed", error=f"{error.__class__.__name__}: {error}"[:500], seconds=seconds)
+
+    def diverged(self, step: int, results: dict[str, Any]) -> None:
+        """The loss became NaN or infinite at `step`."""
+        self._update(**results, status="diverged", diverged_at_step=step)
+
+    def completed(self, results: dict[str, Any]) -> None:
+        """Trained to the end (or stopped early by a callback); `results`: metrics, timing."""
+        self._update(**results, status="completed", finished=time.time())
+
+
+def to_json(data: dict) -> str:
+    """Pretty JSON as run files hold it (NumPy scalars and paths converted)."""
+    return json.dumps(data, indent=2, default=_jsonable) + "\n"
 
 
 def _jsonable(value: Any) -> Any:
