@@ -98,22 +98,42 @@ def log_interval(config: Config) -> int:
     return max(d for d in range(1, target + 1) if steps % d == 0)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How a run is cut into epochs (in steps mode: log intervals), known before TensorFlow starts."""
+
+    epochs: int
+    steps_per_epoch: int
+    train_examples: int
+    steps_mode: bool = False  # training.steps sets the length: an "epoch" is one log interval
+
+
+def schedule(config: Config, examples: int) -> Schedule:
+    """The schedule for `examples` loaded training examples (before a validation fraction is
+    carved out of them)."""
+    choice = config.data.validation
+    n = examples - max(1, round(examples * choice)) if isinstance(choice, float) else examples
+    training = config.training
+    if training.steps is None:
+        return Schedule(training.epochs, math.ceil(n / config.data.batch_size), n)
+    interval = log_interval(config)
+    return Schedule(training.steps // interval, interval, n, steps_mode=True)
+
+
 def build_pipelines(data: LoadedData, config: Config, seed: int) -> Pipelines:
     """Build the training and validation datasets for `config`."""
     batch_size = config.data.batch_size
     train, validation = split_for_training(data, config, seed)
     n = len(train.x)
     training = config.training
+    plan = schedule(config, len(data.x_train))
+    epochs, steps_per_epoch = plan.epochs, plan.steps_per_epoch
     if training.steps is None:
-        epochs, steps_per_epoch = training.epochs, math.ceil(n / batch_size)
         indices = _epoch_indices(n, batch_size, steps_per_epoch, config.data.shuffle, seed)
+    elif training.sampling == "with_replacement":
+        indices = _drawn_indices(n, batch_size, seed)
     else:
-        interval = log_interval(config)
-        epochs, steps_per_epoch = training.steps // interval, interval
-        if training.sampling == "with_replacement":
-            indices = _drawn_indices(n, batch_size, seed)
-        else:
-            indices = _stream_indices(n, batch_size, config.data.shuffle, seed)
+        indices = _stream_indices(n, batch_size, config.data.shuffle, seed)
     total = epochs * steps_per_epoch
 
     def train_from(start_step: int) -> tf.data.Dataset:

@@ -40,12 +40,13 @@ def _metric(cfg: MetricConfig, loss: LossConfig) -> keras.metrics.Metric:
         return _deserialize(keras.metrics.deserialize, class_name, params, "metric")
     # "accuracy" means the accuracy that fits the labels the loss expects. Keras's own guess
     # thresholds binary predictions at 0.5 even when they are logits; here logits use 0.
-    from_logits = bool(loss.params.get("from_logits", False))
-    if loss.canonical == "sparse_categorical_crossentropy":
+    task = catalog.LOSS_TASKS[loss.canonical]
+    if task == "classes":
         return keras.metrics.SparseCategoricalAccuracy(**params)
-    if loss.canonical == "categorical_crossentropy":
+    if task == "one_hot":
         return keras.metrics.CategoricalAccuracy(**params)
-    if loss.canonical == "binary_crossentropy":
+    if task == "binary":
+        from_logits = bool(loss.params.get("from_logits", False))
         return keras.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5, **params)
     return keras.metrics.Accuracy(**params)
 

@@ -15,6 +15,8 @@ import keras
 import tensorflow as tf
 
 from tftrain.data.pipeline import Pipelines
+from tftrain.training.callbacks import SessionCallbacks
+from tftrain.training.resume import Position
 
 
 class CustomLoop:
@@ -32,6 +34,8 @@ class CustomLoop:
         with self.strategy.scope():  # its variables are summed over the replicas when read
             self.loss_tracker = keras.metrics.Mean(name="loss")
         self.steps_per_execution = steps_per_execution
+        # The metric objects whose accumulators a mid-epoch checkpoint carries.
+        self.accumulators = [self.loss_tracker, *metrics]
         if run_eagerly:
             self._train_steps, self._test_steps = self._train_steps_py, self._test_steps_py
         else:
@@ -114,49 +118,56 @@ class CustomLoop:
     def _results(self, prefix: str = "") -> dict[str, float]:
         return {prefix + m.name: float(m.result()) for m in [self.loss_tracker, *self.metrics]}
 
-    def _run(self, steps_fn, iterator, steps: int, on_end=None) -> None:
+    def _run(self, steps_fn, iterator, steps: int, callbacks: SessionCallbacks | None = None) -> None:
         done = 0
         while done < steps:
             n = min(self.steps_per_execution, steps - done)
+            if callbacks is not None:
+                callbacks.on_train_batch_begin(done)
             steps_fn(iterator, tf.constant(n))
             done += n
-            if on_end is not None:
-                on_end(done - 1, self._results())
+            if callbacks is not None:
+                callbacks.on_train_batch_end(done - 1, self._results())
                 if self.model.stop_training:
                     return
 
-    def fit(self, pipelines: Pipelines, callbacks: list, initial_epoch: int = 0, initial_step: int = 0) -> None:
-        """Train for pipelines.epochs, calling the Keras callback events as model.fit does.
+    def run(self, pipelines: Pipelines, callbacks: SessionCallbacks, start: Position | None) -> None:
+        """Train from `start` (None: the beginning) to the end of the run, calling the Keras
+        callback events as model.fit does.
 
-        A resumed run starts `initial_step` steps into epoch `initial_epoch`; that epoch runs
-        only its remaining steps (batch indices count from the resume point, as in fit).
+        A resumed run starts part-way through epoch `start.epoch`; that epoch runs only its
+        remaining steps (batch indices count from the resume point, as in fit).
         """
-        callback_list = keras.callbacks.CallbackList(
-            callbacks, model=self.model, epochs=pipelines.epochs, steps=pipelines.steps_per_epoch)
+        start = start or Position(0, 0, 0)
         self.model.stop_training = False
         with self.strategy.scope():
             if not self.optimizer.built:  # a resumed run built it to restore its slots
                 self.optimizer.build(self.model.trainable_variables)
-        callback_list.on_train_begin()
+        callbacks.on_train_begin()
         # One stream for the whole run, cut into epochs (or log intervals) of steps_per_epoch;
         # each replica gets its share of every global batch (the default strategy: the batch).
-        start = initial_epoch * pipelines.steps_per_epoch + initial_step
-        iterator = iter(self.strategy.experimental_distribute_dataset(pipelines.train(start)))
+        iterator = iter(self.strategy.experimental_distribute_dataset(pipelines.train(start.global_step)))
         validation = (self.strategy.experimental_distribute_dataset(pipelines.validation)
                       if pipelines.validation is not None else None)
         logs: dict[str, float] = {}
-        for epoch in range(initial_epoch, pipelines.epochs):
+        for epoch in range(start.epoch, pipelines.epochs):
             self._reset()
-            callback_list.on_epoch_begin(epoch)
-            steps = pipelines.steps_per_epoch - (initial_step if epoch == initial_epoch else 0)
-            self._run(self._train_steps, iterator, steps,
-                      on_end=lambda step, batch_logs: callback_list.on_train_batch_end(step, batch_logs))
+            callbacks.on_epoch_begin(epoch)
+            steps = pipelines.steps_per_epoch - (start.step if epoch == start.epoch else 0)
+            self._run(self._train_steps, iterator, steps, callbacks)
             logs = self._results()
             if validation is not None and not self.model.stop_training:
                 self._reset()
                 self._run(self._test_steps, iter(validation), pipelines.validation_steps)
                 logs.update(self._results(prefix="val_"))
-            callback_list.on_epoch_end(epoch, logs)
+            callbacks.on_epoch_end(epoch, logs)
             if self.model.stop_training:
                 break
-        callback_list.on_train_end(logs)
+        self.optimizer.finalize_variable_values(self.model.trainable_variables)  # as fit ends (EMA)
+        callbacks.on_train_end(logs)
+
+    def finish(self, callbacks: SessionCallbacks) -> None:
+        """Only the end of training is left (killed after the last checkpoint)."""
+        callbacks.on_train_begin()
+        self.optimizer.finalize_variable_values(self.model.trainable_variables)
+        callbacks.on_train_end()

@@ -13,8 +13,6 @@ import math
 import os
 from pathlib import Path
 
-from tftrain.config import CnnModel, DenseModel, LinearModel
-
 # `auto` sizes a compiled call to about this many multiply-adds (forward passes of its steps):
 # a call costs ~2 ms of Python and callbacks, so calls of ~0.1-0.3 s on a 2-core CPU hide it and
 # still update progress several times a second. Measured on 2 cores with the MNIST dense model
@@ -86,27 +84,44 @@ def precision_note(precision: str, has_gpu: bool, flags: set[str] | None = None)
     return None
 
 
-def forward_macs(model, input_shape: tuple[int, ...], outputs: int) -> int | None:
-    """Multiply-adds of one example's forward pass through a tftrain model (None: unknown type)."""
-    if isinstance(model, (DenseModel, LinearModel)):
-        width, macs = math.prod(input_shape), 0
-        for units in getattr(model, "hidden", []):
-            macs, width = macs + width * units, units
-        return macs + width * outputs
-    if isinstance(model, CnnModel):
-        height, width_px, channels = (*input_shape, 1)[:3] if len(input_shape) == 2 else input_shape
-        macs, k = 0, model.kernel_size
-        for i, filters in enumerate(model.conv):
-            height, width_px = height - k + 1, width_px - k + 1  # "valid" padding, as models.build_cnn
-            macs += height * width_px * k * k * channels * filters
-            channels = filters
-            if i < len(model.conv) - 1:
-                height, width_px = height // model.pool_size, width_px // model.pool_size
-        width = max(height, 0) * max(width_px, 0) * channels
-        for units in model.dense:
-            macs, width = macs + width * units, units
-        return macs + width * outputs
-    return None
+def forward_macs(model) -> int:
+    """Multiply-adds of one example's forward pass, from a built Keras model's layers: every
+    weight matrix (or kernel) multiplies once per output position (the output's shape without
+    the batch and channel axes), as dense, convolution and recurrent layers do. Embedding
+    tables are looked up, not multiplied."""
+    import keras
+
+    macs = 0
+    for layer in _leaf_layers(model):
+        if isinstance(layer, keras.layers.Embedding):
+            continue
+        positions = math.prod(d or 1 for d in tuple(layer.output.shape)[1:-1])
+        macs += positions * sum(math.prod(w.shape) for w in layer.weights if len(w.shape) >= 2)
+    return macs
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:  # a nested model or a wrapper of layers
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def symbolic_macs(model_config, spec) -> int | None:
+    """forward_macs of the model `model_config` builds for `spec`, counted on a symbolic build:
+    no variable is initialised, so TensorFlow's runtime does not start (thread settings can
+    still be applied after). None when the model cannot be built that way."""
+    import keras
+    from keras.src.backend.common.stateless_scope import StatelessScope  # no public equivalent
+
+    try:
+        with StatelessScope(initialize_variables=False):
+            macs = forward_macs(model_config.build(spec))
+    except Exception:  # noqa: BLE001 (an estimate only: the real build reports real problems)
+        macs = None
+    keras.backend.clear_session()  # forget the throwaway layers' names, so the real model's match
+    return macs
 
 
 def resolve_cpu_threads(value: int | str, macs_per_step: int | None, has_gpu: bool) -> int | None:
@@ -139,20 +154,3 @@ def apply_cpu_threads(threads: int | None) -> int:
     return tf.config.threading.get_intra_op_parallelism_threads()
 
 
-def step_macs(config, data) -> int | None:
-    """Multiply-adds of one training batch's forward pass for this config and data (LoadedData);
-    None for a model type whose cost is not known here."""
-    from tftrain.models import model_spec
-
-    spec = model_spec(config, data)
-    macs = forward_macs(config.model, spec.input_shape, spec.outputs)
-    return None if macs is None else macs * config.data.batch_size
-
-
-def configure_cpu_threads(config, data) -> int:
-    """Apply `training.cpu_threads` for this config and data (LoadedData); returns the count in
-    effect (0: TensorFlow's default). Call it before any TensorFlow op runs."""
-    import tensorflow as tf
-
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    return apply_cpu_threads(resolve_cpu_threads(config.training.cpu_threads, step_macs(config, data), has_gpu))

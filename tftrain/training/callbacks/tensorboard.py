@@ -10,35 +10,34 @@ run's `train` and `validation` curves the same way whichever loop produced them:
     tensorboard/validation/  epoch_loss, epoch_<metric>
 
 Epoch scalars are stepped by epoch number (1-based, as in history.csv); in steps mode, where an
-"epoch" is one log interval, by the global step at the end of the interval. Batch scalars are
-stepped by the global step.
+"epoch" is one log interval, by the global step at the end of the interval. Batch scalars (about
+ten per epoch, without a summary write per step) are stepped by the global step, also after a
+resume part-way through an epoch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
 
-from tftrain.training.callbacks import linear_parameters, ordered_logs
+from tftrain.training.callbacks.history import learning_rate
+from tftrain.training.callbacks.progress import batch_interval, ordered_logs
 
 TRAIN = "train"
 VALIDATION = "validation"
-# Ten batch-level points per epoch show the curve inside an epoch without a summary write per step.
-BATCH_POINTS_PER_EPOCH = 10
-
-
-def batch_interval(steps_per_epoch: int) -> int:
-    """Steps between batch-level points: about BATCH_POINTS_PER_EPOCH per epoch, at least 1."""
-    return max(1, steps_per_epoch // BATCH_POINTS_PER_EPOCH)
 
 
 class TensorBoardCallback(keras.callbacks.Callback):
     """Scalars per epoch (or log interval) and per batch interval, plus the model's op graph."""
 
-    def __init__(self, log_dir: str | Path, steps_per_epoch: int, steps_mode: bool):
+    def __init__(self, log_dir: str | Path, steps_per_epoch: int, steps_mode: bool,
+                 logged_values: Callable[[keras.Model], dict[str, Any]] = lambda model: {}):
         super().__init__()
+        self.logged_values = logged_values
         self.log_dir = Path(log_dir)
         self.steps_per_epoch = steps_per_epoch
         self.steps_mode = steps_mode
@@ -47,16 +46,12 @@ class TensorBoardCallback(keras.callbacks.Callback):
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._epoch = 0
         self._last_batch_point = 0
+        self._epoch_started = False
 
     def _writer(self, name: str) -> tf.summary.SummaryWriter:
         if name not in self._writers:
             self._writers[name] = tf.summary.create_file_writer(str(self.log_dir / name))
         return self._writers[name]
-
-    def _learning_rate(self) -> float:
-        optimizer = self.model.optimizer
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer wraps the real one
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
     def on_train_begin(self, logs=None):
         self._write_graph()
@@ -70,7 +65,11 @@ class TensorBoardCallback(keras.callbacks.Callback):
             tf.summary.graph(graph)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._epoch_started = epoch, True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._epoch_started:  # the last step done before this one (an epoch may resume part-way)
+            self._last_batch_point, self._epoch_started = self._epoch * self.steps_per_epoch + batch, False
 
     def on_train_batch_end(self, batch, logs=None):
         if self.batch_every is None or not logs:
@@ -83,14 +82,14 @@ class TensorBoardCallback(keras.callbacks.Callback):
         with self._writer(TRAIN).as_default(step=step):
             for name, value in ordered_logs(logs).items():
                 tf.summary.scalar(f"batch_{name}", value)
-            tf.summary.scalar("batch_learning_rate", self._learning_rate())
+            tf.summary.scalar("batch_learning_rate", learning_rate(self.model))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = ordered_logs(logs)
         step = (epoch + 1) * self.steps_per_epoch if self.steps_mode else epoch + 1
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
-        train["learning_rate"] = self._learning_rate()
-        train.update(linear_parameters(self.model))  # w and b of a one-input linear model
+        train["learning_rate"] = learning_rate(self.model)
+        train.update(self.logged_values(self.model))  # e.g. w and b of a one-input linear model
         with self._writer(TRAIN).as_default(step=step):
             for name, value in train.items():
                 tf.summary.scalar(f"epoch_{name}", value)

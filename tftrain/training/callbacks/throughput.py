@@ -37,10 +37,11 @@ class ThroughputMeter:
         self._cpu_mark = 0.0
         self._epoch_examples = 0
 
-    def epoch_begin(self) -> None:
-        """Start timing an epoch."""
+    def epoch_begin(self, first_step: int = 0) -> None:
+        """Start timing an epoch whose training starts at step `first_step` (an epoch resumed
+        part-way starts later)."""
         self._mark, self._cpu_mark = time.perf_counter(), time.process_time()
-        self._epoch_examples = 0
+        self._epoch_examples = first_step * self.batch_size
 
     def steps_done(self, last_step: int) -> None:
         """Record that training reached step `last_step` (0-based, within the epoch)."""
@@ -87,16 +88,22 @@ def _round(value: float | None) -> float | None:
 class ThroughputCallback(keras.callbacks.Callback):
     """A ThroughputMeter driven by the Keras callback events (both loops emit them).
 
-    Put it last in the callback list, so each interval also covers the per-call work of the
-    other callbacks (progress, divergence checks), which the user pays for too.
+    The session runs it after the other callbacks, so each interval also covers their
+    per-call work (progress, divergence checks), which the user pays for too.
     """
 
     def __init__(self, batch_size: int, examples_per_epoch: int | None = None):
         super().__init__()
         self.meter = ThroughputMeter(batch_size, examples_per_epoch)
+        self._epoch_started = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.meter.epoch_begin()
+        self._epoch_started = True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._epoch_started:
+            self.meter.epoch_begin(first_step=batch)
+            self._epoch_started = False
 
     def on_train_batch_end(self, batch, logs=None):
         self.meter.steps_done(batch)

@@ -1,0 +1,72 @@
+"""Everything a session trains, built from the config and its plan before any file is written:
+seeded data pipelines, the model, loss, optimizer and metrics (compiled, in the strategy's scope).
+
+Everything that can fail because of the user's input (data files, shapes, Keras arguments)
+happens here, before the run directory is created, so bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from tftrain.config import Config
+from tftrain.data import load_data
+from tftrain.data.checks import check_data
+from tftrain.data.pipeline import Pipelines, build_pipelines
+from tftrain.training.components import build_loss, build_metrics, build_optimizer
+from tftrain.training.distribute import Distribution, shard_by_example
+from tftrain.training.plan import Plan, make_plan
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to train: its config (seed resolved), plan, data and Keras objects."""
+
+    config: Config
+    plan: Plan
+    data_info: dict
+    pipelines: Pipelines
+    model: keras.Model  # compiled; its variables live in the plan's strategy scope
+    loss: keras.losses.Loss
+    metrics: list
+
+
+def seed_everything(config: Config) -> Config:
+    """Seed Python, NumPy and TF (picking and recording a seed if `seed: null`)."""
+    if config.seed is None:
+        config = config.model_copy(update={"seed": secrets.randbelow(2**31)})
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return config
+
+
+def prepare(config: Config, distribution: Distribution) -> Prepared:
+    """Seed, load and check the data, plan, then build the pipelines and the compiled model."""
+    config = seed_everything(config)
+    data = load_data(config, config.seed)
+    check_data(config, data)
+    plan = make_plan(config, data, distribution)
+    keras.utils.set_random_seed(config.seed)  # the plan's symbolic build drew from the seeded generators
+    pipelines = build_pipelines(data, config, config.seed)
+    if distribution.kind == "multi_worker":
+        pipelines = shard_by_example(pipelines)
+    training = config.training
+    with distribution.strategy.scope():
+        keras.mixed_precision.set_global_policy(training.precision)
+        try:
+            model = config.model.build(plan.spec)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        loss = build_loss(config.loss)
+        metrics = build_metrics(config)
+        model.compile(optimizer=build_optimizer(config.optimizer, training.precision), loss=loss,
+                      metrics=metrics, steps_per_execution=plan.steps_per_execution,
+                      jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
+    info = {**data.describe(), "train_examples": pipelines.train_examples,
+            "validation": pipelines.validation_split}
+    return Prepared(config, plan, info, pipelines, model, loss, metrics)

@@ -1,0 +1,333 @@
+"""Training sessions: `run_training(config, runs_dir)` and `resume_training(run_dir)`, a
+validated config (or an unfinished run) in, a finished run directory out.
+
+    placement.check -> prepare (plan, data, model) -> placement.open (the run directory)
+      -> TrainingSession: restore -> callbacks -> loop -> finish
+
+A new run and a resumed one, the chief and the other workers of a multi_worker run, all go
+through these same phases; only their Placement differs. RunSummary records each transition.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from rich.console import Console
+
+import tftrain
+from tftrain.config import Config
+from tftrain.console import data_lines, metrics_table, model_table, say
+from tftrain.errors import DivergedError, TrainingInterrupted, UserError
+from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
+from tftrain.runs import resume_command as plain_resume_command
+from tftrain.training.callbacks import SessionCallbacks
+from tftrain.training.callbacks.accumulators import MetricAccumulators
+from tftrain.training.callbacks.divergence import DivergenceCallback
+from tftrain.training.callbacks.early_stopping import EarlyStopping
+from tftrain.training.callbacks.history import HistoryCallback
+from tftrain.training.callbacks.progress import ProgressCallback, StepLogCallback
+from tftrain.training.callbacks.snapshots import SnapshotCallback, save_atomically
+from tftrain.training.callbacks.tensorboard import TensorBoardCallback
+from tftrain.training.callbacks.throughput import ThroughputCallback
+from tftrain.training.custom import CustomLoop
+from tftrain.training.distribute import (
+    Distribution,
+    SignalAgreement,
+    check_distribution,
+    cluster_flags,
+    create_distribution,
+    peers_lost_as_error,
+    values_on_every_worker,
+    wait_for_every_worker,
+    weights_fingerprint,
+)
+from tftrain.training.fit import FitLoop
+from tftrain.training.performance import precision_note
+from tftrain.training.placement import Placement
+from tftrain.training.prepare import Prepared, prepare
+from tftrain.training.resume import Position, Record, ResumeCallback, ResumeState, Stateful
+from tftrain.training.signals import InterruptRequests, Interrupted
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How a session talks and which extra callbacks it runs."""
+
+    console: Console
+    verbose: bool = False  # also the resolved config and lines within each epoch
+    callbacks: Sequence[keras.callbacks.Callback] = ()  # run beside tftrain's own (tests inject faults here)
+    shuffle_callbacks: int | None = None  # seed to shuffle the callback order with (it must not matter)
+
+
+def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
+                 console: Console | None = None, verbose: bool = False,
+                 distribution: Distribution | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
+                 shuffle_callbacks: int | None = None) -> RunDir | None:
+    """Train `config` into a new run directory under `runs_dir` and return it.
+
+    In a multi_worker run only the chief (worker 0) writes and returns the run directory; the
+    other workers return None. `distribution`: the one `create_distribution(config.training)`
+    made already, for a caller that ran TensorFlow before this (None: made here, first).
+    `callbacks`: Keras callbacks to run beside tftrain's own (a Stateful one resumes too).
+    """
+    if distribution is None:
+        distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
+    check_distribution(config, distribution)
+    options = SessionOptions(console or Console(stderr=True), verbose, callbacks, shuffle_callbacks)
+    return _train(Placement(distribution, runs_dir=Path(runs_dir), name=name), config, options)
+
+
+def resume_training(run_dir: str | Path, console: Console | None = None, verbose: bool = False,
+                    callbacks: Sequence[keras.callbacks.Callback] = (),
+                    shuffle_callbacks: int | None = None) -> RunDir | None:
+    """Continue an unfinished run from its newest readable checkpoint, exactly where it stopped.
+
+    A multi_worker run is resumed by every worker, each with the same `run_dir`: the chief's run
+    directory, on storage that every worker can read (as TensorFlow's own multi-worker
+    checkpointing expects). Only the chief writes to it, and only the chief returns it.
+    """
+    run = RunDir.open(run_dir)
+    config = run.config()
+    distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
+    check_distribution(config, distribution)  # the cluster may have changed size since
+    options = SessionOptions(console or Console(stderr=True), verbose, callbacks, shuffle_callbacks)
+    return _train(Placement(distribution, resumed=run), config, options)
+
+
+def _train(placement: Placement, config: Config, options: SessionOptions) -> RunDir | None:
+    with peers_lost_as_error(placement.distribution):
+        placement.check()
+        prepared = prepare(config, placement.distribution)
+        with placement.open(prepared.config) as run, InterruptRequests() as interrupts:
+            TrainingSession(run, placement, prepared, interrupts, options).train()
+        return run if placement.is_chief else None
+
+
+def resume_command(run_path: Path | str, distribution: Distribution | None = None) -> str:
+    """The command that continues the run at `run_path`, ready to paste into a shell; for a
+    multi_worker run, the chief's, with a word on what the other workers run."""
+    command = plain_resume_command(run_path)
+    if distribution is None or distribution.kind != "multi_worker":
+        return command
+    flags = cluster_flags()
+    if flags is None:  # the cluster came from a TF_CONFIG that the flags cannot express
+        return f"{command} (on every worker, with TF_CONFIG set as for this run)"
+    return f"{command} {flags} (on every worker, each with its own --worker-index)"
+
+
+def versions() -> dict[str, str]:
+    """Library versions recorded in every summary (results are exact only within these)."""
+    return {"tftrain": tftrain.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+class TrainingSession:
+    """One process training `prepared` into `run`, which it holds: restore, callbacks, loop, finish."""
+
+    def __init__(self, run: RunDir, placement: Placement, prepared: Prepared, interrupts: InterruptRequests,
+                 options: SessionOptions):
+        self.run, self.placement, self.prepared = run, placement, prepared
+        self.interrupts, self.options, self.console = interrupts, options, options.console
+        self.config, self.distribution = prepared.config, placement.distribution
+        self.summary = RunSummary(run)
+        model, training = prepared.model, prepared.config.training
+        if training.loop == "custom":
+            self.loop = CustomLoop(model, prepared.loss, prepared.metrics, prepared.plan.steps_per_execution,
+                                   jit_compile=bool(model.jit_compile),  # Keras resolved "auto" at compile
+                                   run_eagerly=training.run_eagerly, strategy=model.distribute_strategy)
+        else:
+            self.loop = FitLoop(model, prepared.metrics)
+        self.state = ResumeState(run.state_folder, model)
+
+    def train(self) -> None:
+        """Every phase in order; each status change is recorded in summary.json."""
+        restored = self.restore()
+        self.record_start(restored)
+        self.announce(restored)
+        callbacks = self.build_callbacks(restored)
+        started = time.time()
+        self.run_loop(callbacks, restored, started)
+        self.finish(restored, started)
+
+    # -- restore -----------------------------------------------------------------------------
+    def restore(self) -> Record | None:
+        """The resume state to continue from (None: a new run, or one killed before its first
+        checkpoint); the model's and optimizer's variables are restored with it."""
+        folder = self.placement.restore_from
+        if folder is None:
+            return None
+        record = self.state.restore(warn=lambda text: say(self.console, f"warning: {text}"), folder=folder)
+        if self.distribution.kind == "multi_worker":
+            _check_same_checkpoint(self.distribution, record, self.config.training.distribute_timeout)
+        return record
+
+    def record_start(self, restored: Record | None) -> None:
+        """summary.json: a new run's facts, or one more session of a resumed run."""
+        if self.placement.resumed is not None and self.placement.is_chief:
+            self.summary.resumed((restored.at if restored else Position(0, 0, 0)).describe())
+            return
+        prepared, config = self.prepared, self.config
+        self.summary.started(
+            seed=config.seed, data=prepared.data_info, params=prepared.model.count_params(),
+            loop=config.training.loop, steps_per_execution=prepared.plan.steps_per_execution,
+            jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
+            cpu_threads=prepared.plan.cpu_threads or "default", precision=config.training.precision,
+            versions=versions(), distribute=self.distribution.describe(config.data.batch_size))
+
+    def announce(self, restored: Record | None) -> None:
+        """The run directory, the data, the model, warnings and where training resumes."""
+        console, distribution = self.console, self.distribution
+        if distribution.is_chief:
+            say(console, f"run directory: {self.run.path}")
+        else:
+            say(console, f"worker {distribution.worker_index} of {distribution.num_workers}: the chief "
+                         "(worker 0) writes the run directory")
+        say(console, data_lines(self.prepared.data_info))
+        console.print(model_table(self.prepared.model))
+        note = precision_note(self.config.training.precision, bool(tf.config.list_physical_devices("GPU")))
+        if note:
+            say(console, f"warning: {note}")
+        if self.options.verbose:
+            say(console, self.config.to_yaml())
+        if self.placement.resumed is not None:
+            at = restored.at if restored else None
+            say(console, "resuming from " + (f"epoch {at.epoch + 1}, step {at.step}" if at
+                                             else "the start (no checkpoint yet)"))
+
+    # -- callbacks ---------------------------------------------------------------------------
+    def build_callbacks(self, restored: Record | None) -> SessionCallbacks:
+        """tftrain's callbacks and the caller's, in any order, each stateful one given its
+        restored state; then the throughput meter and the resume saver."""
+        config, pipelines, training = self.config, self.prepared.pipelines, self.config.training
+        steps_mode, model = training.steps is not None, self.prepared.model
+        spe = pipelines.steps_per_epoch
+        self.divergence = DivergenceCallback()
+        self.history = HistoryCallback(self.run, spe, steps_mode, config.model.logged_values)
+        self.snapshots = SnapshotCallback(self.run, training.checkpoint.monitor, training.checkpoint.mode,
+                                          pipelines.validation is not None)
+        callbacks = [self.divergence, self.history, self.snapshots,
+                     ProgressCallback(self.console, pipelines.epochs, spe, steps_mode),
+                     TensorBoardCallback(self.run.file(TENSORBOARD), spe, steps_mode, config.model.logged_values),
+                     MetricAccumulators(self.loop.accumulators, model.distribute_strategy)]
+        if training.early_stopping is not None:
+            callbacks.append(EarlyStopping(**training.early_stopping.model_dump()))
+        if self.options.verbose:
+            callbacks.append(StepLogCallback(self.console, spe))
+        callbacks += list(self.options.callbacks)
+        if self.options.shuffle_callbacks is not None:
+            random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
+        stateful = [callback for callback in callbacks if isinstance(callback, Stateful)]
+        for component in stateful:
+            if restored is not None and component.state_key in restored.states:
+                component.set_state(restored.states[component.state_key])
+        self.throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
+        agree = SignalAgreement(model.distribute_strategy) if self.distribution.kind == "multi_worker" else None
+        saver = ResumeCallback(self.state, stateful, spe, training.checkpoint.every_steps, self.interrupts,
+                               restored, agree)
+        return SessionCallbacks(callbacks, [self.throughput, saver], model, pipelines.epochs, spe,
+                                resume_at=restored.at if restored else None)
+
+    # -- loop --------------------------------------------------------------------------------
+    def run_loop(self, callbacks: SessionCallbacks, restored: Record | None, started: float) -> None:
+        """Train to the end of the run; a signal, a second Ctrl-C or an error is recorded as the
+        run's status and raised."""
+        pipelines = self.prepared.pipelines
+        try:
+            if restored is not None and (restored.stopped or restored.at.epoch >= pipelines.epochs):
+                self.loop.finish(callbacks)  # killed after the last checkpoint: only the end is left
+            else:
+                self.loop.run(pipelines, callbacks, restored.at if restored else None)
+        except Interrupted as stop:
+            self._interrupted(stop)
+        except KeyboardInterrupt:
+            # A second Ctrl-C: stopped at once, without a fresh checkpoint; the previous one still works.
+            self.summary.interrupted("SIGINT")
+            if self.placement.is_chief:
+                say(self.console, f"resume with: {resume_command(self.run.path, self.distribution)}")
+            raise
+        except BaseException as exc:
+            self.summary.failed(exc, seconds=time.time() - started)
+            raise
+
+    def _interrupted(self, stop: Interrupted) -> None:
+        at, distribution = stop.at, self.distribution
+        if distribution.kind == "multi_worker":  # all stopped after this step: leave together
+            wait_for_every_worker(f"tftrain-stop-{at.global_step}", self.config.training.distribute_timeout)
+        self.summary.interrupted(str(stop), seconds=stop.seconds, at=at.describe())
+        where = f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, step {at.step})"
+        if self.placement.is_chief:
+            raise TrainingInterrupted(f"{where}; checkpoint saved; resume with: "
+                                      f"{resume_command(self.run.path, distribution)}", stop.signum) from None
+        chief_run = self.placement.resumed.path if self.placement.resumed is not None else "RUN_DIR"
+        raise TrainingInterrupted(f"{where}; the chief saved the checkpoint; resume with: "
+                                  f"{resume_command(chief_run, distribution)}, RUN_DIR being the "
+                                  "chief's run directory", stop.signum) from None
+
+    # -- finish ------------------------------------------------------------------------------
+    def finish(self, restored: Record | None, started: float) -> None:
+        """Record the results; save the final model and plots (or report the divergence)."""
+        model, console, chief = self.prepared.model, self.console, self.placement.is_chief
+        rows = self.history.rows
+        final = {k: v for k, v in (rows[-1] if rows else {}).items() if k not in ("epoch", "step")}
+        rate = self.throughput.result()
+        results = {
+            "epochs_done": len(rows),
+            "steps_done": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+            "final": final,
+            "best": {"monitor": self.snapshots.monitor, "value": self.snapshots.best,
+                     "epoch": self.snapshots.best_epoch},
+            "seconds": round(time.time() - started + (restored.seconds if restored else 0.0), 3),
+            # Training only, first compiled call (tracing) excluded; details in "throughput".
+            "examples_per_second": rate["examples_per_second"],
+            "throughput": rate,
+        }
+        fingerprint = None
+        if self.distribution.kind != "none":  # lets anyone check that every worker ended with the same model
+            fingerprint = weights_fingerprint(model)
+            results["distribute"] = {**self.run.summary().get("distribute", {}), "weights_sha256": fingerprint}
+        step = self.divergence.diverged_at_step
+        if step is not None:
+            self.summary.diverged(step, results)
+            if chief:  # other workers train into a scratch folder nobody looks at
+                write_plots(self.run, console)
+            where = self.run.file(CHECKPOINTS) if chief else "the chief's run directory"
+            raise DivergedError(f"loss became NaN or infinite at step {step}; the last good checkpoint is in {where}")
+        save_atomically(model, self.run.file(MODEL))
+        self.summary.completed(results)
+        if chief:
+            write_plots(self.run, console)
+        console.print(metrics_table("final metrics", final))
+        if not chief:
+            say(console, f"worker {self.distribution.worker_index} of {self.distribution.num_workers} done; "
+                         f"weights sha256 {fingerprint} (the chief wrote the run directory)")
+
+
+def _check_same_checkpoint(distribution: Distribution, record: Record | None, timeout_s: int) -> None:
+    """Every worker of a resumed multi_worker run must have restored the same checkpoint, or
+    they would run different steps in lock-step and fail in a collective op, without saying why."""
+    steps = values_on_every_worker(distribution.strategy, record.at.global_step if record else -1)
+    if len(set(steps)) > 1:
+        wait_for_every_worker("tftrain-restored", timeout_s)  # all stop: leave together
+        found = ", ".join("none" if step < 0 else f"step {step}" for step in steps)
+        raise UserError(f"the workers restored different checkpoints ({found}, by replica): every worker "
+                        "must resume from the chief's run directory itself, on storage that all of them "
+                        "read, not from a copy")
+
+
+def write_plots(run: RunDir, console: Console) -> None:
+    """plots/*.png from history.csv; a plotting problem is a warning, never a lost run."""
+    from tftrain.commands.plot import write_run_plots  # matplotlib is imported only once a run has a history
+
+    try:
+        write_run_plots(run.path)
+    except Exception as exc:  # noqa: BLE001 (the trained model and history are already saved)
+        say(console, f"warning: plots not written: {exc.__class__.__name__}: {exc}")
+
