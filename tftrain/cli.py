@@ -1,8 +1,9 @@
 """The `tftrain` command line (typer).
 
-This module parses arguments, calls into the core and maps known errors to exit codes:
-0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted. It imports no TensorFlow at
-module level, so `tftrain --help`, `validate` and `show` stay instant.
+This module parses arguments, calls one function of the core and maps known errors to exit
+codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted. It imports no TensorFlow at
+module level, so `tftrain --help`, `validate` and `show` stay instant; commands that train or
+load models call `setup_tensorflow` before they import it.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _console(quiet: bool = False) -> Console:
 
 
 def _print_table(table, console: Console | None = None) -> None:
-    from tftrain.report import print_table
+    from tftrain.console import print_table
 
     print_table(console or out_console(), table)
 
@@ -99,9 +100,15 @@ def _reports_errors(command):
     return wrapper
 
 
+def _extra_callbacks(ctx: typer.Context) -> list:
+    """Keras callbacks a caller of `main` asked every run of this invocation to add."""
+    return list((ctx.obj or {}).get("callbacks", ()))
+
+
 @app.command()
 @_reports_errors
 def run(
+    ctx: typer.Context,
     config: Annotated[Optional[Path], typer.Argument(help="YAML config file.", show_default=False)] = None,
     set_: SetOpt = [],  # noqa: B006 (typer reads the default, never mutates it)
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
@@ -127,8 +134,10 @@ def run(
     """
     from tftrain.errors import UserError
     from tftrain.security import check_keras_version
+    from tftrain.tf_setup import setup_tensorflow
 
     check_keras_version()  # the runs it writes are read back with Keras; refuse a Keras with known holes
+    setup_tensorflow(verbose)
     if quiet and verbose:
         raise UserError("--quiet and --verbose: choose one")
     if resume is not None:
@@ -141,10 +150,10 @@ def run(
             raise UserError(f"--resume: {resume} does not exist on this machine; every worker resumes from the "
                             "chief's run directory, so it must be on storage that all workers read "
                             "(a shared filesystem), at the path given here")
-        _join_cluster(RunDir.open(resume).config(), workers, worker_index, verbose)
-        from tftrain.training.runner import resume_training  # TensorFlow is imported here, not before
+        _join_cluster(RunDir.open(resume).config(), workers, worker_index)
+        from tftrain.training.session import resume_training  # TensorFlow is imported here, not before
 
-        resumed = resume_training(resume, console=_console(quiet), verbose=verbose)
+        resumed = resume_training(resume, console=_console(quiet), verbose=verbose, callbacks=_extra_callbacks(ctx))
         if resumed is not None:  # None: a multi_worker worker other than the chief, which writes the run
             print(resumed.path)
         return
@@ -156,23 +165,24 @@ def run(
     cfg = load_config(config, set_)
     if name is not None:
         check_name(name)
-    _join_cluster(cfg, workers, worker_index, verbose)
+    _join_cluster(cfg, workers, worker_index)
     console = _console(quiet)
     if smoke:
-        from tftrain.smoke import smoke_run  # TensorFlow is imported here, not before
+        from tftrain.commands.smoke import smoke_run  # TensorFlow is imported here, not before
 
         result = smoke_run(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose)
     else:
-        from tftrain.training.runner import run_training  # TensorFlow is imported here, not before
+        from tftrain.training.session import run_training  # TensorFlow is imported here, not before
 
-        result = run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose)
+        result = run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose,
+                              callbacks=_extra_callbacks(ctx))
     if result is not None:  # None: a multi_worker worker other than the chief, which writes the run
         print(result.path)
 
 
-def _join_cluster(cfg, workers: str | None, worker_index: int | None, verbose: bool) -> None:
-    """Set the environment TensorFlow reads when it starts: TF_CONFIG from --workers and
-    --worker-index, and its log level."""
+def _join_cluster(cfg, workers: str | None, worker_index: int | None) -> None:
+    """Set TF_CONFIG, which TensorFlow reads when its strategy starts, from --workers and
+    --worker-index."""
     from tftrain.errors import UserError
 
     if workers is not None or worker_index is not None:
@@ -182,8 +192,6 @@ def _join_cluster(cfg, workers: str | None, worker_index: int | None, verbose: b
             raise UserError("--workers/--worker-index: only used with training.distribute=multi_worker "
                             f"(it is {cfg.training.distribute})")
         os.environ[TF_CONFIG] = tf_config_from_flags(workers, worker_index)  # read when the strategy starts
-    if verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # before TensorFlow is imported: keep its log
 
 
 @app.command()
@@ -203,10 +211,12 @@ def evaluate(
     Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best
     """
     from tftrain.security import check_keras_version
+    from tftrain.tf_setup import setup_tensorflow
 
     check_keras_version()
-    from tftrain.evaluate import evaluate_run
-    from tftrain.report import metrics_table
+    setup_tensorflow()
+    from tftrain.commands.evaluate import evaluate_run
+    from tftrain.console import metrics_table
 
     result = evaluate_run(run_dir, checkpoint, unsafe=unsafe)
     if as_json:
@@ -255,7 +265,7 @@ def init(
 
     Example: tftrain init --template regression my_regression.yaml
     """
-    from tftrain.templates import write_template
+    from tftrain.commands.init import write_template
 
     written = write_template(template, path, force=force)
     print(written)
@@ -274,7 +284,7 @@ def runs_(
 
     Example: tftrain runs runs/ --json
     """
-    from tftrain.manage import list_runs, runs_table
+    from tftrain.commands.runs import list_runs, resume_lines, runs_table
 
     rows = list_runs(runs_dir)
     if as_json:
@@ -283,6 +293,8 @@ def runs_(
         err_console().print(f"no runs in {runs_dir}", markup=False, highlight=False)
     else:
         _print_table(runs_table(rows, title=f"{len(rows)} runs in {runs_dir}"))
+        for line in resume_lines(rows):
+            err_console().print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -292,7 +304,7 @@ def compare(run_dirs: RunDirsArg, as_json: JsonOpt = False, debug: DebugOpt = Fa
 
     Example: tftrain compare runs/mnist-dense-20260101-120000 runs/mnist-dense-20260102-090000
     """
-    from tftrain.manage import compare_runs, comparison_tables
+    from tftrain.commands.runs import compare_runs, comparison_tables
 
     result = compare_runs(run_dirs)
     if as_json:
@@ -313,7 +325,7 @@ def plot(
 
     Example: tftrain plot runs/lr-0.1-* runs/lr-0.01-* --output lr.png
     """
-    from tftrain.plots import overlay_plot
+    from tftrain.commands.plot import overlay_plot
 
     print(overlay_plot(run_dirs, output))
 
@@ -338,8 +350,10 @@ def sweep(
 
     Example: tftrain sweep configs/linear_regression.yaml --grid optimizer.learning_rate=0.1,0.01
     """
-    from tftrain.sweep import run_sweep, sweep_table
+    from tftrain.commands.sweep import run_sweep, sweep_table
+    from tftrain.tf_setup import setup_tensorflow
 
+    setup_tensorflow()
     result = run_sweep(config, set_, grid, runs_dir=runs_dir, metric=metric, mode=mode,
                        console=_console(quiet))
     _print_table(sweep_table(result), err_console())
@@ -364,7 +378,10 @@ def predict(
     Example: tftrain predict runs/mnist-dense-20260101-120000 digits/ --output predictions.csv
     """
     _check_checkpoint(checkpoint)
-    from tftrain.predict import predict_run, predictions_table, write_predictions
+    from tftrain.commands.predict import predict_run, predictions_table, write_predictions
+    from tftrain.tf_setup import setup_tensorflow
+
+    setup_tensorflow()
 
     result = predict_run(run_dir, inputs, checkpoint)
     if output is not None:
@@ -391,7 +408,10 @@ def export(
     Example: tftrain export runs/mnist-dense-20260101-120000 --format saved_model --output serving/mnist/1
     """
     _check_checkpoint(checkpoint)
-    from tftrain.export import export_run, signature_text
+    from tftrain.commands.export import export_run, signature_text
+    from tftrain.tf_setup import setup_tensorflow
+
+    setup_tensorflow()
 
     path = export_run(run_dir, format_, output, checkpoint)
     if format_ == "saved_model":
@@ -399,6 +419,7 @@ def export(
     print(path)
 
 
-def main() -> None:
-    """Entry point for `python -m tftrain`."""
-    app(prog_name="tftrain")
+def main(argv: list[str] | None = None, callbacks: list | tuple = ()) -> None:
+    """Entry point for `python -m tftrain`. `callbacks`: Keras callbacks that every run (or
+    resume) of this invocation adds to its own (tests inject pauses, signals and faults here)."""
+    app(args=argv, prog_name="tftrain", obj={"callbacks": list(callbacks)})

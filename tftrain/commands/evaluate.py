@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the console
-
-from tftrain.components import build_loss, build_metrics  # noqa: E402
-from tftrain.data import load_data  # noqa: E402
-from tftrain.data.pipeline import batched, split_for_evaluation  # noqa: E402
-from tftrain.errors import UserError  # noqa: E402
-from tftrain.runs import CHECKPOINTS, MODEL, RunDir  # noqa: E402
-from tftrain.security import load_model, model_kind  # noqa: E402
-
-EVAL = "eval.json"
-CHECKPOINT_CHOICES = ("last", "best")
+from tftrain.data import load_data
+from tftrain.data.pipeline import batched, split_for_evaluation
+from tftrain.errors import UserError
+from tftrain.runs import EVAL, MODEL, SNAPSHOTS, RunDir
+from tftrain.security import load_model, model_kind
+from tftrain.training.components import build_loss, build_metrics
 
 
 def model_path(run: RunDir, checkpoint: str) -> Path | str:
     """checkpoints/<best|last>.keras (`last` falls back to the final model.keras), or any other
     model file or URL given as `checkpoint`, to be evaluated on the run's data."""
-    if checkpoint not in CHECKPOINT_CHOICES:
+    if checkpoint not in SNAPSHOTS:
         if model_kind(checkpoint) == "url" or Path(checkpoint).exists():
             return checkpoint
         raise UserError(f"--checkpoint: expected last, best or a model file, got {checkpoint!r} "
                         "(no such file)")
-    candidates = [run.path / CHECKPOINTS / f"{checkpoint}.keras"]
+    candidates = [run.snapshot(checkpoint)]
     if checkpoint == "last":
-        candidates.append(run.path / MODEL)
+        candidates.append(run.file(MODEL))
     for path in candidates:
         if path.is_file():
             return path

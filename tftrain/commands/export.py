@@ -17,12 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the console
-
-from tftrain.errors import UserError  # noqa: E402
-from tftrain.runs import RunDir  # noqa: E402
-
-EXPORT = "export"
+from tftrain.errors import UserError
+from tftrain.runs import EXPORT, RunDir
 # format -> (default name under RUN_DIR/export, required suffix of --output)
 FORMATS: dict[str, tuple[str, str]] = {
     "saved_model": ("saved_model", ""),
@@ -39,13 +35,13 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None,
         raise UserError(f"--format: unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}")
     run = RunDir.open(run_dir)
     default_name, suffix = FORMATS[fmt]
-    target = Path(output) if output is not None else run.path / EXPORT / default_name
+    target = Path(output) if output is not None else run.file(EXPORT) / default_name
     if suffix and not target.name.endswith(suffix):
         raise UserError(f"--output: the {fmt} format needs a file name ending in {suffix}, got {str(target)!r}")
     if target.exists():
         raise UserError(f"{target}: already exists; remove it or choose another --output")
 
-    from tftrain.evaluate import load_model, model_path
+    from tftrain.commands.evaluate import load_model, model_path
 
     source = model_path(run, checkpoint)
     target.parent.mkdir(parents=True, exist_ok=True)

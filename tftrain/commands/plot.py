@@ -16,9 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tftrain.errors import UserError
-from tftrain.runs import RunDir, atomic_write
-
-PLOTS = "plots"
+from tftrain.runs import PLOTS, RunDir, atomic_write
 PARAMETERS = "parameters"  # plots/parameters.png: w and b of a linear model
 # History columns that are not curves to plot as train-vs-validation pairs.
 _NOT_METRICS = {"epoch", "step", "lr", "w", "b"}
@@ -67,8 +65,7 @@ def read_curves(run: RunDir) -> Curves:
     columns.pop("epoch", None)
     data = summary.get("data") or {}
     truth = {name: float(data[f"true_{name}"]) for name in ("w", "b") if data.get(f"true_{name}") is not None}
-    model = run.config().model
-    initial = {"w": model.w_init, "b": model.b_init} if model.type == "linear" else {}
+    initial = run.config().model.initial_values()
     return Curves(summary.get("name") or run.path.name, x_name, x, columns, truth, initial)
 
 

@@ -17,36 +17,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the console
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from tftrain.errors import DataError, UserError  # noqa: E402
-from tftrain.runs import RunDir, atomic_write  # noqa: E402
+from tftrain import catalog
+from tftrain.errors import DataError, UserError
+from tftrain.runs import RunDir, atomic_write
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
 # Keys tried, in order, for the inputs in an .npz (tftrain's own files and Keras's use x_*).
 NPZ_KEYS = ("x", "inputs", "x_test", "x_train")
-MULTICLASS_LOSSES = {"sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_hinge"}
-BINARY_LOSSES = {"binary_crossentropy"}
-SCORE_LOSSES = {"hinge", "squared_hinge"}
+# How a loss's task (tftrain.catalog.LOSS_TASKS) reads the model's outputs.
+_READ_AS = {"classes": "multiclass", "one_hot": "multiclass", "binary": "binary", "score": "score",
+            "regression": "regression"}
 
 
 def task_of(config) -> str:
-    """multiclass | binary | score | regression, from the run's loss."""
-    loss = config.loss.canonical
-    if loss in MULTICLASS_LOSSES:
-        return "multiclass"
-    if loss in BINARY_LOSSES:
-        return "binary"
-    if loss in SCORE_LOSSES:
-        return "score"
-    return "regression"
+    """multiclass | binary | score | regression, from what the run's loss trains."""
+    return _READ_AS[catalog.LOSS_TASKS[config.loss.canonical]]
 
 
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
@@ -184,7 +175,7 @@ def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> 
 
 def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str = "last") -> dict[str, Any]:
     """Predictions of a run's model for every example in `inputs`."""
-    from tftrain.evaluate import load_model, model_path
+    from tftrain.commands.evaluate import load_model, model_path
 
     run = RunDir.open(run_dir)
     config = run.config()

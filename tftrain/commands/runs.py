@@ -13,9 +13,7 @@ from typing import Any
 from rich.table import Table
 
 from tftrain.errors import UserError
-from tftrain.runs import CONFIG, RunDir
-
-SWEEP = "sweep.json"  # marks a folder of sweep members (tftrain.sweep writes it)
+from tftrain.runs import CONFIG, EVAL, SWEEP, RunDir, resume_command
 
 
 def find_runs(runs_dir: str | Path) -> list[RunDir]:
@@ -42,10 +40,13 @@ def describe_run(run: RunDir, root: Path | None = None) -> dict[str, Any]:
     started = summary.get("started")
     if started is None:  # no summary yet: the folder's creation is the best guess
         started = run.path.stat().st_mtime
+    status = run.status()
     return {
         "run": str(run.path.relative_to(root)) if root else run.path.name,
         "path": str(run.path),
-        "status": summary.get("status", "unknown"),
+        "status": status,
+        # What continues a run that stopped before its end (killed, interrupted, failed).
+        "resume": resume_command(run.path) if status in ("killed", "interrupted", "failed") else None,
         "epochs_done": summary.get("epochs_done"),
         "epochs": None if steps_mode else training.get("epochs"),
         "steps_done": summary.get("steps_done"),
@@ -74,6 +75,11 @@ def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
     root = Path(runs_dir)
     rows = [describe_run(run, root) for run in find_runs(root)]
     return sorted(rows, key=lambda row: row["started"], reverse=True)
+
+
+def resume_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`<run> was killed; resume with: tftrain run --resume <path>` for every run that was killed."""
+    return [f"{row['run']} was killed; resume with: {row['resume']}" for row in rows if row["status"] == "killed"]
 
 
 def runs_table(rows: list[dict[str, Any]], title: str) -> Table:
@@ -145,11 +151,12 @@ def run_metrics(run: RunDir) -> dict[str, Any]:
         metrics[f"best {best['monitor']}"] = best.get("value")
         metrics["best epoch"] = best.get("epoch")
     try:
-        evaluation = json.loads((run.path / "eval.json").read_text())
+        evaluation = json.loads(run.file(EVAL).read_text())
         metrics.update({f"eval {k}": v for k, v in evaluation.get("metrics", {}).items()})
     except (FileNotFoundError, json.JSONDecodeError):
         pass
-    for key in ("status", "epochs_done", "steps_done", "seconds", "examples_per_second", "params"):
+    metrics["status"] = run.status()
+    for key in ("epochs_done", "steps_done", "seconds", "examples_per_second", "params"):
         if key in summary:
             metrics[key.replace("_", " ")] = summary[key]
     return metrics

@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from tftrain.config import Config, validate
+from tftrain.console import print_table
 from tftrain.errors import TftrainError, UserError
-from tftrain.report import print_table
+from tftrain.runs import MODEL, PLOTS, SMOKE, TENSORBOARD, RunDir
 
 # Two training and two validation steps: enough for the loop to iterate and for validation to
 # aggregate more than one batch, still seconds even for the CNN on a CPU.
 SMOKE_BATCHES = 2
-SMOKE_FILE = "smoke.json"
 
 
 class SmokeError(TftrainError):
@@ -98,98 +98,109 @@ def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = 
     if config.training.distribute == "multi_worker":
         raise UserError("--smoke: runs on this machine alone, so not with training.distribute=multi_worker; "
                         "smoke-test the config with --set training.distribute=none (or mirrored)")
-    from tftrain.training.runner import prepare, run_training  # first: it sets up TensorFlow's logging
+    smoke = _SmokeTest(smoke_config(config), Path(runs_dir), name, console or Console(stderr=True), verbose)
+    return smoke.run()
 
-    import keras
-    import numpy as np
 
-    from tftrain.components import build_loss, build_metrics
-    from tftrain.data import load_data
-    from tftrain.data.pipeline import batched, split_for_evaluation
-    from tftrain.evaluate import load_model
-    from tftrain.runs import CHECKPOINTS, MODEL, RunDir
-    from tftrain.training.distribute import check_distribution, create_distribution
+class _SmokeTest:
+    """The stages of one smoke test; each checks what it did and says so in one line."""
 
-    console = console or Console(stderr=True)
-    config = smoke_config(config)
-    stages = _Stages(console)
-    state: dict[str, Any] = {}
+    def __init__(self, config: Config, runs_dir: Path, name: str | None, console: Console, verbose: bool):
+        self.config, self.runs_dir, self.name = config, runs_dir, name
+        self.console, self.verbose = console, verbose
+        self.stages = _Stages(console)
+        self.distribution = self.run_dir = self.model = self.split = None
 
-    def build() -> str:
+    def run(self):
+        plan = [("data + model", self.build), ("train + validate + save", self.train),
+                ("reload", self.reload), ("evaluate", self.evaluate)]
+        try:
+            for stage_name, stage in plan:
+                self.stages.run(stage_name, stage)
+        finally:
+            if self.run_dir is not None:  # the run directory records how far the smoke test got
+                ok = len(self.stages.results) == len(plan) and all(r["ok"] for r in self.stages.results)
+                self.run_dir.write_json(SMOKE, {"ok": ok, "stages": self.stages.results})
+        print_table(self.console, self.stages.table())
+        return self.run_dir
+
+    def build(self) -> str:
+        from tftrain.training.distribute import check_distribution, create_distribution
+        from tftrain.training.prepare import prepare
+
         # The strategy first, as in a run: mirrored on logical CPUs must split the CPU before
         # TensorFlow runs its first op. The training stage then uses the same one.
-        distribution = state["distribution"] = create_distribution(config.training)
-        check_distribution(config, distribution)
-        prepared = prepare(config, distribution)
+        self.distribution = create_distribution(self.config.training)
+        check_distribution(self.config, self.distribution)
+        prepared = prepare(self.config, self.distribution)
         pipes = prepared.pipelines
         val = f", {pipes.validation_steps} validation batches" if pipes.validation is not None else ""
         return (f"{prepared.data_info['train_examples']} examples, {pipes.steps_per_epoch} training "
                 f"batches{val}; model {prepared.model.name} with {prepared.model.count_params():,} parameters")
 
-    def train() -> str:
-        folder = Path(runs_dir)
-        before = set(folder.iterdir()) if folder.is_dir() else set()
-        try:
-            run = run_training(config, runs_dir=runs_dir, name=name and f"{name}-smoke", console=console,
-                               verbose=verbose, distribution=state["distribution"])
-        except BaseException:
-            created = set(folder.iterdir()) - before if folder.is_dir() else set()
-            if len(created) == 1:  # the failed run's directory gets smoke.json too
-                state["run"] = RunDir(created.pop())
-            raise
-        state["run"] = run
-        summary, rows = run.summary(), run.history()
-        if summary.get("status") != "completed" or not rows:
-            raise SmokeError(f"run ended with status {summary.get('status')!r} and {len(rows)} history rows")
-        last = rows[-1]
-        checked = [k for k in ("loss", "val_loss") if k in last]
-        if "loss" not in last or (summary["data"].get("validation") and "val_loss" not in last):
-            raise SmokeError(f"history.csv lacks loss or val_loss: columns {', '.join(last)}")
-        bad = [k for k in checked if not math.isfinite(float(last[k]))]
-        if bad:
-            raise SmokeError(f"non-finite {', '.join(bad)} in history.csv")
-        missing = [p for p in (MODEL, f"{CHECKPOINTS}/last.keras", "tensorboard", "plots")
-                   if not (run.path / p).exists()]
-        if missing:
-            raise SmokeError(f"{run.path} lacks {', '.join(missing)}")
-        return (f"{summary['steps_done']} training steps; finite {' and '.join(checked)}; "
-                f"model.keras, checkpoints, tensorboard/, plots/ written")
+    def train(self) -> str:
+        from tftrain.training.session import run_training
 
-    def reload() -> str:
-        run: RunDir = state["run"]
-        model = load_model(run.path / MODEL)  # safe mode: nothing in the file is executed
-        data = load_data(config, config.seed)
-        split = split_for_evaluation(data, config, config.seed)
-        x = split.x[: config.data.batch_size]
-        last = load_model(run.path / CHECKPOINTS / "last.keras")
-        # The final model and the last checkpoint are the same weights: their outputs must agree.
-        same = np.allclose(model.predict(x, verbose=0), last.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
-        if not same:
+        before = set(self.runs_dir.iterdir()) if self.runs_dir.is_dir() else set()
+        try:
+            run = run_training(self.config, runs_dir=self.runs_dir, name=self.name and f"{self.name}-smoke",
+                               console=self.console, verbose=self.verbose, distribution=self.distribution)
+        except BaseException:
+            created = set(self.runs_dir.iterdir()) - before if self.runs_dir.is_dir() else set()
+            if len(created) == 1:  # the failed run's directory gets smoke.json too
+                self.run_dir = RunDir(created.pop())
+            raise
+        self.run_dir = run
+        return _check_trained(run)
+
+    def reload(self) -> str:
+        import numpy as np
+
+        from tftrain.data import load_data
+        from tftrain.data.pipeline import split_for_evaluation
+        from tftrain.security import load_model
+
+        config, run = self.config, self.run_dir
+        self.model = load_model(run.file(MODEL))  # safe mode: nothing in the file is executed
+        self.split = split_for_evaluation(load_data(config, config.seed), config, config.seed)
+        x = self.split.x[: config.data.batch_size]
+        last = load_model(run.snapshot("last"))
+        # The final model and the last snapshot are the same weights: their outputs must agree.
+        if not np.allclose(self.model.predict(x, verbose=0), last.predict(x, verbose=0), rtol=1e-5, atol=1e-6):
             raise SmokeError("model.keras and checkpoints/last.keras give different outputs")
-        state.update(model=model, split=split)
         return "model.keras and checkpoints/last.keras loaded in safe mode, same outputs"
 
-    def evaluate() -> str:
-        model: keras.Model = state["model"]
-        split = state["split"]
-        model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
+    def evaluate(self) -> str:
+        from tftrain.data.pipeline import batched
+        from tftrain.training.components import build_loss, build_metrics
+
+        config, split = self.config, self.split
+        self.model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
         batches = min(SMOKE_BATCHES, math.ceil(len(split.x) / config.data.batch_size))
         dataset = batched(split, config.data.batch_size).take(batches)
-        metrics = model.evaluate(dataset, return_dict=True, verbose=0)
+        metrics = self.model.evaluate(dataset, return_dict=True, verbose=0)
         bad = [k for k, v in metrics.items() if not math.isfinite(float(v))]
         if bad:
             raise SmokeError(f"non-finite {', '.join(bad)} on the {split.name} split")
         shown = ", ".join(f"{k}={float(v):.4g}" for k, v in metrics.items())
         return f"{split.name} split, {batches} batch{'es' if batches > 1 else ''}: {shown}"
 
-    plan = [("data + model", build), ("train + validate + save", train), ("reload", reload),
-            ("evaluate", evaluate)]
-    try:
-        for stage_name, stage in plan:
-            stages.run(stage_name, stage)
-    finally:
-        if "run" in state:  # the run directory records how far the smoke test got
-            ok = len(stages.results) == len(plan) and all(r["ok"] for r in stages.results)
-            state["run"].write_json(SMOKE_FILE, {"ok": ok, "stages": stages.results})
-    print_table(console, stages.table())
-    return state["run"]
+
+def _check_trained(run: RunDir) -> str:
+    """What a finished smoke run must hold: completed, finite losses, every output written."""
+    summary, rows = run.summary(), run.history()
+    if summary.get("status") != "completed" or not rows:
+        raise SmokeError(f"run ended with status {summary.get('status')!r} and {len(rows)} history rows")
+    last = rows[-1]
+    checked = [k for k in ("loss", "val_loss") if k in last]
+    if "loss" not in last or (summary["data"].get("validation") and "val_loss" not in last):
+        raise SmokeError(f"history.csv lacks loss or val_loss: columns {', '.join(last)}")
+    bad = [k for k in checked if not math.isfinite(float(last[k]))]
+    if bad:
+        raise SmokeError(f"non-finite {', '.join(bad)} in history.csv")
+    missing = [str(p.relative_to(run.path)) for p in (run.file(MODEL), run.snapshot("last"),
+                                                       run.file(TENSORBOARD), run.file(PLOTS)) if not p.exists()]
+    if missing:
+        raise SmokeError(f"{run.path} lacks {', '.join(missing)}")
+    return (f"{summary['steps_done']} training steps; finite {' and '.join(checked)}; "
+            f"model.keras, checkpoints, tensorboard/, plots/ written")

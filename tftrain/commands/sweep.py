@@ -27,8 +27,8 @@ from rich.table import Table
 
 from tftrain.config import Config, load_config
 from tftrain.errors import ConfigError, DivergedError, TftrainError, UserError
-from tftrain.manage import SWEEP
-from tftrain.runs import RunDir, atomic_write
+from tftrain.runs import SWEEP, RunDir, atomic_write
+from tftrain.training.callbacks.snapshots import monitor_mode
 
 
 def split_values(text: str) -> list[str]:
@@ -69,11 +69,6 @@ def parse_grid(specs: list[str]) -> dict[str, list[str]]:
             raise UserError(f"--grid {key}: a value is repeated in {text!r}")
         grid[key] = values
     return grid
-
-
-def metric_mode(metric: str) -> str:
-    """max for accuracy-like names, else min (the rule checkpoints use for mode: auto)."""
-    return "max" if any(s in metric for s in ("acc", "auc", "precision", "recall")) else "min"
 
 
 @dataclass
@@ -159,7 +154,7 @@ def plan_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str],
     if all(m.status == "invalid" for m in members):
         raise ConfigError(f"every sweep member is invalid; the first: {members[0].error}")
     metric = metric or base.training.checkpoint.monitor
-    mode = metric_mode(metric) if mode == "auto" else mode
+    mode = monitor_mode(metric, mode)
     return base, grid, members, metric, mode
 
 
@@ -171,11 +166,10 @@ def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], r
         raise UserError(f"--mode: expected auto, min or max, got {mode!r}")
     base, grid, members, metric, mode = plan_sweep(config_file, sets, grid_specs, metric, mode)
 
-    # TensorFlow is needed from here on, not for checking the grid (the runner module sets up
-    # TensorFlow's logging before importing it, so it comes first).
-    from tftrain.training.runner import run_training
-
+    # TensorFlow is needed from here on, not for checking the grid.
     import keras
+
+    from tftrain.training.session import run_training
 
     _quiet_retracing_warnings()
 
