@@ -14,7 +14,7 @@ load changes on a shared machine hit every variant alike; the tables show median
   overhead  wall time of `tftrain run` on a one-step config against a script doing that step.
   cli       wall time of `tftrain --help` and `tftrain validate`.
 
-examples/second is training only, measured by tftrain.training.throughput for both sides (each
+examples/second is training only, measured by tftrain.training.callbacks.throughput for both sides (each
 epoch from its start to its last step, so validation and checkpoints are left out; the first
 compiled call, which traces and compiles, is left out too and reported as "1st call s").
 tftrain's figure is read from the run's summary.json. Peak RSS is each process's own

@@ -55,13 +55,14 @@ def tiny_images(tmp_path) -> Path:
 
 @pytest.fixture
 def cli():
-    """Invoke the tftrain CLI in-process: cli("run", "cfg.yaml", ...) -> click Result."""
+    """Invoke the tftrain CLI in-process: cli("run", "cfg.yaml", ...) -> click Result;
+    `callbacks=[...]`: Keras callbacks every run of that invocation adds (as tftrain.cli.main takes)."""
     from tftrain.cli import app
 
     runner = CliRunner()
 
-    def invoke(*args: str):
-        return runner.invoke(app, [str(a) for a in args])
+    def invoke(*args: str, callbacks=()):
+        return runner.invoke(app, [str(a) for a in args], obj={"callbacks": list(callbacks)})
 
     return invoke
 

@@ -1,31 +1,27 @@
-"""`python tests/paced_tftrain.py ARGS...` runs `tftrain ARGS...` with a pause and a line
-`@step N` on stderr after every training step, so a test can kill it at a step of its choice.
+"""`python tests/paced_tftrain.py ARGS...` runs `tftrain ARGS...`, and after every training call
+prints `@step N` on stderr and waits for a line on its stdin before it goes on.
 
-The pause sits in the progress callback, outside the computation: it changes no numbers.
+A test reading those lines can act at a step of its choice (send a signal, then the line):
+the process waits at that step meanwhile, so nothing races the training. The pace comes in
+through tftrain's public hook for extra callbacks (tftrain.cli.main); it changes no numbers.
+With stdin closed it does not wait.
 """
 
-import os
 import sys
-import time
 
 import keras
 
 from tftrain.cli import main
-from tftrain.training import callbacks
-
-PAUSE = float(os.environ.get("TFTRAIN_TEST_PAUSE", "0.05"))  # seconds per step: time to act on a line
-_step_end = callbacks.ProgressCallback.on_train_batch_end
 
 
-def _paced(self, batch, logs=None):
-    _step_end(self, batch, logs)
-    step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-    print(f"@step {step}", file=sys.stderr, flush=True)
-    time.sleep(PAUSE)
+class Pace(keras.callbacks.Callback):
+    """`@step N` after each training call (N: the optimizer's step count), then one stdin line."""
 
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        print(f"@step {step}", file=sys.stderr, flush=True)
+        sys.stdin.readline()
 
-callbacks.ProgressCallback.on_train_batch_end = _paced
 
 if __name__ == "__main__":
-    sys.argv[0] = "tftrain"
-    main()
+    main(sys.argv[1:], callbacks=[Pace()])

@@ -13,7 +13,7 @@ import yaml
 from tftrain import catalog
 from tftrain.cli import app
 from tftrain.config import load_config
-from tftrain.templates import TEMPLATES
+from tftrain.commands.init import TEMPLATES
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands)

@@ -8,8 +8,7 @@ import re
 
 import pytest
 
-from tftrain.training.callbacks import ProgressCallback
-from tftrain.training.steplog import StepLogCallback
+from tftrain.training.callbacks.progress import ProgressCallback, StepLogCallback
 
 # Every C0 control character but newline and tab, and DEL: escape sequences, carriage returns, bells.
 CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tftrain.training.performance import precision_note, resolve_steps_per_execution
-from tftrain.training.throughput import ThroughputMeter
+from tftrain.training.callbacks.throughput import ThroughputMeter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,7 @@ class _Clock:
 
 def test_throughput_leaves_out_the_first_call_and_the_time_between_epochs(monkeypatch):
     clock = _Clock()
-    monkeypatch.setattr("tftrain.training.throughput.time", clock)
+    monkeypatch.setattr("tftrain.training.callbacks.throughput.time", clock)
     meter = ThroughputMeter(batch_size=10, examples_per_epoch=45)  # 5 steps, the last one short
     for epoch in range(2):
         clock.now += 100  # validation, checkpoints: not training
@@ -151,25 +151,30 @@ def test_steps_mode_calls_never_cross_a_log_interval(cli, write_config, tiny_mni
     assert summary["steps_done"] == 10 and summary["epochs_done"] == 2
 
 
-def test_forward_macs_match_the_built_models(tiny_mnist, tiny_images):
+def test_step_cost_is_counted_on_a_symbolic_build_of_any_model(tiny_mnist, tiny_images):
+    """The cost behind `auto` comes from the model's own layers, counted without starting
+    TensorFlow's runtime; it equals the multiply-adds of the real model's kernels."""
     import keras
 
     from tftrain.config import load_config
     from tftrain.data import load_data
-    from tftrain.models import build_model, model_spec
-    from tftrain.training.performance import forward_macs
+    from tftrain.models import model_spec
+    from tftrain.training.performance import symbolic_macs
 
-    for config_file, sets in ((REPO / "configs/mnist_dense.yaml", [f"data.path={tiny_mnist}"]),
-                              (REPO / "configs/cifar10_cnn.yaml", ["data.dataset=npz", f"data.path={tiny_images}"])):
+    for config_file, sets, known in ((REPO / "configs/mnist_dense.yaml", [f"data.path={tiny_mnist}"], MNIST_STEP // 32),
+                                     (REPO / "configs/cifar10_cnn.yaml", ["data.dataset=npz", f"data.path={tiny_images}"],
+                                      CIFAR_STEP // 64)):
         config = load_config(config_file, sets)
-        data = load_data(config, 0)
-        spec, model = model_spec(config, data), build_model(config, data)
+        spec = model_spec(config, load_data(config, 0))
+        counted = symbolic_macs(config.model, spec)
+        model = config.model.build(spec)
         expected = 0
         for layer in model.layers:  # multiply-adds from Keras's own output shapes and kernels
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
                 out_positions = layer.output.shape[1] * layer.output.shape[2] if isinstance(layer, keras.layers.Conv2D) else 1
                 expected += out_positions * int(layer.kernel.numpy().size)
-        assert forward_macs(config.model, spec.input_shape, spec.outputs) == expected
+        assert counted == expected == known
+        assert [layer.name for layer in model.layers][:2] == ["inputs", "rescale"]  # names as without the count
 
 
 def test_cpu_threads_auto_uses_one_thread_for_tiny_steps_only(monkeypatch):

@@ -26,6 +26,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import yaml
@@ -36,7 +37,7 @@ STEPS_PER_EPOCH = 9  # 36 training examples (48, a quarter held out), batch 4
 EPOCHS = 4
 EVERY_STEPS = 4  # resume points: 4 8 | 9 | 13 17 | 18 | 22 26 | 27 | 31 35 | 36
 # Kill after the 5th to 7th step of an epoch: the newest checkpoint is then inside the epoch
-# (its 4th step), with a step to spare if the signal lands a little late.
+# (its 4th step).
 MID_EPOCH_KILLS = [k for k in range(1, EPOCHS * STEPS_PER_EPOCH) if 5 <= (k - 1) % STEPS_PER_EPOCH + 1 <= 7]
 
 TINY = {
@@ -55,16 +56,18 @@ TINY = {
 
 
 class Child:
-    """A tftrain process; stderr is read line by line, and `signal` is sent to it right after
-    the line `@step <at>` (printed by tests/paced_tftrain.py)."""
+    """A tftrain process; stderr is read line by line. A paced one (tests/paced_tftrain.py)
+    waits after each `@step N` line until this answers it; after `@step <at>` it is sent
+    `signal` first, so the signal always lands at that step."""
 
     def __init__(self, args: list[str], cwd: Path, env: dict, paced: bool = False,
                  at: int | None = None, signal: int | None = None):
         program = [str(REPO / "tests" / "paced_tftrain.py")] if paced else ["-m", "tftrain"]
-        self.args, self.at, self.signal = args, at, signal
+        self.args, self.at, self.signal, self.paced = args, at, signal, paced
         self.lines: list[str] = []
         self._stdout = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen([sys.executable, *program, *args], cwd=cwd, env=env, text=True,
+                                     stdin=subprocess.PIPE if paced else subprocess.DEVNULL,
                                      stdout=self._stdout, stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -72,8 +75,15 @@ class Child:
     def _read(self):
         for line in self.proc.stderr:
             self.lines.append(line)
+            if not (self.paced and line.startswith("@step ")):
+                continue
             if self.at is not None and line.strip() == f"@step {self.at}":
                 self.proc.send_signal(self.signal)
+            try:  # go on (a process killed by the signal reads nothing more)
+                self.proc.stdin.write("\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass
 
     def wait(self, timeout: float = 240) -> int:
         try:
@@ -114,7 +124,6 @@ def final_state(run: Path) -> dict[str, object]:
 
 def assert_identical(run: Path, baseline: Path) -> None:
     """Same history.csv, same final model weights, same final training state, bit for bit."""
-    import keras
 
     assert (run / "history.csv").read_text() == (baseline / "history.csv").read_text()
     ours, theirs = (keras.saving.load_model(p / "model.keras", compile=False) for p in (run, baseline))
@@ -125,6 +134,19 @@ def assert_identical(run: Path, baseline: Path) -> None:
     for name in ours:
         assert np.array_equal(ours[name], theirs[name]) if isinstance(ours[name], np.ndarray) \
             else ours[name] == theirs[name], name
+
+
+class AtStep(keras.callbacks.Callback):
+    """Calls `act()` once training has done `step` steps: a fault or a signal injected through
+    tftrain's public hook for extra callbacks."""
+
+    def __init__(self, step: int, act):
+        super().__init__()
+        self.step, self.act = step, act
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == self.step:
+            self.act()
 
 
 def summary(run: Path) -> dict:
@@ -167,8 +189,7 @@ def world(tmp_path_factory):
     import signal
 
     root = tmp_path_factory.mktemp("reliability")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(root / "keras_home"),
-           "TFTRAIN_TEST_PAUSE": "0.1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(root / "keras_home")}
     (root / "fit.yaml").write_text(yaml.safe_dump(TINY))
     (root / "custom.yaml").write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "loop": "custom"}}))
     rng = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
@@ -188,6 +209,9 @@ def world(tmp_path_factory):
     w["rc"] = {key: child.wait() for key, child in children.items()}
     w["dirs"] = {key: child.run_dir(root) for key, child in children.items()}
     w["dirs"].update({f"base_{loop}": base.run_dir(root) for loop, base in w["base"].items()})
+    # What `tftrain runs` says of them before any is resumed.
+    w["listed"] = {row["run"]: row for row in json.loads(InProcess(["runs", "runs", "--json"], root).output)}
+    w["table"] = InProcess(["runs", "runs"], root).output
 
     # A copy of the SIGKILLed fit run as a kill during a checkpoint write leaves it (files of a
     # newer checkpoint, pointer not yet moved), whose newest listed checkpoint is also corrupt.
@@ -245,7 +269,7 @@ def test_signal_checkpoints_marks_interrupted_prints_resume_and_exits(world, key
     assert world["rc"][key] == code, child
     message = next(x for x in child.lines if x.startswith(f"interrupted: {name} after step "))
     stopped = int(message.split(" after step ")[1].split()[0])
-    assert world["steps"][key] <= stopped <= world["steps"][key] + 1, message  # the step in progress
+    assert stopped == world["steps"][key], message  # the step at which the signal came
     epoch, step = message.split(" (epoch ")[1].split(")")[0].split(", step ")
     assert f"resume with: tftrain run --resume {run.relative_to(world['root'])}" in message
     # The printed command continued the run to the very same result as an uninterrupted one.
@@ -256,6 +280,19 @@ def test_signal_checkpoints_marks_interrupted_prints_resume_and_exits(world, key
     assert final["status"] == "completed" and "signal" not in final
     assert final["resumed"][0]["step"] == stopped
     assert_identical(run, world["dirs"]["base_fit" if key == "term_fit" else "base_custom"])
+
+
+def test_runs_shows_a_killed_run_as_killed_with_its_resume_command(world):
+    """kill -9 leaves `status: running` in summary.json (nothing runs at a SIGKILL), but no
+    process holds the run's lock: every command shows it as killed, with what resumes it."""
+    for key in ("kill_fit", "kill_custom"):
+        name = world["dirs"][key].name
+        row = world["listed"][name]
+        assert row["status"] == "killed" and row["resume"] == f"tftrain run --resume runs/{name}"
+        assert f"{name} was killed; resume with: tftrain run --resume runs/{name}" in world["table"]
+    assert world["listed"][world["dirs"]["term_fit"].name]["status"] == "interrupted"
+    assert world["listed"][world["dirs"]["base_fit"].name]["status"] == "completed"
+    assert world["listed"][world["dirs"]["base_fit"].name]["resume"] is None
 
 
 def test_concurrent_runs_of_one_config_get_own_dirs(world):
@@ -335,7 +372,6 @@ DIVERGES = {
 
 
 def test_nan_loss_stops_marks_diverged_keeps_last_good_checkpoint(cli, write_config, tmp_path):
-    import keras
     import tensorflow as tf
 
     result = cli("run", write_config(DIVERGES), "--runs-dir", tmp_path / "runs")
@@ -351,7 +387,7 @@ def test_nan_loss_stops_marks_diverged_keeps_last_good_checkpoint(cli, write_con
     latest = tf.train.latest_checkpoint(str(run / "checkpoints" / "state"))
     record = json.loads(tf.train.load_checkpoint(latest).get_tensor("record/.ATTRIBUTES/VARIABLE_VALUE"))
     assert record["global_step"] < info["diverged_at_step"]
-    assert all(np.isfinite(row["loss"]) for row in record["history"])
+    assert all(np.isfinite(row["loss"]) for row in record["states"]["history"]["rows"])
 
 
 def test_seed_null_is_recorded_and_the_recorded_config_reruns_identically(cli, write_config, tmp_path):
@@ -365,7 +401,6 @@ def test_seed_null_is_recorded_and_the_recorded_config_reruns_identically(cli, w
     assert again.exit_code == 0, again.output
     (rerun,) = (tmp_path / "b").iterdir()
     assert summary(rerun)["seed"] == recorded
-    import keras
 
     a, b = (keras.saving.load_model(p / "model.keras", compile=False) for p in (run, rerun))
     assert (run / "history.csv").read_text() == (rerun / "history.csv").read_text()
@@ -390,29 +425,17 @@ SAMPLED = {**TINY, "training": {
 
 @pytest.mark.parametrize("config, at", [(EARLY, 12), (SAMPLED, 12)], ids=["fit-early-stopping", "custom-sampled-steps"])
 def test_sigterm_in_process_then_resume_matches_for_early_stopping_and_sampling(
-        cli, write_config, tmp_path, monkeypatch, config, at):
+        cli, write_config, tmp_path, config, at):
     """Early stopping's state (patience used, best value, best weights), steps-mode sampling with
     replacement and several steps per call survive an interruption exactly. The signal is real,
     sent by this process to itself after step `at`, with tftrain's handlers in place."""
     import signal
 
-    import keras
-
-    from tftrain.training import callbacks
-
     path = write_config(config)
     baseline = cli("run", path, "--runs-dir", tmp_path / "base")
     assert baseline.exit_code == 0, baseline.output
-    step_end = callbacks.ProgressCallback.on_train_batch_end
-
-    def signal_at(self, batch, logs=None):
-        step_end(self, batch, logs)
-        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == at:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(callbacks.ProgressCallback, "on_train_batch_end", signal_at)
-    stopped = cli("run", path, "--runs-dir", tmp_path / "run")
-    monkeypatch.undo()
+    stopped = cli("run", path, "--runs-dir", tmp_path / "run",
+                  callbacks=[AtStep(at, lambda: os.kill(os.getpid(), signal.SIGTERM))])
     assert stopped.exit_code == 143, stopped.output
     assert f"interrupted: SIGTERM after step {at} " in stopped.output
     (run,) = (tmp_path / "run").iterdir()
@@ -433,24 +456,14 @@ def test_sigterm_in_process_then_resume_matches_for_early_stopping_and_sampling(
     assert_identical(run, base)
 
 
-def test_a_crash_marks_failed_and_the_run_still_resumes(cli, write_config, tmp_path, monkeypatch):
+def test_a_crash_marks_failed_and_the_run_still_resumes(cli, write_config, tmp_path):
     """Any other error mid-training (here a full disk) is `status: failed` with the error; the
     last checkpoint is intact, so the run can be resumed once the cause is fixed."""
-    import keras
+    def disk_full():
+        raise OSError(28, "No space left on device")
 
-    from tftrain.training import callbacks
-
-    step_end = callbacks.ProgressCallback.on_train_batch_end
-
-    def disk_full_at_step_14(self, batch, logs=None):
-        step_end(self, batch, logs)
-        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == 14:
-            raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(callbacks.ProgressCallback, "on_train_batch_end", disk_full_at_step_14)
     config = write_config({**TINY, "training": {**TINY["training"], "loop": "custom", "epochs": 2}})
-    crashed = cli("run", config, "--runs-dir", tmp_path / "runs")
-    monkeypatch.undo()
+    crashed = cli("run", config, "--runs-dir", tmp_path / "runs", callbacks=[AtStep(14, disk_full)])
     assert crashed.exit_code == 1 and isinstance(crashed.exception, OSError)
     (run,) = (tmp_path / "runs").iterdir()
     info = summary(run)

@@ -10,8 +10,8 @@ import pytest
 
 from tftrain.config import load_config
 from tftrain.errors import UserError
-from tftrain.smoke import SMOKE_BATCHES, smoke_config
-from tftrain.sweep import parse_grid, split_values
+from tftrain.commands.smoke import SMOKE_BATCHES, smoke_config
+from tftrain.commands.sweep import parse_grid, split_values
 
 
 @pytest.fixture

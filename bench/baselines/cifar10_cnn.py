@@ -18,7 +18,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from tftrain.training.throughput import ThroughputMeter  # measurement only
+from tftrain.training.callbacks.throughput import ThroughputMeter  # measurement only
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", required=True, help=".npz with x_train, y_train, x_test, y_test")

@@ -17,7 +17,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from tftrain.training.throughput import ThroughputCallback  # measurement only
+from tftrain.training.callbacks.throughput import ThroughputCallback  # measurement only
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", required=True, help="a Keras-format mnist.npz")
