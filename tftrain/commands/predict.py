@@ -192,7 +192,7 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     x = np.concatenate(arrays)
     outputs = model.predict(x, batch_size=config.data.batch_size, verbose=0)
     task = task_of(config)
-    rows = interpret(np.asarray(outputs), task, config.model.output_activation)
+    rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())
     for row, (source, index) in zip(rows, sources):
         row["source"], row["index"] = source, index
     return {"run": str(run.path), "model": str(path.relative_to(run.path)), "task": task,

@@ -36,6 +36,11 @@ class ModelSchema(Strict):
         """The value of `model.type` that selects this schema."""
         return get_args(cls.model_fields["type"].annotation)[0]
 
+    def output_activation_name(self) -> str | None:
+        """The activation of the model's output layer: None for raw values (logits, for a
+        classifier). Read by predict (probabilities or logits) and the loss/model checks."""
+        return getattr(self, "output_activation", None)
+
     def check(self, spec: ModelSpec) -> None:
         """Raise DataError when this model cannot take data of `spec` (before anything is built)."""
 
