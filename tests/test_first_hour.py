@@ -32,9 +32,7 @@ def test_tensorflow_start_up_noise_stays_off_the_console_unless_verbose(tmp_path
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     plain = subprocess.run(run, capture_output=True, text=True, env=_env(tmp_path), timeout=300)
     assert plain.returncode == 0, plain.stderr
-    first = plain.stderr.splitlines()[0]
-    assert first == (f"training {CONFIGS / 'linear_regression.yaml'} (synthetic_regression, linear model, "
-                     "fit loop): starting TensorFlow")
+    assert plain.stderr.splitlines()[0].startswith("run directory: ")  # a pipe gets no status line
     assert not re.search(r"absl::InitializeLog|cudart_stub|cuInit|cpu_feature_guard", plain.stderr)
     verbose = subprocess.run([*run, "-v"], capture_output=True, text=True, env=_env(tmp_path), timeout=300)
     assert verbose.returncode == 0 and "absl::InitializeLog" in verbose.stderr  # TensorFlow's own log, asked for
@@ -82,10 +80,11 @@ def test_numbers_as_papers_write_them_are_numbers_in_files_and_in_set(write_conf
 class _Terminal:
     """A paced tftrain process on a pseudo-terminal, as in a user's shell: rich draws live bars."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict):
+    def __init__(self, args: list[str], cwd: Path, env: dict, paced: bool = True):
         master, slave = pty.openpty()
         self.master, self.output, self.steps = master, b"", []
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "paced_tftrain.py"), *args], cwd=cwd,
+        program = [str(REPO / "tests" / "paced_tftrain.py")] if paced else ["-m", "tftrain"]
+        self.proc = subprocess.Popen([sys.executable, *program, *args], cwd=cwd,
                                      env={**env, "TERM": "xterm-256color", "COLUMNS": "120"},
                                      stdin=slave, stdout=subprocess.PIPE, stderr=slave, close_fds=True)
         os.close(slave)
@@ -139,6 +138,16 @@ def test_ctrl_c_on_a_terminal_leaves_a_clean_screen_and_the_cursor_shown(tmp_pat
     assert summary(run)["status"] == "interrupted"
 
 
+def test_a_terminal_is_told_what_happens_before_tensorflow_starts(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "training": {"epochs": 1}}))
+    terminal = _Terminal(["run", "tiny.yaml", "--runs-dir", "runs"], tmp_path, _env(tmp_path), paced=False)
+    assert terminal.run() == 0, terminal.output.decode(errors="replace")[-3000:]
+    text = terminal.output.decode(errors="replace")
+    status = text.index("training tiny.yaml (synthetic_binary, dense model, fit loop): starting TensorFlow")
+    assert status < text.index("run directory: ")
+    assert not re.search(r"absl::InitializeLog|cudart_stub|cuInit", text)
+
+
 def test_resume_cleans_what_a_cut_short_checkpoint_write_left(cli, write_config, tmp_path):
     config = write_config({**TINY, "training": {"epochs": 1}})
     result = cli("run", config, "--runs-dir", tmp_path / "runs")
@@ -189,3 +198,65 @@ def test_a_run_stopped_early_is_not_extended(cli, write_config, tmp_path):
     refused = cli("run", "--resume", run, "--set", "training.epochs=8")
     assert refused.exit_code == 2 and "was stopped early" in refused.output
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+MISTAKES = [
+    # (config changes, the one line validate must print) -- each trains silently to nonsense otherwise
+    ({"model": {"type": "dense", "output_activation": None}},
+     "error: loss: sparse_categorical_crossentropy expects probabilities, but the model's output layer has no "
+     "activation (it outputs logits): set loss: {name: sparse_categorical_crossentropy, from_logits: true}"),
+    ({"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}},
+     "error: loss: sparse_categorical_crossentropy has from_logits: true, but the model's output layer applies "
+     "softmax (it outputs probabilities)"),
+    ({"loss": "binary_crossentropy"}, "error: model: softmax over the one output unit loss binary_crossentropy "
+                                      "trains is always 1: use sigmoid"),
+    ({"data": {"dataset": "csv", "path": "t.csv", "options": {"label": "y"}}},
+     "error: data.validation: test, but csv data has a test split only with data.options.test_path"),
+]
+
+
+@pytest.mark.parametrize("changes, message", MISTAKES, ids=["logits", "from-logits", "softmax-one-unit", "csv-test"])
+def test_mistakes_are_caught_by_validate_before_any_data(cli, write_config, changes, message):
+    config = {"data": {"dataset": "mnist", "path": "never-read.npz"}, "loss": "sparse_categorical_crossentropy",
+              **changes}
+    result = cli("validate", write_config(config))
+    assert result.exit_code == 2 and result.output.splitlines() == [message + result.output.split(message)[1].rstrip()]
+    assert result.output.startswith(message)
+
+
+def test_every_problem_of_a_config_is_reported_at_once_typos_first(cli, write_config):
+    path = write_config({"data": {"dataset": "synthetic_regression", "batch_size": 0}, "optimiser": {"name": "sgd"},
+                         "model": {"type": "linear", "w_int": 1.0}, "training": {"epochs": "many"}})
+    result = cli("validate", path)
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert [line.split(" — ")[0].split(":")[1].strip() for line in lines[:2]] == [
+        "unknown key 'w_int' in 'model'", "unknown key 'optimiser'"]
+    assert lines[2:] == ["error: loss: required key is missing",
+                         "error: data.batch_size: expected a positive integer, got 0",
+                         'error: training.epochs: expected a positive integer, got "many"']
+
+
+def test_integer_csv_targets_read_as_classes_with_a_regression_loss(cli, write_config, tmp_path):
+    (tmp_path / "visits.csv").write_text("age,visits\n" + "".join(f"{i},{(i * 7) % 300}\n" for i in range(40)))
+    config = {"data": {"dataset": "csv", "path": str(tmp_path / "visits.csv"), "validation": 0.25,
+                       "options": {"label": "visits"}},
+              "model": {"type": "linear"}, "loss": "mse"}
+    result = cli("run", write_config(config), "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+    assert result.output.strip().splitlines() == [
+        "error: data: the csv label column 'visits' holds whole numbers, read as class labels (40 distinct values, "
+        "data.options.task: auto), but loss mse is a regression loss: set data.options.task: regression "
+        "to train on the values (or use a classification loss such as sparse_categorical_crossentropy)"]
+    fixed = cli("run", write_config(config), "--runs-dir", tmp_path / "runs", "--set", "data.options.task=regression",
+                "--set", "training.epochs=1")
+    assert fixed.exit_code == 0, fixed.output
+
+
+def test_no_test_split_under_validation_test_says_what_happens(cli, write_config, tmp_path):
+    config = {"data": {"dataset": "synthetic_regression", "options": {"num_examples": 16}, "batch_size": 8},
+              "model": {"type": "linear"}, "loss": "mse", "training": {"epochs": 1}}
+    result = cli("run", write_config(config), "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert ("warning: synthetic_regression data has no test split, so nothing is validated (data.validation: test) "
+            "and checkpoints/best.keras follows the training loss") in result.output

@@ -91,7 +91,8 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            err_console().print(f"{exc.label}: {exc}", markup=False, highlight=False, soft_wrap=True)
+            for line in str(exc).splitlines() or [""]:  # a config's problems, one line each
+                err_console().print(f"{exc.label}: {line}", markup=False, highlight=False, soft_wrap=True)
             if getattr(exc, "run_dir", None):  # an interrupted run: its directory is still the result
                 print(exc.run_dir)
             raise typer.Exit(exc.exit_code) from None
@@ -241,12 +242,11 @@ def _resume_epochs(sets: list[str]) -> int | None:
 
 
 def _start(console: Console, doing: str, verbose: bool) -> None:
-    """Say what is about to happen, then start TensorFlow (seconds) with its start-up noise kept
-    off the console (shown with --verbose)."""
+    """Start TensorFlow (seconds), saying meanwhile on a terminal what is about to happen, with
+    its start-up noise kept off the console (shown with --verbose)."""
     from tftrain.tf_setup import start_tensorflow
 
-    console.print(f"{doing}: starting TensorFlow", markup=False, highlight=False, soft_wrap=True, style="dim")
-    start_tensorflow(verbose)
+    start_tensorflow(verbose, doing=None if console.quiet else doing)
 
 
 def _join_cluster(cfg, workers: str | None, worker_index: int | None) -> None:

@@ -151,7 +151,7 @@ class DataConfig(Strict):
                     f"unknown option '{key}' for dataset {dataset}" + suggest(key, valid)
                     + f"; valid options: {', '.join(valid) or 'none'}") from None
             # A leading "." tells format_validation_error to append this to the key path.
-            raise ValueError("." + format_validation_error(exc, value, root=schema)) from None
+            raise ValueError("." + _format_error(exc.errors()[0], value, schema)) from None
 
 
 # Every registered model type (tftrain.models), told apart by `type`.
@@ -255,6 +255,15 @@ class Config(Strict):
         if value in (".", ".."):  # allowed by the pattern, but they name a folder that exists
             raise ValueError(f"expected letters, digits, '.', '_' or '-' making a name, got {show(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        from tftrain.config_checks import problems
+
+        found = problems(self)
+        if found:
+            raise ValueError("\n".join(found))
+        return self
 
     def to_yaml(self) -> str:
         """The fully resolved config, every default included, loadable by `load_config`."""
@@ -400,9 +409,24 @@ _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patien
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
+# Which problems a config's message names first: a misspelt key often explains a missing one.
+_FIRST = {"extra_forbidden": 0, "missing": 1, "union_tag_invalid": 1, "union_tag_not_found": 1}
+
+
 def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseModel] | None = None) -> str:
-    """Turn pydantic's first error into `key.path: expected X, got Y` (+ did-you-mean)."""
-    error = exc.errors()[0]
+    """Every problem pydantic found, one line each (`key.path: expected X, got Y`, with a
+    did-you-mean where one fits): misspelt and missing keys first, one line per key path."""
+    lines, seen = [], set()
+    for error in sorted(exc.errors(), key=lambda e: _FIRST.get(e["type"], 2)):
+        where = _display_loc(error["loc"])
+        if where not in seen:  # a union reports each of its members' complaints about one value
+            seen.add(where)
+            lines.append(_format_error(error, raw, root or Config))
+    return "\n".join(lines)
+
+
+def _format_error(error: dict, raw: dict, root: type[BaseModel]) -> str:
+    """One pydantic error as `key.path: expected X, got Y` (+ did-you-mean)."""
     loc = _display_loc(error["loc"])
     path = ".".join(str(p) for p in loc) or "config"
     kind = error["type"]
@@ -411,7 +435,7 @@ def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseMode
         return f"{path}: required key is missing"
     if kind == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1])
-        options = _keys_at(loc[:-1], raw, root or Config)
+        options = _keys_at(loc[:-1], raw, root)
         where = f" in '{parent}'" if parent else ""
         return f"unknown key '{loc[-1]}'{where}" + suggest(str(loc[-1]), options) + (
             f"; valid keys: {', '.join(options)}" if options else "")

@@ -40,31 +40,55 @@ def setup_tensorflow(verbose: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else QUIET_CPP_LOG_LEVEL)
 
 
-def start_tensorflow(verbose: bool = False) -> None:
+def start_tensorflow(verbose: bool = False, doing: str | None = None) -> None:
     """Import TensorFlow and Keras and let TensorFlow find its devices (it does not start its
     runtime: strategies and thread settings still apply after this). Without `verbose`, its
-    start-up noise is kept off the console; any other line it prints is passed on."""
+    start-up noise is kept off the console; any other line it prints is passed on.
+
+    `doing` (what the command is about to do) shows meanwhile on a terminal, as a status line
+    that goes away once TensorFlow is up; pipes and logs get nothing, so an error that follows
+    is still their one line.
+    """
     setup_tensorflow(verbose)
     if "tensorflow" in sys.modules:
         return
-    if verbose:
-        _import()
-        return
     sys.stderr.flush()
     saved = os.dup(2)
+    try:
+        with open(saved, "w", closefd=False) as terminal, _status(terminal, doing):
+            if verbose:
+                _import()
+            else:
+                _import_quietly(saved)
+    finally:
+        os.close(saved)
+
+
+def _import_quietly(stderr_fd: int) -> None:
+    """_import with file descriptor 2 captured; what is not start-up noise goes to `stderr_fd`."""
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             _import()
         finally:
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            os.dup2(stderr_fd, 2)
             captured.seek(0)
             kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
                     if line.strip() and not STARTUP_NOISE.search(line)]
             if kept:
                 os.write(2, ("\n".join(kept) + "\n").encode())
+
+
+def _status(terminal, doing: str | None):
+    """A transient `doing: starting TensorFlow` spinner on `terminal`, if it is one."""
+    import contextlib
+
+    if doing is None or not terminal.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(file=terminal).status(f"{doing}: starting TensorFlow", spinner="dots")
 
 
 def _import() -> None:

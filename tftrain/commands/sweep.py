@@ -169,8 +169,7 @@ def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], r
     # TensorFlow is needed from here on, not for checking the grid.
     from tftrain.tf_setup import start_tensorflow
 
-    console.print(f"sweeping {config_file}: starting TensorFlow", markup=False, highlight=False, style="dim")
-    start_tensorflow()
+    start_tensorflow(doing=None if console.quiet else f"sweeping {config_file}")
     import keras
 
     from tftrain.training.session import run_training

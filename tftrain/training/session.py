@@ -214,6 +214,11 @@ class TrainingSession:
                          "(worker 0) writes the run directory")
         say(console, data_lines(self.prepared.data_info))
         console.print(model_table(self.prepared.model))
+        if self.config.data.validation == "test" and self.prepared.pipelines.validation is None:
+            monitor = self.config.training.checkpoint.monitor.removeprefix("val_")
+            say(console, f"warning: {self.config.data.dataset} data has no test split, so nothing is validated "
+                         f"(data.validation: test) and checkpoints/best.keras follows the training {monitor}; "
+                         "set data.validation: 0.1 to hold out a fraction, or none to say so")
         note = precision_note(self.config.training.precision, bool(tf.config.list_physical_devices("GPU")))
         if note:
             say(console, f"warning: {note}")
