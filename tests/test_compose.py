@@ -138,6 +138,10 @@ def test_chains_and_a_file_extended_twice(tmp_path):
      "a.yaml -> b.yaml: expected a mapping of config keys to extend, got a list"),
     ({"a.yaml": "extends: b.yaml\n", "b.yaml": ""}, "a.yaml -> b.yaml: expected a mapping of config keys to extend, got null"),
     ({"a.yaml": "extends: b.yaml\n", "b.yaml": "data: [unclosed\n"}, "a.yaml -> b.yaml: line 2, column 1: invalid YAML"),
+    # libyaml reads configs fast; the pure-Python parser's messages (which name the tab, the alias) are kept
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "data:\n\t- x\n"},
+     "a.yaml -> b.yaml: line 2, column 1: invalid YAML: found character '\\t' that cannot start any token"),
+    ({"a.yaml": "loss: *nope\n"}, "a.yaml: line 1, column 7: invalid YAML: found undefined alias 'nope'"),
     ({"a.yaml": "extends: b.yaml\n", "b.yaml": "x: !!python/object/apply:os.system ['echo hacked']\n"},
      "a.yaml -> b.yaml: refused YAML tag"),
     ({"a.yaml": "extends: b.yaml\n", "b.yaml": "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
@@ -153,7 +157,7 @@ def test_chains_and_a_file_extended_twice(tmp_path):
      "expected ${env:NAME} or ${env:NAME,default}"),
     ({"a.yaml": "name: '${env:}'\n"}, 'a.yaml: name: "${env:}" is not a reference tftrain knows'),
     ({"a.yaml": "name: '${env:A,${env:B}}'\n"}, 'a.yaml: name: "${env:A,${env:B}" is not a reference tftrain knows'),
-], ids=["self", "cycle", "missing", "list", "empty", "yaml", "tag", "alias-bomb", "extends-int", "extends-empty",
+], ids=["self", "cycle", "missing", "list", "empty", "yaml", "yaml-tab", "yaml-alias", "tag", "alias-bomb", "extends-int", "extends-empty",
         "env-unset", "env-unclosed", "env-resolver", "env-no-name", "env-nested"])
 def test_bad_composition_is_one_line_exit_2_and_writes_nothing(files, expected, tmp_path, cli, monkeypatch):
     monkeypatch.delenv("TFTRAIN_TEST_UNSET", raising=False)
