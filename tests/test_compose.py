@@ -293,3 +293,30 @@ def test_a_run_of_a_composed_config_saves_the_resolved_config(tmp_path, cli, mon
     os.remove(tmp_path / "base.yaml")
     assert load_config(run / "config.yaml") == expected
     assert expected.to_yaml() == text
+
+
+# -- the recipe library in configs/ ----------------------------------------------------------------
+
+LIBRARY_ENV = {"TFTRAIN_CSV": "train.csv", "TFTRAIN_IMAGES": "photos"}  # what base/csv and base/image_folder read
+
+
+def test_every_base_recipe_and_experiment_in_configs_validates(cli, tmp_path, monkeypatch):
+    from tests.conftest import CONFIGS
+
+    for name, value in LIBRARY_ENV.items():
+        monkeypatch.setenv(name, value)
+    bases, recipes = sorted((CONFIGS / "base").glob("*.yaml")), sorted((CONFIGS / "recipes").glob("*.yaml"))
+    experiments = sorted((CONFIGS / "experiments").glob("*.yaml"))
+    assert len(bases) >= 4 and len(recipes) >= 4 and len(experiments) >= 3
+    for path in [*bases, *experiments]:
+        result = cli("validate", path)
+        assert result.exit_code == 0, (path, result.output)
+    for experiment in experiments:
+        assert "extends" in yaml.safe_load(experiment.read_text())
+    # every recipe fits on every base
+    for base in bases:
+        for recipe in recipes:
+            combined = tmp_path / f"{base.stem}-{recipe.stem}.yaml"
+            combined.write_text(yaml.safe_dump({"extends": [str(base), str(recipe)]}))
+            config = load_config(combined)
+            assert config.data.dataset == yaml.safe_load(base.read_text())["data"]["dataset"]
