@@ -36,6 +36,14 @@ def validator(schema) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema)
 
 
+def _plain(prop: dict) -> dict:
+    """The restricted branch of a string that may also be a `${env:...}` reference."""
+    branches = prop.get("anyOf", [])
+    if len(branches) == 2 and branches[1].get("pattern") == r"\$\{env:":
+        return branches[0]
+    return prop
+
+
 def _walk(node):
     """Every mapping in a JSON document."""
     if isinstance(node, dict):
@@ -83,28 +91,32 @@ def test_the_good_configs_of_the_templates_and_extends_validate(validator, tmp_p
         assert cli("init", "--template", template, path).exit_code == 0
         assert validator.is_valid(yaml.safe_load(path.read_text())), template
     assert validator.is_valid({"extends": ["a.yaml", "b.yaml"], "data": {"path": "${env:DATA,/data}"}})
+    # files are checked as written: a reference stands for a value only composition knows
+    assert validator.is_valid({"name": "run-${env:USER}", "data": {"dataset": "${env:DATASET,mnist}"},
+                               "model": {"type": "${env:MODEL}"}, "loss": "${env:LOSS}"})
     assert not validator.is_valid({"extends": 3}) and not validator.is_valid({"extends": [""]})
 
 
 def test_names_are_enums_derived_from_the_catalog_and_the_model_registry(schema):
     definitions = schema["definitions"]
-    assert definitions["DataConfig"]["properties"]["dataset"]["enum"] == sorted(catalog.DATASETS)
+    assert _plain(definitions["DataConfig"]["properties"]["dataset"])["enum"] == sorted(catalog.DATASETS)
     branches = schema["properties"]["model"]["anyOf"]
-    assert [definitions[b["$ref"].rsplit("/", 1)[1]]["properties"]["type"]["const"] for b in branches] == list(TAGS)
+    assert [_plain(definitions[b["$ref"].rsplit("/", 1)[1]]["properties"]["type"])["const"]
+            for b in branches] == list(TAGS)
     for cls, table, aliases in [("LossConfig", catalog.LOSSES, catalog.LOSS_ALIASES),
                                 ("MetricConfig", catalog.METRICS, catalog.METRIC_ALIASES),
                                 ("OptimizerConfig", catalog.OPTIMIZERS, {})]:
         names = sorted({*table, *aliases})
         bare, block = definitions[cls]["anyOf"]
-        assert bare["enum"] == names and block["properties"]["name"]["enum"] == names
+        assert _plain(bare)["enum"] == names and _plain(block["properties"]["name"])["enum"] == names
     # every field of every model type that a NameCheck validates (activations today) lists its names
     checked = 0
     for model in MODEL_TYPES:
         for decorator in model.__pydantic_decorators__.field_validators.values():
             if isinstance(decorator.func, NameCheck):
                 for field in decorator.info.fields:
-                    prop = definitions[model.__name__]["properties"][field]
-                    strings = [b for b in prop.get("anyOf", [prop]) if b.get("type") == "string"]
+                    prop = _plain(definitions[model.__name__]["properties"][field])  # `str`
+                    strings = [_plain(b) for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]  # `str | None`
                     assert strings and all(b["enum"] == sorted(decorator.func.names) for b in strings)
                     checked += 1
     assert checked >= 5

@@ -5,8 +5,9 @@ edit here: each key's description is its `# why` comment in the class's source, 
 field accepts (datasets, model types, losses, optimizers, metrics, activations, anything checked
 by `tftrain.schema.NameCheck` or declared by a class's own pydantic JSON-schema hook) become
 enums, and `data.options` follows the dataset's own options class. A config *file* may be a
-fragment that another file extends, so the schema requires no key: `tftrain validate` checks
-required keys and cross-key rules on the composed config. Draft-07, which the YAML language
+fragment that another file extends, so the schema requires no key, and any string may be a
+`${env:...}` reference: `tftrain validate` checks required keys, cross-key rules and resolved
+values on the composed config. Draft-07, which the YAML language
 server (VS Code's and other editors' YAML support) reads.
 """
 
@@ -49,7 +50,9 @@ def config_schema() -> dict[str, Any]:
         for name, options_class in catalog.DATASETS.items()]
     top = definitions.pop(_name(refs[Config, "validation"]))
     top["properties"] = {EXTENDS: _EXTENDS_SCHEMA, **top["properties"]}
-    return {"$schema": DRAFT, **top, "title": "tftrain config", DEFINITIONS: definitions}
+    schema = {"$schema": DRAFT, **top, "title": "tftrain config", DEFINITIONS: definitions}
+    _allow_env_references(schema)
+    return schema
 
 
 def schema_text() -> str:
@@ -75,6 +78,25 @@ _EXTENDS_SCHEMA = {
     "anyOf": [{"type": "string", "minLength": 1},
               {"type": "array", "items": {"type": "string", "minLength": 1}}],
 }
+
+
+# A string that reads an environment variable: the schema checks files as written, before
+# composition resolves them, so `dataset: ${env:DATASET}` must not show as an unknown dataset.
+_ENV_STRING = {"type": "string", "pattern": r"\$\{env:"}
+
+
+def _allow_env_references(node: Any) -> None:
+    """Let every string restricted to names or a pattern also be a `${env:...}` reference."""
+    if isinstance(node, list):
+        for item in node:
+            _allow_env_references(item)
+    if not isinstance(node, dict):
+        return
+    for value in node.values():
+        _allow_env_references(value)
+    if node.get("type") == "string" and "anyOf" not in node and {"enum", "const", "pattern"} & set(node):
+        restricted = {key: node.pop(key) for key in ("type", "enum", "const", "pattern") if key in node}
+        node["anyOf"] = [restricted, _ENV_STRING]
 
 
 def _name(ref: dict[str, str]) -> str:
