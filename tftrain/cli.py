@@ -274,8 +274,7 @@ def schema(
 ) -> None:
     """Write the JSON Schema of config files, for completion and checks in editors.
 
-    Editors that use the YAML language server (VS Code, Neovim, Helix, ...) read it from a
-    `# yaml-language-server: $schema=tftrain.schema.json` line, which tftrain init writes.
+    Editors using the YAML language server read it from the first line tftrain init writes.
 
     Example: tftrain schema --output tftrain.schema.json
     """
@@ -302,8 +301,7 @@ def init(
 ) -> None:
     """Write a commented starter config to PATH.
 
-    Its first line points editors that use the YAML language server at the JSON Schema (--schema),
-    for completion and checks as you type.
+    Its first line points editors (YAML language server) at the JSON Schema, --schema.
 
     Example: tftrain init --template regression my_regression.yaml
     """
