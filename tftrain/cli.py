@@ -310,33 +310,76 @@ def validate(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> N
 
 @app.command()
 @_reports_errors
-def show(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> None:  # noqa: B006
-    """Print the resolved config, every default included, as YAML.
+def show(
+    config: ConfigArg,
+    set_: SetOpt = [],  # noqa: B006
+    sources: Annotated[bool, typer.Option("--sources", help="Say beside each key which file, --set or "
+                                          "default it came from.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved).
 
-    Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit
+    Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit --sources
     """
-    from tftrain.config import load_config
+    from tftrain.config import compose_config, validate
 
-    sys.stdout.write(load_config(config, set_).to_yaml())
+    composed = compose_config(config, set_)
+    resolved = validate(composed.raw, composed)
+    if sources:
+        from tftrain.commands.show import annotated_yaml
+
+        sys.stdout.write(annotated_yaml(resolved, composed))
+    else:
+        sys.stdout.write(resolved.to_yaml())
+
+
+@app.command()
+@_reports_errors
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write it to this file "
+                                                   "(default: print it).")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the JSON Schema of config files, for completion and checks in editors.
+
+    Editors using the YAML language server read it from the first line tftrain init writes.
+
+    Example: tftrain schema --output tftrain.schema.json
+    """
+    from tftrain.commands.schema import schema_text, write_schema
+
+    if output is None:
+        sys.stdout.write(schema_text())
+    else:
+        print(write_schema(output))
 
 
 @app.command()
 @_reports_errors
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("config.yaml"),
-    template: Annotated[str, typer.Option("--template", "-t",
-                                          help="mnist, cifar10, regression or binary.")] = "mnist",
+    template: Annotated[str, typer.Option("--template", "-t", help="fashion_mnist (offline with Debian's "
+                                          "dataset-fashion-mnist), mnist, cifar10, regression or binary "
+                                          "(generated data).")] = "fashion_mnist",
+    schema: Annotated[Path, typer.Option("--schema", help="The JSON Schema file editors should check it "
+                                         "against (write it with tftrain schema --output FILE).")
+                      ] = Path("tftrain.schema.json"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite PATH if it exists.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write a commented starter config to PATH.
 
+    Its first line points editors (YAML language server) at the JSON Schema, --schema.
+
     Example: tftrain init --template regression my_regression.yaml
     """
     from tftrain.commands.init import write_template
 
-    written = write_template(template, path, force=force)
+    written = write_template(template, path, force=force, schema=schema)
     print(written)
+    if not schema.exists():
+        err_console().print(f"editor completion: tftrain schema --output {schema}", markup=False,
+                            highlight=False, soft_wrap=True)
     err_console().print(f"next: tftrain validate {written} && tftrain run {written}", markup=False,
                       highlight=False)
 
