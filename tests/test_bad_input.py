@@ -86,3 +86,23 @@ def test_unknown_flags_are_one_line_with_a_did_you_mean(cli, write_config, tmp_p
     missing = cli("evaluate")
     assert missing.exit_code == 2 and missing.output.strip() == \
         "error: tftrain evaluate: Missing argument 'run_dir'; see tftrain evaluate --help"
+
+
+def test_sizes_the_data_declare_are_checked_before_anything_is_built(cli, write_config, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    np.savez(tmp_path / "huge_labels.npz", x_train=np.zeros((4, 3), np.float32),
+             y_train=np.array([0, 1, 2, 2_000_000_000]))
+    line = _bad(cli, tmp_path, write_config({"data": {"dataset": "npz", "path": str(tmp_path / "huge_labels.npz"),
+                                                      "validation": "none"}, "loss": "sparse_categorical_crossentropy"}))
+    assert "go up to 2000000000, so a model would need 2000000001 outputs (at most 100000)" in line
+    (tmp_path / "one" / "cat").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "one" / "cat" / "a.png")
+    line = _bad(cli, tmp_path, write_config({"data": {"dataset": "image_folder", "path": str(tmp_path / "one"),
+                                                      "validation": "none", "options": {"image_size": [4, 4]}},
+                                             "loss": "sparse_categorical_crossentropy"}, "folder.yaml"))
+    assert "holds one class folder (cat); a classifier needs a sub-folder per class, at least two" in line
+    line = _bad(cli, tmp_path, write_config({**BASE, "data": {"dataset": "synthetic_regression", "validation": 0.5,
+                                                              "limit": 1}}, "fraction.yaml"))
+    assert "data.validation: 0.5 of the 1 training examples of synthetic_regression leaves none to train on" in line
