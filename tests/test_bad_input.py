@@ -106,3 +106,88 @@ def test_sizes_the_data_declare_are_checked_before_anything_is_built(cli, write_
     line = _bad(cli, tmp_path, write_config({**BASE, "data": {"dataset": "synthetic_regression", "validation": 0.5,
                                                               "limit": 1}}, "fraction.yaml"))
     assert "data.validation: 0.5 of the 1 training examples of synthetic_regression leaves none to train on" in line
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny finished run, to copy and damage."""
+    from typer.testing import CliRunner
+    import yaml
+
+    from tftrain.cli import app
+
+    root = tmp_path_factory.mktemp("finished")
+    (root / "c.yaml").write_text(yaml.safe_dump({**BASE, "data": {**BASE["data"], "options": {"num_examples": 16}},
+                                                "training": {"epochs": 2}}))
+    result = CliRunner().invoke(app, ["run", str(root / "c.yaml"), "--runs-dir", str(root / "runs")])
+    assert result.exit_code == 0, result.output
+    return next((root / "runs").iterdir())
+
+
+DAMAGE = {
+    "summary-garbage": ("summary.json", "{not json"),
+    "summary-a-list": ("summary.json", "[1, 2]"),
+    "summary-wrong-types": ("summary.json", '{"status": 7, "epochs_done": "many", "best": [], "seconds": "x"}'),
+    "history-binary": ("history.csv", "\udcff"),
+    "history-no-epochs": ("history.csv", "loss,lr\n0.5,0.1\n"),
+    "eval-garbage": ("eval.json", "{oops"),
+    "config-edited": ("config.yaml", "data: {dataset: nope}\nloss: mse\n"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_every_reader_of_a_run_directory_tolerates_a_damaged_file(cli, finished_run, tmp_path, damage):
+    import shutil
+
+    name, text = DAMAGE[damage]
+    runs = tmp_path / "runs"
+    run = runs / finished_run.name
+    shutil.copytree(finished_run, run)
+    good = shutil.copytree(finished_run, runs / "good-run")
+    (run / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+    listed = cli("runs", runs)
+    assert listed.exit_code == 0 and "Traceback" not in listed.output, listed.output
+    assert good.name in listed.stdout  # the readable runs are still listed
+    rows = {row["run"]: row for row in __import__("json").loads(cli("runs", runs, "--json").stdout)}
+    if name == "summary.json" and damage != "summary-wrong-types":
+        assert rows[run.name]["status"] == "broken" and "summary.json" in rows[run.name]["problem"]
+        assert f"{run.name} is broken: {run / 'summary.json'}" in listed.output
+    for args in (("compare", run, good), ("plot", run, "--output", tmp_path / "p.png"), ("evaluate", run),
+                 ("run", "--resume", run)):
+        result = cli(*args)
+        assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit), \
+            (args, result.output)
+        if result.exit_code:
+            lines = [line for line in result.output.splitlines() if line.strip()]
+            assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, result.output)
+
+
+def _files(run) -> dict[str, bytes]:
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def test_no_output_path_can_destroy_a_run_or_an_existing_file(cli, finished_run, tmp_path):
+    import numpy as np
+
+    before = _files(finished_run)
+    np.save(tmp_path / "x.npy", np.zeros((2, 1), np.float32))
+    cases = [
+        (("predict", finished_run, tmp_path / "x.npy", "--output", finished_run / "history.csv", "--force"),
+         "a file of the run directory"),
+        (("plot", finished_run, "--output", finished_run / "plots" / "loss.png", "--force"), "a file of the run directory"),
+        (("init", finished_run / "config.yaml", "--force"), "a file of the run directory"),
+        (("predict", finished_run, tmp_path / "x.npy", "--output", tmp_path / "x.npy" / "out.csv"), "is a file, not a folder"),
+        (("predict", finished_run, tmp_path / "x.npy", "--output", tmp_path / ("n" * 300 + ".csv")), "a name is at most 255"),
+    ]
+    for args, message in cases:
+        result = cli(*args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], (args, result.output)
+    assert _files(finished_run) == before  # every file of the run, byte for byte
+    (tmp_path / "mine.csv").write_text("keep me\n")
+    refused = cli("predict", finished_run, tmp_path / "x.npy", "--output", tmp_path / "mine.csv")
+    assert refused.exit_code == 2 and "already exists; pass --force" in refused.output
+    assert (tmp_path / "mine.csv").read_text() == "keep me\n"
+    forced = cli("predict", finished_run, tmp_path / "x.npy", "--output", tmp_path / "mine.csv", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert (tmp_path / "mine.csv").read_text().startswith("source,index,value")

@@ -83,6 +83,7 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run directory.", show_default
 RunDirsArg = Annotated[list[Path], typer.Argument(help="Run directories.", show_default=False)]
 CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="Which model: last or best.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists (never a run's own files).")]
 
 
 def _console(quiet: bool = False) -> Console:
@@ -458,6 +459,7 @@ def compare(run_dirs: RunDirsArg, as_json: JsonOpt = False, debug: DebugOpt = Fa
 def plot(
     run_dirs: RunDirsArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The PNG file to write.")] = Path("plot.png"),
+    force: ForceOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Overlay the curves of one or more runs in one PNG figure.
@@ -466,7 +468,7 @@ def plot(
     """
     from tftrain.commands.plot import overlay_plot
 
-    print(overlay_plot(run_dirs, output))
+    print(overlay_plot(run_dirs, output, force))
 
 
 @app.command()
@@ -506,6 +508,7 @@ def predict(
     inputs: Annotated[list[Path], typer.Argument(help=".npy, .npz, .csv or image files (or a folder of images).",
                                                  show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write a .csv or .json file.")] = None,
+    force: ForceOpt = False,
     checkpoint: CheckpointOpt = "last",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -516,12 +519,15 @@ def predict(
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.predict import predict_run, predictions_table, write_predictions
+    from tftrain.runs import check_output
 
+    if output is not None:
+        check_output(output, force)  # before the model runs: a refused path costs nothing
     _start(err_console(), f"predicting with {run_dir}", verbose=False)
 
     result = predict_run(run_dir, inputs, checkpoint)
     if output is not None:
-        print(write_predictions(result, output))
+        print(write_predictions(result, output, force))
     elif as_json:
         print(json.dumps(result, indent=2))
     else:

@@ -24,7 +24,7 @@ import numpy as np
 
 from tftrain import catalog
 from tftrain.errors import DataError, UserError
-from tftrain.runs import RunDir, atomic_write
+from tftrain.runs import RunDir, atomic_write, check_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
@@ -199,9 +199,10 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
             "predictions": [{"source": r.pop("source"), "index": r.pop("index"), **r} for r in rows]}
 
 
-def write_predictions(result: dict[str, Any], output: str | Path) -> Path:
-    """--output FILE: .csv (one row per example) or .json (the whole result)."""
-    output = Path(output)
+def write_predictions(result: dict[str, Any], output: str | Path, force: bool = False) -> Path:
+    """--output FILE: .csv (one row per example) or .json (the whole result); an existing file
+    is replaced only with `force`, a run's own files never."""
+    output = check_output(output, force)
     suffix = output.suffix.lower()
     if suffix == ".json":
         atomic_write(output, json.dumps(result, indent=2) + "\n")
