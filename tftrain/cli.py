@@ -204,27 +204,42 @@ def evaluate(
     unsafe: Annotated[bool, typer.Option(
         "--unsafe", help="Also load what can run code: Lambda layers, .h5 files, SavedModel directories, "
                          "URLs. Only for models from a source you trust.")] = False,
+    mistakes: Annotated[Optional[int], typer.Option(
+        "--mistakes", min=1, metavar="N",
+        help="Also draw the N most confident misclassified test images (plots/mistakes.png).")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Evaluate a finished run's model on its test split; writes eval.json.
+    """Evaluate a finished run's model on its test split; writes eval.json and plots/.
 
-    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best
+    Classifiers get a per-class table and the confusion matrix (plots/confusion_matrix.png), binary
+    models ROC and precision-recall curves, regressions MAE, RMSE, R² and residual plots.
+
+    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best --mistakes 25
     """
     from tftrain.security import check_keras_version
     from tftrain.tf_setup import setup_tensorflow
 
     check_keras_version()
     setup_tensorflow()
-    from tftrain.commands.evaluate import evaluate_run
-    from tftrain.console import metrics_table
+    from tftrain.commands.evaluate import evaluate_run, evaluation_tables
 
-    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe)
+    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
-        _print_table(metrics_table("metrics", result["metrics"]))
+        for shown in evaluation_tables(result):
+            if isinstance(shown, str):
+                out_console().print(shown, markup=False, highlight=False, soft_wrap=True)
+            else:
+                _print_table(shown)
+    written = [*result["plots"].values(), *([result["mistakes"]["plot"]] if "plot" in result.get("mistakes", {}) else [])]
+    if written:
+        err_console().print(f"plots: {', '.join(str(run_dir / name) for name in written)}", markup=False,
+                            highlight=False, soft_wrap=True)
+    if result.get("mistakes", {}).get("misclassified") == 0:
+        err_console().print("--mistakes: no misclassified examples to draw", markup=False, highlight=False)
 
 
 @app.command()
