@@ -411,16 +411,25 @@ def predict(
 @_reports_errors
 def export(
     run_dir: RunDirArg,
-    format_: Annotated[str, typer.Option("--format", "-f", help="saved_model (TF Serving), keras, h5 or weights.")
+    format_: Annotated[str, typer.Option(
+        "--format", "-f", help="saved_model (TF Serving), tflite, onnx (needs tftrain[onnx]), keras, h5 or weights.")
                        ] = "saved_model",
+    quantize: Annotated[Optional[str], typer.Option(
+        "--quantize", help="tflite only: none, dynamic (int8 weights), float16, or int8 (weights and "
+                                 "activations, calibrated on the run's training data). Default: none.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write "
                                                    "(default: RUN_DIR/export/...).")] = None,
     checkpoint: CheckpointOpt = "last",
+    as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Export a run's model for serving or for other Keras code.
+    """Export a run's model for serving, phones and edge devices, or other Keras code.
 
-    Example: tftrain export runs/mnist-dense-20260101-120000 --format saved_model --output serving/mnist/1
+    saved_model, tflite and onnx take raw inputs as the data come (uint8 images) and return class
+    probabilities and the class index. tflite and onnx files are run on the test split in their
+    own runtime (LiteRT, onnxruntime) and compared with the Keras model before they are written.
+
+    Example: tftrain export runs/mnist-dense-20260101-120000 --format tflite --quantize int8
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.export import export_run, signature_text
@@ -428,10 +437,19 @@ def export(
 
     setup_tensorflow()
 
-    path = export_run(run_dir, format_, output, checkpoint)
+    exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize)
+    check = exported.verification
+    if as_json:
+        print(json.dumps({"path": str(exported.path), "verification": check.to_dict() if check else None}, indent=2))
+        return
     if format_ == "saved_model":
-        err_console().print(signature_text(path), markup=False, highlight=False, soft_wrap=True)
-    print(path)
+        err_console().print(signature_text(exported.path), markup=False, highlight=False, soft_wrap=True)
+    if check is not None:
+        from tftrain.commands.export_check import verification_heading, verification_table
+
+        err_console().print(verification_heading(check), markup=False, highlight=False, soft_wrap=True)
+        _print_table(verification_table(check), err_console())
+    print(exported.path)
 
 
 def main(argv: list[str] | None = None, callbacks: list | tuple = ()) -> None:

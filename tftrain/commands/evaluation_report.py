@@ -46,23 +46,31 @@ class Predictions:
 def read_predictions(outputs: np.ndarray, y: np.ndarray, task: str, output_activation: str | None,
                      class_names: tuple[str, ...] | None = None) -> Predictions:
     """Labels and model outputs of one split as a `Predictions` of the run's task."""
-    n = len(outputs)
     values = as_probabilities(np.asarray(outputs, dtype=np.float64), task, output_activation)
-    labels = np.asarray(y).reshape(n, -1)
+    labels = np.asarray(y).reshape(len(y), -1)
     if task == "regression":
         return Predictions(task, labels.astype(np.float64), values)
+    true = true_classes(y, task)
     if task == "multiclass":
-        true = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0].astype(np.int64)
         names = _names(class_names, values.shape[1])
         return Predictions(task, true, values.argmax(axis=1), names, values.max(axis=1), None)
     threshold = THRESHOLDS[task][0]
     score = values[:, 0]
-    true = (labels[:, 0] > threshold if task == "score" else labels[:, 0] >= threshold).astype(np.int64)
     predicted = (score > threshold if task == "score" else score >= threshold).astype(np.int64)
     if class_names is None or len(class_names) != 2:
         class_names = ("-1", "1") if task == "score" and labels.min() < 0 else ("0", "1")
     confidence = np.where(predicted == 1, score, 1.0 - score) if task == "binary" else None
     return Predictions(task, true, predicted, tuple(class_names), confidence, score)
+
+
+def true_classes(y: np.ndarray, task: str) -> np.ndarray:
+    """Class index per example from a classifier's labels: integers as they are, one-hot rows by
+    argmax, binary labels at 0.5 and score labels (-1/1 or 0/1) above 0."""
+    labels = np.asarray(y).reshape(len(y), -1)
+    if task == "multiclass":
+        return labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0].astype(np.int64)
+    threshold = THRESHOLDS[task][0]
+    return (labels[:, 0] > threshold if task == "score" else labels[:, 0] >= threshold).astype(np.int64)
 
 
 def _names(class_names: tuple[str, ...] | None, count: int) -> tuple[str, ...]:
