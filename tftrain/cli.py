@@ -347,6 +347,26 @@ def plot(
 
 @app.command()
 @_reports_errors
+def report(
+    run_dirs: RunDirsArg,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="The HTML file to write (default: RUN_DIR/report.html for one run, "
+                               "report.html for several).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """One self-contained HTML page: summary, config, curves, evaluation, confusion matrix (and, for
+    several runs, their comparison). Images are inlined: the file opens anywhere, alone.
+
+    Example: tftrain report runs/lr-0.1-20260101-120000 runs/lr-0.01-20260101-123000 --output report.html
+    """
+    from tftrain.commands.report import write_report
+
+    print(write_report(run_dirs, output, force=force))
+
+
+@app.command()
+@_reports_errors
 def sweep(
     config: ConfigArg,
     grid: Annotated[list[str], typer.Option("--grid", help="KEY=V1,V2,... (repeatable: the cartesian product).",

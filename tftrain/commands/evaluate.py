@@ -16,7 +16,7 @@ import numpy as np
 
 from tftrain.commands import evaluation_plots as figures
 from tftrain.commands.evaluation_report import (
-    THRESHOLDS, Predictions, binary_summary, classification_summary, confusion_line, read_predictions,
+    THRESHOLDS, Predictions, binary_line, binary_summary, classification_summary, confusion_line, read_predictions,
     regression_summary, worst_mistakes)
 from tftrain.commands.plot import save_png
 from tftrain.commands.predict import task_of
@@ -178,15 +178,6 @@ def evaluation_tables(result: dict) -> list:
     if "binary" in result:
         shown.append(binary_line(result["binary"]))
     return shown
-
-
-def binary_line(binary: dict) -> str:
-    """`ROC AUC 0.97, average precision 0.95 (threshold 0.5 on the probability)`."""
-    def number(v):
-        return "n/a (one class only)" if v is None else f"{v:.4f}"
-
-    return (f"ROC AUC {number(binary['roc_auc'])}, average precision {number(binary['average_precision'])} "
-            f"(threshold {binary['threshold']:g} on the {binary['threshold_on']})")
 
 
 def per_class_table(report: dict):

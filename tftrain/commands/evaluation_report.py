@@ -211,6 +211,15 @@ def binary_summary(p: Predictions) -> tuple[dict, Curve | None, Curve | None]:
     return summary, roc, pr
 
 
+def binary_line(binary: dict) -> str:
+    """`ROC AUC 0.97, average precision 0.95 (threshold 0.5 on the probability)`."""
+    def number(v):
+        return "n/a (one class only)" if v is None else f"{v:.4f}"
+
+    return (f"ROC AUC {number(binary['roc_auc'])}, average precision {number(binary['average_precision'])} "
+            f"(threshold {binary['threshold']:g} on the {binary['threshold_on']})")
+
+
 # -- regression -------------------------------------------------------------------------------
 
 def regression_summary(p: Predictions) -> dict:
