@@ -23,9 +23,10 @@ from tftrain.commands.runs import compare_runs, duration, flatten
 from tftrain.errors import UserError
 from tftrain.runs import CONFIG, EVAL, REPORT, RunDir, atomic_write
 
-# Summary keys shown as times, and keys left out (the process id says nothing after the run).
+# Summary keys shown as times, and keys left out: the process id says nothing after the run,
+# and the class names head the evaluation tables instead.
 _TIMES = {"started", "finished", "evaluated"}
-_HIDDEN = {"pid"}
+_HIDDEN = {"pid", "data.class_names"}
 # What eval.json's `plots` hold, in the order and with the headings the page shows them.
 _EVALUATION_PLOTS = {"roc": "ROC curve", "precision_recall": "Precision-recall curve",
                      "predicted_vs_true": "Predicted vs true", "residuals": "Residuals"}
@@ -42,6 +43,10 @@ pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .85rem; 
 img { max-width: 100%; height: auto; border: 1px solid #eaeef2; margin: .4rem 0; }
 .muted { color: #656d76; } .status-completed { color: #1a7f37; } .status-failed, .status-diverged { color: #cf222e; }
 nav a { margin-right: 1rem; } .gallery { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.columns { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; align-items: start; }
+.columns table { width: 100%; } .columns td:first-child { white-space: nowrap; }
+.columns td:last-child { overflow-wrap: anywhere; }
+details summary { cursor: pointer; color: #656d76; }
 """
 
 
@@ -133,14 +138,16 @@ def _summary_table(summary: dict) -> str:
     if not summary:
         return '<p class="muted">no summary.json yet</p>'
     rows = []
-    for key, value in flatten({k: v for k, v in summary.items() if k not in _HIDDEN}).items():
+    for key, value in flatten(summary).items():
+        if key in _HIDDEN:
+            continue
         if key in _TIMES and isinstance(value, (int, float)):
             value = _time(value)
         elif key == "seconds" and isinstance(value, (int, float)):
             value = f"{duration(value)} ({value:.1f} s)"
         rows.append([key, _cell(value)])
     half = (len(rows) + 1) // 2  # two tables side by side: the summary is long and narrow
-    return f'<div class="gallery">{_table(["key", "value"], rows[:half])}{_table(["key", "value"], rows[half:])}</div>'
+    return f'<div class="columns">{_table(["key", "value"], rows[:half])}{_table(["key", "value"], rows[half:])}</div>'
 
 
 
@@ -190,7 +197,8 @@ def _confusion(run: RunDir, evaluation: dict) -> str:
              f"<tbody>{''.join(rows)}</tbody></table>")
     confusions = "".join(f"<li>{_e(confusion_line(c))}</li>" for c in report["top_confusions"])
     parts = [table, f"<p>top confusions</p><ul>{confusions}</ul>" if confusions else ""]
-    parts.append(_figure(run, evaluation.get("plots", {}).get("confusion_matrix"), ""))
+    drawn = evaluation.get("plots", {}).get("confusion_matrix")
+    parts.append(f"<details><summary>as drawn in {_e(drawn)}</summary>{_figure(run, drawn, '')}</details>")
     return "\n".join(parts)
 
 
