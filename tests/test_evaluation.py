@@ -85,6 +85,15 @@ def test_binary_predictions_from_logits_and_the_threshold_point():
     assert scores.class_names == ("-1", "1")
 
 
+def test_one_hot_labels_and_logits_of_a_categorical_model():
+    logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 3.0, 0.0]])
+    p = report.read_predictions(logits, np.eye(3)[[0, 1, 1]], "multiclass", None, ("a", "b", "c"))
+    assert p.true.tolist() == [0, 1, 1] and p.predicted.tolist() == [0, 2, 1]
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(p.confidence, softmax.max(axis=1))
+    assert report.confusion_matrix(p.true, p.predicted, 3).tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
+
+
 def test_regression_statistics_of_a_hand_made_set():
     p = report.read_predictions(np.array([[2.5], [0.0], [2.0], [8.0]]), np.array([3, -0.5, 2, 7]), "regression", None)
     stats = report.regression_summary(p)

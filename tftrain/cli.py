@@ -211,8 +211,7 @@ def evaluate(
 ) -> None:
     """Evaluate a finished run's model on its test split; writes eval.json and plots/.
 
-    Classifiers get a per-class table and the confusion matrix (plots/confusion_matrix.png), binary
-    models ROC and precision-recall curves, regressions MAE, RMSE, R² and residual plots.
+    Classifiers: per-class table and confusion matrix; binary: ROC and PR curves; regression: MAE, RMSE, R².
 
     Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best --mistakes 25
     """
@@ -234,11 +233,17 @@ def evaluate(
                 out_console().print(shown, markup=False, highlight=False, soft_wrap=True)
             else:
                 _print_table(shown)
-    written = [*result["plots"].values(), *([result["mistakes"]["plot"]] if "plot" in result.get("mistakes", {}) else [])]
+    _say_plots(run_dir, result)
+
+
+def _say_plots(run_dir: Path, result: dict) -> None:
+    """On stderr: which plots an evaluation wrote (or that there were no mistakes to draw)."""
+    mistakes = result.get("mistakes", {})
+    written = [*result["plots"].values(), *([mistakes["plot"]] if "plot" in mistakes else [])]
     if written:
         err_console().print(f"plots: {', '.join(str(run_dir / name) for name in written)}", markup=False,
                             highlight=False, soft_wrap=True)
-    if result.get("mistakes", {}).get("misclassified") == 0:
+    if mistakes.get("misclassified") == 0:
         err_console().print("--mistakes: no misclassified examples to draw", markup=False, highlight=False)
 
 
@@ -355,8 +360,9 @@ def report(
     force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """One self-contained HTML page: summary, config, curves, evaluation, confusion matrix (and, for
-    several runs, their comparison). Images are inlined: the file opens anywhere, alone.
+    """Write one self-contained HTML page of runs: summary, curves, evaluation, confusion matrix, config.
+
+    Several runs are compared first. Images are inlined, so the file opens anywhere on its own.
 
     Example: tftrain report runs/lr-0.1-20260101-120000 runs/lr-0.01-20260101-123000 --output report.html
     """
@@ -432,7 +438,7 @@ def predict(
 def export(
     run_dir: RunDirArg,
     format_: Annotated[str, typer.Option(
-        "--format", "-f", help="saved_model (TF Serving), tflite, onnx (needs tftrain[onnx]), keras, h5 or weights.")
+        "--format", "-f", help="saved_model (TF Serving), tflite, onnx (the onnx extra), keras, h5 or weights.")
                        ] = "saved_model",
     quantize: Annotated[Optional[str], typer.Option(
         "--quantize", help="tflite only: none, dynamic (int8 weights), float16, or int8 (weights and "
@@ -443,11 +449,11 @@ def export(
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Export a run's model for serving, phones and edge devices, or other Keras code.
+    """Export a run's model for TF Serving, phones and edge devices (TFLite), ONNX runtimes, or Keras code.
 
-    saved_model, tflite and onnx take raw inputs as the data come (uint8 images) and return class
-    probabilities and the class index. tflite and onnx files are run on the test split in their
-    own runtime (LiteRT, onnxruntime) and compared with the Keras model before they are written.
+    saved_model, tflite and onnx take raw inputs (uint8 images) and return probabilities and the class.
+
+    tflite and onnx files are run in their own runtime on the test split and checked against Keras first.
 
     Example: tftrain export runs/mnist-dense-20260101-120000 --format tflite --quantize int8
     """

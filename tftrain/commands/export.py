@@ -24,11 +24,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tftrain.errors import TftrainError, UserError
 from tftrain.runs import EXPORT, RunDir
+
+if TYPE_CHECKING:
+    from tftrain.commands.export_check import Verification
 
 # format -> (default name under RUN_DIR/export, required suffix of --output)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -49,7 +53,7 @@ class Exported:
     """Where an export went and, for TFLite and ONNX, what running it showed."""
 
     path: Path
-    verification: object | None = None  # tftrain.commands.export_check.Verification
+    verification: Verification | None = None
 
 
 def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, checkpoint: str = "last",

@@ -53,12 +53,14 @@ def verify(model, run_exported: Callable[[np.ndarray], dict], sig: Signature, x:
     expected = reference_outputs(model, x, sig, batch_size)
     got = run_exported(x)
     main = sig.outputs[0]
-    reference, exported = expected[main].astype(np.float64), np.asarray(got[main], np.float64).reshape(expected[main].shape)
+    reference = expected[main].astype(np.float64)
+    exported = np.asarray(got[main], np.float64).reshape(reference.shape)
     difference = np.abs(exported - reference)
     relative = difference / np.maximum(1.0, np.abs(reference))
     if sig.task == "regression":
         quality = "loss"
-        keras_quality, exported_quality = (float(loss_fn(y, values)) for values in (expected[main], exported.astype(np.float32)))
+        keras_quality = float(loss_fn(y, expected[main]))
+        exported_quality = float(loss_fn(y, exported.astype(np.float32)))
         agreement = None
     else:
         quality = "accuracy"
@@ -86,7 +88,8 @@ def verification_table(v: Verification):
     table.add_column("keras", justify="right")
     table.add_column(v.format, justify="right")
     table.add_column("change", justify="right")
-    table.add_row("file size", _size(v.keras_bytes), _size(v.exported_bytes), f"{v.exported_bytes / v.keras_bytes:.2f}x")
+    table.add_row("file size", _size(v.keras_bytes), _size(v.exported_bytes),
+                  f"{v.exported_bytes / v.keras_bytes:.2f}x")
     if v.quality == "accuracy":
         change = f"{100 * (v.exported_quality - v.keras_quality):+.2f} pp"
         table.add_row("accuracy", f"{v.keras_quality:.4f}", f"{v.exported_quality:.4f}", change)

@@ -44,7 +44,8 @@ def convert(function, spec) -> bytes:
         try:
             proto, _ = tf2onnx.convert.from_function(traced, input_signature=[spec], opset=OPSET)
         except Exception as exc:  # tf2onnx raises bare exceptions of many kinds from its op handlers
-            raise TftrainError(f"onnx: tf2onnx failed: {_first_line(exc)}; try --format tflite or saved_model") from None
+            raise TftrainError(f"onnx: tf2onnx failed: {_first_line(exc)}; "
+                               "try --format tflite or saved_model") from None
     unsupported = [r.getMessage() for r in records if "is not supported" in r.getMessage()]
     if unsupported:  # tf2onnx logs ops it cannot map and leaves them in the graph
         raise TftrainError(f"onnx: {_unsupported(unsupported[0])}; tf2onnx has no ONNX conversion for it at "

@@ -103,7 +103,8 @@ def _run_section(run: RunDir, index: int) -> str:
     status = run.status()
     evaluation = _read_eval(run)
     parts = [f'<section id="run-{index}" class="run">', f"<h2>{_e(run.path.name)}</h2>",
-             f'<p>status <b class="status-{_e(status)}">{_e(status)}</b> · <span class="muted">{_e(run.path)}</span></p>',
+             f'<p>status <b class="status-{_e(status)}">{_e(status)}</b> · '
+             f'<span class="muted">{_e(run.path)}</span></p>',
              f'<section id="run-{index}-summary" class="summary"><h3>Summary</h3>{_summary_table(summary)}</section>',
              f'<section id="run-{index}-curves" class="curves"><h3>Curves</h3>'
              f"{_curves([run] if run.history() else [], run.path.name)}</section>",

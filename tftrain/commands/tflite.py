@@ -150,5 +150,6 @@ def _first_error(exc: Exception) -> str:
     for error in getattr(exc, "errors", None) or []:
         if error.operator.name not in ("", "tf.Const") and error.error_message:
             return error.error_message.splitlines()[0][:200]
-    lines = [line for line in str(exc).splitlines() if "error:" in line] or str(exc).splitlines() or [type(exc).__name__]
+    text = str(exc).splitlines()
+    lines = [line for line in text if "error:" in line] or text or [type(exc).__name__]
     return lines[0].split("error:")[-1].strip()[:200]
