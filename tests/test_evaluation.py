@@ -238,3 +238,24 @@ def test_mistakes_is_refused_in_one_line_where_nothing_is_misclassified_or_nothi
     assert result.exit_code == 2 and "have shape (1,), not (height, width[, channels])" in result.stderr
     assert not (run / "eval.json").exists()
     assert cli("evaluate", run, "--mistakes", "0").exit_code == 2  # typer: N >= 1
+
+
+def test_csv_label_values_name_the_classes(cli, tmp_path, write_config):
+    rng = np.random.default_rng(0)
+    names = np.array(["fox", "cat", "dog"])
+    labels = rng.integers(0, 3, 48)
+    rows = ["width,height,animal"] + [f"{k + rng.normal(0, 0.1):.3f},{rng.normal():.3f},{names[k]}" for k in labels]
+    (tmp_path / "animals.csv").write_text("\n".join(rows) + "\n")
+    config = write_config({"name": "animals", "data": {"dataset": "csv", "path": str(tmp_path / "animals.csv"),
+                                                       "batch_size": 8, "validation": 0.25,
+                                                       "options": {"label": "animal"}},
+                           "model": {"type": "dense", "hidden": [8]}, "loss": "sparse_categorical_crossentropy",
+                           "optimizer": {"name": "adam", "learning_rate": 0.05}, "training": {"epochs": 2}})
+    trained = cli("run", config, "--runs-dir", tmp_path / "runs", "-q")
+    assert trained.exit_code == 0, trained.output
+    result = cli("evaluate", trained.stdout.strip(), "--json")
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(result.stdout)
+    assert evaluation["classes"] == ["cat", "dog", "fox"]  # the label values, as the loader numbered them
+    assert evaluation["classification"]["confusion_matrix"]["labels"] == ["cat", "dog", "fox"]
+    assert sum(row["support"] for row in evaluation["classification"]["per_class"]) == evaluation["examples"] == 12

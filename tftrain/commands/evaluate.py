@@ -205,7 +205,7 @@ def confusion_table(matrix: dict, normalized: bool):
     from rich.table import Table
 
     title = "confusion matrix, share of each true class" if normalized else "confusion matrix"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", min_width=len(title))  # a title never wraps
     table.add_column("true \\ predicted")
     for name in matrix["labels"]:
         table.add_column(name, justify="right")
