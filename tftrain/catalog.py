@@ -132,7 +132,7 @@ class SyntheticRegressionOptions(_Options):
     b: float = 2.0  # and intercept
     noise: Annotated[float, Field(ge=0)] = 1.0  # standard deviation of the Gaussian noise
     x_min: float = -2.0  # the tutorial's range
-    x_max: float = 2.0
+    x_max: float = 2.0  # [-2, 2]: the tutorial's range
 
 
 class SyntheticBinaryOptions(_Options):

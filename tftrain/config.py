@@ -7,9 +7,11 @@ NumPy: `tftrain validate` and `tftrain show` must stay instant.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -20,14 +22,16 @@ from pydantic import (
     PositiveInt,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from tftrain import catalog
+from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
-from tftrain.schema import Strict, kind_of, show, suggest, unknown
+from tftrain.schema import NameCheck, Strict, kind_of, show, suggest, unknown
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
@@ -60,9 +64,17 @@ class _Named(BaseModel):
         """The catalog name after resolving aliases such as `mse`."""
         return self._aliases.get(self.name, self.name)
 
-    _table: dict = {}
-    _aliases: dict = {}
-    _kind: str = ""
+    # Class variables, not pydantic private attributes: those are deep-copied into every
+    # instance, which cost more than the rest of validating a config (catalog tables of sets).
+    _table: ClassVar[dict] = {}
+    _aliases: ClassVar[dict] = {}
+    _kind: ClassVar[str] = ""
+
+    @classmethod
+    def choices(cls) -> dict[str, frozenset[str]]:
+        """Every name this component accepts (aliases included) -> the Keras parameters it takes."""
+        return {**{name: params for name, (_, params) in cls._table.items()},
+                **{alias: cls._table[name][1] for alias, name in cls._aliases.items()}}
 
     @model_validator(mode="after")
     def _known(self) -> _Named:
@@ -107,6 +119,11 @@ class OptimizerConfig(_Named):
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
+# `data.validation`: test, none or a fraction; the JSON Schema says so (the validator, in words).
+ValidationSplit = Annotated[str | float, WithJsonSchema({"anyOf": [
+    {"enum": ["test", "none"]}, {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}]})]
+
+
 class DataConfig(Strict):
     """Where the examples come from and how they are batched."""
 
@@ -114,7 +131,7 @@ class DataConfig(Strict):
     path: str | None = None  # null -> the Keras cache dir, then the normal download
     batch_size: PositiveInt = 32  # Keras's default batch size
     shuffle: bool = True  # reshuffle every epoch, seeded by the run's seed
-    validation: str | float = "test"  # the tutorials validate on the test split; or a fraction, or none
+    validation: ValidationSplit = "test"  # the tutorials validate on the test split; or a fraction, or none
     limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
 
@@ -126,12 +143,7 @@ class DataConfig(Strict):
         raise ValueError(f"expected 'test', 'none' or a fraction between 0 and 1, got {show(value)}"
                          + (suggest(value, ["test", "none"]) if isinstance(value, str) else ""))
 
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        if value not in catalog.DATASETS:
-            raise ValueError(unknown("dataset", value, catalog.DATASETS))
-        return value
+    _known_dataset = field_validator("dataset")(NameCheck("dataset", catalog.DATASETS))
 
     @field_validator("options")
     @classmethod
@@ -151,7 +163,7 @@ class DataConfig(Strict):
                     f"unknown option '{key}' for dataset {dataset}" + suggest(key, valid)
                     + f"; valid options: {', '.join(valid) or 'none'}") from None
             # A leading "." tells format_validation_error to append this to the key path.
-            raise ValueError("." + format_validation_error(exc, value, root=schema)) from None
+            raise ValueError("." + _format_error(exc.errors()[0], value, schema)) from None
 
 
 # Every registered model type (tftrain.models), told apart by `type`.
@@ -242,7 +254,7 @@ class Config(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
     seed: NonNegativeInt | None = 0  # fixed so two runs of one config agree; null picks one and records it
     deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
-    data: DataConfig
+    data: DataConfig  # no sensible default: the user must say what to train on
     model: ModelConfig = Field(default_factory=lambda: DenseModel(type="dense"))  # the MNIST tutorial's model
     loss: LossConfig  # no sensible default: it depends on the labels
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)  # plain SGD, lr 0.01
@@ -256,9 +268,19 @@ class Config(Strict):
             raise ValueError(f"expected letters, digits, '.', '_' or '-' making a name, got {show(value)}")
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        from tftrain.config_checks import problems
+
+        found = problems(self)
+        if found:
+            raise ValueError("\n".join(found))
+        return self
+
     def to_yaml(self) -> str:
-        """The fully resolved config, every default included, loadable by `load_config`."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        """The fully resolved config, every default included, loadable by `load_config` (no
+        `extends`; a literal `${` is written `$${`, so reading it back changes nothing)."""
+        return yaml.safe_dump(escape(self.model_dump(mode="json")), sort_keys=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,45 +288,118 @@ class Config(Strict):
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read, override and validate a config file; raises ConfigError with a one-line message."""
+    """Read, compose (`extends`, `${env:...}`), override and validate a config file; raises
+    ConfigError with a one-line message."""
+    composed = compose_config(path, overrides)
+    return validate(composed.raw, composed)
+
+
+def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Composed:
+    """The raw config of `path` (its `extends` chain merged, environment variables resolved,
+    `--set` applied, `name` defaulted) with the source of every key, before validation."""
     path = Path(path)
+    composed = compose(path, _read_config_file, selector_keys())
+    raw = composed.raw
+    for override in overrides:
+        composed.set(apply_override(raw, override), Source("--set", in_file=False))
+    if raw.get("name") is None:
+        raw["name"] = _default_name(path)
+        composed.set(("name",), Source("default: the config file's name", in_file=False))
+    return composed
+
+
+def _read_config_file(path: Path, where: str, extended: bool) -> Any:
+    """One file's YAML, through the same safe loader and alias-bomb check as every config."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{where}: no such file" if extended else f"{where}: no such config file") from None
     except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
-        raise ConfigError(f"{path}: cannot read the config ({exc.__class__.__name__})") from None
-    raw = parse_yaml(text, source=str(path))
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys (name, data, model, ...), got {kind_of(raw)}")
-    for override in overrides:
-        apply_override(raw, override)
-    if raw.get("name") is None:
-        raw["name"] = _default_name(path)
-    return validate(raw)
+        raise ConfigError(f"{where}: cannot read the config ({exc.__class__.__name__})") from None
+    raw = parse_yaml(text, source=where)
+    if not isinstance(raw, dict) and not extended:
+        raise ConfigError(f"{where}: expected a mapping of keys (name, data, model, ...), got {kind_of(raw)}")
+    return raw
+
+
+@functools.cache
+def selector_keys(model: type[BaseModel] | None = None, prefix: tuple = ()) -> dict[tuple, tuple[str, Any]]:
+    """Key paths whose mapping is chosen by one key, with that key's default: a model by its
+    `type` (a discriminated union), a Keras component by its `name`. A merge that changes it
+    starts the mapping afresh (tftrain.compose). Derived from the schema, so new ones count."""
+    found: dict[tuple, tuple[str, Any]] = {}
+    for name, info in (model or Config).model_fields.items():
+        path, nested = (*prefix, name), _model_in(info.annotation)
+        if _is_list(info.annotation):
+            continue  # lists replace whole in a merge: nothing to choose
+        if isinstance(info.discriminator, str):
+            default = info.get_default(call_default_factory=True)
+            found[path] = (info.discriminator, getattr(default, info.discriminator, None))
+        elif nested is not None and issubclass(nested, _Named):
+            default = nested.model_fields["name"].default
+            found[path] = ("name", default if isinstance(default, str) else None)
+        if nested is not None and not isinstance(info.discriminator, str):
+            found.update(selector_keys(nested, path))
+    return found
+
+
+def _is_list(annotation: Any) -> bool:
+    """`list[...]`, or an optional one."""
+    return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
+
+
+def _yaml_12_numbers(loader: type) -> type:
+    """`loader` reading numbers as YAML 1.2 does: `1e-3`, `3E+4` and `.5` are floats (YAML 1.1,
+    which PyYAML follows, needs a dot: `1.0e-3`; papers write `3e-4`). A subclass: PyYAML's
+    own loaders are left as they are."""
+    subclass = type(f"{loader.__name__}12", (loader,), {})
+    subclass.yaml_implicit_resolvers = {key: list(value) for key, value in loader.yaml_implicit_resolvers.items()}
+    subclass.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$"), list("-+.0123456789"))
+    return subclass
+
+
+# libyaml's parser when PyYAML has it: about 20x faster than the pure-Python one on a config,
+# which counts once configs extend others. Its error messages say less ("found character that
+# cannot start any token", not which), so a file it refuses is read again by the pure-Python
+# parser, whose message (or result, should it accept the file) is the one used.
+_SAFE_LOADER = _yaml_12_numbers(yaml.SafeLoader)
+_FAST_LOADER = _yaml_12_numbers(yaml.CSafeLoader) if yaml.__with_libyaml__ else _SAFE_LOADER
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """yaml.safe_load, refusing Python tags and alias bombs with a clear message."""
+    """Safe YAML (plain data only, YAML 1.2 numbers), refusing Python tags and alias bombs
+    with a clear message."""
     try:
-        _check_expansion(text, source)
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:
-        problem = (getattr(exc, "problem", "") or "").strip()
-        raise ConfigError(
-            f"{source}: refused YAML tag ({problem}); configs hold plain data only") from None
+        return _safe_load(text, source, _FAST_LOADER)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}:{where} invalid YAML: {problem}") from None
+        error = exc
+    if _FAST_LOADER is not _SAFE_LOADER:
+        try:
+            return _safe_load(text, source, _SAFE_LOADER)
+        except yaml.YAMLError as exc:
+            error = exc
+    if isinstance(error, yaml.constructor.ConstructorError):
+        problem = (getattr(error, "problem", "") or "").strip()
+        raise ConfigError(f"{source}: refused YAML tag ({problem}); configs hold plain data only") from None
+    mark = getattr(error, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    raise ConfigError(f"{source}:{where} invalid YAML: {problem}") from None
 
 
-def _check_expansion(text: str, source: str) -> None:
+def _safe_load(text: str, source: str, loader: type) -> Any:
+    """The alias-bomb check, then the document, with `loader` (a safe loader: plain data only)."""
+    _check_expansion(text, source, loader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 (SafeLoader or CSafeLoader: plain data only)
+
+
+def _check_expansion(text: str, source: str, loader: type = _SAFE_LOADER) -> None:
     """Walk the YAML events (nothing is built) counting aliases and the values the document
     holds once aliases are expanded; refuse an alias bomb before it can eat memory or time."""
     aliases, sizes, stack, total = 0, {}, [[None, 0]], 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             stack.append([event.anchor, 1])
             continue
@@ -326,8 +421,9 @@ def _check_expansion(text: str, source: str) -> None:
             raise ConfigError(f"{source}: {what}; refused (this looks like an alias bomb)")
 
 
-def apply_override(raw: dict, override: str) -> None:
-    """Apply one `--set a.b.c=value` (value read as a YAML scalar) to the raw config dict."""
+def apply_override(raw: dict, override: str) -> tuple[str, ...]:
+    """Apply one `--set a.b.c=value` (value read as a YAML scalar) to the raw config dict;
+    returns the key path it set."""
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. training.epochs=3")
@@ -346,14 +442,32 @@ def apply_override(raw: dict, override: str) -> None:
         node[part] = child
         node = child
     node[parts[-1]] = value
+    return tuple(parts)
 
 
-def validate(raw: dict) -> Config:
-    """Validate a raw config dict; the first problem becomes a one-line ConfigError."""
+def validate(raw: dict, composed: Composed | None = None) -> Config:
+    """Validate a raw config dict; its problems become a ConfigError of one line each, naming
+    the file a bad value came from when that is not the file given (`composed`)."""
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, raw)) from None
+        origin = (lambda loc: _origin(composed, loc)) if composed else None
+        raise ConfigError(format_validation_error(exc, raw, origin=origin)) from None
+
+
+def component_choices(model: type[BaseModel]) -> dict[str, frozenset[str]] | None:
+    """For a `name` + Keras parameters block (loss, optimizer, metric, ...): its names and their
+    parameters; None for any other schema class."""
+    return model.choices() if issubclass(model, _Named) else None
+
+
+def _origin(composed: Composed, loc: tuple) -> str | None:
+    """The extended file(s) that wrote the value at `loc`; None for the top file, --set, defaults
+    and errors about the whole config."""
+    if not loc:
+        return None
+    files = [s.origin for s in composed.sources_within(loc) if s.in_file and s.origin != composed.top]
+    return ", ".join(dict.fromkeys(files)) or None
 
 
 def canonical_device(name: str) -> str:
@@ -388,9 +502,28 @@ _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patien
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
-def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseModel] | None = None) -> str:
-    """Turn pydantic's first error into `key.path: expected X, got Y` (+ did-you-mean)."""
-    error = exc.errors()[0]
+# Which problems a config's message names first: a misspelt key often explains a missing one.
+_FIRST = {"extra_forbidden": 0, "missing": 1, "union_tag_invalid": 1, "union_tag_not_found": 1}
+
+
+def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseModel] | None = None,
+                            origin: Callable[[tuple], str | None] | None = None) -> str:
+    """Every problem pydantic found, one line each (`key.path: expected X, got Y`, with a
+    did-you-mean where one fits): misspelt and missing keys first, one line per key path;
+    `origin(key path)` names the file a value came from, where it is not the file given."""
+    lines, seen = [], set()
+    for error in sorted(exc.errors(), key=lambda e: _FIRST.get(e["type"], 2)):
+        where = _display_loc(error["loc"])
+        if where in seen:  # a union reports each of its members' complaints about one value
+            continue
+        seen.add(where)
+        line, source = _format_error(error, raw, root or Config), origin(where) if origin else None
+        lines.append(f"{source}: {line}" if source else line)
+    return "\n".join(lines)
+
+
+def _format_error(error: dict, raw: dict, root: type[BaseModel]) -> str:
+    """One pydantic error as `key.path: expected X, got Y` (+ did-you-mean)."""
     loc = _display_loc(error["loc"])
     path = ".".join(str(p) for p in loc) or "config"
     kind = error["type"]
@@ -399,7 +532,7 @@ def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseMode
         return f"{path}: required key is missing"
     if kind == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1])
-        options = _keys_at(loc[:-1], raw, root or Config)
+        options = _keys_at(loc[:-1], raw, root)
         where = f" in '{parent}'" if parent else ""
         return f"unknown key '{loc[-1]}'{where}" + suggest(str(loc[-1]), options) + (
             f"; valid keys: {', '.join(options)}" if options else "")

@@ -20,11 +20,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def check_activation(value: str | None) -> str | None:
-    """A Keras activation name (or null for none); a field validator of the model types."""
-    if value is not None and value not in catalog.ACTIVATIONS:
-        raise ValueError(unknown("activation", value, catalog.ACTIVATIONS))
-    return value
+class NameCheck:
+    """A field validator for a name from a table: `field_validator("x")(NameCheck("loss", LOSSES))`.
+
+    The value must be one of `names` (or null); the message is `unknown <kind> "x" — did you mean
+    'y'?; expected one of: ...`. `tftrain schema` lists `names` as the field's allowed values
+    (an enum), for every field checked this way.
+    """
+
+    def __init__(self, kind: str, names):
+        self.kind = kind
+        self.names = names  # read at each check, so names registered later count
+
+    def __call__(self, value: str | None) -> str | None:
+        if value is not None and value not in self.names:
+            raise ValueError(unknown(self.kind, value, self.names))
+        return value
+
+
+# A Keras activation name (or null for none); a field validator of the model types.
+check_activation = NameCheck("activation", catalog.ACTIVATIONS)
 
 
 def unknown(kind: str, value: Any, options) -> str:

@@ -32,7 +32,21 @@ def check_data(config: Config, data: LoadedData) -> None:
                 raise DataError(f"data: {name} train {role} have per-example shape {train.shape[1:]} but "
                                 f"test {role} {test.shape[1:]}; both splits must match")
     _check_labels(config, data)
+    _check_inferred_task(config, data)
     config.model.check(model_spec(config, data))  # what the model type itself needs of the data
+
+
+def _check_inferred_task(config: Config, data: LoadedData) -> None:
+    """A CSV target of whole numbers is read as class labels (task: auto); trained with a
+    regression loss it is most likely a quantity, and the user should say which it is."""
+    options = config.data.options
+    if (config.data.dataset == "csv" and options.get("task") == "auto" and data.num_classes is not None
+            and catalog.LOSS_TASKS[config.loss.canonical] == "regression"):
+        distinct = len(np.unique(data.y_train))
+        raise DataError(f"data: the csv label column '{options['label']}' holds whole numbers, read as class labels "
+                        f"({distinct} distinct values, data.options.task: auto), but loss {config.loss.name} "
+                        "is a regression loss: set data.options.task: regression to train on the values (or use "
+                        "a classification loss such as sparse_categorical_crossentropy)")
 
 
 def _check_labels(config: Config, data: LoadedData) -> None:
