@@ -21,7 +21,7 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 def test_every_command_is_registered():
     assert set(COMMANDS) >= {"run", "evaluate", "validate", "show", "init", "runs", "compare", "plot",
-                             "sweep", "predict", "export", "schema"}
+                             "sweep", "predict", "export", "schema", "report"}
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -302,26 +302,46 @@ def evaluate(
     unsafe: Annotated[bool, typer.Option(
         "--unsafe", help="Also load what can run code: Lambda layers, .h5 files, SavedModel directories, "
                          "URLs. Only for models from a source you trust.")] = False,
+    mistakes: Annotated[Optional[int], typer.Option(
+        "--mistakes", min=1, metavar="N",
+        help="Also draw the N most confident misclassified test images (plots/mistakes.png).")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Evaluate a finished run's model on its test split; writes eval.json.
+    """Evaluate a finished run's model on its test split; writes eval.json and plots/.
 
-    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best
+    Classifiers: per-class table and confusion matrix; binary: ROC and PR curves; regression: MAE, RMSE, R².
+
+    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best --mistakes 25
     """
     from tftrain.security import check_keras_version
 
     check_keras_version()
     _start(err_console(), f"evaluating {run_dir}", verbose=False)
-    from tftrain.commands.evaluate import evaluate_run
-    from tftrain.console import metrics_table
+    from tftrain.commands.evaluate import evaluate_run, evaluation_tables
 
-    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe)
+    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
-        _print_table(metrics_table("metrics", result["metrics"]))
+        for shown in evaluation_tables(result):
+            if isinstance(shown, str):
+                out_console().print(shown, markup=False, highlight=False, soft_wrap=True)
+            else:
+                _print_table(shown)
+    _say_plots(run_dir, result)
+
+
+def _say_plots(run_dir: Path, result: dict) -> None:
+    """On stderr: which plots an evaluation wrote (or that there were no mistakes to draw)."""
+    mistakes = result.get("mistakes", {})
+    written = [*result["plots"].values(), *([mistakes["plot"]] if "plot" in mistakes else [])]
+    if written:
+        err_console().print(f"plots: {', '.join(str(run_dir / name) for name in written)}", markup=False,
+                            highlight=False, soft_wrap=True)
+    if mistakes.get("misclassified") == 0:
+        err_console().print("--mistakes: no misclassified examples to draw", markup=False, highlight=False)
 
 
 @app.command()
@@ -473,6 +493,27 @@ def plot(
 
 @app.command()
 @_reports_errors
+def report(
+    run_dirs: RunDirsArg,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="The HTML file to write (default: RUN_DIR/report.html for one run, "
+                               "report.html for several).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write one self-contained HTML page of runs: summary, curves, evaluation, confusion matrix, config.
+
+    Several runs are compared first. Images are inlined, so the file opens anywhere on its own.
+
+    Example: tftrain report runs/lr-0.1-20260101-120000 runs/lr-0.01-20260101-123000 --output report.html
+    """
+    from tftrain.commands.report import write_report
+
+    print(write_report(run_dirs, output, force=force))
+
+
+@app.command()
+@_reports_errors
 def sweep(
     config: ConfigArg,
     grid: Annotated[list[str], typer.Option("--grid", help="KEY=V1,V2,... (repeatable: the cartesian product).",
@@ -538,26 +579,44 @@ def predict(
 @_reports_errors
 def export(
     run_dir: RunDirArg,
-    format_: Annotated[str, typer.Option("--format", "-f", help="saved_model (TF Serving), keras, h5 or weights.")
+    format_: Annotated[str, typer.Option(
+        "--format", "-f", help="saved_model (TF Serving), tflite, onnx (the onnx extra), keras, h5 or weights.")
                        ] = "saved_model",
+    quantize: Annotated[Optional[str], typer.Option(
+        "--quantize", help="tflite only: none, dynamic (int8 weights), float16, or int8 (weights and "
+                           "activations, calibrated on the run's training data). Default: none.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write "
                                                    "(default: RUN_DIR/export/...).")] = None,
     checkpoint: CheckpointOpt = "last",
+    as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Export a run's model for serving or for other Keras code.
+    """Export a run's model for TF Serving, phones and edge devices (TFLite), ONNX runtimes, or Keras code.
 
-    Example: tftrain export runs/mnist-dense-20260101-120000 --format saved_model --output serving/mnist/1
+    saved_model, tflite and onnx take raw inputs (uint8 images) and return probabilities and the class.
+
+    tflite and onnx files are run in their own runtime on the test split and checked against Keras first.
+
+    Example: tftrain export runs/mnist-dense-20260101-120000 --format tflite --quantize int8
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.export import export_run, signature_text
 
     _start(err_console(), f"exporting {run_dir}", verbose=False)
 
-    path = export_run(run_dir, format_, output, checkpoint)
+    exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize)
+    check = exported.verification
+    if as_json:
+        print(json.dumps({"path": str(exported.path), "verification": check.to_dict() if check else None}, indent=2))
+        return
     if format_ == "saved_model":
-        err_console().print(signature_text(path), markup=False, highlight=False, soft_wrap=True)
-    print(path)
+        err_console().print(signature_text(exported.path), markup=False, highlight=False, soft_wrap=True)
+    if check is not None:
+        from tftrain.commands.export_check import verification_heading, verification_table
+
+        err_console().print(verification_heading(check), markup=False, highlight=False, soft_wrap=True)
+        _print_table(verification_table(check), err_console())
+    print(exported.path)
 
 
 def main(argv: list[str] | None = None, callbacks: list | tuple = ()) -> None:

@@ -2,9 +2,9 @@
 RunSummary, the only writer of summary.json.
 
     runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
-      config.yaml  summary.json  history.csv  model.keras  eval.json  smoke.json
+      config.yaml  summary.json  history.csv  model.keras  eval.json  smoke.json  report.html
       checkpoints/ best.keras last.keras (snapshots)  state/ (resume state)
-      tensorboard/  plots/  export/  .lock
+      tensorboard/  plots/ (curves; evaluation plots)  export/  .lock
 
 A folder of sweep members holds sweep.json beside the members' run directories.
 """
@@ -44,8 +44,19 @@ STATE = f"{CHECKPOINTS}/state"  # the resume state (tf.train.Checkpoint files)
 TENSORBOARD = "tensorboard"
 PLOTS = "plots"
 EXPORT = "export"
+REPORT = "report.html"  # tftrain report RUN, by default
 LOCK = ".lock"
 SWEEP = "sweep.json"  # in a sweep folder: marks it, and lists its members
+
+# Plots written by `tftrain evaluate` (curves of history.csv are plots/<metric>.png).
+CONFUSION_MATRIX_PLOT = f"{PLOTS}/confusion_matrix.png"
+ROC_PLOT = f"{PLOTS}/roc.png"
+PRECISION_RECALL_PLOT = f"{PLOTS}/precision_recall.png"
+PREDICTED_VS_TRUE_PLOT = f"{PLOTS}/predicted_vs_true.png"
+RESIDUALS_PLOT = f"{PLOTS}/residuals.png"
+MISTAKES_PLOT = f"{PLOTS}/mistakes.png"
+EVALUATION_PLOTS = (CONFUSION_MATRIX_PLOT, ROC_PLOT, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT,
+                    RESIDUALS_PLOT, MISTAKES_PLOT)
 
 # summary.json statuses; `killed` is never written: it is read off a `running` run whose lock
 # no process holds (kill -9, power loss).

@@ -81,10 +81,16 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI)
-    atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_png(figure: Figure, path: Path) -> Path:
+    """Write the figure as a PNG file, atomically."""
+    atomic_write(path, png_bytes(figure))
     return path
 
 
@@ -115,7 +121,7 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
         ax = figure.add_subplot()
         _plot_pair(ax, curves, metric, label_prefix="", color=None)
         _finish(ax, f"{curves.label}: {metric}", curves.x_name)
-        written.append(_save(figure, folder / f"{_file_stem(metric)}.png"))
+        written.append(save_png(figure, folder / f"{_file_stem(metric)}.png"))
     if "w" in curves.columns and "b" in curves.columns:
         figure = Figure(figsize=(9.6, 4.0), layout="constrained")
         for ax, name in zip(figure.subplots(1, 2), ("w", "b")):
@@ -124,7 +130,7 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
                 ax.axhline(curves.truth[name], color="gray", linestyle="--",
                            label=f"true {name} = {curves.truth[name]:g}")
             _finish(ax, f"{curves.label}: {name}", curves.x_name)
-        written.append(_save(figure, folder / f"{PARAMETERS}.png"))
+        written.append(save_png(figure, folder / f"{PARAMETERS}.png"))
     return written
 
 
@@ -146,7 +152,11 @@ def overlay_plot(run_dirs: list[str | Path], output: str | Path, force: bool = F
     if output.suffix.lower() != ".png":
         raise UserError(f"--output: expected a .png file name, got {str(output)!r}")
     runs = [RunDir.open(path) for path in run_dirs]
-    all_curves = [read_curves(run) for run in runs]
+    return save_png(overlay_figure([read_curves(run) for run in runs]), output)
+
+
+def overlay_figure(all_curves: list[Curves]) -> Figure:
+    """The figure of `overlay_plot`: a panel per metric (and w, b), a color per run."""
     metrics: list[str] = []
     for curves in all_curves:
         metrics += [m for m in curves.metrics() if m not in metrics]
@@ -169,7 +179,7 @@ def overlay_plot(run_dirs: list[str | Path], output: str | Path, force: bool = F
             else:
                 _plot_pair(ax, curves, panel, label_prefix=f"{curves.label} ", color=color)
         _finish(ax, panel, x_name)
-    return _save(figure, output)
+    return figure
 
 
 def _file_stem(metric: str) -> str:
