@@ -191,3 +191,32 @@ def test_no_output_path_can_destroy_a_run_or_an_existing_file(cli, finished_run,
     forced = cli("predict", finished_run, tmp_path / "x.npy", "--output", tmp_path / "mine.csv", "--force")
     assert forced.exit_code == 0, forced.output
     assert (tmp_path / "mine.csv").read_text().startswith("source,index,value")
+
+
+def test_export_and_report_never_write_over_a_run_and_keras_copies_are_checked_like_loads(cli, finished_run, tmp_path):
+    import shutil
+    import zipfile
+
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    before = _files(run)
+    for args, message in ((("export", run, "--format", "keras", "--output", run / "model.keras"), "already exists"),
+                          (("report", run, "--output", run / "history.csv"), "expected an .html file name"),
+                          (("report", run, "--output", run / "plots" / "x.html"), None)):
+        result = cli(*args)
+        if message is None:  # a new file inside the run: allowed, and nothing else changed
+            assert result.exit_code == 0, result.output
+            (run / "plots" / "x.html").unlink()
+        else:
+            assert result.exit_code == 2 and message in result.output, result.output
+    assert _files(run) == before
+    # A model with a Lambda layer (code that would run) is refused by export as by loading.
+    with zipfile.ZipFile(run / "checkpoints" / "last.keras") as src, \
+            zipfile.ZipFile(tmp_path / "lambda.keras", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "config.json":
+                data = data.replace(b'"class_name": "Dense"', b'"class_name": "Lambda"', 1)
+            dst.writestr(item, data)
+    shutil.copyfile(tmp_path / "lambda.keras", run / "checkpoints" / "last.keras")  # as a tampered run would hold
+    result = cli("export", run, "--format", "keras", "--output", tmp_path / "out.keras")
+    assert result.exit_code == 2 and "is a Lambda layer" in result.output and not (tmp_path / "out.keras").exists()

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tftrain.errors import TftrainError, UserError
-from tftrain.runs import EXPORT, RunDir
+from tftrain.runs import EXPORT, RunDir, check_output
+from tftrain.security import refuse_code
 
 if TYPE_CHECKING:
     from tftrain.commands.export_check import Verification
@@ -75,6 +76,7 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
         onnx_export.require()
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "keras":
+        refuse_code(Path(source))  # a copy is as unsafe as a load: the same check as loading
         _atomic_file(target, lambda tmp: shutil.copyfile(source, tmp))
         return Exported(target)
     model = load_model(source)  # safe mode: nothing in the file is executed
@@ -118,7 +120,7 @@ def _target(run: RunDir, fmt: str, output: str | Path | None, quantize: str | No
         raise UserError(f"--output: the {fmt} format needs a file name ending in {suffix}, got {str(target)!r}")
     if target.exists():
         raise UserError(f"{target}: already exists; remove it or choose another --output")
-    return target
+    return check_output(target)  # a parent that is a file, a name too long
 
 
 def _check_numeric(raw_dtype: str | None) -> None:

@@ -21,7 +21,7 @@ from tftrain.commands.evaluation_report import binary_line, confusion_line
 from tftrain.commands.plot import overlay_figure, png_bytes, read_curves
 from tftrain.commands.runs import compare_runs, duration, flatten
 from tftrain.errors import UserError
-from tftrain.runs import CONFIG, EVAL, REPORT, RunDir, atomic_write
+from tftrain.runs import CONFIG, EVAL, REPORT, RunDir, atomic_write, check_output
 
 # Summary keys shown as times, and keys left out: the process id says nothing after the run,
 # and the class names head the evaluation tables instead.
@@ -59,8 +59,11 @@ def write_report(run_dirs: list[str | Path], output: str | Path | None = None, f
     target = Path(output) if output is not None else (runs[0].file(REPORT) if len(runs) == 1 else Path(REPORT))
     if target.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--output: expected an .html file name, got {str(target)!r}")
-    if target.exists() and not force:
-        raise UserError(f"{target}: already exists; pass --force to replace it, or choose another --output")
+    if output is None or target.resolve() == runs[0].file(REPORT).resolve():
+        if target.exists() and not force:  # the run's own report, made again
+            raise UserError(f"{target}: already exists; pass --force to replace it, or choose another --output")
+    else:
+        check_output(target, force)  # never over another of a run's files, nor an existing file without --force
     atomic_write(target, render(runs))
     return target
 
