@@ -141,8 +141,7 @@ def test_report_refuses_to_overwrite_and_other_bad_input(cli, evaluated, tmp_pat
     target.write_text("mine")
     result = cli("report", run, "--output", target)
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: {target}: already exists; pass --force to replace it, "
-                                     "or choose another --output")
+    assert result.stderr.strip() == f"error: --output {target}: already exists; pass --force to overwrite it"
     assert target.read_text() == "mine"
     assert cli("report", run, "--output", target, "--force").exit_code == 0
     _page(target)

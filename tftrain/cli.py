@@ -567,6 +567,8 @@ def predict(
     _start(err_console(), f"predicting with {run_dir}", verbose=False)
 
     result = predict_run(run_dir, inputs, checkpoint)
+    for warning in result["warnings"]:
+        err_console().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if output is not None:
         print(write_predictions(result, output, force))
     elif as_json:

@@ -42,6 +42,10 @@ def seed_everything(config: Config) -> Config:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:  # the switch is process-wide: a deterministic run before this one in the same process left it on
+        from tensorflow.python.framework.config import disable_op_determinism  # TF exports only enable_
+
+        disable_op_determinism()
     return config
 
 
