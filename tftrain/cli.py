@@ -26,9 +26,28 @@ if TYPE_CHECKING:
 EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted."
 
 
-class _Commands(TyperGroup):
-    """The command list of plain help, each command with its whole first paragraph (typer's
-    rich help shows it whole; click's would cut it at about 45 characters)."""
+class _OneLineUsageErrors(TyperGroup):
+    """typer's command group, reporting a usage mistake (an unknown option, a missing argument)
+    as tftrain reports bad input, `error: <one line>` and exit 2, instead of a boxed panel; its
+    help lists each command with its whole first paragraph (typer's rich help shows it whole,
+    click's plain help would cut it at about 45 characters)."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer bundles its own click
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as exc:  # `tftrain` alone: the help is the answer
+            exc.show()
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            from tftrain.usage import usage_message
+
+            print(f"error: {usage_message(exc)}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def format_commands(self, ctx, formatter) -> None:
         rows = [(name, _first_paragraph(command.help or "")) for name in self.list_commands(ctx)
@@ -42,12 +61,12 @@ def _first_paragraph(text: str) -> str:
     return " ".join(text.strip().split("\n\n", 1)[0].split())
 
 
-# Plain help and usage errors (click's formatter), not typer's rich panels: typer.rich_utils
-# imports rich.markdown, markdown-it, pygments and rich.traceback on every `--help`, about 0.2 s
-# on a slow machine, more than typer itself costs (issue 21; bench/compare.py --cases cli).
+# Plain help (click's formatter), not typer's rich panels: typer.rich_utils imports rich.markdown,
+# markdown-it, pygments and rich.traceback on every `--help`, about 0.2 s on a slow machine, more
+# than typer itself costs (issue 21; bench/compare.py --cases cli).
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="tftrain",
-    cls=_Commands,
     help="Train TensorFlow/Keras models from YAML configs.",
     epilog=f"Example: tftrain run configs/linear_regression.yaml    {EXIT_CODES}",
     no_args_is_help=True,
@@ -114,8 +133,12 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
+            from tftrain.schema import printable
+
             for line in str(exc).splitlines() or [""]:  # a config's problems, one line each
-                err_console().print(f"{exc.label}: {line}", markup=False, highlight=False, soft_wrap=True)
+                # Escaped: a path or name the user gave must not send escape sequences to the terminal.
+                err_console().print(f"{exc.label}: {printable(line, limit=2000)}", markup=False, highlight=False,
+                                    soft_wrap=True)
             if getattr(exc, "run_dir", None):  # an interrupted run: its directory is still the result
                 print(exc.run_dir)
             raise typer.Exit(exc.exit_code) from None

@@ -28,8 +28,9 @@ read by lookup costs nothing until a value is checked.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 import re
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -38,8 +39,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
-    PositiveInt,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -51,7 +50,8 @@ from tftrain import catalog
 from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
-from tftrain.schema import NameCheck, Strict, kind_of, show, suggest, unknown, building_validators
+from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
+from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
@@ -61,13 +61,17 @@ MAX_YAML_ALIASES = 100
 # A config has tens of values; counted with aliases expanded, the classic bomb (9 levels of 9-10
 # aliases, under the alias limit) has hundreds of millions. Refused before anything is built.
 MAX_YAML_VALUES = 100_000
+# A config's mappings nest a few levels; hundreds would only exhaust the parser's recursion.
+MAX_YAML_DEPTH = 50
+# A config file is kilobytes; reading megabytes would only be slow on the way to an error.
+MAX_CONFIG_BYTES = 1_000_000
 
 
 class _Named(BaseModel):
     """A Keras component written as `name` or `{name: ..., <keras parameters>}`, checked by
     looking the name and parameters up in its catalog table (any size costs one lookup)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
     name: str
 
     @model_validator(mode="before")
@@ -102,11 +106,19 @@ class _Named(BaseModel):
         if self.canonical not in self._table:
             raise ValueError(unknown(self._kind, self.name, [*self._table, *self._aliases]))
         allowed = self._table[self.canonical][1]
-        for key in self.params:
+        for key, value in self.params.items():
             if key not in allowed:
                 raise ValueError(
                     f"unknown parameter '{key}' for {self._kind} '{self.name}'"
                     + suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
+            problem = catalog.PARAMETERS[key].problem(value)
+            if problem:  # a leading "." makes the message name the parameter's key path
+                raise ValueError(f".{key}: {problem} ({self._kind} {self.name})")
+        for group in catalog.EXCLUSIVE:
+            given = [key for key in group if self.params.get(key) is not None]
+            if len(given) > 1:
+                raise ValueError(f"{' and '.join(given)} cannot be combined: Keras's {self.name} takes one of "
+                                 f"{', '.join(group)}")
         return self
 
 
@@ -150,10 +162,10 @@ class DataConfig(Strict):
 
     dataset: str  # no sensible default: the user must say what to train on
     path: str | None = None  # null -> the Keras cache dir, then the normal download
-    batch_size: PositiveInt = 32  # Keras's default batch size
+    batch_size: BatchSize = 32  # Keras's default batch size
     shuffle: bool = True  # reshuffle every epoch, seeded by the run's seed
     validation: ValidationSplit = "test"  # the tutorials validate on the test split; or a fraction, or none
-    limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
+    limit: Steps | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
 
     @field_validator("validation")
@@ -195,7 +207,7 @@ class EarlyStoppingConfig(Strict):
     """Stop when `monitor` has not improved for `patience` epochs (keras.callbacks.EarlyStopping)."""
 
     monitor: str = "val_loss"  # validation loss is what generalisation is judged on
-    patience: NonNegativeInt = 3  # a few noisy epochs are not a plateau
+    patience: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 3  # a few noisy epochs are not a plateau
     mode: Literal["min", "max", "auto"] = "auto"  # Keras infers max for accuracy-like names
     min_delta: Annotated[float, Field(ge=0)] = 0.0  # any improvement counts
     restore_best_weights: bool = False  # Keras's default; the best model is kept in checkpoints/ anyway
@@ -206,27 +218,27 @@ class CheckpointConfig(Strict):
 
     monitor: str = "val_loss"  # validation loss; falls back to `loss` when there is no validation
     mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
-    every_steps: PositiveInt | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
+    every_steps: Steps | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
 
 
 class TrainingConfig(Strict):
     """How long and with which loop to train."""
 
     loop: Literal["fit", "custom"] = "fit"  # model.fit; `custom` is a tf.GradientTape loop
-    epochs: PositiveInt = 5  # enough to see curves move on the seed datasets
-    steps: PositiveInt | None = None  # set -> train this many steps instead of epochs
+    epochs: Epochs = 5  # enough to see curves move on the seed datasets
+    steps: Steps | None = None  # set -> train this many steps instead of epochs
     sampling: Literal["sequential", "with_replacement"] = "sequential"  # epochs walk the (shuffled) data in order
-    log_every: PositiveInt | None = None  # steps per progress line/history row in steps mode; null -> steps/10
+    log_every: Steps | None = None  # steps per progress line/history row in steps mode; null -> steps/10
     early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
-    steps_per_execution: PositiveInt | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
+    steps_per_execution: Steps | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
     jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
-    cpu_threads: PositiveInt | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
+    cpu_threads: Threads | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
-    distribute_timeout: PositiveInt = 300  # seconds to wait for the other workers: time to start them by hand
+    distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
 
     @field_validator("devices")
     @classmethod
@@ -248,6 +260,11 @@ class TrainingConfig(Strict):
     def _sampling_needs_steps(self) -> TrainingConfig:
         if self.sampling == "with_replacement" and self.steps is None:
             raise ValueError("sampling 'with_replacement' draws examples forever: set training.steps")
+        if self.log_every is not None and self.steps is not None and self.steps % self.log_every:
+            # Training is cut into whole log intervals: the rest would silently not be trained.
+            fits = self.steps // self.log_every * self.log_every
+            raise ValueError(f".log_every: training.steps {self.steps} is not a multiple of log_every {self.log_every} "
+                             f"(it would train {fits} steps); use steps and log_every that divide evenly")
         return self
 
     @model_validator(mode="after")
@@ -273,7 +290,7 @@ class Config(Strict):
     """One training run, fully described."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
-    seed: NonNegativeInt | None = 0  # fixed so two runs of one config agree; null picks one and records it
+    seed: Seed | None = 0  # fixed so two runs of one config agree; null picks one and records it
     deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
     data: DataConfig  # no sensible default: the user must say what to train on
     model: ModelConfig = Field(default_factory=lambda: DenseModel(type="dense"))  # the MNIST tutorial's model
@@ -334,11 +351,19 @@ def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
 def _read_config_file(path: Path, where: str, extended: bool) -> Any:
     """One file's YAML, through the same safe loader and alias-bomb check as every config."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO (reading one would wait forever), a device
+            raise ConfigError(f"{where}: cannot read the config (not a regular file)")
+        size = info.st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{where}: {size} bytes; a config is at most {MAX_CONFIG_BYTES} (is this the right file?)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file" if extended else f"{where}: no such config file") from None
-    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
-        raise ConfigError(f"{where}: cannot read the config ({exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: cannot read the config (not UTF-8 text)") from None
+    except OSError as exc:  # a folder, no permission, a loop of symbolic links, an I/O error
+        raise ConfigError(f"{where}: cannot read the config ({exc.strerror or exc.__class__.__name__})") from None
     raw = parse_yaml(text, source=where)
     if not isinstance(raw, dict) and not extended:
         raise ConfigError(f"{where}: expected a mapping of keys (name, data, model, ...), got {kind_of(raw)}")
@@ -371,11 +396,35 @@ def _is_list(annotation: Any) -> bool:
     return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping names a key twice (YAML says keys are unique; PyYAML keeps the last silently)."""
+
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first, self.again = key, first, again
+
+
+def _unique_keys(self, node, deep=False):
+    """SafeConstructor.construct_mapping, refusing a key given twice (merge keys `<<` aside)."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = self.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)):
+            continue  # an unhashable key: the constructor itself reports it
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise DuplicateKey(key, seen[key], line)
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(self, node, deep=deep)
+
+
 def _yaml_12_numbers(loader: type) -> type:
     """`loader` reading numbers as YAML 1.2 does: `1e-3`, `3E+4` and `.5` are floats (YAML 1.1,
-    which PyYAML follows, needs a dot: `1.0e-3`; papers write `3e-4`). A subclass: PyYAML's
-    own loaders are left as they are."""
-    subclass = type(f"{loader.__name__}12", (loader,), {})
+    which PyYAML follows, needs a dot: `1.0e-3`; papers write `3e-4`), and refusing duplicate
+    keys. A subclass: PyYAML's own loaders are left as they are."""
+    subclass = type(f"{loader.__name__}12", (loader,), {"construct_mapping": _unique_keys})
     subclass.yaml_implicit_resolvers = {key: list(value) for key, value in loader.yaml_implicit_resolvers.items()}
     subclass.add_implicit_resolver(
         "tag:yaml.org,2002:float",
@@ -403,6 +452,9 @@ def parse_yaml(text: str, source: str) -> Any:
             return _safe_load(text, source, _SAFE_LOADER)
         except yaml.YAMLError as exc:
             error = exc
+    if isinstance(error, DuplicateKey):
+        raise ConfigError(f"{source}: line {error.again}: key {show(error.key)} is given twice (first on line "
+                          f"{error.first}); a key may appear once in a mapping") from None
     if isinstance(error, yaml.constructor.ConstructorError):
         problem = (getattr(error, "problem", "") or "").strip()
         raise ConfigError(f"{source}: refused YAML tag ({problem}); configs hold plain data only") from None
@@ -425,6 +477,8 @@ def _check_expansion(text: str, source: str, loader: type = _SAFE_LOADER) -> Non
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             stack.append([event.anchor, 1])
+            if len(stack) > MAX_YAML_DEPTH:
+                raise ConfigError(f"{source}: lists and mappings nested more than {MAX_YAML_DEPTH} levels deep; refused")
             continue
         if isinstance(event, yaml.ScalarEvent):
             size, anchor = 1, event.anchor

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tftrain import catalog
+from tftrain.schema import printable, suggest
 
 if TYPE_CHECKING:
     from tftrain.config import Config
@@ -22,7 +23,32 @@ TEST_PATH_OPTION = {"csv": "test_path", "image_folder": "test_path"}
 
 def problems(config: Config) -> list[str]:
     """Every cross-key problem of `config`, most important first (empty: none)."""
-    return [p for p in (_logits_and_loss(config), _validation_split(config)) if p]
+    return [p for p in (_logits_and_loss(config), _validation_split(config), *_monitors(config)) if p]
+
+
+def logged_names(config: Config) -> list[str]:
+    """The names a run of `config` logs each epoch: loss, each metric (by its Keras `name`),
+    and their `val_` twins unless it trains without validation."""
+    names = ["loss", *(metric.params.get("name", metric.name) for metric in config.metrics)]
+    return names + ([] if config.data.validation == "none" else [f"val_{name}" for name in names])
+
+
+def _monitors(config: Config) -> list[str | None]:
+    """A monitored metric the run will not log: early stopping that never stops, a best.keras
+    that is never written (the checkpoint's `val_x` falls back to `x` without validation)."""
+    logged, training = logged_names(config), config.training
+    checkpoint = training.checkpoint.monitor
+    found = []
+    if checkpoint not in logged and checkpoint.removeprefix("val_") not in logged:
+        found.append(_not_logged("training.checkpoint.monitor", checkpoint, logged))
+    if training.early_stopping is not None and training.early_stopping.monitor not in logged:
+        found.append(_not_logged("training.early_stopping.monitor", training.early_stopping.monitor, logged))
+    return found
+
+
+def _not_logged(key: str, name: str, logged: list[str]) -> str:
+    hint = suggest(name, logged) or suggest(name.removeprefix("val_"), logged)  # val_x without validation: x
+    return f"{key}: the run does not log \"{printable(name)}\"{hint}; it logs: {', '.join(logged)}"
 
 
 def _logits_and_loss(config: Config) -> str | None:
