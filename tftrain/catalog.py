@@ -4,6 +4,12 @@ This module imports nothing heavy, so `tftrain validate` can check names and par
 TensorFlow. Each entry maps the user-facing name to the Keras class name that
 `tftrain.components` hands to Keras's own deserializer; `tests/test_catalog.py` checks every
 entry against the real Keras signatures so the two cannot drift apart.
+
+New tables stay plain data (dicts and frozensets of strings), checked by lookup, so their size
+never shows in `tftrain validate`: never a `Literal`, Enum or pydantic class per entry (except
+options that depend on a name, like DATASETS: one class each, built only when named). A large
+table that only some configs use goes in a module of its own, read through
+`NameCheck(kind, loader)`; the rules are at the top of tftrain/config.py.
 """
 
 from dataclasses import dataclass
@@ -209,9 +215,10 @@ MAX_IMAGE_SIDE = 16_384
 
 
 class _Options(BaseModel):
-    """Per-dataset `data.options`: unknown keys and coerced types are errors, as everywhere."""
+    """Per-dataset `data.options`: unknown keys and coerced types are errors, as everywhere.
+    Built on first use (`defer_build`): validating a config builds only its dataset's class."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class NoOptions(_Options):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from tftrain.errors import TftrainError
 
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
 EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted."
 
 
-class _OneLineUsageErrors(typer.core.TyperGroup):
+class _OneLineUsageErrors(TyperGroup):
     """typer's command group, reporting a usage mistake (an unknown option, a missing argument)
-    as tftrain reports bad input, `error: <one line>` and exit 2, instead of a boxed panel."""
+    as tftrain reports bad input, `error: <one line>` and exit 2, instead of a boxed panel; its
+    help lists each command with its whole first paragraph (typer's rich help shows it whole,
+    click's plain help would cut it at about 45 characters)."""
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
@@ -46,7 +49,21 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
             sys.exit(exc.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, _first_paragraph(command.help or "")) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(text.strip().split("\n\n", 1)[0].split())
+
+
+# Plain help (click's formatter), not typer's rich panels: typer.rich_utils imports rich.markdown,
+# markdown-it, pygments and rich.traceback on every `--help`, about 0.2 s on a slow machine, more
+# than typer itself costs (issue 21; bench/compare.py --cases cli).
 app = typer.Typer(
     cls=_OneLineUsageErrors,
     name="tftrain",
@@ -54,6 +71,7 @@ app = typer.Typer(
     epilog=f"Example: tftrain run configs/linear_regression.yaml    {EXIT_CODES}",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -3,6 +3,26 @@
 The config is validated once, in strict mode (no silent coercion: `epochs: "3"` is an error),
 and frozen. Every default carries a comment saying why. Nothing here imports TensorFlow or
 NumPy: `tftrain validate` and `tftrain show` must stay instant.
+
+Adding to the schema without slowing `validate` down (issue 21). Every process that validates
+pays for building the validators of every class reachable from `Config`, whatever the config
+uses (60 fields in 11 classes took ~20 ms of every validate on a loaded 2-core machine); a table
+read by lookup costs nothing until a value is checked.
+- A table of names (layers, schedules, augmentations, search spaces) is plain data in
+  tftrain.catalog or the module that owns it, checked by lookup: `NameCheck(kind, table)` or a
+  `_Named` subclass (name + Keras parameters). Never a `Literal`, Enum or union with one member
+  (or one class) per entry: pydantic compiles each member into the config's validator.
+- A large table only some configs use lives in a module of its own, imported on first use:
+  `NameCheck(kind, loader)` with a `functools.cache` function that imports and returns it (the
+  checker calls it only when the field has a value); `tftrain schema` still lists every name.
+- Parameters that depend on a chosen name (like `data.options`) are one class per name,
+  validated inside a field validator (`DataConfig._dataset_options`): only the named class is
+  built, since every schema class defers its build (`Strict`, `_Named`) to first use.
+- Validators are built inside `building_validators()` (in `validate`, `compose_config` and
+  `tftrain schema`), which skips pydantic's plugin lookup.
+- bench/compare.py --cases cli measures validate on the smallest and the largest config, and
+  tests/test_cli_conventions.py checks that these commands import no TensorFlow, Keras, NumPy
+  or rich.markdown.
 """
 
 from __future__ import annotations
@@ -31,7 +51,7 @@ from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
 from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
-from tftrain.schema import NameCheck, Strict, kind_of, show, suggest, unknown
+from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
@@ -48,9 +68,10 @@ MAX_CONFIG_BYTES = 1_000_000
 
 
 class _Named(BaseModel):
-    """A Keras component written as `name` or `{name: ..., <keras parameters>}`."""
+    """A Keras component written as `name` or `{name: ..., <keras parameters>}`, checked by
+    looking the name and parameters up in its catalog table (any size costs one lookup)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
     name: str
 
     @model_validator(mode="before")
@@ -315,7 +336,9 @@ def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
     """The raw config of `path` (its `extends` chain merged, environment variables resolved,
     `--set` applied, `name` defaulted) with the source of every key, before validation."""
     path = Path(path)
-    composed = compose(path, _read_config_file, selector_keys())
+    with building_validators():  # selector_keys builds the default model
+        switches = selector_keys()
+    composed = compose(path, _read_config_file, switches)
     raw = composed.raw
     for override in overrides:
         composed.set(apply_override(raw, override), Source("--set", in_file=False))
@@ -503,7 +526,8 @@ def validate(raw: dict, composed: Composed | None = None) -> Config:
     """Validate a raw config dict; its problems become a ConfigError of one line each, naming
     the file a bad value came from when that is not the file given (`composed`)."""
     try:
-        return Config.model_validate(raw)
+        with building_validators():
+            return Config.model_validate(raw)
     except ValidationError as exc:
         origin = (lambda loc: _origin(composed, loc)) if composed else None
         raise ConfigError(format_validation_error(exc, raw, origin=origin)) from None
