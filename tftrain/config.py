@@ -15,9 +15,11 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     NonNegativeInt,
     PositiveInt,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -71,9 +73,10 @@ class _Named(BaseModel):
         allowed = self._table[self.canonical][1]
         for key in self.params:
             if key not in allowed:
+                hint = catalog.PARAMETER_HINTS.get((self.canonical, key))
                 raise ValueError(
                     f"unknown parameter '{key}' for {self._kind} '{self.name}'"
-                    + suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
+                    + (f" ({hint})" if hint else suggest(key, allowed)) + f"; valid: {', '.join(sorted(allowed))}")
         return self
 
 
@@ -93,17 +96,51 @@ class MetricConfig(_Named):
     _kind = "metric"
 
 
+def _learning_rate_tag(value: Any) -> str | None:
+    """Which member of `LearningRate` a value is: `number`, or the schedule it names."""
+    if isinstance(value, dict):
+        return value.get("schedule")
+    return getattr(value, "schedule", "number")  # a validated schedule, else a number (or a wrong type)
+
+
+# A number, or `{schedule: NAME, ...}` (tftrain.catalog.SCHEDULES), told apart by `schedule`.
+LearningRate = Annotated[
+    Union[(Annotated[Annotated[float, Field(gt=0)], Tag("number")],
+           *(Annotated[schema, Tag(name)] for name, (_, schema) in catalog.SCHEDULES.items()))],
+    Discriminator(_learning_rate_tag)]
+
+
 class OptimizerConfig(_Named):
-    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class."""
+    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class; the
+    learning rate may be a schedule with warmup (tftrain.catalog.SCHEDULES)."""
 
     _table = catalog.OPTIMIZERS
     _kind = "optimizer"
 
     name: str = "sgd"  # the tutorials' default; the seed configs all name theirs
-    learning_rate: Annotated[float, Field(gt=0)] = 0.01  # Keras's SGD default
+    learning_rate: LearningRate = 0.01  # Keras's SGD default
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_schedule(cls, value: Any) -> Any:
+        rate = value.get("learning_rate") if isinstance(value, dict) else None
+        if isinstance(rate, dict):
+            name = rate.get("schedule")
+            if name is None:
+                raise ValueError(".learning_rate.schedule: required key is missing (a number, or a schedule: "
+                                 f"one of {', '.join(catalog.SCHEDULES)})")
+            if name not in catalog.SCHEDULES:
+                raise ValueError(".learning_rate.schedule: " + unknown("schedule", name, catalog.SCHEDULES))
+        return value
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate follows a schedule (else it is a constant)."""
+        return not isinstance(self.learning_rate, (int, float))
 
     @property
     def params(self) -> dict[str, Any]:
+        """The Keras constructor arguments; a schedule is built by tftrain.training.schedules."""
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
@@ -117,6 +154,36 @@ class DataConfig(Strict):
     validation: str | float = "test"  # the tutorials validate on the test split; or a fraction, or none
     limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
+    augmentation: list[Any] = Field(default_factory=list)  # none: augmentation is a choice per dataset
+    augmentation_on: Literal["pipeline", "model"] = "pipeline"  # tf.data on the CPU, in parallel with the step; model: on a GPU
+    normalize: Literal["auto", "per_channel", "none"] = "auto"  # auto: uint8 images scaled to [0, 1], other data as is
+
+    @field_validator("augmentation")
+    @classmethod
+    def _augmentation_layers(cls, value: list[Any]) -> list[dict[str, dict[str, Any]]]:
+        """Each entry a layer name (tftrain.catalog.AUGMENTATIONS) or `{name: {keras arguments}}`;
+        returned as `[{name: {arguments}}, ...]`."""
+        layers = []
+        for i, entry in enumerate(value):
+            if isinstance(entry, str):
+                entry = {entry: {}}
+            if not (isinstance(entry, dict) and len(entry) == 1):
+                raise ValueError(f".{i}: expected a layer name or {{name: {{arguments}}}} such as "
+                                 f"{{random_flip: {{mode: horizontal}}}}, got {show(entry)}")
+            (name, params), = entry.items()
+            params = {} if params is None else params
+            if name not in catalog.AUGMENTATIONS:
+                raise ValueError(f".{i}: " + unknown("augmentation", name, catalog.AUGMENTATIONS))
+            if not isinstance(params, dict):
+                raise ValueError(f".{i}.{name}: expected a mapping of Keras arguments, got {show(params)}")
+            allowed = catalog.AUGMENTATIONS[name][1]
+            for key in params:
+                if key not in allowed:
+                    why = " (tftrain seeds every layer from the run's seed)" if key == "seed" else suggest(key, allowed)
+                    raise ValueError(f".{i}.{name}: unknown parameter '{key}'{why}; valid: "
+                                     f"{', '.join(sorted(allowed)) or 'none'}")
+            layers.append({name: dict(params)})
+        return layers
 
     @field_validator("validation")
     @classmethod
@@ -168,6 +235,18 @@ class EarlyStoppingConfig(Strict):
     restore_best_weights: bool = False  # Keras's default; the best model is kept in checkpoints/ anyway
 
 
+class PlateauConfig(Strict):
+    """Divide the learning rate when `monitor` stops improving (keras.callbacks.ReduceLROnPlateau)."""
+
+    monitor: str = "val_loss"  # Keras's default: validation loss
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.1  # Keras's default: a tenth of the rate
+    patience: NonNegativeInt = 2  # below early stopping's 3: the rate drops before such a run would stop
+    min_lr: Annotated[float, Field(ge=0)] = 0.0  # Keras's default: no floor
+    cooldown: NonNegativeInt = 0  # Keras's default: count patience again at once
+    min_delta: Annotated[float, Field(ge=0)] = 1e-4  # Keras's default: smaller changes are no improvement
+    mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
+
+
 class CheckpointConfig(Strict):
     """Which metric decides the `best` checkpoint, and how often the resume state is saved."""
 
@@ -185,6 +264,8 @@ class TrainingConfig(Strict):
     sampling: Literal["sequential", "with_replacement"] = "sequential"  # epochs walk the (shuffled) data in order
     log_every: PositiveInt | None = None  # steps per progress line/history row in steps mode; null -> steps/10
     early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
+    reduce_lr_on_plateau: PlateauConfig | None = None  # off: the learning rate is optimizer.learning_rate
+    class_weight: Literal["balanced"] | dict[int | str, Annotated[float, Field(ge=0)]] | None = None  # every example counts the same
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
     steps_per_execution: PositiveInt | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
@@ -210,6 +291,22 @@ class TrainingConfig(Strict):
         if duplicates:
             raise ValueError(f"{duplicates[0]} is listed twice")
         return value
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weights(cls, value: Any) -> Any:
+        """`{class: weight}`: keys are class indices (digits too: "0" is what a JSON round trip of 0
+        gives) or class names; weights are numbers >= 0, at least one of them positive."""
+        if not isinstance(value, dict):
+            return value
+        weights = {}
+        for key, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                raise ValueError(f".{key}: expected a weight >= 0, got {show(weight)}")
+            weights[int(key) if isinstance(key, str) and key.isdigit() else key] = float(weight)
+        if not any(weights.values()):
+            raise ValueError("expected at least one positive weight (classes not listed weigh 1.0)")
+        return weights
 
     @model_validator(mode="after")
     def _sampling_needs_steps(self) -> TrainingConfig:
@@ -249,6 +346,30 @@ class Config(Strict):
     metrics: list[MetricConfig] = Field(default_factory=list)  # the loss is always reported
     training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
 
+    @model_validator(mode="after")
+    def _recipes_fit_together(self) -> Config:
+        """Training recipes that cannot work together, or not with this loss, refused at validate."""
+        training, data, rate = self.training, self.data, self.optimizer.learning_rate
+        task = catalog.LOSS_TASKS[self.loss.canonical]
+        if training.reduce_lr_on_plateau is not None and self.optimizer.scheduled:
+            raise ValueError("training.reduce_lr_on_plateau: cannot be combined with a learning-rate schedule "
+                             f"({rate.schedule}): both would set the learning rate; use one of them")
+        if training.class_weight is not None and task not in ("classes", "one_hot", "binary"):
+            raise ValueError(f"training.class_weight: weights classes, but loss {self.loss.canonical} trains "
+                             f"{'a regression' if task == 'regression' else 'signed scores'}, which has no classes")
+        for i, entry in enumerate(data.augmentation):
+            (name,) = entry
+            if name in catalog.LABEL_MIXING and data.augmentation_on == "model":
+                raise ValueError(f"data.augmentation.{i}.{name}: mixes labels, which a model never sees; "
+                                 "use data.augmentation_on: pipeline")
+            if name in catalog.LABEL_MIXING and task not in ("one_hot", "binary"):
+                raise ValueError(f"data.augmentation.{i}.{name}: mixes labels, so it needs one-hot labels "
+                                 f"(categorical_crossentropy) or binary ones; loss {self.loss.canonical} takes "
+                                 f"{'class indices' if task == 'classes' else 'values that do not mix'}")
+        if training.steps is not None and self.optimizer.scheduled:
+            _schedule_fits_steps(rate, training.steps)
+        return self
+
     @field_validator("name")
     @classmethod
     def _one_path_component(cls, value: str | None) -> str | None:
@@ -259,6 +380,17 @@ class Config(Strict):
     def to_yaml(self) -> str:
         """The fully resolved config, every default included, loadable by `load_config`."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _schedule_fits_steps(rate: Any, steps: int) -> None:
+    """In steps mode the run's length is known at validate: the warmup must end before it, and
+    an "epoch" is a log interval, so boundaries are given in steps."""
+    if getattr(rate, "boundary_epochs", None) is not None:
+        raise ValueError("optimizer.learning_rate.boundary_epochs: the run is set by training.steps, whose "
+                         "\"epochs\" are log intervals; give the boundaries in steps (boundaries)")
+    if rate.warmup_steps >= steps:
+        raise ValueError(f"optimizer.learning_rate.warmup_steps: {rate.warmup_steps} warmup steps, but the "
+                         f"run trains {steps} steps (training.steps); the warmup must end before the run does")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,7 +566,8 @@ def _display_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-member tags ('dense', 'str', 'function-after[...]') from a location."""
     out = []
     for i, part in enumerate(loc):
-        is_model_tag = part in TAGS and i > 0 and loc[i - 1] == "model"
+        is_model_tag = i > 0 and ((part in TAGS and loc[i - 1] == "model") or (
+            loc[i - 1] == "learning_rate" and part in ("number", *catalog.SCHEDULES)))
         is_union_member = isinstance(part, str) and (
             part in ("str", "int", "float", "bool", "none")
             or part.startswith(("function-", "literal[", "constrained-", "list[", "dict[")))
@@ -452,6 +585,9 @@ def _keys_at(loc: tuple, raw: dict, root: type[BaseModel]) -> list[str]:
         if model is Config and part == "model":
             node = raw.get("model") if isinstance(raw.get("model"), dict) else {}
             model = BY_TAG.get(node.get("type"))
+        elif model is OptimizerConfig and part == "learning_rate":
+            node = raw.get("optimizer", {}).get("learning_rate")
+            model = catalog.SCHEDULES.get(node.get("schedule"), (None, None))[1] if isinstance(node, dict) else None
         else:
             model = _model_in(model.model_fields[part].annotation)
     return list(model.model_fields) if model else []
