@@ -43,8 +43,9 @@ from compare import (  # noqa: E402 (bench/ is not a package)
 
 BEGIN, END = "<!-- recipes.py: begin -->", "<!-- recipes.py: end -->"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-AUGMENTATION = ("data.augmentation=[{random_flip: {mode: horizontal}}, "
-                "{random_translation: {height_factor: 0.1, width_factor: 0.1}}]")
+# (braces doubled: compare.tftrain_variant fills {work} into every --set)
+AUGMENTATION = ("data.augmentation=[{{random_flip: {{mode: horizontal}}}}, "
+                "{{random_translation: {{height_factor: 0.1, width_factor: 0.1}}}}]")
 
 
 def augmentation_case(work: Path, repeats: int) -> tuple[str, list[str]]:
