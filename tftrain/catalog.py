@@ -6,7 +6,8 @@ TensorFlow. Each entry maps the user-facing name to the Keras class name that
 entry against the real Keras signatures so the two cannot drift apart.
 """
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
@@ -28,6 +29,93 @@ OPTIMIZERS: dict[str, tuple[str, frozenset[str]]] = {
     "nadam": ("Nadam", _OPTIMIZER_COMMON | {"beta_1", "beta_2", "epsilon"}),
     "lion": ("Lion", _OPTIMIZER_COMMON | {"beta_1", "beta_2"}),
 }
+
+@dataclass(frozen=True)
+class Param:
+    """What one Keras constructor argument may be: its type, range and allowed values."""
+
+    kind: str  # bool | int | number | str | choice | numbers (a number or a list of numbers)
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # (low, ...] instead of [low, ...]
+    high_open: bool = False
+    choices: tuple = ()
+    nullable: bool = False  # null is accepted (Keras's "None: off")
+
+    def problem(self, value: Any) -> str | None:
+        """None when `value` is acceptable, else what was expected (`expected ...`)."""
+        if value is None:
+            return None if self.nullable else f"expected {self._describe()}, got null"
+        if self.kind == "numbers" and isinstance(value, list):
+            bad = next((v for v in value if self._number_problem(v)), None)
+            return None if value and bad is None else f"expected {self._describe()}, got {value!r}"[:200]
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"expected true or false, got {_shown(value)}"
+        if self.kind == "str":
+            return None if isinstance(value, str) else f"expected a string, got {_shown(value)}"
+        if self.kind == "choice":
+            return None if value in self.choices else f"expected one of {', '.join(map(str, self.choices))}, got {_shown(value)}"
+        return f"expected {self._describe()}, got {_shown(value)}" if self._number_problem(value) else None
+
+    def _number_problem(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return True
+        if self.kind == "int" and not isinstance(value, int):
+            return True
+        if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+            return True
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return True
+        return self.high is not None and (value >= self.high if self.high_open else value > self.high)
+
+    def _describe(self) -> str:
+        what = {"int": "an integer", "numbers": "a number or a list of numbers"}.get(self.kind, "a finite number")
+        if self.low is not None and self.high is not None:
+            what += f" in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        elif self.low is not None:
+            what += f" {'>' if self.low_open else '>='} {self.low:g}"
+        return what + (" or null" if self.nullable else "")
+
+
+def _shown(value: Any) -> str:
+    text = f'"{value}"' if isinstance(value, str) else {dict: "a mapping", list: "a list"}.get(type(value), repr(value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_BOOL = Param("bool")
+_UNIT_OPEN = Param("number", 0, 1, high_open=True)  # a decay rate: [0, 1)
+_POSITIVE = Param("number", 0, low_open=True)
+
+# Every constructor argument the tables below allow, by name (Keras uses each name with one
+# meaning across its optimizers, losses and metrics). tests/test_catalog.py checks that every
+# allowed argument has a rule here and that Keras's own default passes it.
+PARAMETERS: dict[str, Param] = {
+    # optimizers
+    "learning_rate": _POSITIVE, "weight_decay": Param("number", 0, nullable=True),
+    "clipnorm": Param("number", 0, low_open=True, nullable=True),
+    "clipvalue": Param("number", 0, low_open=True, nullable=True),
+    "global_clipnorm": Param("number", 0, low_open=True, nullable=True),
+    "use_ema": _BOOL, "ema_momentum": Param("number", 0, 1), "ema_overwrite_frequency": Param("int", 1, nullable=True),
+    "loss_scale_factor": Param("number", 0, low_open=True, nullable=True),
+    "gradient_accumulation_steps": Param("int", 2, nullable=True),  # Keras: an integer >= 2
+    "momentum": Param("number", 0, 1), "nesterov": _BOOL, "amsgrad": _BOOL, "centered": _BOOL,
+    "beta_1": _UNIT_OPEN, "beta_2": _UNIT_OPEN, "rho": _UNIT_OPEN, "epsilon": _POSITIVE,
+    "initial_accumulator_value": Param("number", 0),
+    # losses
+    "reduction": Param("choice", choices=("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none")),
+    "from_logits": _BOOL, "label_smoothing": Param("number", 0, 1), "axis": Param("int"),
+    "ignore_class": Param("int", nullable=True), "delta": _POSITIVE,
+    # metrics
+    "name": Param("str"), "dtype": Param("choice", choices=("bfloat16", "float16", "float32", "float64"), nullable=True),
+    "threshold": Param("number"), "k": Param("int", 1), "from_sorted_ids": _BOOL,
+    # AUC keeps num_thresholds buckets per class: a billion of them is gigabytes, for no accuracy gained.
+    "num_thresholds": Param("int", 2, 100_000), "curve": Param("choice", choices=("ROC", "PR")),
+    "multi_label": _BOOL, "thresholds": Param("numbers", 0, 1, nullable=True),
+    "top_k": Param("int", 1, nullable=True), "class_id": Param("int", 0, nullable=True),
+}
+# Keras refuses more than one of these on an optimizer.
+EXCLUSIVE = (("clipnorm", "clipvalue", "global_clipnorm"),)
+
 
 _LOSS_COMMON = frozenset({"reduction"})
 _PROBABILISTIC = _LOSS_COMMON | {"from_logits", "label_smoothing", "axis"}
@@ -120,10 +208,16 @@ ACTIVATIONS = frozenset({
 })
 
 
+# Generated data lives in memory: ten million points is ~80 MB, more is a typo, not a dataset.
+MAX_GENERATED = 10_000_000
+# Images are resized to image_size in memory: 16k x 16k RGB is already 768 MB per image.
+MAX_IMAGE_SIDE = 16_384
+
+
 class _Options(BaseModel):
     """Per-dataset `data.options`: unknown keys and coerced types are errors, as everywhere."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class NoOptions(_Options):
@@ -133,18 +227,18 @@ class NoOptions(_Options):
 class SyntheticRegressionOptions(_Options):
     """Points on linspace(x_min, x_max), y = w*x + b + noise*N(0, 1): the basic-training-loop data."""
 
-    num_examples: PositiveInt = 201  # the tutorial's 201 points
+    num_examples: Annotated[int, Field(gt=0, le=MAX_GENERATED)] = 201  # the tutorial's 201 points
     w: float = 3.0  # the tutorial's true slope
     b: float = 2.0  # and intercept
     noise: Annotated[float, Field(ge=0)] = 1.0  # standard deviation of the Gaussian noise
     x_min: float = -2.0  # the tutorial's range
-    x_max: float = 2.0
+    x_max: float = 2.0  # [-2, 2]: the tutorial's range
 
 
 class SyntheticBinaryOptions(_Options):
     """Two Gaussian blobs on a line, N(-mean, std) labelled 0 and N(mean, std) labelled 1."""
 
-    num_examples: Annotated[int, Field(ge=2)] = 100  # 50 per class, as in the logistic-regression example
+    num_examples: Annotated[int, Field(ge=2, le=MAX_GENERATED)] = 100  # 50 per class, as in the logistic-regression example
     mean: float = 3.0  # classes centred at -3 and +3: almost separable
     std: Annotated[float, Field(gt=0)] = 1.0  # unit variance
 
@@ -163,7 +257,8 @@ class CsvOptions(_Options):
 class ImageFolderOptions(_Options):
     """One sub-folder of images per class, read by keras.utils.image_dataset_from_directory."""
 
-    image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = [256, 256]  # [height, width]; Keras's default
+    image_size: Annotated[list[Annotated[int, Field(gt=0, le=MAX_IMAGE_SIDE)]],
+                          Field(min_length=2, max_length=2)] = [256, 256]  # [height, width]; Keras's default
     color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"  # Keras's default: 3 channels
     interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
                            "gaussian", "mitchellcubic"] = "bilinear"  # Keras's default resize method

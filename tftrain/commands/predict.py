@@ -24,7 +24,7 @@ import numpy as np
 
 from tftrain import catalog
 from tftrain.errors import DataError, UserError
-from tftrain.runs import RunDir, atomic_write
+from tftrain.runs import RunDir, atomic_write, check_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
@@ -148,17 +148,27 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def as_probabilities(outputs: np.ndarray, task: str, output_activation: str | None) -> np.ndarray:
+    """The model's outputs, flattened per example, as probabilities where the task has them:
+    softmax rows (multiclass) or sigmoids (binary) unless the output layer already applies them;
+    scores and regression values are returned as they are."""
+    outputs = np.asarray(outputs).reshape(len(outputs), -1)
+    if task == "multiclass" and output_activation != "softmax":
+        return _softmax(outputs)
+    if task == "binary" and output_activation != "sigmoid":
+        return _sigmoid(outputs)
+    return outputs
+
+
 def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> list[dict[str, Any]]:
     """Per example: class and probability (classifiers), score or values (regression)."""
-    outputs = outputs.astype(np.float64).reshape(len(outputs), -1)
+    outputs = as_probabilities(np.asarray(outputs, dtype=np.float64), task, output_activation)
     rows: list[dict[str, Any]] = []
     if task == "multiclass":
-        probabilities = outputs if output_activation == "softmax" else _softmax(outputs)
-        for p in probabilities:
+        for p in outputs:
             rows.append({"class": int(p.argmax()), "probability": float(p.max())})
     elif task == "binary":
-        probabilities = outputs if output_activation == "sigmoid" else _sigmoid(outputs)
-        for p in probabilities:
+        for p in outputs:
             if len(p) == 1:
                 rows.append({"class": int(p[0] >= 0.5), "probability": float(p[0])})
             else:  # several independent yes/no outputs
@@ -199,9 +209,10 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
             "predictions": [{"source": r.pop("source"), "index": r.pop("index"), **r} for r in rows]}
 
 
-def write_predictions(result: dict[str, Any], output: str | Path) -> Path:
-    """--output FILE: .csv (one row per example) or .json (the whole result)."""
-    output = Path(output)
+def write_predictions(result: dict[str, Any], output: str | Path, force: bool = False) -> Path:
+    """--output FILE: .csv (one row per example) or .json (the whole result); an existing file
+    is replaced only with `force`, a run's own files never."""
+    output = check_output(output, force)
     suffix = output.suffix.lower()
     if suffix == ".json":
         atomic_write(output, json.dumps(result, indent=2) + "\n")

@@ -167,6 +167,9 @@ def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], r
     base, grid, members, metric, mode = plan_sweep(config_file, sets, grid_specs, metric, mode)
 
     # TensorFlow is needed from here on, not for checking the grid.
+    from tftrain.tf_setup import start_tensorflow
+
+    start_tensorflow(doing=None if console.quiet else f"sweeping {config_file}")
     import keras
 
     from tftrain.training.session import run_training

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from tftrain.config import Config
+from tftrain.config_checks import logged_names
 from tftrain.data.augmentation import layer_arguments
 from tftrain.data.base import LoadedData
 from tftrain.data.class_weights import class_weights
@@ -94,18 +95,13 @@ def has_validation(config: Config, data: LoadedData) -> bool:
     return choice != "none" and (choice != "test" or data.x_test is not None)
 
 
-def logged_names(config: Config, validation: bool) -> list[str]:
-    """The names in the logs of every epoch: loss, the metrics, and their val_ forms."""
-    names = ["loss", *(metric.name for metric in config.metrics)]
-    return names + [f"val_{name}" for name in names] if validation else names
-
-
 def _check_monitors(config: Config, validation: bool) -> None:
-    """reduce_lr_on_plateau must watch a value the run logs (Keras would only warn each epoch)."""
+    """reduce_lr_on_plateau must watch a value the run logs (Keras would only warn each epoch);
+    validate checked the names (tftrain.config_checks), this the data: validation may be missing."""
     plateau = config.training.reduce_lr_on_plateau
     if plateau is None:
         return
-    names = logged_names(config, validation)
+    names = [name for name in logged_names(config) if validation or not name.startswith("val_")]
     if plateau.monitor not in names:
         why = " (the run has no validation data)" if plateau.monitor.startswith("val_") and not validation else ""
         raise ConfigError(f"training.reduce_lr_on_plateau.monitor: the run does not log {plateau.monitor!r}{why}"

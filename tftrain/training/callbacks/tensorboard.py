@@ -36,9 +36,11 @@ class TensorBoardCallback(keras.callbacks.Callback):
     """Scalars per epoch (or log interval) and per batch interval, plus the model's op graph."""
 
     def __init__(self, log_dir: str | Path, steps_per_epoch: int, steps_mode: bool,
-                 logged_values: Callable[[keras.Model], dict[str, Any]] = lambda model: {}):
+                 logged_values: Callable[[keras.Model], dict[str, Any]] = lambda model: {},
+                 resumed_at=None):
         super().__init__()
         self.logged_values = logged_values
+        self.resumed_at = resumed_at  # the Position a resumed session starts from
         self.log_dir = Path(log_dir)
         self.steps_per_epoch = steps_per_epoch
         self.steps_mode = steps_mode
@@ -56,7 +58,34 @@ class TensorBoardCallback(keras.callbacks.Callback):
         return self._writers[name]
 
     def on_train_begin(self, logs=None):
+        if self.resumed_at is not None:
+            self._truncate(self.resumed_at)
         self._write_graph()
+
+    def _truncate(self, at) -> None:
+        """Drop from the event files the points of work the resume state does not have (a
+        killed session trained past its last checkpoint), as history.csv drops its rows: this
+        session writes them again, so TensorBoard sees each step once."""
+        from tensorboard.compat.proto import event_pb2
+
+        last_epoch_point = at.epoch * self.steps_per_epoch if self.steps_mode else at.epoch
+
+        def kept(event) -> bool:
+            if not event.HasField("summary") or not event.summary.value:
+                return True
+            tag = event.summary.value[0].tag
+            return event.step <= (at.global_step if tag.startswith("batch_") else last_epoch_point)
+
+        for path in sorted(self.log_dir.glob("*/events.out.tfevents.*")):
+            events = [event_pb2.Event.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+            keep = [event for event in events if kept(event)]
+            if len(keep) == len(events):
+                continue
+            tmp = path.with_name(f".{path.name}.tmp")
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                for event in keep:
+                    writer.write(event.SerializeToString())
+            tmp.replace(path)
 
     def _write_graph(self) -> None:
         """The op graph of the model's forward pass (TensorBoard's Graphs tab)."""
