@@ -33,6 +33,28 @@ def test_catalog_parameters_exist_in_keras(table, module):
         assert not missing, f"{name}: {sorted(missing)} not accepted by {cls.__name__}"
 
 
+def test_schedules_exist_in_keras_with_these_arguments():
+    """Every schedule's keys, but tftrain's own (warmup for schedules Keras gives none,
+    boundary_epochs), are arguments of its Keras class; the required ones are required there too."""
+    for name, (class_name, schema) in catalog.SCHEDULES.items():
+        cls = getattr(keras.optimizers.schedules, class_name)
+        keys = set(schema.model_fields) - catalog.schedule_own_keys(schema)
+        parameters = inspect.signature(cls.__init__).parameters
+        assert keys <= set(parameters), f"{name}: {sorted(keys - set(parameters))} not accepted by {class_name}"
+        required = {p for p, v in parameters.items() if v.default is inspect.Parameter.empty and p != "self"}
+        assert required <= keys | {"boundaries"}, f"{name}: {class_name} requires {sorted(required - keys)}"
+
+
+def test_augmentations_exist_in_keras_with_these_arguments():
+    for name, (class_name, params) in catalog.AUGMENTATIONS.items():
+        cls = getattr(keras.layers, class_name)
+        missing = set(params) - _accepted(cls)
+        assert not missing, f"{name}: {sorted(missing)} not accepted by {class_name}"
+        assert "seed" in _accepted(cls)  # tftrain seeds every one of them
+        assert issubclass(cls, keras.layers.Layer)
+    assert catalog.LABEL_MIXING <= set(catalog.AUGMENTATIONS)
+
+
 @pytest.mark.parametrize("table,module", [
     (catalog.OPTIMIZERS, keras.optimizers),
     (catalog.LOSSES, keras.losses),

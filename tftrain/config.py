@@ -38,7 +38,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -106,11 +108,12 @@ class _Named(BaseModel):
         if self.canonical not in self._table:
             raise ValueError(unknown(self._kind, self.name, [*self._table, *self._aliases]))
         allowed = self._table[self.canonical][1]
-        for key, value in self.params.items():
+        for key, value in (self.model_extra or {}).items():  # declared fields have their own types
             if key not in allowed:
+                hint = catalog.PARAMETER_HINTS.get((self.canonical, key))
                 raise ValueError(
                     f"unknown parameter '{key}' for {self._kind} '{self.name}'"
-                    + suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
+                    + (f" ({hint})" if hint else suggest(key, allowed)) + f"; valid: {', '.join(sorted(allowed))}")
             problem = catalog.PARAMETERS[key].problem(value)
             if problem:  # a leading "." makes the message name the parameter's key path
                 raise ValueError(f".{key}: {problem} ({self._kind} {self.name})")
@@ -138,17 +141,51 @@ class MetricConfig(_Named):
     _kind = "metric"
 
 
+def _learning_rate_tag(value: Any) -> str | None:
+    """Which member of `LearningRate` a value is: `number`, or the schedule it names."""
+    if isinstance(value, dict):
+        return value.get("schedule")
+    return getattr(value, "schedule", "number")  # a validated schedule, else a number (or a wrong type)
+
+
+# A number, or `{schedule: NAME, ...}` (tftrain.catalog.SCHEDULES), told apart by `schedule`.
+LearningRate = Annotated[
+    Union[(Annotated[Annotated[float, Field(gt=0)], Tag("number")],
+           *(Annotated[schema, Tag(name)] for name, (_, schema) in catalog.SCHEDULES.items()))],
+    Discriminator(_learning_rate_tag)]
+
+
 class OptimizerConfig(_Named):
-    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class."""
+    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class; the
+    learning rate may be a schedule with warmup (tftrain.catalog.SCHEDULES)."""
 
     _table = catalog.OPTIMIZERS
     _kind = "optimizer"
 
     name: str = "sgd"  # the tutorials' default; the seed configs all name theirs
-    learning_rate: Annotated[float, Field(gt=0)] = 0.01  # Keras's SGD default
+    learning_rate: LearningRate = 0.01  # Keras's SGD default
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_schedule(cls, value: Any) -> Any:
+        rate = value.get("learning_rate") if isinstance(value, dict) else None
+        if isinstance(rate, dict):
+            name = rate.get("schedule")
+            if name is None:
+                raise ValueError(".learning_rate.schedule: required key is missing (a number, or a schedule: "
+                                 f"one of {', '.join(catalog.SCHEDULES)})")
+            if name not in catalog.SCHEDULES:
+                raise ValueError(".learning_rate.schedule: " + unknown("schedule", name, catalog.SCHEDULES))
+        return value
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate follows a schedule (else it is a constant)."""
+        return not isinstance(self.learning_rate, (int, float))
 
     @property
     def params(self) -> dict[str, Any]:
+        """The Keras constructor arguments; a schedule is built by tftrain.training.schedules."""
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
@@ -167,6 +204,36 @@ class DataConfig(Strict):
     validation: ValidationSplit = "test"  # the tutorials validate on the test split; or a fraction, or none
     limit: Steps | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
+    augmentation: list[Any] = Field(default_factory=list)  # none: augmentation is a choice per dataset
+    augmentation_on: Literal["pipeline", "model"] = "pipeline"  # tf.data on the CPU, in parallel with the step; model: on a GPU
+    normalize: Literal["auto", "per_channel", "none"] = "auto"  # auto: uint8 images scaled to [0, 1], other data as is
+
+    @field_validator("augmentation")
+    @classmethod
+    def _augmentation_layers(cls, value: list[Any]) -> list[dict[str, dict[str, Any]]]:
+        """Each entry a layer name (tftrain.catalog.AUGMENTATIONS) or `{name: {keras arguments}}`;
+        returned as `[{name: {arguments}}, ...]`."""
+        layers = []
+        for i, entry in enumerate(value):
+            if isinstance(entry, str):
+                entry = {entry: {}}
+            if not (isinstance(entry, dict) and len(entry) == 1):
+                raise ValueError(f".{i}: expected a layer name or {{name: {{arguments}}}} such as "
+                                 f"{{random_flip: {{mode: horizontal}}}}, got {show(entry)}")
+            (name, params), = entry.items()
+            params = {} if params is None else params
+            if name not in catalog.AUGMENTATIONS:
+                raise ValueError(f".{i}: " + unknown("augmentation", name, catalog.AUGMENTATIONS))
+            if not isinstance(params, dict):
+                raise ValueError(f".{i}.{name}: expected a mapping of Keras arguments, got {show(params)}")
+            allowed = catalog.AUGMENTATIONS[name][1]
+            for key in params:
+                if key not in allowed:
+                    why = " (tftrain seeds every layer from the run's seed)" if key == "seed" else suggest(key, allowed)
+                    raise ValueError(f".{i}.{name}: unknown parameter '{key}'{why}; valid: "
+                                     f"{', '.join(sorted(allowed)) or 'none'}")
+            layers.append({name: dict(params)})
+        return layers
 
     @field_validator("validation")
     @classmethod
@@ -213,6 +280,18 @@ class EarlyStoppingConfig(Strict):
     restore_best_weights: bool = False  # Keras's default; the best model is kept in checkpoints/ anyway
 
 
+class PlateauConfig(Strict):
+    """Divide the learning rate when `monitor` stops improving (keras.callbacks.ReduceLROnPlateau)."""
+
+    monitor: str = "val_loss"  # Keras's default: validation loss
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.1  # Keras's default: a tenth of the rate
+    patience: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 2  # below early stopping's 3: the rate drops before such a run would stop
+    min_lr: Annotated[float, Field(ge=0)] = 0.0  # Keras's default: no floor
+    cooldown: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 0  # Keras's default: count patience again at once
+    min_delta: Annotated[float, Field(ge=0)] = 1e-4  # Keras's default: smaller changes are no improvement
+    mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
+
+
 class CheckpointConfig(Strict):
     """Which metric decides the `best` checkpoint, and how often the resume state is saved."""
 
@@ -230,6 +309,8 @@ class TrainingConfig(Strict):
     sampling: Literal["sequential", "with_replacement"] = "sequential"  # epochs walk the (shuffled) data in order
     log_every: Steps | None = None  # steps per progress line/history row in steps mode; null -> steps/10
     early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
+    reduce_lr_on_plateau: PlateauConfig | None = None  # off: the learning rate is optimizer.learning_rate
+    class_weight: Literal["balanced"] | dict[int | str, Annotated[float, Field(ge=0)]] | None = None  # every example counts the same
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
     steps_per_execution: Steps | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
@@ -255,6 +336,22 @@ class TrainingConfig(Strict):
         if duplicates:
             raise ValueError(f"{duplicates[0]} is listed twice")
         return value
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weights(cls, value: Any) -> Any:
+        """`{class: weight}`: keys are class indices (digits too: "0" is what a JSON round trip of 0
+        gives) or class names; weights are numbers >= 0, at least one of them positive."""
+        if not isinstance(value, dict):
+            return value
+        weights = {}
+        for key, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+                raise ValueError(f".{key}: expected a weight >= 0, got {show(weight)}")
+            weights[int(key) if isinstance(key, str) and key.isdigit() else key] = float(weight)
+        if not any(weights.values()):
+            raise ValueError("expected at least one positive weight (classes not listed weigh 1.0)")
+        return weights
 
     @model_validator(mode="after")
     def _sampling_needs_steps(self) -> TrainingConfig:
@@ -645,7 +742,8 @@ def _display_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-member tags ('dense', 'str', 'function-after[...]') from a location."""
     out = []
     for i, part in enumerate(loc):
-        is_model_tag = part in TAGS and i > 0 and loc[i - 1] == "model"
+        is_model_tag = i > 0 and ((part in TAGS and loc[i - 1] == "model") or (
+            loc[i - 1] == "learning_rate" and part in ("number", *catalog.SCHEDULES)))
         is_union_member = isinstance(part, str) and (
             part in ("str", "int", "float", "bool", "none")
             or part.startswith(("function-", "literal[", "constrained-", "list[", "dict[")))
@@ -663,6 +761,10 @@ def _keys_at(loc: tuple, raw: dict, root: type[BaseModel]) -> list[str]:
         if model is Config and part == "model":
             node = raw.get("model") if isinstance(raw.get("model"), dict) else {}
             model = BY_TAG.get(node.get("type"))
+        elif model is OptimizerConfig and part == "learning_rate":
+            optimizer = raw.get("optimizer")
+            node = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+            model = catalog.SCHEDULES.get(node.get("schedule"), (None, None))[1] if isinstance(node, dict) else None
         else:
             model = _model_in(model.model_fields[part].annotation)
     return list(model.model_fields) if model else []

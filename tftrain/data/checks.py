@@ -11,7 +11,9 @@ import numpy as np
 
 from tftrain import catalog
 from tftrain.config import Config
+from tftrain.data.augmentation import check_augmentation
 from tftrain.data.base import LoadedData
+from tftrain.data.normalization import check_normalization
 from tftrain.errors import DataError
 from tftrain.models import model_spec
 
@@ -34,6 +36,8 @@ def check_data(config: Config, data: LoadedData) -> None:
     _check_sizes(config, data)
     _check_labels(config, data)
     _check_inferred_task(config, data)
+    check_normalization(config, data)
+    check_augmentation(config, data)
     config.model.check(model_spec(config, data))  # what the model type itself needs of the data
 
 
