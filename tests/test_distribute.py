@@ -33,7 +33,7 @@ from tests.conftest import CONFIGS, REPO
 from tests.test_reliability import EVERY_STEPS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, TINY, Child, assert_identical
 
 # Seconds one distributed run may take on a busy 2-core machine (TensorFlow starts in ~5 s).
-RUN_TIMEOUT = 120
+RUN_TIMEOUT = 600  # a hang guard only: two workers on a loaded 2-core machine can take minutes
 
 # y = 3x + 2 + noise, 68 points: 51 train / 17 validation, batches of 16. For `custom` the last
 # training batch (3) and the last validation batch (1) split unevenly over two replicas, and the

@@ -174,6 +174,8 @@ class OptimizerConfig(_Named):
             if name is None:
                 raise ValueError(".learning_rate.schedule: required key is missing (a number, or a schedule: "
                                  f"one of {', '.join(catalog.SCHEDULES)})")
+            if not isinstance(name, str):
+                raise ValueError(f".learning_rate.schedule: expected a schedule name, got {show(name)}")
             if name not in catalog.SCHEDULES:
                 raise ValueError(".learning_rate.schedule: " + unknown("schedule", name, catalog.SCHEDULES))
         return value
