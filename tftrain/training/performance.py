@@ -117,7 +117,7 @@ def symbolic_macs(model_config, spec) -> int | None:
 
     try:
         with StatelessScope(initialize_variables=False):
-            macs = forward_macs(model_config.build(spec))
+            macs = forward_macs(model_config.build(spec, load_weights=False))
     except Exception:  # noqa: BLE001 (an estimate only: the real build reports real problems)
         macs = None
     keras.backend.clear_session()  # forget the throwaway layers' names, so the real model's match
