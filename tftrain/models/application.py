@@ -22,8 +22,6 @@ import contextlib
 import os
 import re
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -210,14 +208,19 @@ class ApplicationModel(ModelSchema):
         """Apply `trainable`; True when the backbone (or its first layers) stays frozen."""
         if self.trainable is True:
             return False
-        backbone.trainable = bool(self.trainable)  # false: all frozen; N: unfreeze the last N below
-        if self.trainable is not False:
-            import keras
+        if self.trainable is False:
+            backbone.trainable = False
+            return True
+        import keras
 
-            for layer in backbone.layers[-self.trainable:]:
-                # Batch normalization stays frozen: fine-tuning its statistics on a few batches
-                # undoes the pretraining (Keras's transfer-learning guide).
-                layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        # The backbone itself stays trainable (a frozen parent hides its layers' weights from the
+        # optimizer); its layers are frozen one by one except the last N.
+        for layer in backbone.layers[:-self.trainable]:
+            layer.trainable = False
+        for layer in backbone.layers[-self.trainable:]:
+            # Batch normalization stays frozen: fine-tuning its statistics on a few batches
+            # undoes the pretraining (Keras's transfer-learning guide).
+            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
         return True
 
 
@@ -255,24 +258,26 @@ def _functions() -> dict[str, Any]:
     return {function.__name__: function for function in functions}
 
 
-class _RefuseDownloads(urllib.request.BaseHandler):
-    """An opener handler that fails every request (TFTRAIN_OFFLINE: Keras may read its cache only)."""
-
-    def default_open(self, request):
-        raise urllib.error.URLError("downloads are off")
-
-
 @contextlib.contextmanager
 def _keras_download(backbone: str):
     """Keras's own download and cache of ImageNet weights, with its progress on stderr; offline
     (TFTRAIN_OFFLINE=1), Keras reads its cache but never the network. A missing file is one
     line naming it and the folder to put it in, as for datasets."""
+    import urllib.error
+    import urllib.request  # here: ~30 ms that `tftrain validate` never needs
+
     from tftrain.data.base import OFFLINE_ENV, keras_cache_dir, offline
+
+    class RefuseDownloads(urllib.request.BaseHandler):
+        """Fails every request: Keras may read its cache, never the network."""
+
+        def default_open(self, request):
+            raise urllib.error.URLError("downloads are off")
 
     refuse = offline()
     previous = getattr(urllib.request, "_opener", None)  # the stdlib's global opener, restored after
     if refuse:
-        urllib.request.install_opener(urllib.request.build_opener(_RefuseDownloads))
+        urllib.request.install_opener(urllib.request.build_opener(RefuseDownloads))
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield

@@ -60,13 +60,15 @@ class Node:
 def check_nodes(value: Any, where: str = "") -> list[dict[str, Any]]:
     """Nodes and groups, each checked and normalised (names, layers, inputs)."""
     if not isinstance(value, list) or not value:
-        raise ValueError(f"{where}: expected a non-empty list of nodes such as "
-                         f"{{name: out, layer: {{dense: {{units: 10}}}}}}, got {show(value)}")
+        got = "an empty list" if value == [] else show(value)
+        raise ValueError(f"{where}: " * bool(where) + "expected a non-empty list of nodes such as "
+                         f"{{name: out, layer: {{dense: {{units: 10}}}}}}, got {got}")
     items = [_check_item(item, f"{where}[{i}]") for i, item in enumerate(value)]
     seen: dict[str, str] = {}
     for i, item in enumerate(items):
         if item["name"] in seen:
-            raise ValueError(f"{where}[{i}]: name {item['name']!r} is used twice (also {where}{seen[item['name']]})")
+            raise ValueError(f"{where}[{i}]: name {item['name']!r} is used twice (also model.nodes{where}"
+                             f"{seen[item['name']]})")
         seen[item["name"]] = f"[{i}]"
     return items
 
@@ -171,7 +173,8 @@ def expand_graph(items: list[dict]) -> list[Node]:
     by_name: dict[str, Node] = {}
     for node in nodes:
         if node.name in by_name:
-            raise ValueError(f"{node.where}: node name {node.name!r} is used twice (also {by_name[node.name].where})")
+            raise ValueError(f"{node.where}: node name {node.name!r} is used twice (also model.nodes"
+                             f"{by_name[node.name].where})")
         by_name[node.name] = node
         _check_input_count(node)
     order = _topological(nodes, by_name)

@@ -21,8 +21,8 @@ from tftrain.models.layers import ARGUMENT_INPUTS, IMAGE_LAYERS, LIST_INPUTS
 
 # Keras's "Input 0 of layer "conv2d" is incompatible with the layer: " prefix (our message names
 # the layer already) and its "Full shape received" suffix (our message gives the shape).
-_KERAS_PREFIX = re.compile(r'^(Exception encountered when calling \w+\.call\(\)\.\s*)?'
-                           r'(Input \d+ of layer "[^"]*" is incompatible with the layer: )?')
+_KERAS_PREFIX = re.compile(r"^(Exception encountered when calling \w+\.call\(\)\.\s*)?"
+                           r"(Input \d+ (with name '[^']*' )?of layer [\"'][^\"']*[\"'] is incompatible with the layer: )?")
 _KERAS_SUFFIX = re.compile(r"\s*Full shape received: .*$")
 
 
@@ -31,7 +31,7 @@ def keras_message(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = next((line for line in lines if not line.startswith("Exception encountered")), "") \
         or exc.__class__.__name__
-    return _KERAS_SUFFIX.sub("", _KERAS_PREFIX.sub("", text))[:300]
+    return _KERAS_SUFFIX.sub("", _KERAS_PREFIX.sub("", text)).rstrip(".")[:300]
 
 
 def make_layer(entry: dict, name: str, where: str, dtype: str | None = None) -> keras.layers.Layer:

@@ -30,8 +30,9 @@ from tftrain.schema import show, suggest
 def check_layer_list(value: Any, where: str = "") -> list:
     """A non-empty list of layer entries and `{repeat: N, layers: [...]}` groups, normalised."""
     if not isinstance(value, list) or not value:
-        raise ValueError(f"{where}: expected a non-empty list of layers, such as [{{dense: {{units: 10}}}}], "
-                         f"got {show(value)}")
+        got = "an empty list" if value == [] else show(value)
+        raise ValueError(f"{where}: " * bool(where) + "expected a non-empty list of layers, such as "
+                         f"[{{dense: {{units: 10}}}}], got {got}")
     return [check_layer(item, f"{where}[{i}]") if is_layer_entry(item) else _check_group(item, f"{where}[{i}]")
             for i, item in enumerate(value)]
 
