@@ -13,7 +13,8 @@ import yaml
 from tests.conftest import CONFIGS, REPO
 from tftrain.config import validate
 
-BASE = {"data": {"dataset": "npz", "path": "unused.npz"}, "loss": "sparse_categorical_crossentropy"}
+BASE = {"data": {"dataset": "npz", "path": "unused.npz"},
+        "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}}
 
 
 def _seq(*layers):
@@ -116,8 +117,9 @@ def test_layer_entries_are_normalised_and_round_trip():
 
 
 def test_sequential_repeat_and_names():
-    config = validate(_seq({"repeat": 2, "layers": [{"dense": 8}, {"repeat": 2, "layers": [{"dropout": 0.1}]}]},
-                           {"dense": {"units": 3, "activation": "softmax", "name": "head"}}))
+    config = validate({**_seq({"repeat": 2, "layers": [{"dense": 8}, {"repeat": 2, "layers": [{"dropout": 0.1}]}]},
+                              {"dense": {"units": 3, "activation": "softmax", "name": "head"}}),
+                       "loss": "sparse_categorical_crossentropy"})
     names = [name for name, _ in config.model.layer_list()]
     assert names == ["dense", "dropout", "dropout_1", "dense_1", "dropout_2", "dropout_3", "head"]
     assert config.model.output_activation_name() == "softmax"
@@ -128,7 +130,7 @@ def test_graph_groups_expand_with_scoped_names_and_default_inputs():
         _node("stem", {"dense": 4}),
         {"name": "block", "repeat": 3, "nodes": [_node("fc", {"dense": 4}), _node("add", "add", "input", "fc")]},
         _node("skip", "concatenate", "stem", "block"),
-        _node("out", {"dense": {"units": 2, "activation": "sigmoid"}})))
+        _node("out", {"dense": {"units": 2, "activation": "sigmoid"}})) | {"loss": "binary_crossentropy"})
     nodes = config.model.graph()
     assert [(n.name, n.inputs) for n in nodes] == [
         ("stem", ("input",)), ("block_1_fc", ("stem",)), ("block_1_add", ("stem", "block_1_fc")),

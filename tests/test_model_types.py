@@ -109,7 +109,7 @@ def test_sequential_predict_export_and_smoke(cli, write_config, tmp_path, images
     served = tf.saved_model.load(exported.stdout.strip().splitlines()[-1]).signatures["serving_default"]
     out = next(iter(served(tf.constant(x, tf.float32)).values())).numpy()
     np.testing.assert_allclose(out, logits, rtol=1e-5, atol=1e-5)
-    smoke = cli("run", write_config(_config(images, RESIDUAL), "graph.yaml"), "--smoke", "--runs-dir", tmp_path / "smoke")
+    smoke = cli("run", write_config(_config(images, RESIDUAL), "graph.yaml"), "--smoke", "--keep", "--runs-dir", tmp_path / "smoke")
     assert smoke.exit_code == 0, smoke.output
     smoked = json.loads((Path(smoke.stdout.strip()) / "smoke.json").read_text())
     assert smoked["ok"] and len(smoked["stages"]) == 4
