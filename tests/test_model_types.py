@@ -276,3 +276,23 @@ def test_seed_configs_build_the_documented_models(tmp_path):
         spec = ModelSpec(shape, 1 / 255, 10, "float32", name, "classes")
         config.model.check(spec)
         assert config.model.build(spec).count_params() == expected, name
+
+
+def test_init_from_copies_a_backbone_layer_by_layer_with_a_new_head(tmp_path):
+    """init_from walks into nested models: every layer of the backbone is matched by its path
+    (MobileNetV3Small/conv, ...), the output layer is new when the number of classes differs."""
+    from tftrain.config import validate
+    from tftrain.models import ModelSpec
+    from tftrain.models.init_from import read_initial_weights
+
+    config = validate({"data": {"dataset": "npz", "path": "x.npz"},
+                       "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+                       "model": {**APPLICATION, "head": []}})
+    trained = config.model.build(ModelSpec((32, 32, 3), None, 4, "float32", "x", "classes"))
+    trained.save(tmp_path / "trained.keras")
+    fresh = config.model.build(ModelSpec((32, 32, 3), None, 2, "float32", "x", "classes"))
+    note = read_initial_weights(str(tmp_path / "trained.keras")).copy_into(fresh, 2)
+    backbone = [w for w in trained.get_layer("MobileNetV3Small").weights]
+    assert "MobileNetV3Small/conv" in note and "new head: outputs (4 -> 2 outputs, freshly initialised)" in note
+    for a, b in zip(backbone, fresh.get_layer("MobileNetV3Small").weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
