@@ -151,11 +151,14 @@ class ApplicationModel(ModelSchema):
         if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
             raise DataError(f"model.weights: {self.weights}: no such weights file (expected null, imagenet, "
                             "or a weights file such as backbone.weights.h5)")
-        from tftrain.models.keras_build import check_symbolically, symbolic
+        from tftrain.models.keras_build import check_symbolically, keras_message, symbolic
 
         if isinstance(self.trainable, int) and not isinstance(self.trainable, bool):
             with symbolic():
-                count = len(self._backbone_model(self.image_shape(spec), None).layers)
+                try:
+                    count = len(self._backbone_model(self.image_shape(spec), None).layers)
+                except ValueError as exc:  # the backbone's own argument checks (options)
+                    raise DataError(f"model: {self.name}: {keras_message(exc)}") from None
             if self.trainable > count:
                 raise DataError(f"model.trainable: {self.trainable} layers, but {self.name} has {count}")
         check_symbolically(lambda: self.build(spec, load_weights=False), spec, "model (its output layer)")

@@ -80,8 +80,12 @@ def check_symbolically(build: Callable[[], keras.Model], spec: ModelSpec, last: 
     """Build the model symbolically (shape errors surface as DataErrors naming the layer) and
     check its output against what the loss needs; `last` names the output layer in messages."""
     with symbolic():
-        model = build()
-        shape = tuple(model.outputs[0].shape)
+        try:
+            shape = tuple(build().outputs[0].shape)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (what Keras says about the model as a whole)
+            raise DataError(f"model: {keras_message(exc)}") from None
     check_output(shape, spec, last)
 
 

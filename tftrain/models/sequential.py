@@ -37,9 +37,7 @@ def check_layer_list(value: Any, where: str = "") -> list:
             for i, item in enumerate(value)]
 
 
-def _check_group(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        check_layer(value, where)  # raises the layer-entry message
+def _check_group(value: dict, where: str) -> dict[str, Any]:
     unknown = [key for key in value if key not in ("repeat", "layers")]
     if unknown:
         raise ValueError(f"{where}: unknown key {show(unknown[0])} in a repeated group"
