@@ -138,9 +138,9 @@ class SyntheticRegressionOptions(_Options):
     slope_noise: Annotated[float, Field(ge=0)] = 0.0  # per-point noise on the slope: off, as in the tutorial
     x_distribution: Literal["linspace", "normal"] = "linspace"  # the tutorial's evenly spaced x
     x_min: float = -2.0  # the tutorial's range (linspace)
-    x_max: float = 2.0
-    x_mean: float = 0.0  # the mean and spread of x drawn from N(x_mean, x_std) (normal)
-    x_std: Annotated[float, Field(gt=0)] = 1.0
+    x_max: float = 2.0  # [-2, 2]: the tutorial's range (linspace)
+    x_mean: float = 0.0  # the mean of x drawn from N(x_mean, x_std) (normal): standard normal
+    x_std: Annotated[float, Field(gt=0)] = 1.0  # and its spread
 
 
 class SyntheticBinaryOptions(_Options):
