@@ -88,6 +88,9 @@ BAD = [
     ({**BASE, "model": {"type": "linear", "w_init": {"random_normall": {}}}},
      "model.w_init: expected a number or a Keras initializer; unknown initializer \"random_normall\""),
     ({**BASE, "model": {"type": "sequentail", "layers": []}}, "did you mean 'sequential'?"),
+    ({**BASE, "data": {**BASE["data"], "normalize": "per_channel"},
+      "model": {"type": "application", "name": "mobilenet_v3_small", "weights": None}},
+     "data.normalize: per_channel would rescale the pixels a keras.applications backbone preprocesses itself"),
 ]
 
 

@@ -107,8 +107,9 @@ def test_sequential_predict_export_and_smoke(cli, write_config, tmp_path, images
     exported = cli("export", run, "--format", "saved_model")
     assert exported.exit_code == 0, exported.output
     served = tf.saved_model.load(exported.stdout.strip().splitlines()[-1]).signatures["serving_default"]
-    out = next(iter(served(tf.constant(x, tf.float32)).values())).numpy()
-    np.testing.assert_allclose(out, logits, rtol=1e-5, atol=1e-5)
+    out = served(inputs=tf.constant(x))  # raw uint8 pixels in, as the data (tftrain.commands.export)
+    np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out["class"].numpy(), logits.argmax(-1))
     smoke = cli("run", write_config(_config(images, RESIDUAL), "graph.yaml"), "--smoke", "--keep", "--runs-dir", tmp_path / "smoke")
     assert smoke.exit_code == 0, smoke.output
     smoked = json.loads((Path(smoke.stdout.strip()) / "smoke.json").read_text())
@@ -267,15 +268,21 @@ def test_linear_regression_sgd_seed_config(cli, tmp_path):
 
 
 def test_seed_configs_build_the_documented_models(tmp_path):
-    """ResNet-20 has ~0.27M parameters (274,042), the Fashion-MNIST CNN 468,778 (symbolic builds)."""
-    from tftrain.config import load_config
+    """ResNet-20 has ~0.27M parameters (274,042); the Fashion-MNIST CNN, a layer list, is the
+    `type: cnn` model that issue 16's recipe was tuned on (1,011,754), layer for layer (symbolic builds)."""
+    from tftrain.config import load_config, validate
     from tftrain.models import ModelSpec
 
-    for name, shape, expected in (("cifar10_resnet20", (32, 32, 3), 274_042), ("fashion_mnist_cnn", (28, 28), 468_778)):
+    for name, shape, expected in (("cifar10_resnet20", (32, 32, 3), 274_042), ("fashion_mnist_cnn", (28, 28), 1_011_754)):
         config = load_config(CONFIGS / f"{name}.yaml")
         spec = ModelSpec(shape, 1 / 255, 10, "float32", name, "classes")
         config.model.check(spec)
         assert config.model.build(spec).count_params() == expected, name
+    cnn = validate({**config.model_dump(exclude={"model"}), "model": {
+        "type": "cnn", "conv": [32, 64], "batch_norm": True, "dense": [128], "dropout": 0.4}}).model.build(spec)
+    layers = config.model.build(spec)
+    assert [(type(a).__name__, a.count_params()) for a in cnn.layers] == \
+        [(type(b).__name__, b.count_params()) for b in layers.layers]
 
 
 def test_init_from_copies_a_backbone_layer_by_layer_with_a_new_head(tmp_path):
@@ -296,3 +303,25 @@ def test_init_from_copies_a_backbone_layer_by_layer_with_a_new_head(tmp_path):
     assert "MobileNetV3Small/conv" in note and "new head: outputs (4 -> 2 outputs, freshly initialised)" in note
     for a, b in zip(backbone, fresh.get_layer("MobileNetV3Small").weights, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def test_application_takes_in_model_augmentation_before_its_preprocessing(tmp_path):
+    """data.augmentation_on: model puts the random layers on the raw pixels, before grey -> RGB,
+    the resize and preprocess_input; a random crop's smaller images are resized to the backbone's."""
+    from tftrain.config import validate
+    from tftrain.models import ModelSpec
+
+    config = validate({"data": {"dataset": "npz", "path": "x.npz"},
+                       "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+                       "model": {**APPLICATION, "head": []}})
+    layers = (("RandomFlip", {"mode": "horizontal"}), ("RandomCrop", {"height": 24, "width": 24}))
+    spec = ModelSpec((28, 28), None, 3, "float32", "x", "classes", augmentation=layers, seed=3)
+    config.model.check(spec)
+    model = config.model.build(spec)
+    names = [layer.name for layer in model.layers]
+    # (MobileNetV3 preprocesses 0..255 pixels inside itself: no preprocess layer before it)
+    assert names.index("augment_add_channel") < names.index("grey_to_rgb") < names.index("resize") \
+        < names.index("MobileNetV3Small")
+    assert model.get_layer("resize").output.shape[1:] == (32, 32, 3)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 28, 28)).astype("float32")
+    assert model(pixels, training=True).shape == (2, 3)

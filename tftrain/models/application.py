@@ -168,13 +168,17 @@ class ApplicationModel(ModelSchema):
 
     # -- building -----------------------------------------------------------------------------
     def build(self, spec: ModelSpec, load_weights: bool = True):
-        """raw pixels -> channels, size, preprocess_input -> backbone -> pooling -> head -> outputs."""
+        """raw pixels -> in-model augmentation -> channels, size, preprocess_input -> backbone -> pooling -> head -> outputs."""
         import keras
 
         from tftrain.models.keras_build import call_layer, kind_of, make_layer
 
-        inputs = keras.Input(shape=spec.input_shape, name="inputs")
-        x = self._to_backbone_input(inputs, spec)
+        inputs = x = keras.Input(shape=spec.input_shape, name="inputs")
+        if spec.augmentation:  # data.augmentation_on: model, on the raw pixels
+            from tftrain.data.augmentation import in_model
+
+            x = in_model(x, spec.augmentation, spec.seed)
+        x = self._to_backbone_input(x, spec)
         backbone = self._backbone_model(self.image_shape(spec), self.weights if load_weights else None)
         frozen = self._freeze(backbone)
         # A frozen backbone runs in inference mode (batch-norm statistics kept, as Keras's
@@ -191,7 +195,7 @@ class ApplicationModel(ModelSchema):
         """Channel axis, grey -> RGB, resizing and the backbone's preprocess_input, as layers."""
         import keras
 
-        shape = spec.input_shape
+        shape = tuple(x.shape[1:])  # the data's, or what an in-model random_crop left of it
         if len(shape) == 2:
             x = keras.layers.Reshape((*shape, 1), name="add_channel")(x)
         if len(shape) == 2 or shape[-1] == 1:
