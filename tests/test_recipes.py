@@ -461,7 +461,8 @@ def test_normalize_decides_what_the_model_does_to_raw_images(tiny_images, choice
     from tftrain.training.prepare import prepare
 
     config = validate({"name": "n", "data": {"dataset": "npz", "path": str(tiny_images), "normalize": choice},
-                       "model": {"type": "cnn", "conv": [4], "dense": [4]}, "loss": "sparse_categorical_crossentropy"})
+                       "model": {"type": "cnn", "conv": [4], "dense": [4]},
+                       "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}})  # cnn: logits
     model = prepare(config, create_distribution(config.training)).model
     names = [layer.name for layer in model.layers]
     assert ("rescale" in names) == (choice == "auto") and ("normalize" in names) == (choice == "per_channel")

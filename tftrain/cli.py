@@ -384,7 +384,8 @@ def show(
                                           "default it came from.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved).
+    """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved);
+    for layer-list models also the layers it builds, repeated groups expanded (a table on stderr).
 
     Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit --sources
     """
@@ -398,6 +399,11 @@ def show(
         sys.stdout.write(annotated_yaml(resolved, composed))
     else:
         sys.stdout.write(resolved.to_yaml())
+    rows = resolved.model.layer_rows()
+    if rows:
+        from tftrain.console import layers_table
+
+        _print_table(layers_table(rows, f"model: {resolved.model.type}, {len(rows)} layers"), err_console())
 
 
 @app.command()

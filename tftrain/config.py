@@ -731,7 +731,7 @@ def _format_error(error: dict, raw: dict, root: type[BaseModel]) -> str:
         return f"{path}: expected letters, digits, '.', '_' or '-' only, got {show(given)}"
     if kind == "value_error":
         message = str(error["ctx"]["error"])
-        if message.startswith("."):  # a nested schema's message that starts with its own key path
+        if message.startswith((".", "[")):  # a nested schema's message that starts with its own key path
             return path + message
         return f"{path}: {message}" if path != "config" else message
     expected = _EXPECTED.get(kind) or error["msg"].removeprefix("Input should be ").lower()

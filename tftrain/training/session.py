@@ -126,7 +126,7 @@ def _extended(run: RunDir, epochs: int) -> Config:
 def _train(placement: Placement, config: Config, options: SessionOptions) -> RunDir | None:
     with peers_lost_as_error(placement.distribution):
         placement.check()
-        prepared = prepare(config, placement.distribution)
+        prepared = prepare(config, placement.distribution, resumed=placement.resumed is not None)
         with placement.open(prepared.config) as run, InterruptRequests() as interrupts:
             TrainingSession(run, placement, prepared, interrupts, options).train()
         return run if placement.is_chief else None
@@ -216,6 +216,8 @@ class TrainingSession:
                          "(worker 0) writes the run directory")
         say(console, data_lines(self.prepared.data_info))
         console.print(model_table(self.prepared.model))
+        if self.prepared.init_note:
+            say(console, self.prepared.init_note)
         if self.config.data.validation == "test" and self.prepared.pipelines.validation is None:
             monitor = self.config.training.checkpoint.monitor.removeprefix("val_")
             say(console, f"warning: {self.config.data.dataset} data has no test split, so nothing is validated "
