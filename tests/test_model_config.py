@@ -88,6 +88,12 @@ BAD = [
     ({**BASE, "model": {"type": "linear", "w_init": {"random_normall": {}}}},
      "model.w_init: expected a number or a Keras initializer; unknown initializer \"random_normall\""),
     ({**BASE, "model": {"type": "sequentail", "layers": []}}, "did you mean 'sequential'?"),
+    # nested repeats would expand to 10**10 layers (a hang and gigabytes): counted, never expanded
+    (_seq({"repeat": 100_000, "layers": [{"repeat": 100_000, "layers": [{"dense": {"units": 4}}]}]}, {"dense": {"units": 1}}),
+     "model.layers: expands to 10,000,000,001 layers; a model has at most 10,000 (check the repeat counts)"),
+    (_graph({"name": "block", "repeat": 5_001, "nodes": [_node("a", {"dense": {"units": 4}}),
+                                                          _node("b", {"dense": {"units": 4}})]}),
+     "model.nodes: expands to 10,002 layers; a model has at most 10,000"),
     ({**BASE, "data": {**BASE["data"], "normalize": "per_channel"},
       "model": {"type": "application", "name": "mobilenet_v3_small", "weights": None}},
      "data.normalize: per_channel would rescale the pixels a keras.applications backbone preprocesses itself"),

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from tftrain.models.base import ModelSchema, ModelSpec, model_input
-from tftrain.models.layer_config import activation_of, check_layer, entry_parts
+from tftrain.models.layer_config import activation_of, check_expanded_size, check_layer, entry_parts
 from tftrain.models.layers import ARGUMENT_INPUTS, LIST_INPUTS
 from tftrain.models.sequential import parameters_text
 from tftrain.schema import show, suggest
@@ -246,6 +246,7 @@ class GraphModel(ModelSchema):
     @classmethod
     def _nodes(cls, value: Any) -> list:
         items = check_nodes(value)
+        check_expanded_size(items, "nodes")
         expand_graph(items)  # unknown or unused nodes, cycles, input counts: errors now
         return items
 

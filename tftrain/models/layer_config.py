@@ -28,6 +28,22 @@ from tftrain.models.layers import (
 )
 from tftrain.schema import show, suggest, unknown
 
+MAX_LAYERS = 10_000  # expanded layers a model may have: far past any real network, short of a hang
+
+
+def check_expanded_size(items: list, children: str) -> int:
+    """The number of layers `items` expands to (groups of `repeat` times their `children`),
+    counted without expanding; more than MAX_LAYERS is an error, before anything is built."""
+    def size(entries: list) -> int:
+        return sum(item["repeat"] * size(item[children]) if isinstance(item, dict) and children in item
+                   and "repeat" in item else 1 for item in entries)
+
+    count = size(items)
+    if count > MAX_LAYERS:
+        raise ValueError(f"expands to {count:,} layers; a model has at most {MAX_LAYERS:,} "
+                         "(check the repeat counts)")
+    return count
+
 # Keras class name -> catalog name, and the snake_case names of refused classes.
 _BY_CLASS = {class_name: name for name, (class_name, _) in LAYERS.items()}
 _BY_CLASS.update({alias: _BY_CLASS[target] for alias, target in CLASS_ALIASES.items()})

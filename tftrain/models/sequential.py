@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from tftrain.models.base import ModelSchema, ModelSpec, model_input
-from tftrain.models.layer_config import activation_of, check_layer, entry_parts, is_layer_entry
+from tftrain.models.layer_config import activation_of, check_expanded_size, check_layer, entry_parts, is_layer_entry
 from tftrain.schema import show, suggest
 
 
@@ -107,8 +107,9 @@ class SequentialModel(ModelSchema):
     @classmethod
     def _layers(cls, value: Any) -> list:
         layers = check_layer_list(value)
-        names = unique_names(expand(layers))
-        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        check_expanded_size(layers, "layers")
+        names, seen = unique_names(expand(layers)), set()
+        twice = next((n for n in names if n in seen or seen.add(n)), None)
         if twice is not None:
             raise ValueError(f"layer name {twice!r} is used twice; layer names must be unique")
         return layers
