@@ -100,6 +100,14 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "recall": ("Recall", _METRIC_COMMON | {"thresholds", "top_k", "class_id"}),
 }
 
+
+def monitor_mode(monitor: str, mode: str = "auto") -> str:
+    """`auto`: max for accuracy-like names (acc, auc, precision, recall), else min."""
+    if mode != "auto":
+        return mode
+    return "max" if any(s in monitor for s in ("acc", "auc", "precision", "recall")) else "min"
+
+
 METRIC_ALIASES = {
     "acc": "accuracy",
     "mse": "mean_squared_error",

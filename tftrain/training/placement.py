@@ -49,8 +49,10 @@ class Placement:
             return
         if self.is_chief and not holding and self.resumed.active():
             raise UserError(f"{self.resumed.path}: another tftrain process is training this run")
-        if self.resumed.summary().get("status") == "completed":
-            raise UserError(f"{self.resumed.path}: the run has completed; there is nothing to resume")
+        status = self.resumed.summary().get("status")
+        if status in ("completed", "pruned"):
+            raise UserError(f"{self.resumed.path}: the run has {'completed' if status == 'completed' else 'been pruned'}; "
+                            "there is nothing to resume")
 
     @contextlib.contextmanager
     def open(self, config: Config) -> Iterator[RunDir]:

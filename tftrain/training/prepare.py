@@ -17,6 +17,7 @@ from tftrain.config import Config
 from tftrain.data import load_data
 from tftrain.data.checks import check_data
 from tftrain.data.pipeline import Pipelines, build_pipelines
+from tftrain.tracking import check_tracking
 from tftrain.training.components import build_loss, build_metrics, build_optimizer
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
@@ -47,6 +48,7 @@ def seed_everything(config: Config) -> Config:
 
 def prepare(config: Config, distribution: Distribution) -> Prepared:
     """Seed, load and check the data, plan, then build the pipelines and the compiled model."""
+    check_tracking(config)
     config = seed_everything(config)
     data = load_data(config, config.seed)
     check_data(config, data)

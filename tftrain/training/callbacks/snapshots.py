@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from tftrain.catalog import monitor_mode
 from tftrain.runs import RunDir
 
 
@@ -18,13 +19,6 @@ def save_atomically(model: keras.Model, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
     tmp.replace(path)
-
-
-def monitor_mode(monitor: str, mode: str = "auto") -> str:
-    """`auto`: max for accuracy-like names (acc, auc, precision, recall), else min."""
-    if mode != "auto":
-        return mode
-    return "max" if any(s in monitor for s in ("acc", "auc", "precision", "recall")) else "min"
 
 
 class SnapshotCallback(keras.callbacks.Callback):
