@@ -167,6 +167,9 @@ def run(
     cfg = load_config(config, set_)
     if name is not None:
         check_name(name)
+    from tftrain.tracking import check_tracking
+
+    check_tracking(cfg)  # before TensorFlow's import: a missing tracker is known in a blink
     _join_cluster(cfg, workers, worker_index)
     console = _console(quiet)
     if smoke:
@@ -302,7 +305,7 @@ def runs_(
 @app.command()
 @_reports_errors
 def compare(run_dirs: RunDirsArg, as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Config differences and metrics of several runs, side by side.
+    """Config differences and metrics of several runs (or a sweep's or study's members), side by side.
 
     Example: tftrain compare runs/mnist-dense-20260101-120000 runs/mnist-dense-20260102-090000
     """
@@ -323,7 +326,7 @@ def plot(
     output: Annotated[Path, typer.Option("--output", "-o", help="The PNG file to write.")] = Path("plot.png"),
     debug: DebugOpt = False,
 ) -> None:
-    """Overlay the curves of one or more runs in one PNG figure.
+    """Overlay the curves of one or more runs in one PNG figure (a sweep or study folder: its members).
 
     Example: tftrain plot runs/lr-0.1-* runs/lr-0.01-* --output lr.png
     """

@@ -386,14 +386,25 @@ def check_against(spec: TuneSpec, base: Config) -> tuple[str, str]:
             problem = config_problem(raw, {dim.key: value})
             if problem is None:
                 continue
-            if problem.startswith(("unknown key", "unknown parameter", "unknown option", "not a key")):
-                raise ConfigError(f"space: {dim.key}: {problem}")
+            if any(words in problem for words in ("unknown key", "unknown parameter", "unknown option",
+                                                  "not a key path")):  # the key, not the value
+                raise ConfigError(f"space: {dim.key}: {_without_parent(problem, dim.key)}")
             raise ConfigError(f"space: {dim.key}: {what}: {problem}")
     for i, point in enumerate(spec.enqueue):
         problem = config_problem(raw, point)
         if problem is not None:
             raise ConfigError(f"enqueue[{i}]: {problem}")
     return objective_metric(spec, base)
+
+
+def _without_parent(problem: str, key: str) -> str:
+    """`optimizer: unknown parameter ...` about `optimizer.x` -> `unknown parameter ...`."""
+    parts = key.split(".")
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i]) + ": "
+        if problem.startswith(prefix):
+            return problem[len(prefix):]
+    return problem
 
 
 def config_problem(raw: dict, values: dict[str, Any]) -> str | None:

@@ -151,7 +151,7 @@ def to_optuna(dim: Dimension, value: Any) -> Any:
     return optuna_choices(dim)[index]
 
 
-def suggest(trial, dims: list[Dimension]) -> dict[str, Any]:
+def suggest_values(trial, dims: list[Dimension]) -> dict[str, Any]:
     """Ask the trial for a value of every dimension; the values as the config takes them."""
     values = {}
     for dim in dims:

@@ -122,20 +122,25 @@ def tune(config_file: Path, space_file: Path | None, sets: list[str], trials: in
     if study_name is not None:
         check_name(study_name)
     name = study_name or (f"{plan.base.name}-tune" if storage else None)
-    opened = open_storage(storage) if storage else None  # unreachable or malformed: nothing written yet
-    if name is None:
-        folder = RunDir.create(Path(runs_dir), f"{plan.base.name}-tune").path
-        name = folder.name
-    else:
+    if storage is not None:  # unreachable, malformed, another study's: refused before anything is written
+        study, created = _create_or_join(open_storage(storage), name, plan, storage)
         folder = Path(runs_dir) / name
         folder.mkdir(parents=True, exist_ok=True)
-    url = storage or f"sqlite:///{(folder / DATABASE).resolve()}"
-    study, created = _create_or_join(opened or open_storage(url), name, plan, url)
+    else:  # the default: sqlite in the study folder
+        if name is None:
+            folder = RunDir.create(Path(runs_dir), f"{plan.base.name}-tune").path
+            name = folder.name
+        else:
+            folder = Path(runs_dir) / name
+            folder.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(folder / DATABASE).resolve()}"
+        study, created = _create_or_join(open_storage(storage), name, plan, storage)
+    url = storage
     if created or not (folder / BASE).exists():
         atomic_write(folder / BASE, plan.base.to_yaml())
         atomic_write(folder / SPEC, _spec_yaml(plan.spec))
     say(console, f"study {name}: {'new' if created else 'joined'}, storage {_shown(url)}, folder {folder}")
-    return StudyRun(folder, name, url, study, plan, jobs, console).run()
+    return StudyRun(folder, name, url, study, plan, jobs, console, joined=not created).run()
 
 
 def resume(folder: Path, trials: int | None = None, jobs: int = 1, storage: str | None = None,
@@ -162,7 +167,7 @@ def resume(folder: Path, trials: int | None = None, jobs: int = 1, storage: str 
     except KeyError:
         raise UserError(f"{folder}: the storage {_shown(url)} has no study {record['study']!r}") from None
     say(console, f"study {record['study']}: resumed, storage {_shown(url)}")
-    return StudyRun(folder, record["study"], url, study, plan, jobs, console).run()
+    return StudyRun(folder, record["study"], url, study, plan, jobs, console, joined=True).run()
 
 
 def _check_jobs(jobs: int) -> None:
@@ -236,7 +241,8 @@ class Active:
 class StudyRun:
     """One tune process working on a study: hands trials to workers, reports, tells, writes."""
 
-    def __init__(self, folder: Path, name: str, url: str, study, plan: StudyPlan, jobs: int, console: Console):
+    def __init__(self, folder: Path, name: str, url: str, study, plan: StudyPlan, jobs: int, console: Console,
+                 joined: bool = False):
         from tftrain.commands.study import Owners, make_pruner, make_sampler, optuna
 
         self.folder, self.name, self.url, self.study, self.plan = folder, name, url, study, plan
@@ -244,7 +250,7 @@ class StudyRun:
         self.optuna = optuna()
         self.dims = plan.spec.dimensions()
         seed = plan.spec.seed if plan.spec.seed is not None else plan.base.seed
-        if seed is not None and self._others_ran():
+        if seed is not None and joined:
             seed += _pid_offset()  # a joining process samples on its own, not the creator's draws again
         study.sampler, study.pruner = make_sampler(plan.spec, seed), make_pruner(plan.spec)
         self.owners = Owners(folder)
@@ -260,9 +266,6 @@ class StudyRun:
     def stopping(self) -> bool:
         """Whether a signal asked this process to stop (running trials then stay RUNNING)."""
         return self.stop is not None and self.stop.signum is not None
-
-    def _others_ran(self) -> bool:
-        return any(t.user_attrs.get("owner") for t in self.study.get_trials(deepcopy=False))
 
     def run(self) -> Path:
         """Run the study here until its budget is spent (or a signal stops it); returns the folder."""
@@ -343,9 +346,9 @@ class StudyRun:
         return f"{self.plan.base.name}-trial-{number:03d}"
 
     def _new_job(self, trial):
-        from tftrain.commands.study import suggest
+        from tftrain.commands.study import suggest_values
 
-        values = suggest(trial, self.dims)  # an enqueued point's values come back as they were given
+        values = suggest_values(trial, self.dims)  # an enqueued point's values come back as they were given
         trial.set_user_attr("values", values)
         problem = config_problem(self.base_raw, values)
         if problem is not None:  # this combination of values is not a valid config
@@ -370,6 +373,10 @@ class StudyRun:
                                     time.time(), "resumed"), code=0 if status in ("completed", "pruned") else 1)
             return None
         say(self.console, f"trial {frozen.number}: resumed exactly from its last checkpoint ({run.path.name})")
+        for row in run.history():  # epochs it finished that its dead tune process did not report
+            step, value = int(row["epoch"]), _number(row.get(self.plan.metric))
+            if step not in frozen.intermediate_values and value is not None:
+                trial.report(value, step)
         return self._launch(trial, values, "resumed", resume=run)
 
     def _launch(self, trial, values: dict[str, Any], how: str, resume: RunDir | None = None):
@@ -555,6 +562,14 @@ class StudyRun:
             self.mlflow.end(status)
         except Exception as exc:  # noqa: BLE001
             say(self.console, f"warning: mlflow: the study's run was not ended ({exc.__class__.__name__}: {exc})")
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _pid_offset() -> int:
