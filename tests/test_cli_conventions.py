@@ -21,7 +21,7 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 def test_every_command_is_registered():
     assert set(COMMANDS) >= {"run", "evaluate", "validate", "show", "init", "runs", "compare", "plot",
-                             "sweep", "predict", "export"}
+                             "sweep", "tune", "predict", "export"}
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -70,7 +70,8 @@ print("HEAVY:" + ",".join(heavy), "EXIT:" + str(code))
     ["show", "configs/linear_regression.yaml"],
     ["runs", "runs", "--json"],
     ["init", "--template", "binary", "{tmp}/new.yaml"],
-], ids=["help", "run-help", "validate", "show", "runs", "init"])
+    ["tune", "--help"],
+], ids=["help", "run-help", "validate", "show", "runs", "init", "tune-help"])
 def test_light_commands_never_import_tensorflow(args, tmp_path):
     result = _python(_NO_TF, *[a.format(tmp=tmp_path) for a in args])
     assert "EXIT:0" in result.stdout, result.stdout + result.stderr

@@ -364,3 +364,29 @@ def test_a_space_file_and_its_problems(tmp_path):
     result = _invoke("tune", "--resume", tmp_path)
     assert result.exit_code == 2 and "not a tune study folder" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_spec_reads_durations_options_and_choice_lists():
+    """TF-free: the spec's shapes, and list choices through Optuna and back."""
+    import optuna
+
+    from tftrain.commands.study import from_optuna, suggest_values, to_optuna
+    from tftrain.labels import label, name_part
+    from tftrain.tune_spec import parse_duration, read_spec
+
+    assert [parse_duration(t) for t in ("2h", "30m", "1h30m", "45s", 90)] == [7200, 1800, 5400, 45, 90]
+    spec = read_spec({"space": {"model.hidden": {"choice": [[64], [128, 64]]}, LR: {"loguniform": [1e-4, 0.1]}},
+                      "sampler": {"name": "tpe", "n_startup_trials": 2}, "timeout": "1h",
+                      "enqueue": [{"model.hidden": [128, 64]}]}, "spec")
+    assert spec.sampler.options == {"n_startup_trials": 2, "multivariate": False, "constant_liar": True}
+    assert spec.pruner.name == "median" and spec.pruner.options["n_startup_trials"] == 5
+    assert spec.timeout_seconds() == 3600 and spec.trials == 20
+    hidden, lr = spec.dimensions()
+    assert to_optuna(hidden, [128, 64]) == "[128, 64]"  # Optuna stores scalars only
+    study = optuna.create_study()
+    study.enqueue_trial({"model.hidden": to_optuna(hidden, [128, 64])})
+    values = suggest_values(study.ask(), [hidden, lr])
+    assert values["model.hidden"] == [128, 64] and 1e-4 <= values[LR] <= 0.1
+    assert from_optuna([hidden, lr], {"model.hidden": "[128, 64]", LR: 0.01}) == {"model.hidden": [128, 64], LR: 0.01}
+    assert label(values | {LR: 0.012345}) == "hidden=[128, 64] learning_rate=0.01235"
+    assert name_part({"model.hidden": [128, 64], "data.path": "/data/x/points.npz"}) == "hidden-128_64_path-points.npz"

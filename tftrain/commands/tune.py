@@ -26,6 +26,7 @@ on, so no trial is lost or counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -119,6 +120,7 @@ def tune(config_file: Path, space_file: Path | None, sets: list[str], trials: in
     console = console or Console(stderr=True)
     _check_jobs(jobs)
     plan = plan_study(config_file, space_file, sets, trials)
+    optuna()  # installed? (one line saying what to install, before anything is written)
     if study_name is not None:
         check_name(study_name)
     name = study_name or (f"{plan.base.name}-tune" if storage else None)
@@ -201,7 +203,7 @@ def _create_or_join(storage, name: str, plan: StudyPlan, url: str):
         return study, False
     study.set_user_attr("tftrain", plan.identity())
     dims = {d.key: d for d in plan.spec.dimensions()}
-    for point in plan.spec.enqueue:
+    for point in plan.spec.enqueue[:plan.spec.trials]:  # never more than the study's trials
         study.enqueue_trial({k: to_optuna(dims[k], v) for k, v in point.items()}, user_attrs={"values": point})
     return study, True
 
@@ -259,6 +261,7 @@ class StudyRun:
         self.deadline = time.time() + timeout if timeout else None
         self.base_raw = plan.base.model_dump(mode="json")
         self.stop = None  # the StopRequests of run()
+        self.live = None  # the live table, on a terminal
         self.mlflow = None
         self.started = time.time()
 
@@ -277,9 +280,10 @@ class StudyRun:
             self._write("running")
             pool.start()
             try:
-                with StopRequests(pool, "stopping: every running trial saves a checkpoint") as stop:
+                with StopRequests(pool, "stopping: every running trial saves a checkpoint") as stop, \
+                        self._live():
                     self.stop = stop
-                    drive(pool, self.next_job, self.on_event, stop)
+                    drive(pool, self._refreshed(self.next_job), self._refreshed(self.on_event), stop)
             finally:
                 pool.close()
             status = "interrupted" if stop.signum is not None else "completed"
@@ -292,6 +296,39 @@ class StudyRun:
             raise TftrainError(f"no trial of study {self.name} completed (see {self.folder / LOGS}); "
                                f"{self.folder / 'study.json'} says why each ended")
         return self.folder
+
+    # -- the live table (on a terminal; elsewhere one line per trial started and ended) ------
+    @contextlib.contextmanager
+    def _live(self):
+        from rich.live import Live
+
+        if not self.console.is_terminal:
+            yield
+            return
+        with Live(self._table(), console=self.console, refresh_per_second=2, transient=True) as self.live:
+            try:
+                yield
+            finally:
+                self.live = None
+
+    def _refreshed(self, function):
+        def call(*args):
+            result = function(*args)
+            if self.live is not None:
+                self.live.update(self._table())
+            return result
+
+        return call
+
+    def _table(self):
+        from tftrain.commands.study_report import study_table
+
+        records = self.records()
+        done = sum(r["state"] in ("completed", "pruned", "failed") for r in records)
+        target = self.plan.spec.trials or "?"
+        return study_table(records, self.plan.metric, self.plan.direction, [d.key for d in self.dims],
+                           f"study {self.name}: {done}/{target} trials done, ranked by {self.plan.metric} "
+                           f"({self.plan.direction})")
 
     # -- handing out trials --------------------------------------------------------------------
     def next_job(self):
@@ -312,13 +349,13 @@ class StudyRun:
                 return job
 
     def _room(self) -> bool:
+        """Whether the study has room for another trial (enqueued points are asked for first)."""
         trials = self.study.get_trials(deepcopy=False)
-        if any(t.state.name == "WAITING" for t in trials):
-            return True  # enqueued points come first, and count in the budget already
-        sampler = self.study.sampler
-        if isinstance(sampler, self.optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
-            return False
-        return self.plan.spec.trials is None or len(trials) < self.plan.spec.trials
+        started = sum(t.state.name != "WAITING" for t in trials)
+        # The grid sampler's own is_exhausted counts finished trials only: with trials still
+        # running it would hand out a point twice.
+        budget = [n for n in (self.plan.spec.trials, self.plan.spec.grid_size()) if n is not None]
+        return not budget or started < min(budget)
 
     def _ask(self):
         from tftrain.commands.study import owner_id
@@ -444,6 +481,8 @@ class StudyRun:
             state = "FAIL"
             log = self.folder / LOGS / f"{active.name}.log"
             error = f"worker process died (exit code {code})" if died else (_last_error(log) or f"exit code {code}")
+            if status == "diverged":
+                error = f"diverged: {error}"
         self._tell(active.trial, state=state, value=value, error=error)
         if run is not None:
             write_session(run.path, {**active.values, "state": state.lower()}, group=run.path.name,
@@ -506,7 +545,7 @@ class StudyRun:
 
     def _finish(self, status: str) -> None:
         """study.json, best.yaml, plots, the ranked table, the study's MLflow run."""
-        from tftrain.commands.study_report import study_table, write_best, write_plots
+        from tftrain.commands.study_report import write_best, write_plots
 
         records = self.records()
         self._write(status)
@@ -516,9 +555,7 @@ class StudyRun:
             plots = write_plots(self.folder, self.study)
         except Exception as exc:  # noqa: BLE001 (the study's results are written already)
             say(self.console, f"warning: study plots not written: {exc.__class__.__name__}: {exc}")
-        title = f"study {self.name}: {len(records)} trials ranked by {self.plan.metric} ({self.plan.direction})"
-        print_table(self.console, study_table(records, self.plan.metric, self.plan.direction,
-                                              [d.key for d in self.dims], title))
+        print_table(self.console, self._table())
         if best is not None:
             say(self.console, f"best config: {best}  (tftrain run {best})")
         self._end_tracking(status, [self.folder / "study.json", *([best] if best else []), *plots])
