@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -84,17 +85,36 @@ def open_storage(url: str):
         raise UserError(f"--storage {masked(url)}: unknown database {backend!r}" + suggest(backend, DATABASES)
                         + f"; expected {STORAGE_HELP}")
     kwargs: dict[str, Any] = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, "pool_pre_ping": True}
+    lock = contextlib.nullcontext()
     if backend == "sqlite":
         _check_sqlite_path(url, parsed.database)
         kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+        lock = _locked(Path(f"{parsed.database}.lock"))
     try:
-        return opt.storages.RDBStorage(url, engine_kwargs=kwargs)
+        with lock:
+            return _rdb_storage(opt, url, kwargs)
     except ImportError as exc:
         raise UserError(f"--storage {masked(url)}: the {backend} driver is not installed ({exc}); "
                         f"pip install {DRIVERS.get(backend, 'its driver')}") from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
         raise UserError(f"--storage {masked(url)}: cannot open the database: {reason}") from None
+
+
+def _rdb_storage(opt, url: str, kwargs: dict[str, Any], tries: int = 3):
+    """RDBStorage, which makes Optuna's tables in a new database; processes starting together
+    on one new database race to make them (optuna/optuna#1092): the loser retries, and finds them."""
+    import sqlalchemy
+
+    for attempt in range(1, tries):
+        try:
+            return opt.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
+                sqlalchemy.exc.ProgrammingError) as exc:
+            if not any(words in str(exc).lower() for words in ("already exists", "unique", "duplicate")):
+                raise
+            time.sleep(0.5 * attempt)  # the other process is making the tables: they exist in a moment
+    return opt.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def _check_sqlite_path(url: str, database: str | None) -> None:
@@ -240,10 +260,9 @@ class Owners:
 
 
 @contextlib.contextmanager
-def one_at_a_time(folder: Path):
-    """Tune processes sharing the study folder count trials and ask for a new one in turn, so
-    together they start exactly the study's number of trials."""
-    with open(Path(folder) / ".ask.lock", "a+") as handle:
+def _locked(path: Path):
+    """An exclusive lock on `path` (made if needed) while the block runs."""
+    with open(path, "a+") as handle:
         if fcntl is not None:
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -251,3 +270,9 @@ def one_at_a_time(folder: Path):
         finally:
             if fcntl is not None:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def one_at_a_time(folder: Path):
+    """Tune processes sharing the study folder count trials and ask for a new one in turn, so
+    together they start exactly the study's number of trials."""
+    return _locked(Path(folder) / ".ask.lock")

@@ -48,7 +48,6 @@ from tftrain.tune_spec import (
     check_against,
     config_problem,
     load_spec,
-    objective_metric,
 )
 
 BASE = "base.yaml"  # in a study folder: the config every trial starts from
