@@ -6,7 +6,8 @@
   overlap), a diverging trial is recorded as failed, MLflow gets the study and its trials;
 - two separate tune processes sharing one storage: unique trial numbers, the study completes;
 - kill -9 of the tune process mid-trial, then --resume: the trial goes on from its checkpoint
-  and ends bit-identical to a run that was never stopped; nothing lost or counted twice;
+  and ends bit-identical to a run that was never stopped; nothing lost or counted twice; a
+  resume of the finished study starts no worker;
 - a pruned run keeps what it trained and resumes exactly (both loops, in this process);
 - bad spaces, objectives and storages: one line, exit 2, nothing written.
 """
@@ -277,6 +278,15 @@ def test_kill_9_of_the_tune_process_mid_trial_then_resume(tmp_path):
                             console=Console(stderr=True, quiet=True),
                             callbacks=[PruningCallback("loss", lambda step, value: False)])
     assert_identical(run.path, baseline.path)
+
+    workers = sorted(p.name for p in (folder / "logs").glob("worker-*.log"))
+    again = _invoke("tune", "--resume", folder)  # a finished study: nothing to start, no worker started
+    assert again.exit_code == 0, again.output
+    assert "study killed: every trial has run; nothing left to do here" in again.stderr
+    assert sorted(p.name for p in (folder / "logs").glob("worker-*.log")) == workers
+    assert [(t.number, t.state.name) for t in _trials(f"sqlite:///{folder / 'study.db'}", "killed")] == \
+        [(0, "COMPLETE"), (1, "COMPLETE")]
+    assert json.loads((folder / "study.json").read_text())["status"] == "completed"
 
 
 @pytest.mark.parametrize("loop", ["fit", "custom"])

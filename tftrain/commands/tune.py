@@ -274,19 +274,20 @@ class StudyRun:
         from tftrain.commands.workers import StopRequests, WorkerPool, drive
 
         pool = WorkerPool(self.jobs, self.folder / LOGS)
-        with self.owners.hold():
+        with self.owners.hold(), StopRequests(pool, "stopping: every running trial saves a checkpoint") as stop:
+            self.stop = stop
             self._start_tracking()
             self._write("running")
-            pool.start()
-            try:
-                with StopRequests(pool, "stopping: every running trial saves a checkpoint") as stop, \
-                        self._live():
-                    self.stop = stop
-                    drive(pool, self._refreshed(self.next_job), self._refreshed(self.on_event), stop)
-            finally:
-                pool.close()
-            status = "interrupted" if stop.signum is not None else "completed"
-            self._finish(status)
+            if self._has_work():
+                pool.start()
+                try:
+                    with self._live():
+                        drive(pool, self._refreshed(self.next_job), self._refreshed(self.on_event), stop)
+                finally:
+                    pool.close()
+            else:
+                say(self.console, f"study {self.name}: every trial has run; nothing left to do here")
+            self._finish("interrupted" if stop.signum is not None else "completed")
         if stop.signum is not None:
             raise TrainingInterrupted(f"study stopped by {signal.Signals(stop.signum).name}; its running trials "
                                       f"saved a checkpoint; resume with: tftrain tune --resume {self.folder}",
@@ -346,6 +347,11 @@ class StudyRun:
             job = self._resume_job(*taken) if taken is not None else self._new_job(trial)
             if job is not None:
                 return job
+
+    def _has_work(self) -> bool:
+        """Whether there is a trial to start or to take over (no workers are started otherwise)."""
+        running = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.RUNNING,))
+        return self._room() or any(not self.owners.alive(t.user_attrs.get("owner")) for t in running)
 
     def _room(self) -> bool:
         """Whether the study has room for another trial (enqueued points are asked for first)."""
