@@ -21,7 +21,7 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 def test_every_command_is_registered():
     assert set(COMMANDS) >= {"run", "evaluate", "validate", "show", "init", "runs", "compare", "plot",
-                             "sweep", "tune", "predict", "export"}
+                             "sweep", "tune", "predict", "export", "schema", "report"}
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -50,7 +50,9 @@ def test_python_dash_m_tftrain_is_the_same_program():
     assert "Usage: tftrain" in result.stdout and "sweep" in result.stdout
 
 
-# The commands that must start without TensorFlow (nor matplotlib): help, validate, show, init, runs.
+# The commands that must start without TensorFlow (nor Keras, NumPy, matplotlib): help, validate,
+# show, schema, init, runs. Nor rich's Markdown renderer, markdown-it or pygments, which typer's
+# rich help would import on every --help (issue 21: more than typer itself costs).
 _NO_TF = """
 import sys
 from tftrain.cli import app
@@ -58,7 +60,8 @@ try:
     app(sys.argv[1:], prog_name="tftrain")
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib") if m in sys.modules)
+heavy = sorted(m for m in ("tensorflow", "keras", "numpy", "matplotlib", "rich.markdown", "markdown_it",
+                           "pygments") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy), "EXIT:" + str(code))
 """
 
@@ -66,12 +69,18 @@ print("HEAVY:" + ",".join(heavy), "EXIT:" + str(code))
 @pytest.mark.parametrize("args", [
     ["--help"],
     ["run", "--help"],
+    ["validate", "--help"],
     ["validate", "configs/linear_regression.yaml"],
     ["show", "configs/linear_regression.yaml"],
+    ["validate", "configs/experiments/mnist_quick.yaml"],
+    ["show", "--sources", "configs/experiments/fashion_mnist_adam.yaml"],
+    ["schema"],
+    ["schema", "--output", "{tmp}/tftrain.schema.json"],
     ["runs", "runs", "--json"],
     ["init", "--template", "binary", "{tmp}/new.yaml"],
     ["tune", "--help"],
-], ids=["help", "run-help", "validate", "show", "runs", "init", "tune-help"])
+], ids=["help", "run-help", "validate-help", "validate", "show", "validate-extends", "show-sources", "schema",
+        "schema-output", "runs", "init", "tune-help"])
 def test_light_commands_never_import_tensorflow(args, tmp_path):
     result = _python(_NO_TF, *[a.format(tmp=tmp_path) for a in args])
     assert "EXIT:0" in result.stdout, result.stdout + result.stderr
@@ -122,3 +131,35 @@ def test_init_never_overwrites_without_force(cli, tmp_path):
     result = cli("init", "--template", "mnst", tmp_path / "other.yaml")
     assert result.exit_code == 2 and "unknown template 'mnst'" in result.stderr
     assert not (tmp_path / "other.yaml").exists()
+
+
+def test_templates_without_validation_monitor_a_training_metric(tmp_path):
+    """A template that validates on nothing picks its best model (and early stopping, when
+    uncommented) by a metric the run logs: `loss`, not `val_loss`."""
+    from tftrain.commands.init import render
+
+    for template in TEMPLATES:
+        path = tmp_path / f"{template}.yaml"
+        text = render(template, path)
+        path.write_text(text)
+        config = load_config(path)
+        if config.data.validation == "none":
+            assert config.training.checkpoint.monitor == "loss", template
+            assert "val_" not in text.split("training:", 1)[1], template
+        else:
+            assert config.training.checkpoint.monitor.startswith("val_"), template
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="needs Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)")
+def test_the_default_template_works_offline(cli, tmp_path):
+    """`tftrain init && tftrain run config.yaml` with no network (TFTRAIN_OFFLINE=1, an empty Keras
+    cache: see conftest): the default template finds Fashion-MNIST in Debian's package."""
+    from tftrain.commands.init import DEFAULT_TEMPLATE, render
+
+    path = tmp_path / "config.yaml"
+    assert cli("init", path).exit_code == 0
+    assert path.read_text().split("\n", 1)[1] == render(DEFAULT_TEMPLATE, path)  # after the schema line
+    assert load_config(path).data.dataset == "fashion_mnist"
+    result = cli("run", path, "--smoke", "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output

@@ -11,9 +11,13 @@ from tftrain.data.checks import check_data
 from tftrain.errors import DataError
 
 
+# The output activation each loss is meant for (a mismatch is a config error of its own).
+OUTPUT = {"binary_crossentropy": "sigmoid", "hinge": None, "squared_hinge": None}
+
+
 def config(loss="sparse_categorical_crossentropy", model=None, dataset="npz"):
-    return validate({"data": {"dataset": dataset, "path": "unused.npz"}, "loss": loss,
-                     "model": model or {"type": "dense"}})
+    model = model or {"type": "dense", "output_activation": OUTPUT.get(loss, "softmax")}
+    return validate({"data": {"dataset": dataset, "path": "unused.npz"}, "loss": loss, "model": model})
 
 
 def images(labels, shape=(28, 28), test_labels=None, x_test_shape=None):
@@ -63,11 +67,11 @@ def test_ignore_class_labels_are_allowed():
 def test_cnn_on_vectors_and_on_too_small_images():
     with pytest.raises(DataError, match=r"model.type cnn needs images of shape \(height, width\[, channels\]\); "
                                         r"the examples of npz have shape \(4,\): use model.type dense"):
-        check_data(config(model={"type": "cnn"}), images(np.arange(3), shape=(4,)))
+        check_data(config(model={"type": "cnn", "output_activation": "softmax"}), images(np.arange(3), shape=(4,)))
     with pytest.raises(DataError, match=r"model.conv: 3 conv layers \(kernel_size 3, pool_size 2\) shrink 8x8 "
                                         r"images of npz below one pixel at layer 2"):
-        check_data(config(model={"type": "cnn"}), images(np.arange(3), shape=(8, 8, 3)))
-    check_data(config(model={"type": "cnn", "conv": [8, 8]}), images(np.arange(3), shape=(8, 8, 3)))
+        check_data(config(model={"type": "cnn", "output_activation": "softmax"}), images(np.arange(3), shape=(8, 8, 3)))
+    check_data(config(model={"type": "cnn", "conv": [8, 8], "output_activation": "softmax"}), images(np.arange(3), shape=(8, 8, 3)))
 
 
 def test_train_and_test_shapes_and_dtypes_must_agree():
@@ -79,7 +83,8 @@ def test_train_and_test_shapes_and_dtypes_must_agree():
 
 
 def test_mismatch_through_the_cli_is_exit_2_and_writes_nothing(cli, tmp_path, tiny_mnist, write_config):
-    path = write_config({"data": {"dataset": "mnist", "path": str(tiny_mnist)}, "loss": "binary_crossentropy"})
+    path = write_config({"data": {"dataset": "mnist", "path": str(tiny_mnist)}, "loss": "binary_crossentropy",
+                         "model": {"type": "dense", "output_activation": "sigmoid"}})
     result = cli("run", path, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2
     assert result.output.startswith("error: loss binary_crossentropy trains one output unit per label")

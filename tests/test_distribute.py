@@ -219,7 +219,7 @@ def test_smoke_test_runs_under_the_mirrored_strategy(tmp_path, write_config):
     """--smoke makes the strategy before its first stage touches TensorFlow, so logical CPUs
     can still be made, and the run it trains is a two-replica one."""
     config = write_config(REGRESSION)
-    with _tftrain(tmp_path, [config, "--smoke", "--runs-dir", tmp_path / "runs", *_sets(MIRRORED)]) as procs:
+    with _tftrain(tmp_path, [config, "--smoke", "--keep", "--runs-dir", tmp_path / "runs", *_sets(MIRRORED)]) as procs:
         [(code, out, err)] = _finish(procs)
     assert code == 0, err[-3000:]
     run = _only_run(tmp_path / "runs")

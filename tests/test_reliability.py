@@ -138,14 +138,19 @@ def assert_identical(run: Path, baseline: Path) -> None:
 
 class AtStep(keras.callbacks.Callback):
     """Calls `act()` once training has done `step` steps: a fault or a signal injected through
-    tftrain's public hook for extra callbacks."""
+    tftrain's public hook for extra callbacks. Steps are batches, counted from the epoch and the
+    batch index (params["steps"] is the epoch's length), not by optimizer.iterations, which counts
+    weight updates (fewer under gradient accumulation)."""
 
     def __init__(self, step: int, act):
         super().__init__()
-        self.step, self.act = step, act
+        self.step, self.act, self.epoch = step, act, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == self.step:
+        if self.epoch * self.params["steps"] + batch + 1 == self.step:
             self.act()
 
 
@@ -255,6 +260,25 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(world, loop):
     assert_identical(world["dirs"][key], world["dirs"][f"base_{loop}"])
 
 
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_tensorboard_steps_after_a_mid_epoch_resume_match_an_uninterrupted_run(world, loop):
+    """Both sessions' event files, merged by TensorBoard's own reader (which drops the killed
+    session's points past the checkpoint), give the uninterrupted run's batch and epoch steps."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+        accumulator = EventAccumulator(str(run / "tensorboard" / "train"), size_guidance={"tensors": 0})  # every point
+        accumulator.Reload()
+        return {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+                for tag in accumulator.Tags()["tensors"]}
+
+    resumed, base = scalars(world["dirs"][f"kill_{loop}"]), scalars(world["dirs"][f"base_{loop}"])
+    steps = [step for step, _ in resumed["batch_loss"]]
+    assert steps == sorted(set(steps)) and steps == [step for step, _ in base["batch_loss"]] == list(range(1, 37))
+    assert resumed["batch_loss"] == base["batch_loss"] and resumed["epoch_loss"] == base["epoch_loss"]
+
+
 def test_half_written_or_corrupt_newest_checkpoint_falls_back_to_previous(world):
     resumed = world["resumes"]["damaged"]
     assert resumed.exit_code == 0, resumed
@@ -270,6 +294,7 @@ def test_signal_checkpoints_marks_interrupted_prints_resume_and_exits(world, key
     message = next(x for x in child.lines if x.startswith(f"interrupted: {name} after step "))
     stopped = int(message.split(" after step ")[1].split()[0])
     assert stopped == world["steps"][key], message  # the step at which the signal came
+    assert child.stdout.strip() == str(run.relative_to(world["root"]))  # RUN=$(tftrain run ...) can resume it
     epoch, step = message.split(" (epoch ")[1].split(")")[0].split(", step ")
     assert f"resume with: tftrain run --resume {run.relative_to(world['root'])}" in message
     # The printed command continued the run to the very same result as an uninterrupted one.

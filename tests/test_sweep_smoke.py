@@ -227,7 +227,10 @@ def test_smoke_run_checks_every_stage_on_a_few_batches(cli, tiny_mnist, write_co
     path = write_config({"name": "digits", "data": {"dataset": "mnist", "path": str(tiny_mnist), "batch_size": 4},
                          "model": {"type": "dense", "hidden": [8]}, "loss": "sparse_categorical_crossentropy",
                          "metrics": ["accuracy"], "training": {"epochs": 5}})
-    result = cli("run", path, "--smoke", "--runs-dir", tmp_path / "runs")
+    plain = cli("run", path, "--smoke", "--runs-dir", tmp_path / "gone")
+    assert plain.exit_code == 0, plain.output
+    assert plain.stdout == "" and "smoke test" in plain.stderr and not (tmp_path / "gone").exists()
+    result = cli("run", path, "--smoke", "--keep", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     run = Path(result.stdout.strip())
     assert run.name.startswith("digits-smoke-")
@@ -247,7 +250,7 @@ def test_smoke_run_fails_with_the_stage_that_broke(cli, write_config, tmp_path):
                                                   "validation": "none"},
                          "model": {"type": "linear"}, "loss": "mse",
                          "optimizer": {"name": "sgd", "learning_rate": 1.0e30}})
-    result = cli("run", path, "--smoke", "--runs-dir", tmp_path / "runs")
+    result = cli("run", path, "--smoke", "--keep", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 3, result.output
     assert "FAILED" in result.stderr and "loss became NaN or infinite" in result.stderr
     (run,) = (tmp_path / "runs").iterdir()

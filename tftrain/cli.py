@@ -3,7 +3,7 @@
 This module parses arguments, calls one function of the core and maps known errors to exit
 codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted. It imports no TensorFlow at
 module level, so `tftrain --help`, `validate` and `show` stay instant; commands that train or
-load models call `setup_tensorflow` before they import it.
+load models start it with `tftrain.tf_setup.start_tensorflow`, after saying what they do.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from tftrain.errors import TftrainError
 
@@ -24,12 +25,53 @@ if TYPE_CHECKING:
 
 EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted."
 
+
+class _OneLineUsageErrors(TyperGroup):
+    """typer's command group, reporting a usage mistake (an unknown option, a missing argument)
+    as tftrain reports bad input, `error: <one line>` and exit 2, instead of a boxed panel; its
+    help lists each command with its whole first paragraph (typer's rich help shows it whole,
+    click's plain help would cut it at about 45 characters)."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer bundles its own click
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as exc:  # `tftrain` alone: the help is the answer
+            exc.show()
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            from tftrain.usage import usage_message
+
+            print(f"error: {usage_message(exc)}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, _first_paragraph(command.help or "")) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(text.strip().split("\n\n", 1)[0].split())
+
+
+# Plain help (click's formatter), not typer's rich panels: typer.rich_utils imports rich.markdown,
+# markdown-it, pygments and rich.traceback on every `--help`, about 0.2 s on a slow machine, more
+# than typer itself costs (issue 21; bench/compare.py --cases cli).
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="tftrain",
     help="Train TensorFlow/Keras models from YAML configs.",
     epilog=f"Example: tftrain run configs/linear_regression.yaml    {EXIT_CODES}",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -61,6 +103,7 @@ CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="Which model: l
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Runs at once, each in its own process with a "
                                       "fair share of the CPU threads.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists (never a run's own files).")]
 
 
 def _console(quiet: bool = False) -> Console:
@@ -93,13 +136,46 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            err_console().print(f"{exc.label}: {exc}", markup=False, highlight=False, soft_wrap=True)
+            from tftrain.schema import printable
+
+            for line in str(exc).splitlines() or [""]:  # a config's problems, one line each
+                # Escaped: a path or name the user gave must not send escape sequences to the terminal.
+                err_console().print(f"{exc.label}: {printable(line, limit=2000)}", markup=False, highlight=False,
+                                    soft_wrap=True)
+            if getattr(exc, "run_dir", None):  # an interrupted run: its directory is still the result
+                print(exc.run_dir)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console().print("interrupted", markup=False)
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    import platform
+    from importlib import metadata
+
+    import tftrain
+
+    def installed(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    print(f"tftrain {tftrain.__version__} (TensorFlow {installed('tensorflow')}, Keras {installed('keras')}, "
+          f"Python {platform.python_version()})")
+    raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the versions of tftrain, TensorFlow, Keras and Python (no TensorFlow import).")] = False) -> None:
+    """Train TensorFlow/Keras models from YAML configs."""
 
 
 def _extra_callbacks(ctx: typer.Context) -> list:
@@ -116,13 +192,14 @@ def run(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run-name prefix (default: the config's name).")] = None,
     smoke: Annotated[bool, typer.Option("--smoke", help="Every stage on a few batches (CI); exit 0 only if all work.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="--smoke: keep its run directory in --runs-dir.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run directory and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved config, "
                                           "lines within epochs and TensorFlow's own log.")] = False,
     resume: Annotated[Optional[Path], typer.Option(
         "--resume", help="Continue this interrupted run from its last checkpoint, exactly (multi_worker: "
-        "on every worker, with the chief's run directory on storage they all read).",
-        metavar="RUN_DIR")] = None,
+        "on every worker, with the chief's run directory on storage they all read); with "
+        "--set training.epochs=N, train a finished run on to N epochs.", metavar="RUN_DIR")] = None,
     workers: Annotated[Optional[str], typer.Option(
         "--workers", metavar="HOST:PORT,...",
         help="multi_worker: every worker's address, the same list on every machine.")] = None,
@@ -136,53 +213,92 @@ def run(
     """
     from tftrain.errors import UserError
     from tftrain.security import check_keras_version
-    from tftrain.tf_setup import setup_tensorflow
 
     check_keras_version()  # the runs it writes are read back with Keras; refuse a Keras with known holes
-    setup_tensorflow(verbose)
     if quiet and verbose:
         raise UserError("--quiet and --verbose: choose one")
+    if keep and not smoke:
+        raise UserError("--keep: only with --smoke (a run always keeps its run directory)")
+    console, callbacks = _console(quiet), _extra_callbacks(ctx)
     if resume is not None:
-        if config is not None or set_ or name is not None or smoke:
+        if config is not None or name is not None or smoke:
             raise UserError("--resume takes the run directory alone: the run's own config.yaml is what "
-                            "continues (CONFIG, --set, --name and --smoke do not apply)")
-        from tftrain.runs import RunDir
-
-        if not resume.exists() and (workers is not None or worker_index is not None or "TF_CONFIG" in os.environ):
-            raise UserError(f"--resume: {resume} does not exist on this machine; every worker resumes from the "
-                            "chief's run directory, so it must be on storage that all workers read "
-                            "(a shared filesystem), at the path given here")
-        _join_cluster(RunDir.open(resume).config(), workers, worker_index)
-        from tftrain.training.session import resume_training  # TensorFlow is imported here, not before
-
-        resumed = resume_training(resume, console=_console(quiet), verbose=verbose, callbacks=_extra_callbacks(ctx))
-        if resumed is not None:  # None: a multi_worker worker other than the chief, which writes the run
-            print(resumed.path)
-        return
-    if config is None:
+                            "continues (CONFIG, --name and --smoke do not apply)")
+        result = _resume(resume, set_, workers, worker_index, console, verbose, callbacks)
+    elif config is None:
         raise UserError("missing CONFIG: tftrain run CONFIG (or tftrain run --resume RUN_DIR)")
+    else:
+        result = _train(config, set_, runs_dir, name, smoke, keep, workers, worker_index, console, verbose, callbacks)
+    if result is not None:  # None: a multi_worker worker other than the chief, or a smoke test not kept
+        print(result.path)
+
+
+def _train(config: Path, sets: list[str], runs_dir: Path, name: str | None, smoke: bool, keep: bool,
+           workers: str | None, worker_index: int | None, console: Console, verbose: bool, callbacks: list):
+    """`tftrain run CONFIG`: a new run (or a smoke test of it)."""
     from tftrain.config import load_config
     from tftrain.runs import check_name
 
-    cfg = load_config(config, set_)
+    cfg = load_config(config, sets)
     if name is not None:
         check_name(name)
     from tftrain.tracking import check_tracking
 
     check_tracking(cfg)  # before TensorFlow's import: a missing tracker is known in a blink
     _join_cluster(cfg, workers, worker_index)
-    console = _console(quiet)
+    what = "smoke-testing" if smoke else "training"
+    _start(console, f"{what} {config} ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)",
+           verbose)
     if smoke:
-        from tftrain.commands.smoke import smoke_run  # TensorFlow is imported here, not before
+        from tftrain.commands.smoke import smoke_run
 
-        result = smoke_run(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose)
-    else:
-        from tftrain.training.session import run_training  # TensorFlow is imported here, not before
+        return smoke_run(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, keep=keep)
+    from tftrain.training.session import run_training
 
-        result = run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose,
-                              callbacks=_extra_callbacks(ctx))
-    if result is not None:  # None: a multi_worker worker other than the chief, which writes the run
-        print(result.path)
+    return run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, callbacks=callbacks)
+
+
+def _resume(run_dir: Path, sets: list[str], workers: str | None, worker_index: int | None, console: Console,
+            verbose: bool, callbacks: list):
+    """`tftrain run --resume RUN_DIR [--set training.epochs=N]`."""
+    from tftrain.errors import UserError
+    from tftrain.runs import RunDir
+
+    epochs = _resume_epochs(sets)
+    if not run_dir.exists() and (workers is not None or worker_index is not None or "TF_CONFIG" in os.environ):
+        raise UserError(f"--resume: {run_dir} does not exist on this machine; every worker resumes from the "
+                        "chief's run directory, so it must be on storage that all workers read "
+                        "(a shared filesystem), at the path given here")
+    _join_cluster(RunDir.open(run_dir).config(), workers, worker_index)
+    _start(console, f"resuming {run_dir}" + (f" to {epochs} epochs" if epochs else ""), verbose)
+    from tftrain.training.session import resume_training
+
+    return resume_training(run_dir, console=console, verbose=verbose, callbacks=callbacks, epochs=epochs)
+
+
+def _resume_epochs(sets: list[str]) -> int | None:
+    """The one override a resume takes: --set training.epochs=N (a positive integer), or None."""
+    from tftrain.config import parse_yaml
+    from tftrain.errors import UserError
+
+    if not sets:
+        return None
+    key, _, text = sets[0].partition("=")
+    if len(sets) > 1 or key.strip() != "training.epochs":
+        raise UserError("--resume: the only override it takes is --set training.epochs=N (train a run on to "
+                        f"N epochs); got --set {(sets[1] if key.strip() == 'training.epochs' else sets[0])!r}")
+    epochs = parse_yaml(text, source="--set training.epochs")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise UserError(f"--set training.epochs: expected a positive integer, got {text!r}")
+    return epochs
+
+
+def _start(console: Console, doing: str, verbose: bool) -> None:
+    """Start TensorFlow (seconds), saying meanwhile on a terminal what is about to happen, with
+    its start-up noise kept off the console (shown with --verbose)."""
+    from tftrain.tf_setup import start_tensorflow
+
+    start_tensorflow(verbose, doing=None if console.quiet else doing)
 
 
 def _join_cluster(cfg, workers: str | None, worker_index: int | None) -> None:
@@ -209,27 +325,46 @@ def evaluate(
     unsafe: Annotated[bool, typer.Option(
         "--unsafe", help="Also load what can run code: Lambda layers, .h5 files, SavedModel directories, "
                          "URLs. Only for models from a source you trust.")] = False,
+    mistakes: Annotated[Optional[int], typer.Option(
+        "--mistakes", min=1, metavar="N",
+        help="Also draw the N most confident misclassified test images (plots/mistakes.png).")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Evaluate a finished run's model on its test split; writes eval.json.
+    """Evaluate a finished run's model on its test split; writes eval.json and plots/.
 
-    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best
+    Classifiers: per-class table and confusion matrix; binary: ROC and PR curves; regression: MAE, RMSE, R².
+
+    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best --mistakes 25
     """
     from tftrain.security import check_keras_version
-    from tftrain.tf_setup import setup_tensorflow
 
     check_keras_version()
-    setup_tensorflow()
-    from tftrain.commands.evaluate import evaluate_run
-    from tftrain.console import metrics_table
+    _start(err_console(), f"evaluating {run_dir}", verbose=False)
+    from tftrain.commands.evaluate import evaluate_run, evaluation_tables
 
-    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe)
+    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
-        _print_table(metrics_table("metrics", result["metrics"]))
+        for shown in evaluation_tables(result):
+            if isinstance(shown, str):
+                out_console().print(shown, markup=False, highlight=False, soft_wrap=True)
+            else:
+                _print_table(shown)
+    _say_plots(run_dir, result)
+
+
+def _say_plots(run_dir: Path, result: dict) -> None:
+    """On stderr: which plots an evaluation wrote (or that there were no mistakes to draw)."""
+    mistakes = result.get("mistakes", {})
+    written = [*result["plots"].values(), *([mistakes["plot"]] if "plot" in mistakes else [])]
+    if written:
+        err_console().print(f"plots: {', '.join(str(run_dir / name) for name in written)}", markup=False,
+                            highlight=False, soft_wrap=True)
+    if mistakes.get("misclassified") == 0:
+        err_console().print("--mistakes: no misclassified examples to draw", markup=False, highlight=False)
 
 
 @app.command()
@@ -247,33 +382,76 @@ def validate(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> N
 
 @app.command()
 @_reports_errors
-def show(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> None:  # noqa: B006
-    """Print the resolved config, every default included, as YAML.
+def show(
+    config: ConfigArg,
+    set_: SetOpt = [],  # noqa: B006
+    sources: Annotated[bool, typer.Option("--sources", help="Say beside each key which file, --set or "
+                                          "default it came from.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved).
 
-    Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit
+    Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit --sources
     """
-    from tftrain.config import load_config
+    from tftrain.config import compose_config, validate
 
-    sys.stdout.write(load_config(config, set_).to_yaml())
+    composed = compose_config(config, set_)
+    resolved = validate(composed.raw, composed)
+    if sources:
+        from tftrain.commands.show import annotated_yaml
+
+        sys.stdout.write(annotated_yaml(resolved, composed))
+    else:
+        sys.stdout.write(resolved.to_yaml())
+
+
+@app.command()
+@_reports_errors
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write it to this file "
+                                                   "(default: print it).")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the JSON Schema of config files, for completion and checks in editors.
+
+    Editors using the YAML language server read it from the first line tftrain init writes.
+
+    Example: tftrain schema --output tftrain.schema.json
+    """
+    from tftrain.commands.schema import schema_text, write_schema
+
+    if output is None:
+        sys.stdout.write(schema_text())
+    else:
+        print(write_schema(output))
 
 
 @app.command()
 @_reports_errors
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("config.yaml"),
-    template: Annotated[str, typer.Option("--template", "-t",
-                                          help="mnist, cifar10, regression or binary.")] = "mnist",
+    template: Annotated[str, typer.Option("--template", "-t", help="fashion_mnist (offline with Debian's "
+                                          "dataset-fashion-mnist), mnist, cifar10, regression or binary "
+                                          "(generated data).")] = "fashion_mnist",
+    schema: Annotated[Path, typer.Option("--schema", help="The JSON Schema file editors should check it "
+                                         "against (write it with tftrain schema --output FILE).")
+                      ] = Path("tftrain.schema.json"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite PATH if it exists.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write a commented starter config to PATH.
 
+    Its first line points editors (YAML language server) at the JSON Schema, --schema.
+
     Example: tftrain init --template regression my_regression.yaml
     """
     from tftrain.commands.init import write_template
 
-    written = write_template(template, path, force=force)
+    written = write_template(template, path, force=force, schema=schema)
     print(written)
+    if not schema.exists():
+        err_console().print(f"editor completion: tftrain schema --output {schema}", markup=False,
+                            highlight=False, soft_wrap=True)
     err_console().print(f"next: tftrain validate {written} && tftrain run {written}", markup=False,
                       highlight=False)
 
@@ -324,6 +502,7 @@ def compare(run_dirs: RunDirsArg, as_json: JsonOpt = False, debug: DebugOpt = Fa
 def plot(
     run_dirs: RunDirsArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The PNG file to write.")] = Path("plot.png"),
+    force: ForceOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Overlay the curves of one or more runs in one PNG figure (a sweep or study folder: its members).
@@ -332,7 +511,28 @@ def plot(
     """
     from tftrain.commands.plot import overlay_plot
 
-    print(overlay_plot(run_dirs, output))
+    print(overlay_plot(run_dirs, output, force))
+
+
+@app.command()
+@_reports_errors
+def report(
+    run_dirs: RunDirsArg,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="The HTML file to write (default: RUN_DIR/report.html for one run, "
+                               "report.html for several).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write one self-contained HTML page of runs: summary, curves, evaluation, confusion matrix, config.
+
+    Several runs are compared first. Images are inlined, so the file opens anywhere on its own.
+
+    Example: tftrain report runs/lr-0.1-20260101-120000 runs/lr-0.01-20260101-123000 --output report.html
+    """
+    from tftrain.commands.report import write_report
+
+    print(write_report(run_dirs, output, force=force))
 
 
 @app.command()
@@ -357,9 +557,7 @@ def sweep(
     Example: tftrain sweep configs/linear_regression.yaml --grid optimizer.learning_rate=0.1,0.01 --jobs 2
     """
     from tftrain.commands.sweep import run_sweep, sweep_table
-    from tftrain.tf_setup import setup_tensorflow
 
-    setup_tensorflow()
     result = run_sweep(config, set_, grid, runs_dir=runs_dir, metric=metric, mode=mode,
                        console=_console(quiet), jobs=jobs)
     _print_table(sweep_table(result), err_console())
@@ -423,6 +621,7 @@ def predict(
     inputs: Annotated[list[Path], typer.Argument(help=".npy, .npz, .csv or image files (or a folder of images).",
                                                  show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write a .csv or .json file.")] = None,
+    force: ForceOpt = False,
     checkpoint: CheckpointOpt = "last",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -433,13 +632,17 @@ def predict(
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.predict import predict_run, predictions_table, write_predictions
-    from tftrain.tf_setup import setup_tensorflow
+    from tftrain.runs import check_output
 
-    setup_tensorflow()
+    if output is not None:
+        check_output(output, force)  # before the model runs: a refused path costs nothing
+    _start(err_console(), f"predicting with {run_dir}", verbose=False)
 
     result = predict_run(run_dir, inputs, checkpoint)
+    for warning in result["warnings"]:
+        err_console().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if output is not None:
-        print(write_predictions(result, output))
+        print(write_predictions(result, output, force))
     elif as_json:
         print(json.dumps(result, indent=2))
     else:
@@ -450,27 +653,44 @@ def predict(
 @_reports_errors
 def export(
     run_dir: RunDirArg,
-    format_: Annotated[str, typer.Option("--format", "-f", help="saved_model (TF Serving), keras, h5 or weights.")
+    format_: Annotated[str, typer.Option(
+        "--format", "-f", help="saved_model (TF Serving), tflite, onnx (the onnx extra), keras, h5 or weights.")
                        ] = "saved_model",
+    quantize: Annotated[Optional[str], typer.Option(
+        "--quantize", help="tflite only: none, dynamic (int8 weights), float16, or int8 (weights and "
+                           "activations, calibrated on the run's training data). Default: none.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write "
                                                    "(default: RUN_DIR/export/...).")] = None,
     checkpoint: CheckpointOpt = "last",
+    as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Export a run's model for serving or for other Keras code.
+    """Export a run's model for TF Serving, phones and edge devices (TFLite), ONNX runtimes, or Keras code.
 
-    Example: tftrain export runs/mnist-dense-20260101-120000 --format saved_model --output serving/mnist/1
+    saved_model, tflite and onnx take raw inputs (uint8 images) and return probabilities and the class.
+
+    tflite and onnx files are run in their own runtime on the test split and checked against Keras first.
+
+    Example: tftrain export runs/mnist-dense-20260101-120000 --format tflite --quantize int8
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.export import export_run, signature_text
-    from tftrain.tf_setup import setup_tensorflow
 
-    setup_tensorflow()
+    _start(err_console(), f"exporting {run_dir}", verbose=False)
 
-    path = export_run(run_dir, format_, output, checkpoint)
+    exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize)
+    check = exported.verification
+    if as_json:
+        print(json.dumps({"path": str(exported.path), "verification": check.to_dict() if check else None}, indent=2))
+        return
     if format_ == "saved_model":
-        err_console().print(signature_text(path), markup=False, highlight=False, soft_wrap=True)
-    print(path)
+        err_console().print(signature_text(exported.path), markup=False, highlight=False, soft_wrap=True)
+    if check is not None:
+        from tftrain.commands.export_check import verification_heading, verification_table
+
+        err_console().print(verification_heading(check), markup=False, highlight=False, soft_wrap=True)
+        _print_table(verification_table(check), err_console())
+    print(exported.path)
 
 
 def main(argv: list[str] | None = None, callbacks: list | tuple = ()) -> None:

@@ -3,31 +3,57 @@
 The config is validated once, in strict mode (no silent coercion: `epochs: "3"` is an error),
 and frozen. Every default carries a comment saying why. Nothing here imports TensorFlow or
 NumPy: `tftrain validate` and `tftrain show` must stay instant.
+
+Adding to the schema without slowing `validate` down (issue 21). Every process that validates
+pays for building the validators of every class reachable from `Config`, whatever the config
+uses (60 fields in 11 classes took ~20 ms of every validate on a loaded 2-core machine); a table
+read by lookup costs nothing until a value is checked.
+- A table of names (layers, schedules, augmentations, search spaces) is plain data in
+  tftrain.catalog or the module that owns it, checked by lookup: `NameCheck(kind, table)` or a
+  `_Named` subclass (name + Keras parameters). Never a `Literal`, Enum or union with one member
+  (or one class) per entry: pydantic compiles each member into the config's validator.
+- A large table only some configs use lives in a module of its own, imported on first use:
+  `NameCheck(kind, loader)` with a `functools.cache` function that imports and returns it (the
+  checker calls it only when the field has a value); `tftrain schema` still lists every name.
+- Parameters that depend on a chosen name (like `data.options`) are one class per name,
+  validated inside a field validator (`DataConfig._dataset_options`): only the named class is
+  built, since every schema class defers its build (`Strict`, `_Named`) to first use.
+- Validators are built inside `building_validators()` (in `validate`, `compose_config` and
+  `tftrain schema`), which skips pydantic's plugin lookup.
+- bench/compare.py --cases cli measures validate on the smallest and the largest config, and
+  tests/test_cli_conventions.py checks that these commands import no TensorFlow, Keras, NumPy
+  or rich.markdown.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
-    NonNegativeInt,
-    PositiveInt,
+    Tag,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from tftrain import catalog
+from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
-from tftrain.schema import Strict, kind_of, show, suggest, unknown
+from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
+from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 from tftrain.tune_spec import TuneSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
@@ -38,12 +64,17 @@ MAX_YAML_ALIASES = 100
 # A config has tens of values; counted with aliases expanded, the classic bomb (9 levels of 9-10
 # aliases, under the alias limit) has hundreds of millions. Refused before anything is built.
 MAX_YAML_VALUES = 100_000
+# A config's mappings nest a few levels; hundreds would only exhaust the parser's recursion.
+MAX_YAML_DEPTH = 50
+# A config file is kilobytes; reading megabytes would only be slow on the way to an error.
+MAX_CONFIG_BYTES = 1_000_000
 
 
 class _Named(BaseModel):
-    """A Keras component written as `name` or `{name: ..., <keras parameters>}`."""
+    """A Keras component written as `name` or `{name: ..., <keras parameters>}`, checked by
+    looking the name and parameters up in its catalog table (any size costs one lookup)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
     name: str
 
     @model_validator(mode="before")
@@ -61,20 +92,37 @@ class _Named(BaseModel):
         """The catalog name after resolving aliases such as `mse`."""
         return self._aliases.get(self.name, self.name)
 
-    _table: dict = {}
-    _aliases: dict = {}
-    _kind: str = ""
+    # Class variables, not pydantic private attributes: those are deep-copied into every
+    # instance, which cost more than the rest of validating a config (catalog tables of sets).
+    _table: ClassVar[dict] = {}
+    _aliases: ClassVar[dict] = {}
+    _kind: ClassVar[str] = ""
+
+    @classmethod
+    def choices(cls) -> dict[str, frozenset[str]]:
+        """Every name this component accepts (aliases included) -> the Keras parameters it takes."""
+        return {**{name: params for name, (_, params) in cls._table.items()},
+                **{alias: cls._table[name][1] for alias, name in cls._aliases.items()}}
 
     @model_validator(mode="after")
     def _known(self) -> _Named:
         if self.canonical not in self._table:
             raise ValueError(unknown(self._kind, self.name, [*self._table, *self._aliases]))
         allowed = self._table[self.canonical][1]
-        for key in self.params:
+        for key, value in (self.model_extra or {}).items():  # declared fields have their own types
             if key not in allowed:
+                hint = catalog.PARAMETER_HINTS.get((self.canonical, key))
                 raise ValueError(
                     f"unknown parameter '{key}' for {self._kind} '{self.name}'"
-                    + suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
+                    + (f" ({hint})" if hint else suggest(key, allowed)) + f"; valid: {', '.join(sorted(allowed))}")
+            problem = catalog.PARAMETERS[key].problem(value)
+            if problem:  # a leading "." makes the message name the parameter's key path
+                raise ValueError(f".{key}: {problem} ({self._kind} {self.name})")
+        for group in catalog.EXCLUSIVE:
+            given = [key for key in group if self.params.get(key) is not None]
+            if len(given) > 1:
+                raise ValueError(f"{' and '.join(given)} cannot be combined: Keras's {self.name} takes one of "
+                                 f"{', '.join(group)}")
         return self
 
 
@@ -94,18 +142,57 @@ class MetricConfig(_Named):
     _kind = "metric"
 
 
+def _learning_rate_tag(value: Any) -> str | None:
+    """Which member of `LearningRate` a value is: `number`, or the schedule it names."""
+    if isinstance(value, dict):
+        return value.get("schedule")
+    return getattr(value, "schedule", "number")  # a validated schedule, else a number (or a wrong type)
+
+
+# A number, or `{schedule: NAME, ...}` (tftrain.catalog.SCHEDULES), told apart by `schedule`.
+LearningRate = Annotated[
+    Union[(Annotated[Annotated[float, Field(gt=0)], Tag("number")],
+           *(Annotated[schema, Tag(name)] for name, (_, schema) in catalog.SCHEDULES.items()))],
+    Discriminator(_learning_rate_tag)]
+
+
 class OptimizerConfig(_Named):
-    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class."""
+    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class; the
+    learning rate may be a schedule with warmup (tftrain.catalog.SCHEDULES)."""
 
     _table = catalog.OPTIMIZERS
     _kind = "optimizer"
 
     name: str = "sgd"  # the tutorials' default; the seed configs all name theirs
-    learning_rate: Annotated[float, Field(gt=0)] = 0.01  # Keras's SGD default
+    learning_rate: LearningRate = 0.01  # Keras's SGD default
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_schedule(cls, value: Any) -> Any:
+        rate = value.get("learning_rate") if isinstance(value, dict) else None
+        if isinstance(rate, dict):
+            name = rate.get("schedule")
+            if name is None:
+                raise ValueError(".learning_rate.schedule: required key is missing (a number, or a schedule: "
+                                 f"one of {', '.join(catalog.SCHEDULES)})")
+            if name not in catalog.SCHEDULES:
+                raise ValueError(".learning_rate.schedule: " + unknown("schedule", name, catalog.SCHEDULES))
+        return value
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate follows a schedule (else it is a constant)."""
+        return not isinstance(self.learning_rate, (int, float))
 
     @property
     def params(self) -> dict[str, Any]:
+        """The Keras constructor arguments; a schedule is built by tftrain.training.schedules."""
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
+
+
+# `data.validation`: test, none or a fraction; the JSON Schema says so (the validator, in words).
+ValidationSplit = Annotated[str | float, WithJsonSchema({"anyOf": [
+    {"enum": ["test", "none"]}, {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}]})]
 
 
 class DataConfig(Strict):
@@ -113,11 +200,41 @@ class DataConfig(Strict):
 
     dataset: str  # no sensible default: the user must say what to train on
     path: str | None = None  # null -> the Keras cache dir, then the normal download
-    batch_size: PositiveInt = 32  # Keras's default batch size
+    batch_size: BatchSize = 32  # Keras's default batch size
     shuffle: bool = True  # reshuffle every epoch, seeded by the run's seed
-    validation: str | float = "test"  # the tutorials validate on the test split; or a fraction, or none
-    limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
+    validation: ValidationSplit = "test"  # the tutorials validate on the test split; or a fraction, or none
+    limit: Steps | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
+    augmentation: list[Any] = Field(default_factory=list)  # none: augmentation is a choice per dataset
+    augmentation_on: Literal["pipeline", "model"] = "pipeline"  # tf.data on the CPU, in parallel with the step; model: on a GPU
+    normalize: Literal["auto", "per_channel", "none"] = "auto"  # auto: uint8 images scaled to [0, 1], other data as is
+
+    @field_validator("augmentation")
+    @classmethod
+    def _augmentation_layers(cls, value: list[Any]) -> list[dict[str, dict[str, Any]]]:
+        """Each entry a layer name (tftrain.catalog.AUGMENTATIONS) or `{name: {keras arguments}}`;
+        returned as `[{name: {arguments}}, ...]`."""
+        layers = []
+        for i, entry in enumerate(value):
+            if isinstance(entry, str):
+                entry = {entry: {}}
+            if not (isinstance(entry, dict) and len(entry) == 1):
+                raise ValueError(f".{i}: expected a layer name or {{name: {{arguments}}}} such as "
+                                 f"{{random_flip: {{mode: horizontal}}}}, got {show(entry)}")
+            (name, params), = entry.items()
+            params = {} if params is None else params
+            if name not in catalog.AUGMENTATIONS:
+                raise ValueError(f".{i}: " + unknown("augmentation", name, catalog.AUGMENTATIONS))
+            if not isinstance(params, dict):
+                raise ValueError(f".{i}.{name}: expected a mapping of Keras arguments, got {show(params)}")
+            allowed = catalog.AUGMENTATIONS[name][1]
+            for key in params:
+                if key not in allowed:
+                    why = " (tftrain seeds every layer from the run's seed)" if key == "seed" else suggest(key, allowed)
+                    raise ValueError(f".{i}.{name}: unknown parameter '{key}'{why}; valid: "
+                                     f"{', '.join(sorted(allowed)) or 'none'}")
+            layers.append({name: dict(params)})
+        return layers
 
     @field_validator("validation")
     @classmethod
@@ -127,12 +244,7 @@ class DataConfig(Strict):
         raise ValueError(f"expected 'test', 'none' or a fraction between 0 and 1, got {show(value)}"
                          + (suggest(value, ["test", "none"]) if isinstance(value, str) else ""))
 
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        if value not in catalog.DATASETS:
-            raise ValueError(unknown("dataset", value, catalog.DATASETS))
-        return value
+    _known_dataset = field_validator("dataset")(NameCheck("dataset", catalog.DATASETS))
 
     @field_validator("options")
     @classmethod
@@ -152,7 +264,7 @@ class DataConfig(Strict):
                     f"unknown option '{key}' for dataset {dataset}" + suggest(key, valid)
                     + f"; valid options: {', '.join(valid) or 'none'}") from None
             # A leading "." tells format_validation_error to append this to the key path.
-            raise ValueError("." + format_validation_error(exc, value, root=schema)) from None
+            raise ValueError("." + _format_error(exc.errors()[0], value, schema)) from None
 
 
 # Every registered model type (tftrain.models), told apart by `type`.
@@ -163,10 +275,22 @@ class EarlyStoppingConfig(Strict):
     """Stop when `monitor` has not improved for `patience` epochs (keras.callbacks.EarlyStopping)."""
 
     monitor: str = "val_loss"  # validation loss is what generalisation is judged on
-    patience: NonNegativeInt = 3  # a few noisy epochs are not a plateau
+    patience: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 3  # a few noisy epochs are not a plateau
     mode: Literal["min", "max", "auto"] = "auto"  # Keras infers max for accuracy-like names
     min_delta: Annotated[float, Field(ge=0)] = 0.0  # any improvement counts
     restore_best_weights: bool = False  # Keras's default; the best model is kept in checkpoints/ anyway
+
+
+class PlateauConfig(Strict):
+    """Divide the learning rate when `monitor` stops improving (keras.callbacks.ReduceLROnPlateau)."""
+
+    monitor: str = "val_loss"  # Keras's default: validation loss
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.1  # Keras's default: a tenth of the rate
+    patience: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 2  # below early stopping's 3: the rate drops before such a run would stop
+    min_lr: Annotated[float, Field(ge=0)] = 0.0  # Keras's default: no floor
+    cooldown: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 0  # Keras's default: count patience again at once
+    min_delta: Annotated[float, Field(ge=0)] = 1e-4  # Keras's default: smaller changes are no improvement
+    mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
 
 
 class CheckpointConfig(Strict):
@@ -174,27 +298,29 @@ class CheckpointConfig(Strict):
 
     monitor: str = "val_loss"  # validation loss; falls back to `loss` when there is no validation
     mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
-    every_steps: PositiveInt | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
+    every_steps: Steps | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
 
 
 class TrainingConfig(Strict):
     """How long and with which loop to train."""
 
     loop: Literal["fit", "custom"] = "fit"  # model.fit; `custom` is a tf.GradientTape loop
-    epochs: PositiveInt = 5  # enough to see curves move on the seed datasets
-    steps: PositiveInt | None = None  # set -> train this many steps instead of epochs
+    epochs: Epochs = 5  # enough to see curves move on the seed datasets
+    steps: Steps | None = None  # set -> train this many steps instead of epochs
     sampling: Literal["sequential", "with_replacement"] = "sequential"  # epochs walk the (shuffled) data in order
-    log_every: PositiveInt | None = None  # steps per progress line/history row in steps mode; null -> steps/10
+    log_every: Steps | None = None  # steps per progress line/history row in steps mode; null -> steps/10
     early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
+    reduce_lr_on_plateau: PlateauConfig | None = None  # off: the learning rate is optimizer.learning_rate
+    class_weight: Literal["balanced"] | dict[int | str, Annotated[float, Field(ge=0)]] | None = None  # every example counts the same
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
-    steps_per_execution: PositiveInt | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
+    steps_per_execution: Steps | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
     jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
-    cpu_threads: PositiveInt | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
+    cpu_threads: Threads | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
-    distribute_timeout: PositiveInt = 300  # seconds to wait for the other workers: time to start them by hand
+    distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
 
     @field_validator("devices")
     @classmethod
@@ -212,10 +338,31 @@ class TrainingConfig(Strict):
             raise ValueError(f"{duplicates[0]} is listed twice")
         return value
 
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weights(cls, value: Any) -> Any:
+        """`{class: weight}`: keys are class indices (digits too: "0" is what a JSON round trip of 0
+        gives) or class names; weights are numbers >= 0, at least one of them positive."""
+        if not isinstance(value, dict):
+            return value
+        weights = {}
+        for key, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+                raise ValueError(f".{key}: expected a weight >= 0, got {show(weight)}")
+            weights[int(key) if isinstance(key, str) and key.isdigit() else key] = float(weight)
+        if not any(weights.values()):
+            raise ValueError("expected at least one positive weight (classes not listed weigh 1.0)")
+        return weights
+
     @model_validator(mode="after")
     def _sampling_needs_steps(self) -> TrainingConfig:
         if self.sampling == "with_replacement" and self.steps is None:
             raise ValueError("sampling 'with_replacement' draws examples forever: set training.steps")
+        if self.log_every is not None and self.steps is not None and self.steps % self.log_every:
+            # Training is cut into whole log intervals: the rest would silently not be trained.
+            fits = self.steps // self.log_every * self.log_every
+            raise ValueError(f".log_every: training.steps {self.steps} is not a multiple of log_every {self.log_every} "
+                             f"(it would train {fits} steps); use steps and log_every that divide evenly")
         return self
 
     @model_validator(mode="after")
@@ -274,9 +421,9 @@ class Config(Strict):
     """One training run, fully described."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
-    seed: NonNegativeInt | None = 0  # fixed so two runs of one config agree; null picks one and records it
+    seed: Seed | None = 0  # fixed so two runs of one config agree; null picks one and records it
     deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
-    data: DataConfig
+    data: DataConfig  # no sensible default: the user must say what to train on
     model: ModelConfig = Field(default_factory=lambda: DenseModel(type="dense"))  # the MNIST tutorial's model
     loss: LossConfig  # no sensible default: it depends on the labels
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)  # plain SGD, lr 0.01
@@ -292,9 +439,19 @@ class Config(Strict):
             raise ValueError(f"expected letters, digits, '.', '_' or '-' making a name, got {show(value)}")
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        from tftrain.config_checks import problems
+
+        found = problems(self)
+        if found:
+            raise ValueError("\n".join(found))
+        return self
+
     def to_yaml(self) -> str:
-        """The fully resolved config, every default included, loadable by `load_config`."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        """The fully resolved config, every default included, loadable by `load_config` (no
+        `extends`; a literal `${` is written `$${`, so reading it back changes nothing)."""
+        return yaml.safe_dump(escape(self.model_dump(mode="json")), sort_keys=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,47 +459,159 @@ class Config(Strict):
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read, override and validate a config file; raises ConfigError with a one-line message."""
+    """Read, compose (`extends`, `${env:...}`), override and validate a config file; raises
+    ConfigError with a one-line message."""
+    composed = compose_config(path, overrides)
+    return validate(composed.raw, composed)
+
+
+def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Composed:
+    """The raw config of `path` (its `extends` chain merged, environment variables resolved,
+    `--set` applied, `name` defaulted) with the source of every key, before validation."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
-        raise ConfigError(f"{path}: cannot read the config ({exc.__class__.__name__})") from None
-    raw = parse_yaml(text, source=str(path))
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys (name, data, model, ...), got {kind_of(raw)}")
+    with building_validators():  # selector_keys builds the default model
+        switches = selector_keys()
+    composed = compose(path, _read_config_file, switches)
+    raw = composed.raw
     for override in overrides:
-        apply_override(raw, override)
+        composed.set(apply_override(raw, override), Source("--set", in_file=False))
     if raw.get("name") is None:
         raw["name"] = _default_name(path)
-    return validate(raw)
+        composed.set(("name",), Source("default: the config file's name", in_file=False))
+    return composed
+
+
+def _read_config_file(path: Path, where: str, extended: bool) -> Any:
+    """One file's YAML, through the same safe loader and alias-bomb check as every config."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO (reading one would wait forever), a device
+            raise ConfigError(f"{where}: cannot read the config (not a regular file)")
+        size = info.st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{where}: {size} bytes; a config is at most {MAX_CONFIG_BYTES} (is this the right file?)")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file" if extended else f"{where}: no such config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: cannot read the config (not UTF-8 text)") from None
+    except OSError as exc:  # a folder, no permission, a loop of symbolic links, an I/O error
+        raise ConfigError(f"{where}: cannot read the config ({exc.strerror or exc.__class__.__name__})") from None
+    raw = parse_yaml(text, source=where)
+    if not isinstance(raw, dict) and not extended:
+        raise ConfigError(f"{where}: expected a mapping of keys (name, data, model, ...), got {kind_of(raw)}")
+    return raw
+
+
+@functools.cache
+def selector_keys(model: type[BaseModel] | None = None, prefix: tuple = ()) -> dict[tuple, tuple[str, Any]]:
+    """Key paths whose mapping is chosen by one key, with that key's default: a model by its
+    `type` (a discriminated union), a Keras component by its `name`. A merge that changes it
+    starts the mapping afresh (tftrain.compose). Derived from the schema, so new ones count."""
+    found: dict[tuple, tuple[str, Any]] = {}
+    for name, info in (model or Config).model_fields.items():
+        path, nested = (*prefix, name), _model_in(info.annotation)
+        if _is_list(info.annotation):
+            continue  # lists replace whole in a merge: nothing to choose
+        if isinstance(info.discriminator, str):
+            default = info.get_default(call_default_factory=True)
+            found[path] = (info.discriminator, getattr(default, info.discriminator, None))
+        elif nested is not None and issubclass(nested, _Named):
+            default = nested.model_fields["name"].default
+            found[path] = ("name", default if isinstance(default, str) else None)
+        if nested is not None and not isinstance(info.discriminator, str):
+            found.update(selector_keys(nested, path))
+    return found
+
+
+def _is_list(annotation: Any) -> bool:
+    """`list[...]`, or an optional one."""
+    return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping names a key twice (YAML says keys are unique; PyYAML keeps the last silently)."""
+
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first, self.again = key, first, again
+
+
+def _unique_keys(self, node, deep=False):
+    """SafeConstructor.construct_mapping, refusing a key given twice (merge keys `<<` aside)."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = self.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)):
+            continue  # an unhashable key: the constructor itself reports it
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise DuplicateKey(key, seen[key], line)
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(self, node, deep=deep)
+
+
+def _yaml_12_numbers(loader: type) -> type:
+    """`loader` reading numbers as YAML 1.2 does: `1e-3`, `3E+4` and `.5` are floats (YAML 1.1,
+    which PyYAML follows, needs a dot: `1.0e-3`; papers write `3e-4`), and refusing duplicate
+    keys. A subclass: PyYAML's own loaders are left as they are."""
+    subclass = type(f"{loader.__name__}12", (loader,), {"construct_mapping": _unique_keys})
+    subclass.yaml_implicit_resolvers = {key: list(value) for key, value in loader.yaml_implicit_resolvers.items()}
+    subclass.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$"), list("-+.0123456789"))
+    return subclass
+
+
+# libyaml's parser when PyYAML has it: about 20x faster than the pure-Python one on a config,
+# which counts once configs extend others. Its error messages say less ("found character that
+# cannot start any token", not which), so a file it refuses is read again by the pure-Python
+# parser, whose message (or result, should it accept the file) is the one used.
+_SAFE_LOADER = _yaml_12_numbers(yaml.SafeLoader)
+_FAST_LOADER = _yaml_12_numbers(yaml.CSafeLoader) if yaml.__with_libyaml__ else _SAFE_LOADER
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """yaml.safe_load, refusing Python tags and alias bombs with a clear message."""
+    """Safe YAML (plain data only, YAML 1.2 numbers), refusing Python tags and alias bombs
+    with a clear message."""
     try:
-        _check_expansion(text, source)
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:
-        problem = (getattr(exc, "problem", "") or "").strip()
-        raise ConfigError(
-            f"{source}: refused YAML tag ({problem}); configs hold plain data only") from None
+        return _safe_load(text, source, _FAST_LOADER)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}:{where} invalid YAML: {problem}") from None
+        error = exc
+    if _FAST_LOADER is not _SAFE_LOADER:
+        try:
+            return _safe_load(text, source, _SAFE_LOADER)
+        except yaml.YAMLError as exc:
+            error = exc
+    if isinstance(error, DuplicateKey):
+        raise ConfigError(f"{source}: line {error.again}: key {show(error.key)} is given twice (first on line "
+                          f"{error.first}); a key may appear once in a mapping") from None
+    if isinstance(error, yaml.constructor.ConstructorError):
+        problem = (getattr(error, "problem", "") or "").strip()
+        raise ConfigError(f"{source}: refused YAML tag ({problem}); configs hold plain data only") from None
+    mark = getattr(error, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    raise ConfigError(f"{source}:{where} invalid YAML: {problem}") from None
 
 
-def _check_expansion(text: str, source: str) -> None:
+def _safe_load(text: str, source: str, loader: type) -> Any:
+    """The alias-bomb check, then the document, with `loader` (a safe loader: plain data only)."""
+    _check_expansion(text, source, loader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 (SafeLoader or CSafeLoader: plain data only)
+
+
+def _check_expansion(text: str, source: str, loader: type = _SAFE_LOADER) -> None:
     """Walk the YAML events (nothing is built) counting aliases and the values the document
     holds once aliases are expanded; refuse an alias bomb before it can eat memory or time."""
     aliases, sizes, stack, total = 0, {}, [[None, 0]], 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             stack.append([event.anchor, 1])
+            if len(stack) > MAX_YAML_DEPTH:
+                raise ConfigError(f"{source}: lists and mappings nested more than {MAX_YAML_DEPTH} levels deep; refused")
             continue
         if isinstance(event, yaml.ScalarEvent):
             size, anchor = 1, event.anchor
@@ -362,8 +631,9 @@ def _check_expansion(text: str, source: str) -> None:
             raise ConfigError(f"{source}: {what}; refused (this looks like an alias bomb)")
 
 
-def apply_override(raw: dict, override: str) -> None:
-    """Apply one `--set a.b.c=value` (value read as a YAML scalar) to the raw config dict."""
+def apply_override(raw: dict, override: str) -> tuple[str, ...]:
+    """Apply one `--set a.b.c=value` (value read as a YAML scalar) to the raw config dict;
+    returns the key path it set."""
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. training.epochs=3")
@@ -382,14 +652,33 @@ def apply_override(raw: dict, override: str) -> None:
         node[part] = child
         node = child
     node[parts[-1]] = value
+    return tuple(parts)
 
 
-def validate(raw: dict) -> Config:
-    """Validate a raw config dict; the first problem becomes a one-line ConfigError."""
+def validate(raw: dict, composed: Composed | None = None) -> Config:
+    """Validate a raw config dict; its problems become a ConfigError of one line each, naming
+    the file a bad value came from when that is not the file given (`composed`)."""
     try:
-        return Config.model_validate(raw)
+        with building_validators():
+            return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, raw)) from None
+        origin = (lambda loc: _origin(composed, loc)) if composed else None
+        raise ConfigError(format_validation_error(exc, raw, origin=origin)) from None
+
+
+def component_choices(model: type[BaseModel]) -> dict[str, frozenset[str]] | None:
+    """For a `name` + Keras parameters block (loss, optimizer, metric, ...): its names and their
+    parameters; None for any other schema class."""
+    return model.choices() if issubclass(model, _Named) else None
+
+
+def _origin(composed: Composed, loc: tuple) -> str | None:
+    """The extended file(s) that wrote the value at `loc`; None for the top file, --set, defaults
+    and errors about the whole config."""
+    if not loc:
+        return None
+    files = [s.origin for s in composed.sources_within(loc) if s.in_file and s.origin != composed.top]
+    return ", ".join(dict.fromkeys(files)) or None
 
 
 def canonical_device(name: str) -> str:
@@ -424,9 +713,28 @@ _POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patien
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
-def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseModel] | None = None) -> str:
-    """Turn pydantic's first error into `key.path: expected X, got Y` (+ did-you-mean)."""
-    error = exc.errors()[0]
+# Which problems a config's message names first: a misspelt key often explains a missing one.
+_FIRST = {"extra_forbidden": 0, "missing": 1, "union_tag_invalid": 1, "union_tag_not_found": 1}
+
+
+def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseModel] | None = None,
+                            origin: Callable[[tuple], str | None] | None = None) -> str:
+    """Every problem pydantic found, one line each (`key.path: expected X, got Y`, with a
+    did-you-mean where one fits): misspelt and missing keys first, one line per key path;
+    `origin(key path)` names the file a value came from, where it is not the file given."""
+    lines, seen = [], set()
+    for error in sorted(exc.errors(), key=lambda e: _FIRST.get(e["type"], 2)):
+        where = _display_loc(error["loc"])
+        if where in seen:  # a union reports each of its members' complaints about one value
+            continue
+        seen.add(where)
+        line, source = _format_error(error, raw, root or Config), origin(where) if origin else None
+        lines.append(f"{source}: {line}" if source else line)
+    return "\n".join(lines)
+
+
+def _format_error(error: dict, raw: dict, root: type[BaseModel]) -> str:
+    """One pydantic error as `key.path: expected X, got Y` (+ did-you-mean)."""
     loc = _display_loc(error["loc"])
     path = ".".join(str(p) for p in loc) or "config"
     kind = error["type"]
@@ -435,7 +743,7 @@ def format_validation_error(exc: ValidationError, raw: dict, root: type[BaseMode
         return f"{path}: required key is missing"
     if kind == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1])
-        options = _keys_at(loc[:-1], raw, root or Config)
+        options = _keys_at(loc[:-1], raw, root)
         where = f" in '{parent}'" if parent else ""
         return f"unknown key '{loc[-1]}'{where}" + suggest(str(loc[-1]), options) + (
             f"; valid keys: {', '.join(options)}" if options else "")
@@ -470,7 +778,8 @@ def _display_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-member tags ('dense', 'str', 'function-after[...]') from a location."""
     out = []
     for i, part in enumerate(loc):
-        is_model_tag = part in TAGS and i > 0 and loc[i - 1] == "model"
+        is_model_tag = i > 0 and ((part in TAGS and loc[i - 1] == "model") or (
+            loc[i - 1] == "learning_rate" and part in ("number", *catalog.SCHEDULES)))
         is_union_member = isinstance(part, str) and (
             part in ("str", "int", "float", "bool", "none")
             or part.startswith(("function-", "literal[", "constrained-", "list[", "dict[")))
@@ -488,6 +797,10 @@ def _keys_at(loc: tuple, raw: dict, root: type[BaseModel]) -> list[str]:
         if model is Config and part == "model":
             node = raw.get("model") if isinstance(raw.get("model"), dict) else {}
             model = BY_TAG.get(node.get("type"))
+        elif model is OptimizerConfig and part == "learning_rate":
+            optimizer = raw.get("optimizer")
+            node = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+            model = catalog.SCHEDULES.get(node.get("schedule"), (None, None))[1] if isinstance(node, dict) else None
         else:
             model = _model_in(model.model_fields[part].annotation)
     return list(model.model_fields) if model else []

@@ -34,7 +34,8 @@ class TrainingInterrupted(TftrainError):
 
     label = "interrupted"
 
-    def __init__(self, message: str, signum: int):
+    def __init__(self, message: str, signum: int, run_dir: str | None = None):
         super().__init__(message)
         self.signum = signum
         self.exit_code = 128 + signum
+        self.run_dir = run_dir  # printed on stdout, so `RUN=$(tftrain run c.yaml)` can resume it

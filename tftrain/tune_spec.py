@@ -184,7 +184,7 @@ class HyperbandOptions(Strict):
 class _Component(BaseModel):
     """`name` or `{name: ..., <options>}`, the options checked (and filled in) by the name's schema."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, defer_build=True)  # built on first use (see Strict)
     name: str
     kinds: ClassVar[dict[str, type[Strict]]] = {}
     what: ClassVar[str] = ""

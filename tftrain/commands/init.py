@@ -1,12 +1,17 @@
-"""`tftrain init`: commented starter configs, one per kind of problem."""
+"""`tftrain init`: commented starter configs, one per kind of problem.
+
+Each file starts with the line that points editors using the YAML language server at the JSON
+Schema (`tftrain schema --output tftrain.schema.json`), for completion and checks as you type.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from string import Template
 
 from tftrain.errors import UserError
-from tftrain.runs import atomic_write
+from tftrain.runs import atomic_write, check_output
 
 
 def _training(loop: str, epochs: int, monitor: str) -> str:
@@ -16,7 +21,7 @@ def _training(loop: str, epochs: int, monitor: str) -> str:
         (f"epochs: {epochs}", "passes over the training data"),
         ("# steps: 1000", "train a fixed number of steps instead of epochs"),
         ("# log_every: 100", "steps per progress line / history row in steps mode"),
-        ("# early_stopping: {monitor: val_loss, patience: 3}", ""),
+        (f"# early_stopping: {{monitor: {monitor}, patience: 3}}", ""),
         (f"checkpoint: {{monitor: {monitor}, mode: auto}}", "which metric picks checkpoints/best.keras"),
     ]
     out = "training:\n"
@@ -31,6 +36,30 @@ def _training(loop: str, epochs: int, monitor: str) -> str:
 
 
 TEMPLATES: dict[str, str] = {
+    "fashion_mnist": """\
+# Fashion-MNIST clothes with a small dense network: Flatten -> Dense(128, relu) -> Dense(10, softmax)
+# (the TensorFlow "basic classification" tutorial).
+# Check it:  tftrain validate $path     Train it:  tftrain run $path
+name: fashion-mnist-dense    # run directories are called <name>-<date>-<time>
+seed: 0                      # same seed, same run; null picks one and records it
+data:
+  dataset: fashion_mnist     # reads data.path, else ~/.keras/datasets/fashion-mnist, else Debian's
+                             # /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist,
+                             # no network needed), else downloads the four files
+  # path: /data/fashion-mnist
+  batch_size: 32
+  validation: test           # validate on the test split; or a fraction such as 0.1, or none
+  # limit: 1000              # use only the first N training examples (quick experiments)
+model:
+  type: dense
+  hidden: [128]              # one hidden layer of 128 units; [256, 128] for two
+  activation: relu
+  output_activation: softmax # probabilities; use null (logits) with from_logits: true below
+  dropout: 0.0
+loss: sparse_categorical_crossentropy   # integer labels 0..9
+optimizer: {name: adam, learning_rate: 0.001}   # or {name: sgd, learning_rate: 0.01, momentum: 0.9}
+metrics: [accuracy]
+""" + _training("fit", 10, "val_loss"),
     "mnist": """\
 # MNIST digits with a small dense network: Flatten -> Dense(128, relu) -> Dense(10, softmax).
 # Check it:  tftrain validate $path     Train it:  tftrain run $path
@@ -92,7 +121,7 @@ model:
 loss: mse
 optimizer: {name: sgd, learning_rate: 0.1}
 metrics: [mae]
-""" + _training("fit", 10, "val_loss"),
+""" + _training("fit", 10, "loss"),  # no validation split: the best model is the lowest training loss
     "binary": """\
 # Logistic regression on two 1-D Gaussian blobs (labels 0 and 1), trained one example at a time.
 # The data is generated, so this runs offline.  Train it:  tftrain run $path
@@ -114,24 +143,36 @@ metrics: [accuracy]
 """ + _training("custom", 3, "val_accuracy"),
 }
 
-DEFAULT_TEMPLATE = "mnist"  # the classic first model
+# A real first model that runs offline where Debian's dataset-fashion-mnist package is installed
+# (and downloads 30 MB once elsewhere); `regression` and `binary` need no data at all.
+DEFAULT_TEMPLATE = "fashion_mnist"
+MODELINE = "# yaml-language-server: $schema="  # read by VS Code's and other editors' YAML support
 
 
-def render(template: str, path: str | Path) -> str:
-    """The text of `template`, with `path` in its usage lines."""
+def render(template: str, path: str | Path, schema: str | Path | None = None) -> str:
+    """The text of `template`, with `path` in its usage lines and, first, the line pointing
+    editors at the JSON Schema file `schema` (a path from the current folder; the line holds it
+    relative to the new file, as the YAML language server reads it)."""
     if template not in TEMPLATES:
         raise UserError(f"--template: unknown template {template!r}; expected one of: "
                         f"{', '.join(TEMPLATES)}")
-    return Template(TEMPLATES[template]).substitute(path=path)
+    text = Template(TEMPLATES[template]).substitute(path=path)
+    if schema is None:
+        return text
+    relative = os.path.relpath(Path(schema).absolute(), Path(path).absolute().parent)
+    return f"{MODELINE}{Path(relative).as_posix()}\n{text}"
 
 
-def write_template(template: str, path: str | Path, force: bool = False) -> Path:
-    """Write a starter config; an existing file is kept unless `force`."""
+def write_template(template: str, path: str | Path, force: bool = False,
+                   schema: str | Path | None = None) -> Path:
+    """Write a starter config (whose first line points editors at `schema`, when given); an
+    existing file is kept unless `force`."""
     path = Path(path)
-    text = render(template, path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name such as {path / 'config.yaml'}")
     if path.exists() and not force:
         raise UserError(f"{path}: already exists; choose another PATH or pass --force to overwrite it")
-    if path.exists() and path.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name such as {path / 'config.yaml'}")
+    check_output(path, force=True, option="PATH")  # a run's own file is never overwritten, even with --force
+    text = render(template, path, schema)
     atomic_write(path, text)
     return path

@@ -9,6 +9,7 @@ its stage named.
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,9 @@ def smoke_config(config: Config) -> Config:
     if training["steps"] is not None:
         training["steps"] = training["log_every"] = SMOKE_BATCHES
     training["epochs"] = 1
+    rate = raw["optimizer"]["learning_rate"]
+    if isinstance(rate, dict) and rate.get("warmup_steps"):  # a warmup longer than the smoke run is refused
+        rate["warmup_steps"] = 0
     raw["name"] = f"{config.name}-smoke"
     return validate(raw)
 
@@ -75,7 +79,8 @@ class _Stages:
             print_table(self.console, self.table())
             if isinstance(exc, (TftrainError, KeyboardInterrupt)):
                 raise  # keeps its own exit code (2 bad input, 3 diverged, 130 interrupted)
-            raise SmokeError(f"smoke test failed at stage '{name}': {self.results[-1]['detail']}") from exc
+            raise SmokeError(f"smoke test failed at stage '{name}': {self.results[-1]['detail']} (--keep keeps "
+                             "the run directory to look at)") from exc
         self.results.append({"stage": name, "ok": True, "seconds": time.perf_counter() - started,
                              "detail": detail})
 
@@ -89,8 +94,10 @@ class _Stages:
 
 
 def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
-              console: Console | None = None, verbose: bool = False):
-    """Run every stage on a few batches; returns the run directory, raises at the first failure.
+              console: Console | None = None, verbose: bool = False, keep: bool = False):
+    """Run every stage on a few batches; raises at the first failure. With `keep` the run
+    directory (with smoke.json) stays in `runs_dir` and is returned; else it is made in a
+    temporary folder that is deleted, and None is returned.
 
     Under `training.distribute: mirrored` every stage runs under the config's strategy, as the
     run would. A multi_worker config is refused: a smoke test runs on this machine alone.
@@ -98,8 +105,12 @@ def smoke_run(config: Config, runs_dir: str | Path = "runs", name: str | None = 
     if config.training.distribute == "multi_worker":
         raise UserError("--smoke: runs on this machine alone, so not with training.distribute=multi_worker; "
                         "smoke-test the config with --set training.distribute=none (or mirrored)")
-    smoke = _SmokeTest(smoke_config(config), Path(runs_dir), name, console or Console(stderr=True), verbose)
-    return smoke.run()
+    console = console or Console(stderr=True)
+    if keep:
+        return _SmokeTest(smoke_config(config), Path(runs_dir), name, console, verbose).run()
+    with tempfile.TemporaryDirectory(prefix="tftrain-smoke-") as scratch:
+        _SmokeTest(smoke_config(config), Path(scratch), name, console, verbose).run()
+    return None
 
 
 class _SmokeTest:

@@ -211,8 +211,13 @@ def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], r
     return sweep
 
 
+
 def _train_here(sweep: Sweep, base: Config, console: Console) -> None:
     """Members one after another, in this process (TensorFlow is imported once, here)."""
+    # TensorFlow is needed from here on, not for checking the grid.
+    from tftrain.tf_setup import start_tensorflow
+
+    start_tensorflow(doing=None if console.quiet else f"sweeping {sweep.config_file}")
     import keras
 
     from tftrain.training.session import run_training

@@ -11,7 +11,9 @@ import numpy as np
 
 from tftrain import catalog
 from tftrain.config import Config
+from tftrain.data.augmentation import check_augmentation
 from tftrain.data.base import LoadedData
+from tftrain.data.normalization import check_normalization
 from tftrain.errors import DataError
 from tftrain.models import model_spec
 
@@ -31,8 +33,45 @@ def check_data(config: Config, data: LoadedData) -> None:
             if train.shape[1:] != test.shape[1:]:
                 raise DataError(f"data: {name} train {role} have per-example shape {train.shape[1:]} but "
                                 f"test {role} {test.shape[1:]}; both splits must match")
+    _check_sizes(config, data)
     _check_labels(config, data)
+    _check_inferred_task(config, data)
+    check_normalization(config, data)
+    check_augmentation(config, data)
     config.model.check(model_spec(config, data))  # what the model type itself needs of the data
+
+
+# One output unit per class: a label of two billion would ask for a layer of two billion units.
+MAX_CLASSES = 100_000
+
+
+def _check_sizes(config: Config, data: LoadedData) -> None:
+    """Sizes the data declare, checked before anything is allocated for them: the classes a
+    model would need outputs for, what a validation fraction leaves to train on."""
+    name = config.data.dataset
+    if data.num_classes is not None and data.num_classes > MAX_CLASSES:
+        raise DataError(f"data: the labels of {name} go up to {data.num_classes - 1}, so a model would need "
+                        f"{data.num_classes} outputs (at most {MAX_CLASSES}); are these class indices?")
+    if name == "image_folder" and data.num_classes == 1:
+        raise DataError(f"data: {config.data.path} holds one class folder ({data.class_names[0]}); a classifier "
+                        "needs a sub-folder per class, at least two")
+    fraction, n = config.data.validation, len(data.x_train)
+    if isinstance(fraction, float) and n - max(1, round(n * fraction)) < 1:
+        raise DataError(f"data.validation: {fraction:g} of the {n} training examples of {name} leaves none to train "
+                        "on; use a smaller fraction or more data (data.limit)")
+
+
+def _check_inferred_task(config: Config, data: LoadedData) -> None:
+    """A CSV target of whole numbers is read as class labels (task: auto); trained with a
+    regression loss it is most likely a quantity, and the user should say which it is."""
+    options = config.data.options
+    if (config.data.dataset == "csv" and options.get("task") == "auto" and data.num_classes is not None
+            and catalog.LOSS_TASKS[config.loss.canonical] == "regression"):
+        distinct = len(np.unique(data.y_train))
+        raise DataError(f"data: the csv label column '{options['label']}' holds whole numbers, read as class labels "
+                        f"({distinct} distinct values, data.options.task: auto), but loss {config.loss.name} "
+                        "is a regression loss: set data.options.task: regression to train on the values (or use "
+                        "a classification loss such as sparse_categorical_crossentropy)")
 
 
 def _check_labels(config: Config, data: LoadedData) -> None:

@@ -120,8 +120,10 @@ def schedule(config: Config, examples: int) -> Schedule:
     return Schedule(training.steps // interval, interval, n, steps_mode=True)
 
 
-def build_pipelines(data: LoadedData, config: Config, seed: int) -> Pipelines:
-    """Build the training and validation datasets for `config`."""
+def build_pipelines(data: LoadedData, config: Config, seed: int, transform: Callable | None = None) -> Pipelines:
+    """Build the training and validation datasets for `config`. `transform(x, y, step)`: what each
+    training batch goes through once gathered (tftrain.data.transforms: class weights,
+    augmentation), a pure function of the batch and its step; validation batches never do."""
     batch_size = config.data.batch_size
     train, validation = split_for_training(data, config, seed)
     n = len(train.x)
@@ -138,7 +140,13 @@ def build_pipelines(data: LoadedData, config: Config, seed: int) -> Pipelines:
 
     def train_from(start_step: int) -> tf.data.Dataset:
         steps = tf.data.Dataset.range(start_step, total)
-        return _gather(steps.map(indices, num_parallel_calls=AUTOTUNE, deterministic=True), train)
+        batches = _gather(steps.map(indices, num_parallel_calls=AUTOTUNE, deterministic=True), train)
+        if transform is None:
+            return batches
+        # The hook: batch s goes through transform(x, y, s), so it stays a pure function of (seed, s).
+        return tf.data.Dataset.zip(batches, steps).map(
+            lambda batch, step: transform(*batch, step), num_parallel_calls=AUTOTUNE, deterministic=True,
+        ).prefetch(AUTOTUNE)
 
     validation_ds = batched(validation, batch_size) if validation is not None else None
     return Pipelines(

@@ -45,4 +45,5 @@ def model_spec(config: Config, data: LoadedData) -> ModelSpec:
         outputs = 1
     else:
         outputs = int(math.prod(y.shape[1:])) or 1
-    return ModelSpec(tuple(data.x_train.shape[1:]), data.input_scale, outputs, "float32", config.data.dataset)
+    scale = data.input_scale if config.data.normalize == "auto" else None  # per_channel: tftrain.training.plan
+    return ModelSpec(tuple(data.x_train.shape[1:]), scale, outputs, "float32", config.data.dataset)

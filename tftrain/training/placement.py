@@ -25,12 +25,14 @@ from tftrain.training.distribute import Distribution
 
 @dataclass(frozen=True)
 class Placement:
-    """A new run under `runs_dir` (named `name`, or the config's name), or the resume of `resumed`."""
+    """A new run under `runs_dir` (named `name`, or the config's name), or the resume of `resumed`
+    (trained on to `extends_to` epochs, when given: its config.yaml then says so)."""
 
     distribution: Distribution
     runs_dir: Path | None = None
     name: str | None = None
     resumed: RunDir | None = None
+    extends_to: int | None = None
 
     @property
     def is_chief(self) -> bool:
@@ -50,9 +52,11 @@ class Placement:
         if self.is_chief and not holding and self.resumed.active():
             raise UserError(f"{self.resumed.path}: another tftrain process is training this run")
         status = self.resumed.summary().get("status")
-        if status in ("completed", "pruned"):
-            raise UserError(f"{self.resumed.path}: the run has {'completed' if status == 'completed' else 'been pruned'}; "
-                            "there is nothing to resume")
+        if status == "pruned":
+            raise UserError(f"{self.resumed.path}: the run has been pruned; there is nothing to resume")
+        if status == "completed" and self.extends_to is None:
+            raise UserError(f"{self.resumed.path}: the run has completed; there is nothing to resume (to train "
+                            "it on: tftrain run --resume RUN --set training.epochs=N)")
 
     @contextlib.contextmanager
     def open(self, config: Config) -> Iterator[RunDir]:
@@ -66,6 +70,8 @@ class Placement:
         elif self.resumed is not None:
             with self.resumed.lock():
                 self.check(holding=True)  # another process may have finished it meanwhile
+                if self.extends_to is not None:
+                    self.resumed.write_text(CONFIG, config.to_yaml())  # the run now trains this long
                 yield self.resumed
         else:
             run = RunDir.create(self.runs_dir, self.name or config.name)

@@ -21,6 +21,7 @@ import dataclasses
 import io
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +135,16 @@ class ResumeState:
         _ = self.checkpoint.save_counter  # created lazily otherwise, and restore checks every value is used
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.folder), max_to_keep=KEEP,
                                                   checkpoint_name="ckpt")
+        self.remove_partial()  # a process killed while it saved leaves these behind
+
+    def remove_partial(self) -> None:
+        """Delete what a checkpoint write cut short (a second Ctrl-C, a kill) left: the
+        `ckpt-N_temp` files of a save that never became a checkpoint."""
+        for leftover in self.folder.glob("ckpt-*_temp*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
     def save(self, record: Record) -> str:
         """Write a checkpoint numbered by the global step; the pointer moves only once it is complete."""

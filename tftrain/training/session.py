@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import platform
 import random
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import tensorflow as tf
 from rich.console import Console
 
 import tftrain
-from tftrain.config import Config
+from tftrain.config import Config, validate
 from tftrain.console import data_lines, metrics_table, model_table, say
 from tftrain.errors import DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
@@ -33,7 +34,9 @@ from tftrain.training.callbacks import SessionCallbacks
 from tftrain.training.callbacks.accumulators import MetricAccumulators
 from tftrain.training.callbacks.divergence import DivergenceCallback
 from tftrain.training.callbacks.early_stopping import EarlyStopping
+from tftrain.training.callbacks.ema import EmaValidation, uses_ema
 from tftrain.training.callbacks.history import HistoryCallback
+from tftrain.training.callbacks.plateau import ReduceLROnPlateau
 from tftrain.training.callbacks.progress import ProgressCallback, StepLogCallback
 from tftrain.training.callbacks.pruning import PruningCallback
 from tftrain.training.callbacks.snapshots import SnapshotCallback, save_atomically
@@ -98,19 +101,37 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
 
 def resume_training(run_dir: str | Path, console: Console | None = None, verbose: bool = False,
                     callbacks: Sequence[keras.callbacks.Callback] = (),
-                    shuffle_callbacks: int | None = None) -> RunDir | None:
-    """Continue an unfinished run from its newest readable checkpoint, exactly where it stopped.
+                    shuffle_callbacks: int | None = None, epochs: int | None = None) -> RunDir | None:
+    """Continue an unfinished run from its newest readable checkpoint, exactly where it stopped;
+    with `epochs`, train a run (finished or not) on to that many epochs.
 
     A multi_worker run is resumed by every worker, each with the same `run_dir`: the chief's run
     directory, on storage that every worker can read (as TensorFlow's own multi-worker
     checkpointing expects). Only the chief writes to it, and only the chief returns it.
     """
     run = RunDir.open(run_dir)
-    config = run.config()
+    config = run.config() if epochs is None else _extended(run, epochs)
     distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
     check_distribution(config, distribution)  # the cluster may have changed size since
     options = SessionOptions(console or Console(stderr=True), verbose, callbacks, shuffle_callbacks)
-    return _train(Placement(distribution, resumed=run), config, options)
+    return _train(Placement(distribution, resumed=run, extends_to=epochs), config, options)
+
+
+def _extended(run: RunDir, epochs: int) -> Config:
+    """The run's config with `training.epochs: epochs`, if the run can train on to that."""
+    config = run.config()
+    training, summary = config.training, run.summary()
+    if training.steps is not None:
+        raise UserError(f"--set training.epochs: {run.path} trains for training.steps ({training.steps}), "
+                        "not epochs; only an epochs run can be trained on")
+    if epochs <= training.epochs:
+        raise UserError(f"--set training.epochs: {run.path} already trains {training.epochs} epochs; "
+                        f"give more than {training.epochs} to train on")
+    if summary.get("status") == "completed" and summary.get("epochs_done", training.epochs) < training.epochs:
+        raise UserError(f"--set training.epochs: {run.path} was stopped early (training.early_stopping) after "
+                        f"{summary['epochs_done']} of {training.epochs} epochs; more epochs would stop at once")
+    return validate({**config.model_dump(mode="json"),
+                     "training": {**config.training.model_dump(mode="json"), "epochs": epochs}})
 
 
 def _train(placement: Placement, config: Config, options: SessionOptions) -> RunDir | None:
@@ -163,7 +184,7 @@ class TrainingSession:
         restored = self.restore()
         self.record_start(restored)
         self.announce(restored)
-        callbacks = self.build_callbacks(restored)
+        self.callbacks = callbacks = self.build_callbacks(restored)
         started = time.time()
         try:
             self.run_loop(callbacks, restored, started)
@@ -200,7 +221,10 @@ class TrainingSession:
     def record_start(self, restored: Record | None) -> None:
         """summary.json: a new run's facts, or one more session of a resumed run."""
         if self.placement.resumed is not None and self.placement.is_chief:
-            self.summary.resumed((restored.at if restored else Position(0, 0, 0)).describe())
+            at = (restored.at if restored else Position(0, 0, 0)).describe()
+            if self.placement.extends_to is not None:
+                at["to_epochs"] = self.placement.extends_to
+            self.summary.resumed(at)
             return
         prepared, config = self.prepared, self.config
         self.summary.started(
@@ -220,6 +244,11 @@ class TrainingSession:
                          "(worker 0) writes the run directory")
         say(console, data_lines(self.prepared.data_info))
         console.print(model_table(self.prepared.model))
+        if self.config.data.validation == "test" and self.prepared.pipelines.validation is None:
+            monitor = self.config.training.checkpoint.monitor.removeprefix("val_")
+            say(console, f"warning: {self.config.data.dataset} data has no test split, so nothing is validated "
+                         f"(data.validation: test) and checkpoints/best.keras follows the training {monitor}; "
+                         "set data.validation: 0.1 to hold out a fraction, or none to say so")
         note = precision_note(self.config.training.precision, bool(tf.config.list_physical_devices("GPU")))
         if note:
             say(console, f"warning: {note}")
@@ -241,19 +270,26 @@ class TrainingSession:
         self.history = HistoryCallback(self.run, spe, steps_mode, config.model.logged_values)
         self.snapshots = SnapshotCallback(self.run, training.checkpoint.monitor, training.checkpoint.mode,
                                           pipelines.validation is not None)
-        callbacks = [self.divergence, self.history, self.snapshots,
-                     ProgressCallback(self.console, pipelines.epochs, spe, steps_mode),
-                     TensorBoardCallback(self.run.file(TENSORBOARD), spe, steps_mode, config.model.logged_values),
+        self.progress = ProgressCallback(self.console, pipelines.epochs, spe, steps_mode)
+        self.interrupts.notify = self.progress.notify  # printed above a live bar, not over it
+        callbacks = [self.divergence, self.history, self.snapshots, self.progress,
+                     TensorBoardCallback(self.run.file(TENSORBOARD), spe, steps_mode, config.model.logged_values,
+                                         resumed_at=restored.at if restored else None),
                      MetricAccumulators(self.loop.accumulators, model.distribute_strategy)]
         if training.early_stopping is not None:
             callbacks.append(EarlyStopping(**training.early_stopping.model_dump()))
+        if uses_ema(model):
+            callbacks.append(EmaValidation())
         if self.options.verbose:
             callbacks.append(StepLogCallback(self.console, spe))
         callbacks += tracking_callbacks(self.run, config, self.warn, spe, steps_mode, self.placement.is_chief)
         callbacks += list(self.options.callbacks)
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
-        stateful = [callback for callback in callbacks if isinstance(callback, Stateful)]
+        # It changes the learning rate at an epoch's end after every other callback has logged the
+        # rate that epoch trained with (so history and TensorBoard never depend on the order).
+        tail = [ReduceLROnPlateau.from_config(training.reduce_lr_on_plateau)] if training.reduce_lr_on_plateau else []
+        stateful = [callback for callback in [*callbacks, *tail] if isinstance(callback, Stateful)]
         for component in stateful:
             if restored is not None and component.state_key in restored.states:
                 component.set_state(restored.states[component.state_key])
@@ -261,7 +297,7 @@ class TrainingSession:
         agree = SignalAgreement(model.distribute_strategy) if self.distribution.kind == "multi_worker" else None
         saver = ResumeCallback(self.state, stateful, spe, training.checkpoint.every_steps, self.interrupts,
                                restored, agree)
-        return SessionCallbacks(callbacks, [self.throughput, saver], model, pipelines.epochs, spe,
+        return SessionCallbacks(callbacks, [*tail, self.throughput, saver], model, pipelines.epochs, spe,
                                 resume_at=restored.at if restored else None)
 
     def warn(self, text: str) -> None:
@@ -282,13 +318,18 @@ class TrainingSession:
             self._interrupted(stop)
         except KeyboardInterrupt:
             # A second Ctrl-C: stopped at once, without a fresh checkpoint; the previous one still works.
+            self.progress.close()
+            self.state.remove_partial()  # a checkpoint it cut short
             self.summary.interrupted("SIGINT")
-            if self.placement.is_chief:
-                say(self.console, f"resume with: {resume_command(self.run.path, self.distribution)}")
-            raise
+            raise TrainingInterrupted(
+                f"SIGINT again: stopped at once, without a new checkpoint (the previous one still works); "
+                f"resume with: {resume_command(self.run.path, self.distribution)}", signal.SIGINT,
+                run_dir=str(self.run.path) if self.placement.is_chief else None) from None
         except BaseException as exc:
             self.summary.failed(exc, seconds=time.time() - started)
             raise
+        finally:
+            self.progress.close()  # the terminal gets its cursor back, and messages start on a new line
 
     def _interrupted(self, stop: Interrupted) -> None:
         at, distribution = stop.at, self.distribution
@@ -298,7 +339,8 @@ class TrainingSession:
         where = f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, step {at.step})"
         if self.placement.is_chief:
             raise TrainingInterrupted(f"{where}; checkpoint saved; resume with: "
-                                      f"{resume_command(self.run.path, distribution)}", stop.signum) from None
+                                      f"{resume_command(self.run.path, distribution)}", stop.signum,
+                                      run_dir=str(self.run.path)) from None
         chief_run = self.placement.resumed.path if self.placement.resumed is not None else "RUN_DIR"
         raise TrainingInterrupted(f"{where}; the chief saved the checkpoint; resume with: "
                                   f"{resume_command(chief_run, distribution)}, RUN_DIR being the "
@@ -313,7 +355,7 @@ class TrainingSession:
         rate = self.throughput.result()
         results = {
             "epochs_done": len(rows),
-            "steps_done": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+            "steps_done": self.callbacks.steps_done,  # batches; optimizer.iterations counts weight updates
             "final": final,
             "best": {"monitor": self.snapshots.monitor, "value": self.snapshots.best,
                      "epoch": self.snapshots.best_epoch},

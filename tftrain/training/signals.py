@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,14 +21,24 @@ class Interrupted(Exception):
         self.seconds = seconds
 
 
+def write_notice(text: str) -> None:
+    """Write straight to stderr: os.write, not print, since a signal handler may interrupt a
+    half-written console line."""
+    os.write(2, f"\n{text}\n".encode())
+
+
 class InterruptRequests:
     """While active, a first SIGINT or SIGTERM only records itself: training stops at the next
-    step boundary after writing a checkpoint. A second signal acts at once, as usual."""
+    step boundary after writing a checkpoint. A second signal acts at once, as usual.
+
+    `notify` tells the user (a live progress display replaces it, to print above its bar).
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.signum: int | None = None
+        self.notify: Callable[[str], None] = write_notice
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> InterruptRequests:
@@ -47,6 +58,5 @@ class InterruptRequests:
     def _handle(self, signum, frame) -> None:
         self.signum = signum
         self._restore()
-        # os.write, not print: a signal handler may interrupt a half-written console line.
-        os.write(2, f"\n{signal.Signals(signum).name}: stopping after this step and saving a "
-                    "checkpoint (send it again to stop at once)\n".encode())
+        self.notify(f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint "
+                    "(send it again to stop at once)")

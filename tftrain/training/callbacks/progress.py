@@ -10,6 +10,8 @@ import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from tftrain.training.signals import write_notice
+
 # About this many --verbose lines (and TensorBoard batch points) per epoch.
 POINTS_PER_EPOCH = 10
 
@@ -49,12 +51,31 @@ class ProgressCallback(keras.callbacks.Callback):
         self._progress: Progress | None = None
         self._task = None
         self._started = 0.0
+        self._notice: str | None = None
 
     def _label(self, epoch: int) -> str:
         if self.steps_mode:
             end = (epoch + 1) * self.steps_per_epoch
             return f"step {end}/{self.epochs * self.steps_per_epoch}"
         return f"epoch {epoch + 1}/{self.epochs}"
+
+    def notify(self, text: str) -> None:
+        """Say `text` (from a signal handler): above the live bar at the next step boundary, so
+        the bar is not drawn over it; at once without one."""
+        if self._progress is None:
+            write_notice(text)
+        else:
+            self._notice = text
+
+    def close(self) -> None:
+        """Stop the live display and give the terminal its cursor back (also when training
+        ends in an error or a signal, where Keras calls no on_train_end)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._notice is not None:  # came after this step's update: say it now, on its own line
+            self.console.print(self._notice, markup=False, highlight=False, soft_wrap=True)
+            self._notice = None
 
     def on_train_begin(self, logs=None):
         if self.live:
@@ -72,6 +93,10 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=batch + 1, metrics=format_logs(logs or {}))
+            if self._notice is not None:
+                self.console.print(self._notice, markup=False, highlight=False, soft_wrap=True)
+                self._progress.update(self._task, description="stopping")
+                self._notice = None
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._started
@@ -81,8 +106,7 @@ class ProgressCallback(keras.callbacks.Callback):
                            markup=False, highlight=False, soft_wrap=True)
 
     def on_train_end(self, logs=None):
-        if self._progress is not None:
-            self._progress.stop()
+        self.close()
 
 
 class StepLogCallback(keras.callbacks.Callback):

@@ -6,7 +6,8 @@ callback uses only the events both loops emit (train begin/end, batch end, epoch
 same tag names and folder layout as Keras's callback, so `tensorboard --logdir runs/` shows every
 run's `train` and `validation` curves the same way whichever loop produced them:
 
-    tensorboard/train/       epoch_loss, epoch_<metric>, epoch_learning_rate, batch_*, the graph
+    tensorboard/train/       epoch_loss, epoch_<metric>, epoch_learning_rate (the rate the last
+                             step used), batch_*, the graph
     tensorboard/validation/  epoch_loss, epoch_<metric>
 
 Epoch scalars are stepped by epoch number (1-based, as in history.csv); in steps mode, where an
@@ -24,7 +25,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tftrain.training.callbacks.history import learning_rate
+from tftrain.training.schedules import learning_rate_used
 from tftrain.training.callbacks.progress import batch_interval, ordered_logs
 
 TRAIN = "train"
@@ -35,9 +36,11 @@ class TensorBoardCallback(keras.callbacks.Callback):
     """Scalars per epoch (or log interval) and per batch interval, plus the model's op graph."""
 
     def __init__(self, log_dir: str | Path, steps_per_epoch: int, steps_mode: bool,
-                 logged_values: Callable[[keras.Model], dict[str, Any]] = lambda model: {}):
+                 logged_values: Callable[[keras.Model], dict[str, Any]] = lambda model: {},
+                 resumed_at=None):
         super().__init__()
         self.logged_values = logged_values
+        self.resumed_at = resumed_at  # the Position a resumed session starts from
         self.log_dir = Path(log_dir)
         self.steps_per_epoch = steps_per_epoch
         self.steps_mode = steps_mode
@@ -47,6 +50,7 @@ class TensorBoardCallback(keras.callbacks.Callback):
         self._epoch = 0
         self._last_batch_point = 0
         self._epoch_started = False
+        self._steps_done = 0  # the global step of the last batch done: which rate it trained with
 
     def _writer(self, name: str) -> tf.summary.SummaryWriter:
         if name not in self._writers:
@@ -54,7 +58,34 @@ class TensorBoardCallback(keras.callbacks.Callback):
         return self._writers[name]
 
     def on_train_begin(self, logs=None):
+        if self.resumed_at is not None:
+            self._truncate(self.resumed_at)
         self._write_graph()
+
+    def _truncate(self, at) -> None:
+        """Drop from the event files the points of work the resume state does not have (a
+        killed session trained past its last checkpoint), as history.csv drops its rows: this
+        session writes them again, so TensorBoard sees each step once."""
+        from tensorboard.compat.proto import event_pb2
+
+        last_epoch_point = at.epoch * self.steps_per_epoch if self.steps_mode else at.epoch
+
+        def kept(event) -> bool:
+            if not event.HasField("summary") or not event.summary.value:
+                return True
+            tag = event.summary.value[0].tag
+            return event.step <= (at.global_step if tag.startswith("batch_") else last_epoch_point)
+
+        for path in sorted(self.log_dir.glob("*/events.out.tfevents.*")):
+            events = [event_pb2.Event.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+            keep = [event for event in events if kept(event)]
+            if len(keep) == len(events):
+                continue
+            tmp = path.with_name(f".{path.name}.tmp")
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                for event in keep:
+                    writer.write(event.SerializeToString())
+            tmp.replace(path)
 
     def _write_graph(self) -> None:
         """The op graph of the model's forward pass (TensorBoard's Graphs tab)."""
@@ -72,9 +103,9 @@ class TensorBoardCallback(keras.callbacks.Callback):
             self._last_batch_point, self._epoch_started = self._epoch * self.steps_per_epoch + batch, False
 
     def on_train_batch_end(self, batch, logs=None):
+        step = self._steps_done = self._epoch * self.steps_per_epoch + batch + 1
         if self.batch_every is None or not logs:
             return
-        step = self._epoch * self.steps_per_epoch + batch + 1
         # With steps_per_execution > 1 this is called every few steps: write when a point is passed.
         if step // self.batch_every <= self._last_batch_point // self.batch_every:
             return
@@ -82,13 +113,13 @@ class TensorBoardCallback(keras.callbacks.Callback):
         with self._writer(TRAIN).as_default(step=step):
             for name, value in ordered_logs(logs).items():
                 tf.summary.scalar(f"batch_{name}", value)
-            tf.summary.scalar("batch_learning_rate", learning_rate(self.model))
+            tf.summary.scalar("batch_learning_rate", learning_rate_used(self.model, step))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = ordered_logs(logs)
         step = (epoch + 1) * self.steps_per_epoch if self.steps_mode else epoch + 1
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
-        train["learning_rate"] = learning_rate(self.model)
+        train["learning_rate"] = learning_rate_used(self.model, self._steps_done)
         train.update(self.logged_values(self.model))  # e.g. w and b of a one-input linear model
         with self._writer(TRAIN).as_default(step=step):
             for name, value in train.items():

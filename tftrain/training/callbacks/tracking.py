@@ -20,8 +20,8 @@ import keras
 from tftrain.config import Config
 from tftrain.runs import CONFIG, HISTORY, MODEL, PLOTS, SUMMARY, TRACKING, RunDir, atomic_write
 from tftrain.tracking import MlflowRun, flat_params, mlflow_settings
-from tftrain.training.callbacks.history import learning_rate
 from tftrain.training.callbacks.progress import ordered_logs
+from tftrain.training.schedules import learning_rate_used
 
 
 def tracking_callbacks(run: RunDir, config: Config, warn: Callable[[str], None], steps_per_epoch: int,
@@ -44,6 +44,7 @@ class MlflowCallback(keras.callbacks.Callback):
         self.settings = mlflow_settings(config)
         self.steps_per_epoch, self.steps_mode = steps_per_epoch, steps_mode
         self.mlflow: MlflowRun | None = None
+        self._epoch, self._steps_done = 0, 0  # which step's learning rate an epoch's row gets
 
     def _safely(self, action: Callable[[], None], what: str) -> None:
         try:
@@ -72,11 +73,17 @@ class MlflowCallback(keras.callbacks.Callback):
             "uri": self.mlflow.client.tracking_uri}}, indent=2) + "\n")
         self.mlflow.log_params(flat_params(self.config))
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps_done = self._epoch * self.steps_per_epoch + batch + 1
+
     def on_epoch_end(self, epoch, logs=None):
         if self.mlflow is None:
             return
         step = (epoch + 1) * self.steps_per_epoch if self.steps_mode else epoch + 1
-        metrics = {**ordered_logs(logs), "lr": learning_rate(self.model),
+        metrics = {**ordered_logs(logs), "lr": learning_rate_used(self.model, self._steps_done),
                    **self.config.model.logged_values(self.model)}  # w and b of a linear model
         mlflow = self.mlflow
         self._safely(lambda: mlflow.log_metrics(metrics, step), "logging metrics")
