@@ -209,6 +209,22 @@ def test_a_sweep_where_no_member_validates_writes_nothing(cli, npz_regression, t
     assert result.exit_code == 2 and "at least one --grid" in result.stderr
 
 
+def test_a_grid_of_more_than_max_members_is_refused_in_one_line(cli, npz_regression, tmp_path):
+    """101 x 100 points: more than the 10,000 a sweep (or a tune grid) takes unless --max-members
+    raises the limit; refused before any member is validated, nothing written."""
+    grid = ["--grid", "training.seed=" + ",".join(map(str, range(101))),
+            "--grid", "data.batch_size=" + ",".join(map(str, range(1, 101)))]
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", *grid)
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+    assert result.stderr.strip() == ("error: --grid: 10,100 members (101 training.seed x 100 data.batch_size), "
+                                     "more than --max-members 10,000; give --max-members 10100 to run them all, "
+                                     "or fewer values")
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", "--max-members", "3",
+                 "--grid", "training.seed=1,2,3,4")
+    assert result.exit_code == 2 and "4 members (4 training.seed), more than --max-members 3" in result.stderr
+    assert len(parse_grid([g for g in grid if g != "--grid"], max_members=10_100)["training.seed"]) == 101
+
+
 def test_smoke_config_cuts_only_the_size(tiny_mnist, write_config):
     config = load_config(write_config({"name": "m", "data": {"dataset": "mnist", "path": str(tiny_mnist),
                                                              "batch_size": 4},

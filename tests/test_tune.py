@@ -343,6 +343,8 @@ BAD_INPUT = [
     ({"space": {LR: {"uniform": [0.1, 0.2]}}, "objective": {"metric": "val_loss"}}, [],
      "this config has no validation data"),
     ({"space": {LR: {"uniform": [0.1, 0.2]}}, "sampler": "grid"}, [], "the grid sampler needs a choice list"),
+    ({"space": {LR: {"choice": [0.1, 0.2, 0.3]}}, "sampler": "grid"}, ["--max-members", "2"],
+     "space: 3 members (3 optimizer.learning_rate), more than --max-members 2"),
     ({"space": {LR: {"uniform": [0.1, 0.2]}}}, ["--storage", "postgres//nowhere"], "not a storage URL"),
     ({"space": {LR: {"uniform": [0.1, 0.2]}}}, ["--storage", "oracle://me@db/x"], "unknown database 'oracle'"),
     ({"space": {LR: {"uniform": [0.1, 0.2]}}}, ["--storage", "sqlite:///{tmp}/missing/study.db"],

@@ -101,6 +101,8 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run directory.", show_default
 RunDirsArg = Annotated[list[Path], typer.Argument(help="Run directories.", show_default=False)]
 CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="Which model: last or best.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")]
+MaxMembersOpt = Annotated[int, typer.Option("--max-members", help="Refuse a grid of more points than this "
+                                            "(each is validated and listed, and trained).")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Runs at once, each in its own process with a "
                                       "fair share of the CPU threads.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists (never a run's own files).")]
@@ -547,6 +549,7 @@ def sweep(
                                                   "(default: the checkpoint monitor).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="auto, min or max.")] = "auto",
     jobs: JobsOpt = 1,
+    max_members: MaxMembersOpt = 10_000,  # commands.sweep.MAX_MEMBERS (not imported: --help stays light)
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the ranking and errors.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -559,7 +562,7 @@ def sweep(
     from tftrain.commands.sweep import run_sweep, sweep_table
 
     result = run_sweep(config, set_, grid, runs_dir=runs_dir, metric=metric, mode=mode,
-                       console=_console(quiet), jobs=jobs)
+                       console=_console(quiet), jobs=jobs, max_members=max_members)
     _print_table(sweep_table(result), err_console())
     print(result.path)
     if not result.ok:
@@ -588,6 +591,7 @@ def tune(
     resume: Annotated[Optional[Path], typer.Option(
         "--resume", help="Continue this study: trials a stopped or killed tune process left are resumed from "
         "their checkpoints (or re-run), then the study goes on.", metavar="STUDY_DIR")] = None,
+    max_members: MaxMembersOpt = 10_000,  # commands.sweep.MAX_MEMBERS (not imported: --help stays light)
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results and errors.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -611,7 +615,7 @@ def tune(
     if config is None:
         raise UserError("missing CONFIG: tftrain tune CONFIG [--space FILE] (or tftrain tune --resume STUDY_DIR)")
     print(run_study(config, space, set_, trials=trials, jobs=jobs, storage=storage, study_name=study,
-                    runs_dir=runs_dir, console=_console(quiet)))
+                    runs_dir=runs_dir, console=_console(quiet), max_members=max_members))
 
 
 @app.command()

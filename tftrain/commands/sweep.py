@@ -61,8 +61,25 @@ def split_values(text: str) -> list[str]:
     return values
 
 
-def parse_grid(specs: list[str]) -> dict[str, list[str]]:
-    """`["a.b=1,2", "c=x,y"]` -> {"a.b": ["1", "2"], "c": ["x", "y"]} (values stay YAML text)."""
+# A grid is a product: a few --grid values too many are millions of members (each validated,
+# listed in sweep.json and trained). Larger grids must be asked for with --max-members.
+MAX_MEMBERS = 10_000
+
+
+def check_member_count(sizes: dict[str, int], max_members: int, option: str) -> None:
+    """Refuse a grid of more than `max_members` points (`sizes`: values per key), in one line."""
+    if max_members < 1:
+        raise UserError(f"--max-members: expected a positive number, got {max_members}")
+    count = math.prod(sizes.values())
+    if count > max_members:
+        product = " x ".join(f"{n} {key}" for key, n in sizes.items())
+        raise UserError(f"{option}: {count:,} members ({product}), more than --max-members {max_members:,}; "
+                        f"give --max-members {count} to run them all, or fewer values")
+
+
+def parse_grid(specs: list[str], max_members: int = MAX_MEMBERS) -> dict[str, list[str]]:
+    """`["a.b=1,2", "c=x,y"]` -> {"a.b": ["1", "2"], "c": ["x", "y"]} (values stay YAML text);
+    a grid of more than `max_members` points is refused before any is made."""
     if not specs:
         raise UserError("sweep: give at least one --grid KEY=V1,V2")
     grid: dict[str, list[str]] = {}
@@ -77,6 +94,7 @@ def parse_grid(specs: list[str]) -> dict[str, list[str]]:
         if len(set(values)) != len(values):
             raise UserError(f"--grid {key}: a value is repeated in {text!r}")
         grid[key] = values
+    check_member_count({key: len(values) for key, values in grid.items()}, max_members, "--grid")
     return grid
 
 
@@ -154,14 +172,14 @@ class Sweep:
 
 
 def plan_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str],
-               metric: str | None, mode: str) -> tuple[Config, dict[str, list[str]], list[Member], str, str]:
+               metric: str | None, mode: str, max_members: int = MAX_MEMBERS) -> tuple[Config, dict[str, list[str]], list[Member], str, str]:
     """Parse the grid and validate every member's config; writes nothing.
 
     A member whose values do not validate is kept as `invalid` (the others still run); if no
     member validates, that is bad input for the whole sweep.
     """
     base = load_config(config_file, sets)
-    grid = parse_grid(grid_specs)
+    grid = parse_grid(grid_specs, max_members)
     members = []
     for index, combination in enumerate(itertools.product(*grid.values()), start=1):
         texts = dict(zip(grid, combination))
@@ -187,7 +205,7 @@ def plan_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str],
 
 def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], runs_dir: str | Path = "runs",
               metric: str | None = None, mode: str = "auto", console: Console | None = None,
-              jobs: int = 1) -> Sweep:
+              jobs: int = 1, max_members: int = MAX_MEMBERS) -> Sweep:
     """Train every member, one after another in this process, or `jobs` at a time in worker
     processes; returns the finished Sweep (sweep.json written)."""
     console = console or Console(stderr=True)
@@ -195,7 +213,7 @@ def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], r
         raise UserError(f"--mode: expected auto, min or max, got {mode!r}")
     if jobs < 1:
         raise UserError(f"--jobs: expected a positive number of runs at once, got {jobs}")
-    base, grid, members, metric, mode = plan_sweep(config_file, sets, grid_specs, metric, mode)
+    base, grid, members, metric, mode = plan_sweep(config_file, sets, grid_specs, metric, mode, max_members)
     typed_grid = {key: [parse_yaml(v, source=f"--grid {key}") for v in values] for key, values in grid.items()}
     folder = RunDir.create(Path(runs_dir), f"{base.name}-sweep").path
     sweep = Sweep(folder, str(config_file), list(sets), typed_grid, metric, mode, members, jobs)

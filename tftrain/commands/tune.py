@@ -38,6 +38,7 @@ from typing import Any
 from rich.console import Console
 
 from tftrain import labels
+from tftrain.commands.sweep import MAX_MEMBERS, check_member_count
 from tftrain.config import Config, load_config
 from tftrain.console import print_table, say
 from tftrain.errors import TftrainError, TrainingInterrupted, UserError
@@ -76,7 +77,8 @@ class StudyPlan:
                 "direction": self.direction, "sampler": self.spec.sampler.name}
 
 
-def plan_study(config_file: Path, space_file: Path | None, sets: list[str], trials: int | None) -> StudyPlan:
+def plan_study(config_file: Path, space_file: Path | None, sets: list[str], trials: int | None,
+               max_members: int = MAX_MEMBERS) -> StudyPlan:
     """Load the config and the search, and check one against the other; writes nothing."""
     config = load_config(config_file, sets)
     if space_file is not None:
@@ -86,6 +88,8 @@ def plan_study(config_file: Path, space_file: Path | None, sets: list[str], tria
     else:
         raise UserError(f"{config_file}: nothing to search: give --space FILE or a tune: section "
                         "(space: {optimizer.learning_rate: {loguniform: [1.0e-4, 1.0e-1]}})")
+    if spec.sampler.name == "grid":  # the grid sampler holds (and stores) every point of its grid
+        check_member_count({d.key: len(d.choices) for d in spec.dimensions()}, max_members, "space")
     return checked_plan(config.model_copy(update={"tune": None}), spec, trials)
 
 
@@ -111,14 +115,14 @@ def checked_plan(base: Config, spec: TuneSpec, trials: int | None) -> StudyPlan:
 
 def tune(config_file: Path, space_file: Path | None, sets: list[str], trials: int | None = None, jobs: int = 1,
          storage: str | None = None, study_name: str | None = None, runs_dir: Path = Path("runs"),
-         console: Console | None = None) -> Path:
+         console: Console | None = None, max_members: int = MAX_MEMBERS) -> Path:
     """Run a new study, or join the one `study_name` (or `storage`'s study of this config) names;
     returns the study folder. Every check happens before anything is written."""
     from tftrain.commands.study import open_storage
 
     console = console or Console(stderr=True)
     _check_jobs(jobs)
-    plan = plan_study(config_file, space_file, sets, trials)
+    plan = plan_study(config_file, space_file, sets, trials, max_members)
     optuna()  # installed? (one line saying what to install, before anything is written)
     if study_name is not None:
         check_name(study_name)
