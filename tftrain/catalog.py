@@ -200,6 +200,13 @@ PARAMETER_HINTS = {
         "Keras's sparse loss has no label smoothing: use categorical_crossentropy with one-hot labels"),
 }
 
+def monitor_mode(monitor: str, mode: str = "auto") -> str:
+    """`auto`: max for accuracy-like names (acc, auc, precision, recall), else min."""
+    if mode != "auto":
+        return mode
+    return "max" if any(s in monitor for s in ("acc", "auc", "precision", "recall")) else "min"
+
+
 METRIC_ALIASES = {
     "acc": "accuracy",
     "mse": "mean_squared_error",

@@ -20,6 +20,7 @@ from tftrain.data.checks import check_data
 from tftrain.data.pipeline import Pipelines, build_pipelines
 from tftrain.data.transforms import training_transform
 from tftrain.errors import ConfigError, UserError
+from tftrain.tracking import check_tracking
 from tftrain.training.components import build_loss, build_metrics, build_optimizer
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
@@ -58,6 +59,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False) -
     """Seed, load and check the data, plan, then build the pipelines and the compiled model.
     `resumed`: the resume state will overwrite every weight, so a model.init_from source that
     no longer exists is skipped (with a note) instead of stopping the resume."""
+    check_tracking(config)
     config = seed_everything(config)
     data = load_data(config, config.seed)
     check_data(config, data)
