@@ -19,7 +19,7 @@ from typing import Any
 from tftrain import __version__
 from tftrain.commands.evaluation_report import binary_line, confusion_line
 from tftrain.commands.plot import overlay_figure, png_bytes, read_curves
-from tftrain.commands.runs import compare_runs, duration, flatten
+from tftrain.commands.runs import cell_text, compare_runs, duration, flatten
 from tftrain.errors import UserError
 from tftrain.runs import CONFIG, EVAL, REPORT, RunDir, atomic_write, check_output
 
@@ -92,8 +92,8 @@ def _comparison(runs: list[RunDir]) -> str:
     """Config differences, metrics side by side, and every run's curves in one figure."""
     result = compare_runs([run.path for run in runs])
     header = ["", *result["runs"]]
-    config = [[key, *map(_cell, values)] for key, values in result["config"].items()]
-    metrics = [[key, *map(_cell, values)] for key, values in result["metrics"].items()]
+    config = [[key, *map(cell_text, values)] for key, values in result["config"].items()]
+    metrics = [[key, *map(cell_text, values)] for key, values in result["metrics"].items()]
     parts = ['<section id="comparison">', "<h2>Comparison</h2>", "<h3>Config differences</h3>",
              _table(header, config) if config else '<p class="muted">none: the configs are identical</p>',
              "<h3>Metrics</h3>", _table(header, metrics), "<h3>Curves</h3>"]
@@ -149,7 +149,7 @@ def _summary_table(summary: dict) -> str:
             value = _time(value)
         elif key == "seconds" and isinstance(value, (int, float)):
             value = f"{duration(value)} ({value:.1f} s)"
-        rows.append([key, _cell(value)])
+        rows.append([key, cell_text(value)])
     half = (len(rows) + 1) // 2  # two tables side by side: the summary is long and narrow
     return f'<div class="columns">{_table(["key", "value"], rows[:half])}{_table(["key", "value"], rows[half:])}</div>'
 
@@ -168,16 +168,16 @@ def _evaluation(run: RunDir, evaluation: dict | None) -> str:
     when = _time(evaluation["evaluated"]) if isinstance(evaluation.get("evaluated"), (int, float)) else "?"
     parts = [f"<p>{_e(evaluation.get('model', '?'))} on {_e(evaluation.get('split', '?'))} "
              f"({_e(evaluation.get('examples', '?'))} examples), evaluated {_e(when)}</p>",
-             _table(["metric", "value"], [[k, _cell(v)] for k, v in evaluation.get("metrics", {}).items()])]
+             _table(["metric", "value"], [[k, cell_text(v)] for k, v in evaluation.get("metrics", {}).items()])]
     if "regression" in evaluation:
         stats = evaluation["regression"]
-        parts.append(_table(["regression", "value"], [["MAE", _cell(stats["mae"])], ["RMSE", _cell(stats["rmse"])],
-                                                      ["R²", _cell(stats["r2"])]]))
+        parts.append(_table(["regression", "value"], [["MAE", cell_text(stats["mae"])], ["RMSE", cell_text(stats["rmse"])],
+                                                      ["R²", cell_text(stats["r2"])]]))
     if "classification" in evaluation:
         report = evaluation["classification"]
-        rows = [[r["class"], *(_cell(r[c]) for c in ("precision", "recall", "f1")), str(r["support"])]
+        rows = [[r["class"], *(cell_text(r[c]) for c in ("precision", "recall", "f1")), str(r["support"])]
                 for r in report["per_class"]]
-        rows += [[name, *(_cell(report[key][c]) for c in ("precision", "recall", "f1")), str(report[key]["support"])]
+        rows += [[name, *(cell_text(report[key][c]) for c in ("precision", "recall", "f1")), str(report[key]["support"])]
                  for name, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg"))]
         parts += [f"<p>accuracy {report['accuracy']:.4f}</p>",
                   _table(["class", "precision", "recall", "f1", "support"], rows)]
@@ -222,16 +222,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
 
 
 def _time(seconds: float) -> str:

@@ -238,7 +238,7 @@ def comparison_tables(result: dict[str, Any]) -> list[Table]:
         if pair and title == "metrics":
             table.add_column("change", justify="right")
         for key, values in rows.items():
-            cells = [_cell(v) for v in values]
+            cells = [cell_text(v) for v in values]
             if pair and title == "metrics":
                 cells.append(_change(*values))
             table.add_row(key, *cells)
@@ -249,7 +249,8 @@ def comparison_tables(result: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A value as a table cell shows it: `-` for none, floats to 6 digits, lists and mappings as JSON."""
     if value is None:
         return "-"
     if isinstance(value, float):
