@@ -134,6 +134,15 @@ class DataConfig(Strict):
     validation: ValidationSplit = "test"  # the tutorials validate on the test split; or a fraction, or none
     limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
+    # Data whose decoded size is at most this many MiB is read into memory (fastest; any
+    # sampling); larger data streams from disk with bounded memory. auto: a quarter of this
+    # machine's memory, leaving room for the model, the pipeline and a copy; 0 always streams.
+    # The value used is recorded in the run's config.yaml, so a resume reads the data the same way.
+    in_memory_max_mb: NonNegativeInt | Literal["auto"] = "auto"
+    # Streamed records are mixed in windows of this many (a seeded permutation per window and
+    # epoch, after the files are put in a seeded order); auto: as many as fill 32 MiB, between
+    # 1,024 and 100,000. In-memory data is always shuffled whole.
+    shuffle_buffer: PositiveInt | Literal["auto"] = "auto"
 
     @field_validator("validation")
     @classmethod
@@ -496,7 +505,7 @@ _EXPECTED = {
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
 }
-_POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
+_POSITIVE_INTS = {"batch_size", "epochs", "shuffle_buffer", "steps", "limit", "log_every", "patience", "kernel_size",
                   "pool_size", "steps_per_execution", "num_examples", "every_steps", "distribute_timeout",
                   "cpu_threads"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from tftrain.data import load_data
-from tftrain.data.pipeline import batched, split_for_evaluation
+from tftrain.data.pipeline import evaluation_batches
 from tftrain.errors import UserError
 from tftrain.runs import EVAL, MODEL, SNAPSHOTS, RunDir
 from tftrain.security import load_model, model_kind
@@ -39,14 +39,14 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
     path = model_path(run, checkpoint)
     model = load_model(path, unsafe=unsafe)
     data = load_data(config, config.seed)
-    split = split_for_evaluation(data, config, config.seed)
+    split = evaluation_batches(data, config, config.seed)
     model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
-    metrics = model.evaluate(batched(split, config.data.batch_size), return_dict=True, verbose=0)
+    metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
     result = {
         "checkpoint": checkpoint,
         "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
         "split": split.name,
-        "examples": len(split.x),
+        "examples": split.examples,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "evaluated": time.time(),
     }

@@ -19,7 +19,7 @@ from tftrain.models.linear import LinearModel
 
 if TYPE_CHECKING:
     from tftrain.config import Config
-    from tftrain.data.base import LoadedData
+    from tftrain.data.base import LoadedData, StreamedData
 
 MODEL_TYPES: tuple[type[ModelSchema], ...] = (
     DenseModel,
@@ -32,17 +32,16 @@ BY_TAG: dict[str, type[ModelSchema]] = dict(zip(TAGS, MODEL_TYPES))
 __all__ = ["BY_TAG", "MODEL_TYPES", "TAGS", "ModelSchema", "ModelSpec", "model_spec"]
 
 
-def model_spec(config: Config, data: LoadedData) -> ModelSpec:
+def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     """Input shape and scale from the data; output units from what the loss trains."""
     task = catalog.LOSS_TASKS[config.loss.canonical]
-    y = data.y_train
     if task == "classes":
         if data.num_classes is None:
             raise DataError(f"loss {config.loss.canonical} needs integer class labels; "
-                            f"the labels of {config.data.dataset} are {y.dtype}")
+                            f"the labels of {config.data.dataset} are {data.label_dtype}")
         outputs = data.num_classes
     elif task in catalog.TASK_LABEL_RANGE:  # one unit per label
         outputs = 1
     else:
-        outputs = int(math.prod(y.shape[1:])) or 1
-    return ModelSpec(tuple(data.x_train.shape[1:]), data.input_scale, outputs, "float32", config.data.dataset)
+        outputs = int(math.prod(data.label_shape)) or 1
+    return ModelSpec(tuple(data.input_shape), data.input_scale, outputs, "float32", config.data.dataset)

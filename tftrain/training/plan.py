@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tftrain.config import Config
-from tftrain.data.base import LoadedData
+from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.pipeline import Schedule, schedule
 from tftrain.models import ModelSpec, model_spec
 from tftrain.training.distribute import Distribution
@@ -35,14 +35,14 @@ class Plan:
     cpu_threads: int  # TensorFlow intra-op threads in effect (0: its default, one per core)
 
 
-def make_plan(config: Config, data: LoadedData, distribution: Distribution) -> Plan:
+def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Distribution) -> Plan:
     """Plan `config` on `data` under `distribution`, and apply the CPU thread count (TensorFlow
     takes it only before its first op, so this comes before any pipeline or model exists)."""
     import tensorflow as tf
 
     training = config.training
     spec = model_spec(config, data)
-    plan = schedule(config, len(data.x_train))
+    plan = schedule(config, data.train_count)
     macs = symbolic_macs(config.model, spec)
     step_macs = None if macs is None else macs * config.data.batch_size
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
