@@ -63,7 +63,7 @@ def load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
     nbytes = count * channels * (size[0] * size[1] if size else 0)
     in_memory = size is not None and fits_in_memory(cfg.in_memory_max_mb, nbytes)
     if not in_memory:  # the headers: non-images up front, and the size when image_size does not set it
-        native = read_headers(every, train_dir)
+        native = read_headers(every, train_dir, same_size=size is None)
         size = size or native
         nbytes = count * channels * size[0] * size[1]
         in_memory = fits_in_memory(cfg.in_memory_max_mb, nbytes)
@@ -110,9 +110,10 @@ def list_folder(folder: Path, class_names: tuple[str, ...] | None = None):
     return paths, np.array(labels, np.int32), names
 
 
-def read_headers(paths: list[str], folder: Path) -> tuple[int, int]:
-    """Every file's image header (PIL reads it without decoding): the size they share; a DataError
-    for a file that is not an image TensorFlow decodes, or for images of different sizes."""
+def read_headers(paths: list[str], folder: Path, same_size: bool = True) -> tuple[int, int]:
+    """Every file's image header (PIL reads it without decoding): the size they share (the first
+    one's where `same_size` is off: image_size resizes them); a DataError for a file that is not
+    an image TensorFlow decodes, or (`same_size`) for images of different sizes."""
     from PIL import Image
 
     def header(path: str):
@@ -129,7 +130,7 @@ def read_headers(paths: list[str], folder: Path) -> tuple[int, int]:
                 why = f"{kind} images are not read by TensorFlow" if kind else size
                 raise DataError(f"{path}: not a readable image ({why}); expected {FORMATS} images")
             sizes.setdefault(size, path)
-    if len(sizes) > 1:
+    if same_size and len(sizes) > 1:
         (a, path_a), (b, path_b) = list(sizes.items())[:2]
         raise DataError(f"{folder}: images of different sizes ({path_a} is {a[0]}x{a[1]}, {path_b} is "
                         f"{b[0]}x{b[1]}, width x height): set data.options.image_size: [height, width] to resize "

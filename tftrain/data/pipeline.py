@@ -177,7 +177,7 @@ def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, 
     train, validation = split_for_training(data, config, seed)
     n = len(train.x)
     training = config.training
-    plan = schedule(config, len(data.x_train))
+    plan = schedule(config, data.train_count)
     epochs, steps_per_epoch = plan.epochs, plan.steps_per_epoch
     if training.steps is None:
         indices = _epoch_indices(n, batch_size, steps_per_epoch, config.data.shuffle, seed)

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.config import Config
-from tftrain.data.base import LoadedData, RecordFiles, StreamedData, first_line
+from tftrain.data.base import LoadedData, RecordFiles, StreamedData
 from tftrain.data.pipeline import AUTOTUNE, Evaluation, Pipelines, schedule, with_transform
 from tftrain.errors import DataError
 
@@ -285,8 +285,14 @@ def to_memory(data: StreamedData) -> LoadedData:
 
 def tf_message(exc: BaseException) -> str:
     """A TensorFlow error's message without its graph-node prefix and op suffix, shortened."""
-    text = first_line(exc) if not isinstance(exc, tf.errors.OpError) else (exc.message or "").strip()
-    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", text.splitlines()[0] if text else "")
+    text = (exc.message if isinstance(exc, tf.errors.OpError) else str(exc)) or exc.__class__.__name__
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith(("Graph execution error", "in user code:")):
+        # A traced function's error: its traceback ("Detected at node ..." or "in user code:"),
+        # then the cause, then maybe "[[{{node ...}}]]"; the cause is the last line before that.
+        before = lines[:next((i for i, line in enumerate(lines) if line.startswith("[[")), len(lines))]
+        lines = before[-1:] if len(before) > 1 else lines
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0] if lines else "")
     return re.sub(r"\s*\[Op:\w+\].*$", "", text)[:300]
 
 

@@ -317,13 +317,28 @@ def _sidecar(files: list[Path], features: dict, label: str) -> dict | None:
     except (OSError, ValueError):
         return None
     listed = info.get("files", {}) if isinstance(info, dict) else {}
-    if info.get("format") != SIDECAR_FORMAT or info.get("features") != features or info.get("label") != label:
+    if (info.get("format") != SIDECAR_FORMAT or not isinstance(info.get("features"), dict)
+            or _canonical(info["features"]) != _canonical(features) or info.get("label") != label):
         return None
     for f in files:
         entry = listed.get(f.name)
         if f.parent != path.parent or entry is None or entry.get("bytes") != f.stat().st_size:
             return None
     return info
+
+
+def _canonical(features: dict) -> dict:
+    """Features with their defaults spelt out (bytes: dtype null means uint8), so a config that
+    leaves a default out describes the same records as the sidecar that wrote it."""
+    canonical = {}
+    for name, feature in features.items():
+        if not isinstance(feature, dict):
+            return {}
+        feature = dict(feature)
+        if feature.get("type") == "bytes" and feature.get("dtype") is None:
+            feature["dtype"] = "uint8"
+        canonical[name] = feature
+    return canonical
 
 
 def write_sidecar(folder: Path, features: dict, label: str, files: dict[str, dict], class_names) -> Path:
