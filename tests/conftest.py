@@ -77,3 +77,70 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+def write_fashion_idx(folder: Path, n_train: int = 300, n_test: int = 100) -> dict[str, np.ndarray]:
+    """Fashion-MNIST's four IDX files (the real format), with images a small model learns: class k
+    is a bright band at rows 2k+4..2k+6 over noise; one test label in 11 is wrong on purpose, so
+    there are always mistakes to show."""
+    import gzip
+    import struct
+
+    rng = np.random.default_rng(3)
+
+    def images(labels):
+        x = rng.integers(0, 96, (len(labels), 28, 28), dtype=np.uint8)
+        for i, k in enumerate(labels):
+            x[i, 2 * k + 4:2 * k + 6, :] = 255
+        return x
+
+    y_train, y_test = np.arange(n_train, dtype=np.uint8) % 10, np.arange(n_test, dtype=np.uint8) % 10
+    arrays = {"x_train": images(y_train), "y_train": y_train, "x_test": images(y_test), "y_test": y_test.copy()}
+    flipped = np.arange(3, n_test, 11)  # one test example in 11, of every class
+    arrays["y_test"][flipped] = (arrays["y_test"][flipped] + 1) % 10
+    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, array in arrays.items():
+        header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+        (folder / f"{names[key]}.gz").write_bytes(gzip.compress(header + array.tobytes()))
+    return arrays
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """Runs trained once per session for the commands that read results (evaluate, export, report):
+    fashion: a dense classifier on write_fashion_idx data (Fashion-MNIST's class names), fit loop;
+    binary: logistic regression with logits, custom loop; regression: y = w*x + b, fit loop.
+    Tests that change a run copy it first (shutil.copytree)."""
+    from tftrain.cli import app
+
+    root = tmp_path_factory.mktemp("tiny_runs")
+    write_fashion_idx(root / "fashion")
+    configs = {
+        "fashion": {"name": "fashion", "seed": 0, "data": {"dataset": "fashion_mnist", "path": str(root / "fashion"),
+                                                           "batch_size": 32},
+                    "model": {"type": "dense", "hidden": [16]}, "loss": "sparse_categorical_crossentropy",
+                    "optimizer": {"name": "adam", "learning_rate": 0.01}, "metrics": ["accuracy"],
+                    "training": {"loop": "fit", "epochs": 3}},
+        "binary": {"name": "binary", "seed": 0,
+                   "data": {"dataset": "synthetic_binary", "batch_size": 8, "validation": 0.25,
+                            "options": {"num_examples": 64, "std": 2.5}},
+                   "model": {"type": "linear", "w_init": 0.0, "output_activation": None},
+                   "loss": {"name": "binary_crossentropy", "from_logits": True},
+                   "optimizer": {"name": "sgd", "learning_rate": 0.1}, "metrics": ["accuracy"],
+                   "training": {"loop": "custom", "epochs": 2}},
+        "regression": {"name": "regression", "seed": 0,
+                       "data": {"dataset": "synthetic_regression", "batch_size": 8, "validation": 0.25,
+                                "options": {"num_examples": 48, "noise": 0.5}},
+                       "model": {"type": "linear"}, "loss": "mse", "optimizer": {"name": "sgd", "learning_rate": 0.05},
+                       "metrics": ["mae"], "training": {"loop": "fit", "epochs": 3}},
+    }
+    runs = {}
+    for key, config in configs.items():
+        path = root / f"{key}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        result = CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(root / "runs"), "--quiet"])
+        assert result.exit_code == 0, result.output
+        runs[key] = Path(result.stdout.strip())
+    return runs

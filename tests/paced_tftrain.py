@@ -15,10 +15,16 @@ from tftrain.cli import main
 
 
 class Pace(keras.callbacks.Callback):
-    """`@step N` after each training call (N: the optimizer's step count), then one stdin line."""
+    """`@step N` after each training call (N: training steps done, counted from the epoch and the
+    batch index: optimizer.iterations counts weight updates), then one stdin line."""
+
+    epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        step = self.epoch * self.params["steps"] + batch + 1
         print(f"@step {step}", file=sys.stderr, flush=True)
         sys.stdin.readline()
 

@@ -33,6 +33,62 @@ def test_catalog_parameters_exist_in_keras(table, module):
         assert not missing, f"{name}: {sorted(missing)} not accepted by {cls.__name__}"
 
 
+def test_schedules_exist_in_keras_with_these_arguments():
+    """Every schedule's keys, but tftrain's own (warmup for schedules Keras gives none,
+    boundary_epochs), are arguments of its Keras class; the required ones are required there too."""
+    for name, (class_name, schema) in catalog.SCHEDULES.items():
+        cls = getattr(keras.optimizers.schedules, class_name)
+        keys = set(schema.model_fields) - catalog.schedule_own_keys(schema)
+        parameters = inspect.signature(cls.__init__).parameters
+        assert keys <= set(parameters), f"{name}: {sorted(keys - set(parameters))} not accepted by {class_name}"
+        required = {p for p, v in parameters.items() if v.default is inspect.Parameter.empty and p != "self"}
+        assert required <= keys | {"boundaries"}, f"{name}: {class_name} requires {sorted(required - keys)}"
+
+
+def test_augmentations_exist_in_keras_with_these_arguments():
+    for name, (class_name, params) in catalog.AUGMENTATIONS.items():
+        cls = getattr(keras.layers, class_name)
+        missing = set(params) - _accepted(cls)
+        assert not missing, f"{name}: {sorted(missing)} not accepted by {class_name}"
+        assert "seed" in _accepted(cls)  # tftrain seeds every one of them
+        assert issubclass(cls, keras.layers.Layer)
+    assert catalog.LABEL_MIXING <= set(catalog.AUGMENTATIONS)
+
+
+@pytest.mark.parametrize("table,module", [
+    (catalog.OPTIMIZERS, keras.optimizers),
+    (catalog.LOSSES, keras.losses),
+    (catalog.METRICS, keras.metrics),
+])
+def test_every_parameter_has_a_rule_that_keras_defaults_pass(table, module):
+    """validate checks each parameter's value (type, range); the rules must agree with Keras:
+    every default in Keras's signatures passes them."""
+    for name, (class_name, params) in table.items():
+        cls = module.deserialize({"class_name": class_name, "config": {}}).__class__
+        defaults = {}
+        for klass in reversed(cls.__mro__):
+            if klass is not object and "__init__" in vars(klass):
+                defaults.update({p.name: p.default for p in inspect.signature(klass.__init__).parameters.values()
+                                 if p.default is not inspect.Parameter.empty})
+        for param in params:
+            rule = catalog.PARAMETERS.get(param)
+            assert rule is not None, f"{name}.{param} has no rule in catalog.PARAMETERS"
+            default = defaults.get(param)
+            if default is not None and param != "name":
+                assert rule.problem(default) is None, f"{name}.{param}: Keras's default {default!r} fails the rule"
+
+
+def test_parameter_rules_refuse_wrong_types_and_ranges():
+    rules = catalog.PARAMETERS
+    assert rules["from_logits"].problem("true") == 'expected true or false, got "true"'
+    assert rules["label_smoothing"].problem(1.5) == "expected a finite number in [0, 1], got 1.5"
+    assert rules["beta_1"].problem(1.0) and rules["beta_1"].problem(0.9) is None
+    assert rules["clipnorm"].problem(None) is None and rules["clipnorm"].problem(0) is not None
+    assert rules["num_thresholds"].problem(10**9) and rules["num_thresholds"].problem(200) is None
+    assert rules["epsilon"].problem(float("nan")) and rules["k"].problem(2.5)
+    assert rules["thresholds"].problem([0.2, 0.5]) is None and rules["thresholds"].problem([0.2, 3])
+
+
 def test_dataset_registry_matches_catalog():
     from tftrain.data import DATASETS
 

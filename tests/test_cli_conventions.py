@@ -21,7 +21,7 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 def test_every_command_is_registered():
     assert set(COMMANDS) >= {"run", "evaluate", "validate", "show", "init", "runs", "compare", "plot",
-                             "sweep", "predict", "export", "schema"}
+                             "sweep", "predict", "export", "schema", "report"}
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -51,7 +51,8 @@ def test_python_dash_m_tftrain_is_the_same_program():
 
 
 # The commands that must start without TensorFlow (nor Keras, NumPy, matplotlib): help, validate,
-# show, schema, init, runs.
+# show, schema, init, runs. Nor rich's Markdown renderer, markdown-it or pygments, which typer's
+# rich help would import on every --help (issue 21: more than typer itself costs).
 _NO_TF = """
 import sys
 from tftrain.cli import app
@@ -59,7 +60,8 @@ try:
     app(sys.argv[1:], prog_name="tftrain")
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras", "numpy", "matplotlib") if m in sys.modules)
+heavy = sorted(m for m in ("tensorflow", "keras", "numpy", "matplotlib", "rich.markdown", "markdown_it",
+                           "pygments") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy), "EXIT:" + str(code))
 """
 
@@ -67,14 +69,17 @@ print("HEAVY:" + ",".join(heavy), "EXIT:" + str(code))
 @pytest.mark.parametrize("args", [
     ["--help"],
     ["run", "--help"],
+    ["validate", "--help"],
     ["validate", "configs/linear_regression.yaml"],
     ["show", "configs/linear_regression.yaml"],
     ["validate", "configs/experiments/mnist_quick.yaml"],
     ["show", "--sources", "configs/experiments/fashion_mnist_adam.yaml"],
+    ["schema"],
     ["schema", "--output", "{tmp}/tftrain.schema.json"],
     ["runs", "runs", "--json"],
     ["init", "--template", "binary", "{tmp}/new.yaml"],
-], ids=["help", "run-help", "validate", "show", "validate-extends", "show-sources", "schema", "runs", "init"])
+], ids=["help", "run-help", "validate-help", "validate", "show", "validate-extends", "show-sources", "schema",
+        "schema-output", "runs", "init"])
 def test_light_commands_never_import_tensorflow(args, tmp_path):
     result = _python(_NO_TF, *[a.format(tmp=tmp_path) for a in args])
     assert "EXIT:0" in result.stdout, result.stdout + result.stderr

@@ -207,17 +207,17 @@ def test_env_variables_with_and_without_defaults(tmp_path, monkeypatch):
         "exp.yaml": """
             extends: ${env:TFTRAIN_TEST_BASE}
             name: run-${env:TFTRAIN_TEST_UNSET,default}-x${env:TFTRAIN_TEST_EMPTY,unused}
-            data: {path: "${env:TFTRAIN_TEST_DIR}/mnist.npz"}
+            data: {path: "${env:TFTRAIN_TEST_DIR}/${env:TFTRAIN_TEST_UNSET,mnist,v2}.npz"}
             metrics: ["${env:TFTRAIN_TEST_UNSET,mae}"]
-            training: {checkpoint: {monitor: "${env:TFTRAIN_TEST_UNSET,lo,ss}"}}
+            training: {checkpoint: {monitor: "${env:TFTRAIN_TEST_UNSET,val_mae}"}}
         """,
         "literal.yaml": "extends: base.yaml\ndata: {path: '/a/$${env:NOT_READ}/b'}\n",
     })
     config = load_config(tmp_path / "exp.yaml")
-    assert config.data.path == "/data/sets/mnist.npz"
+    assert config.data.path == "/data/sets/mnist,v2.npz"  # the default is everything after the first comma
     assert config.name == "run-default-x"  # a variable set to "" is set: the default is not used
     assert config.metrics[0].name == "mae"
-    assert config.training.checkpoint.monitor == "lo,ss"  # the default is everything after the first comma
+    assert config.training.checkpoint.monitor == "val_mae"
     assert config.model.hidden == [64, 32]  # the base came from the environment too
     literal = load_config(tmp_path / "literal.yaml")
     assert literal.data.path == "/a/${env:NOT_READ}/b"  # `$${` writes a literal `${`

@@ -122,3 +122,60 @@ def test_every_seed_config_validates(cli):
     for path in sorted(CONFIGS.glob("*.yaml")):
         result = cli("validate", path)
         assert result.exit_code == 0, (path, result.output)
+
+
+_BUILT = """
+import json, sys
+import pydantic.plugin._loader as plugins
+from tftrain import catalog
+from tftrain.config import load_config
+load_config(sys.argv[1])
+built = sorted(name for name, options in catalog.DATASETS.items() if options.__pydantic_complete__)
+print(json.dumps({"built": built, "plugins_looked_up": plugins._plugins is not None}))
+"""
+
+
+def test_validating_a_config_builds_only_what_it_uses(write_config):
+    """Schema classes are built on first use (issue 21): a config builds its own dataset's
+    options class and no other, so each dataset (or other per-name schema) added to the catalog
+    costs `validate` nothing until a config names it; pydantic's plugin lookup (a scan of every
+    installed distribution) is skipped."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    path = write_config({**BASE, "data": {"dataset": "csv", "path": "x.csv", "validation": 0.1,
+                                          "options": {"label": "y"}},
+                         "loss": "sparse_categorical_crossentropy", "model": {"type": "dense"}}, name="csv.yaml")
+    done = subprocess.run([sys.executable, "-c", _BUILT, str(path)], capture_output=True, text=True, cwd=REPO,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"built": ["csv"], "plugins_looked_up": False}
+
+
+def test_a_name_table_can_be_loaded_on_first_use():
+    """NameCheck(kind, loader): the loader runs only when a value is checked (a config that
+    leaves the field unset never imports the table) and `tftrain schema` reads the same names."""
+    from pydantic import field_validator
+
+    from tftrain.commands.schema import _name_checks
+    from tftrain.schema import NameCheck, Strict
+
+    calls = []
+
+    def layers():
+        calls.append(1)
+        return {"dense": "Dense", "conv2d": "Conv2D"}
+
+    class WithTable(Strict):
+        layer: str | None = None  # unset: no table needed
+
+        _known = field_validator("layer")(NameCheck("layer", layers))
+
+    assert WithTable.model_validate({}).layer is None and not calls
+    assert WithTable.model_validate({"layer": "conv2d"}).layer == "conv2d" and calls
+    with pytest.raises(Exception, match="unknown layer \"conv2\" — did you mean 'conv2d'"):
+        WithTable.model_validate({"layer": "conv2"})
+    assert sorted(_name_checks(WithTable)["layer"].names) == ["conv2d", "dense"]

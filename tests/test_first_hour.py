@@ -260,3 +260,23 @@ def test_no_test_split_under_validation_test_says_what_happens(cli, write_config
     assert result.exit_code == 0, result.output
     assert ("warning: synthetic_regression data has no test split, so nothing is validated (data.validation: test) "
             "and checkpoints/best.keras follows the training loss") in result.output
+
+
+def test_predict_names_classes_and_warns_about_inputs_unlike_the_training_data(cli, tiny_runs, tmp_path):
+    import numpy as np
+
+    from tftrain.data.fashion_mnist import CLASS_NAMES
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "raw.npy", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8))
+    result = cli("predict", tiny_runs["fashion"], tmp_path / "raw.npy", "--json")
+    assert result.exit_code == 0 and "warning" not in result.output.split("{")[0], result.output
+    rows = json.loads(result.stdout)["predictions"]
+    assert all(row["label"] == CLASS_NAMES[row["class"]] for row in rows)
+    table = cli("predict", tiny_runs["fashion"], tmp_path / "raw.npy")
+    assert table.exit_code == 0 and rows[0]["label"] in table.stdout
+    np.save(tmp_path / "scaled.npy", rng.random((2, 28, 28)).astype(np.float32))  # already divided by 255
+    scaled = cli("predict", tiny_runs["fashion"], tmp_path / "scaled.npy", "--json")
+    assert scaled.exit_code == 0
+    assert (f"warning: {tmp_path / 'scaled.npy'}: values lie in [0, 1], but the model was trained on uint8 pixels "
+            "0..255 and rescales them itself: pass the raw pixel values") in scaled.stderr

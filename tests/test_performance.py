@@ -109,8 +109,8 @@ def _mnist_config(write_config, tiny_mnist, loop, **training):
     }, name=f"{loop}-{len(training)}.yaml")
 
 
-def _summary(cli, config, runs: Path) -> dict:
-    result = cli("run", config, "--runs-dir", runs)
+def _summary(cli, config, runs: Path, *options) -> dict:
+    result = cli("run", config, "--runs-dir", runs, *options)
     assert result.exit_code == 0, result.output
     return json.loads((Path(result.stdout.strip().splitlines()[-1]) / "summary.json").read_text())
 
@@ -204,3 +204,12 @@ def test_mixed_precision_trains_in_the_custom_loop(cli, write_config, tiny_mnist
     # Warned exactly where it will be slow (here: a CPU without bfloat16 units).
     expected = precision_note(precision, bool(tf.config.list_physical_devices("GPU")))
     assert (f"warning: training.precision {precision}" in result.output) == (expected is not None)
+
+
+def test_a_deterministic_run_leaves_no_determinism_behind(cli, write_config, tiny_mnist, tmp_path):
+    # Op determinism is process-wide and turns XLA off; a later run in the same process must not inherit it.
+    config = _mnist_config(write_config, tiny_mnist, "custom", epochs=1)
+    assert _summary(cli, config, tmp_path / "a", "--set", "deterministic=true")["status"] == "completed"
+    summary = _summary(cli, _mnist_config(write_config, tiny_mnist, "custom", jit_compile=True, epochs=1),
+                       tmp_path / "b")
+    assert summary["jit_compile"] is True

@@ -138,14 +138,19 @@ def assert_identical(run: Path, baseline: Path) -> None:
 
 class AtStep(keras.callbacks.Callback):
     """Calls `act()` once training has done `step` steps: a fault or a signal injected through
-    tftrain's public hook for extra callbacks."""
+    tftrain's public hook for extra callbacks. Steps are batches, counted from the epoch and the
+    batch index (params["steps"] is the epoch's length), not by optimizer.iterations, which counts
+    weight updates (fewer under gradient accumulation)."""
 
     def __init__(self, step: int, act):
         super().__init__()
-        self.step, self.act = step, act
+        self.step, self.act, self.epoch = step, act, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == self.step:
+        if self.epoch * self.params["steps"] + batch + 1 == self.step:
             self.act()
 
 

@@ -4,11 +4,18 @@ This module imports nothing heavy, so `tftrain validate` can check names and par
 TensorFlow. Each entry maps the user-facing name to the Keras class name that
 `tftrain.components` hands to Keras's own deserializer; `tests/test_catalog.py` checks every
 entry against the real Keras signatures so the two cannot drift apart.
+
+New tables stay plain data (dicts and frozensets of strings), checked by lookup, so their size
+never shows in `tftrain validate`: never a `Literal`, Enum or pydantic class per entry (except
+options that depend on a name, like DATASETS: one class each, built only when named). A large
+table that only some configs use goes in a module of its own, read through
+`NameCheck(kind, loader)`; the rules are at the top of tftrain/config.py.
 """
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 # Parameters every Keras optimizer takes (keras.optimizers.Optimizer.__init__).
 _OPTIMIZER_COMMON = frozenset({
@@ -28,6 +35,93 @@ OPTIMIZERS: dict[str, tuple[str, frozenset[str]]] = {
     "nadam": ("Nadam", _OPTIMIZER_COMMON | {"beta_1", "beta_2", "epsilon"}),
     "lion": ("Lion", _OPTIMIZER_COMMON | {"beta_1", "beta_2"}),
 }
+
+@dataclass(frozen=True)
+class Param:
+    """What one Keras constructor argument may be: its type, range and allowed values."""
+
+    kind: str  # bool | int | number | str | choice | numbers (a number or a list of numbers)
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # (low, ...] instead of [low, ...]
+    high_open: bool = False
+    choices: tuple = ()
+    nullable: bool = False  # null is accepted (Keras's "None: off")
+
+    def problem(self, value: Any) -> str | None:
+        """None when `value` is acceptable, else what was expected (`expected ...`)."""
+        if value is None:
+            return None if self.nullable else f"expected {self._describe()}, got null"
+        if self.kind == "numbers" and isinstance(value, list):
+            bad = next((v for v in value if self._number_problem(v)), None)
+            return None if value and bad is None else f"expected {self._describe()}, got {value!r}"[:200]
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"expected true or false, got {_shown(value)}"
+        if self.kind == "str":
+            return None if isinstance(value, str) else f"expected a string, got {_shown(value)}"
+        if self.kind == "choice":
+            return None if value in self.choices else f"expected one of {', '.join(map(str, self.choices))}, got {_shown(value)}"
+        return f"expected {self._describe()}, got {_shown(value)}" if self._number_problem(value) else None
+
+    def _number_problem(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return True
+        if self.kind == "int" and not isinstance(value, int):
+            return True
+        if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+            return True
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return True
+        return self.high is not None and (value >= self.high if self.high_open else value > self.high)
+
+    def _describe(self) -> str:
+        what = {"int": "an integer", "numbers": "a number or a list of numbers"}.get(self.kind, "a finite number")
+        if self.low is not None and self.high is not None:
+            what += f" in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        elif self.low is not None:
+            what += f" {'>' if self.low_open else '>='} {self.low:g}"
+        return what + (" or null" if self.nullable else "")
+
+
+def _shown(value: Any) -> str:
+    text = f'"{value}"' if isinstance(value, str) else {dict: "a mapping", list: "a list"}.get(type(value), repr(value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_BOOL = Param("bool")
+_UNIT_OPEN = Param("number", 0, 1, high_open=True)  # a decay rate: [0, 1)
+_POSITIVE = Param("number", 0, low_open=True)
+
+# Every constructor argument the tables below allow, by name (Keras uses each name with one
+# meaning across its optimizers, losses and metrics). tests/test_catalog.py checks that every
+# allowed argument has a rule here and that Keras's own default passes it.
+PARAMETERS: dict[str, Param] = {
+    # optimizers
+    "learning_rate": _POSITIVE, "weight_decay": Param("number", 0, nullable=True),
+    "clipnorm": Param("number", 0, low_open=True, nullable=True),
+    "clipvalue": Param("number", 0, low_open=True, nullable=True),
+    "global_clipnorm": Param("number", 0, low_open=True, nullable=True),
+    "use_ema": _BOOL, "ema_momentum": Param("number", 0, 1), "ema_overwrite_frequency": Param("int", 1, nullable=True),
+    "loss_scale_factor": Param("number", 0, low_open=True, nullable=True),
+    "gradient_accumulation_steps": Param("int", 2, nullable=True),  # Keras: an integer >= 2
+    "momentum": Param("number", 0, 1), "nesterov": _BOOL, "amsgrad": _BOOL, "centered": _BOOL,
+    "beta_1": _UNIT_OPEN, "beta_2": _UNIT_OPEN, "rho": _UNIT_OPEN, "epsilon": _POSITIVE,
+    "initial_accumulator_value": Param("number", 0),
+    # losses
+    "reduction": Param("choice", choices=("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none")),
+    "from_logits": _BOOL, "label_smoothing": Param("number", 0, 1), "axis": Param("int"),
+    "ignore_class": Param("int", nullable=True), "delta": _POSITIVE,
+    # metrics
+    "name": Param("str"), "dtype": Param("choice", choices=("bfloat16", "float16", "float32", "float64"), nullable=True),
+    "threshold": Param("number"), "k": Param("int", 1), "from_sorted_ids": _BOOL,
+    # AUC keeps num_thresholds buckets per class: a billion of them is gigabytes, for no accuracy gained.
+    "num_thresholds": Param("int", 2, 100_000), "curve": Param("choice", choices=("ROC", "PR")),
+    "multi_label": _BOOL, "thresholds": Param("numbers", 0, 1, nullable=True),
+    "top_k": Param("int", 1, nullable=True), "class_id": Param("int", 0, nullable=True),
+}
+# Keras refuses more than one of these on an optimizer.
+EXCLUSIVE = (("clipnorm", "clipvalue", "global_clipnorm"),)
+
 
 _LOSS_COMMON = frozenset({"reduction"})
 _PROBABILISTIC = _LOSS_COMMON | {"from_logits", "label_smoothing", "axis"}
@@ -100,6 +194,12 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "recall": ("Recall", _METRIC_COMMON | {"thresholds", "top_k", "class_id"}),
 }
 
+# Parameters Keras does not have, with what to write instead (shown with the unknown-parameter error).
+PARAMETER_HINTS = {
+    ("sparse_categorical_crossentropy", "label_smoothing"): (
+        "Keras's sparse loss has no label smoothing: use categorical_crossentropy with one-hot labels"),
+}
+
 METRIC_ALIASES = {
     "acc": "accuracy",
     "mse": "mean_squared_error",
@@ -114,10 +214,17 @@ ACTIVATIONS = frozenset({
 })
 
 
-class _Options(BaseModel):
-    """Per-dataset `data.options`: unknown keys and coerced types are errors, as everywhere."""
+# Generated data lives in memory: ten million points is ~80 MB, more is a typo, not a dataset.
+MAX_GENERATED = 10_000_000
+# Images are resized to image_size in memory: 16k x 16k RGB is already 768 MB per image.
+MAX_IMAGE_SIDE = 16_384
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+class _Options(BaseModel):
+    """Per-dataset `data.options`: unknown keys and coerced types are errors, as everywhere.
+    Built on first use (`defer_build`): validating a config builds only its dataset's class."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class NoOptions(_Options):
@@ -127,7 +234,7 @@ class NoOptions(_Options):
 class SyntheticRegressionOptions(_Options):
     """Points on linspace(x_min, x_max), y = w*x + b + noise*N(0, 1): the basic-training-loop data."""
 
-    num_examples: PositiveInt = 201  # the tutorial's 201 points
+    num_examples: Annotated[int, Field(gt=0, le=MAX_GENERATED)] = 201  # the tutorial's 201 points
     w: float = 3.0  # the tutorial's true slope
     b: float = 2.0  # and intercept
     noise: Annotated[float, Field(ge=0)] = 1.0  # standard deviation of the Gaussian noise
@@ -138,7 +245,7 @@ class SyntheticRegressionOptions(_Options):
 class SyntheticBinaryOptions(_Options):
     """Two Gaussian blobs on a line, N(-mean, std) labelled 0 and N(mean, std) labelled 1."""
 
-    num_examples: Annotated[int, Field(ge=2)] = 100  # 50 per class, as in the logistic-regression example
+    num_examples: Annotated[int, Field(ge=2, le=MAX_GENERATED)] = 100  # 50 per class, as in the logistic-regression example
     mean: float = 3.0  # classes centred at -3 and +3: almost separable
     std: Annotated[float, Field(gt=0)] = 1.0  # unit variance
 
@@ -158,7 +265,8 @@ class ImageFolderOptions(_Options):
     """One sub-folder of images per class, read by keras.utils.image_dataset_from_directory."""
 
     # [height, width] to resize every image to; null: the images' own size, which they must all share.
-    image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
+    image_size: Annotated[list[Annotated[int, Field(gt=0, le=MAX_IMAGE_SIDE)]],
+                          Field(min_length=2, max_length=2)] | None = None
     color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"  # Keras's default: 3 channels
     interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
                            "gaussian", "mitchellcubic"] = "bilinear"  # Keras's default resize method
@@ -258,3 +366,153 @@ DATASETS: dict[str, type[_Options]] = {
     "synthetic_regression": SyntheticRegressionOptions,
     "synthetic_binary": SyntheticBinaryOptions,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate schedules (keras.optimizers.schedules), written as
+# `optimizer.learning_rate: {schedule: NAME, <Keras's own argument names>}`.
+
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+# `auto`: the run's total number of training steps (tftrain.training.schedules).
+StepsOrAuto = PositiveInt | Literal["auto"]
+
+
+class _LinearWarmup(_Options):
+    """tftrain's warmup for the schedules Keras gives none: the learning rate rises linearly from
+    `warmup_learning_rate` to the schedule's own value at `warmup_steps`, then follows the schedule
+    (Model Garden's LinearWarmup: the schedule is not delayed, only its start is replaced)."""
+
+    warmup_steps: NonNegativeInt = 0  # no warmup unless asked for
+    warmup_learning_rate: NonNegativeFloat = 0.0  # warm up from zero, the usual start
+
+
+class CosineDecaySchedule(_Options):
+    """keras.optimizers.schedules.CosineDecay, with Keras's own warmup: linear from
+    `initial_learning_rate` to `warmup_target` over `warmup_steps`, then cosine decay to
+    `alpha * warmup_target` over `decay_steps`."""
+
+    schedule: Literal["cosine_decay"]
+    initial_learning_rate: NonNegativeFloat  # required: no value suits every model (0.0 with a warmup)
+    decay_steps: StepsOrAuto = "auto"  # the rest of the run after the warmup: decays exactly to the end
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.0  # Keras's default: decays to zero
+    warmup_target: PositiveFloat | None = None  # Keras's default: no warmup
+    warmup_steps: NonNegativeInt = 0  # Keras's default: no warmup
+
+    @model_validator(mode="after")
+    def _warmup_has_a_target(self):
+        if self.warmup_steps and self.warmup_target is None:
+            raise ValueError(".warmup_target: required with warmup_steps (the learning rate the warmup "
+                             "rises to from initial_learning_rate, as Keras's CosineDecay takes it)")
+        if self.warmup_target is None and self.initial_learning_rate == 0:
+            raise ValueError(".initial_learning_rate: 0.0 without a warmup would train nothing; give a "
+                             "positive value, or warmup_target and warmup_steps to warm up from 0.0")
+        return self
+
+
+class ExponentialDecaySchedule(_LinearWarmup):
+    """keras.optimizers.schedules.ExponentialDecay: lr * decay_rate ** (step / decay_steps)."""
+
+    schedule: Literal["exponential_decay"]
+    initial_learning_rate: PositiveFloat  # required: no value suits every model
+    decay_steps: StepsOrAuto = "auto"  # decay_rate is reached at the end of the run
+    decay_rate: PositiveFloat  # required: how far to decay is the user's choice
+    staircase: bool = False  # Keras's default: a smooth decay
+
+
+class PiecewiseConstantSchedule(_LinearWarmup):
+    """keras.optimizers.schedules.PiecewiseConstantDecay: `values[i]` until `boundaries[i]`, given
+    in steps (`boundaries`, Keras's key) or in epochs (`boundary_epochs`)."""
+
+    schedule: Literal["piecewise_constant"]
+    boundaries: list[PositiveInt] | None = None  # in steps; or boundary_epochs
+    boundary_epochs: list[PositiveInt] | None = None  # in epochs (multiplied by the steps per epoch)
+    values: Annotated[list[NonNegativeFloat], Field(min_length=1)]  # required: one more than boundaries
+
+    @model_validator(mode="after")
+    def _boundaries_match_values(self):
+        given = [key for key in ("boundaries", "boundary_epochs") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError("expected exactly one of boundaries (in steps) and boundary_epochs (in epochs), "
+                             f"got {' and '.join(given) or 'neither'}")
+        key = given[0]
+        bounds = getattr(self, key)
+        if any(b >= c for b, c in zip(bounds, bounds[1:])):
+            raise ValueError(f".{key}: expected strictly increasing values, got {bounds}")
+        if len(self.values) != len(bounds) + 1:
+            raise ValueError(f".values: expected {len(bounds) + 1} values (one more than the {len(bounds)} "
+                             f"{key}), got {len(self.values)}")
+        return self
+
+
+class PolynomialDecaySchedule(_LinearWarmup):
+    """keras.optimizers.schedules.PolynomialDecay: from initial_learning_rate to end_learning_rate."""
+
+    schedule: Literal["polynomial_decay"]
+    initial_learning_rate: PositiveFloat  # required: no value suits every model
+    decay_steps: StepsOrAuto = "auto"  # end_learning_rate is reached at the end of the run
+    end_learning_rate: NonNegativeFloat = 0.0001  # Keras's default
+    power: PositiveFloat = 1.0  # Keras's default: linear decay
+    cycle: bool = False  # Keras's default: stay at end_learning_rate
+
+
+class InverseTimeDecaySchedule(_LinearWarmup):
+    """keras.optimizers.schedules.InverseTimeDecay: lr / (1 + decay_rate * step / decay_steps)."""
+
+    schedule: Literal["inverse_time_decay"]
+    initial_learning_rate: PositiveFloat  # required: no value suits every model
+    decay_steps: StepsOrAuto = "auto"  # lr / (1 + decay_rate) at the end of the run
+    decay_rate: PositiveFloat  # required: how far to decay is the user's choice
+    staircase: bool = False  # Keras's default: a smooth decay
+
+
+class CosineDecayRestartsSchedule(_LinearWarmup):
+    """keras.optimizers.schedules.CosineDecayRestarts (SGDR): cosine periods, restarted."""
+
+    schedule: Literal["cosine_decay_restarts"]
+    initial_learning_rate: PositiveFloat  # required: no value suits every model
+    first_decay_steps: PositiveInt  # required: the first period's length sets the rhythm
+    t_mul: PositiveFloat = 2.0  # Keras's default: each period twice as long as the one before
+    m_mul: PositiveFloat = 1.0  # Keras's default: every restart at the initial learning rate
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.0  # Keras's default: each period decays to zero
+
+
+# Config name -> (Keras class in keras.optimizers.schedules, the schema of its arguments).
+SCHEDULES: dict[str, tuple[str, type[_Options]]] = {
+    "cosine_decay": ("CosineDecay", CosineDecaySchedule),
+    "exponential_decay": ("ExponentialDecay", ExponentialDecaySchedule),
+    "piecewise_constant": ("PiecewiseConstantDecay", PiecewiseConstantSchedule),
+    "polynomial_decay": ("PolynomialDecay", PolynomialDecaySchedule),
+    "inverse_time_decay": ("InverseTimeDecay", InverseTimeDecaySchedule),
+    "cosine_decay_restarts": ("CosineDecayRestarts", CosineDecayRestartsSchedule),
+}
+
+
+def schedule_own_keys(schema: type[_Options]) -> frozenset[str]:
+    """Keys of a schedule's schema that are tftrain's, not arguments of its Keras class."""
+    warmup = set(_LinearWarmup.model_fields) if issubclass(schema, _LinearWarmup) else set()
+    return frozenset({"schedule", "boundary_epochs", *warmup})
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation: Keras's image preprocessing layers, written `data.augmentation: [{random_flip:
+# {mode: horizontal}}, ...]`. Seeds are not a parameter: tftrain derives them from the run's seed.
+
+AUGMENTATIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "random_flip": ("RandomFlip", frozenset({"mode"})),
+    "random_crop": ("RandomCrop", frozenset({"height", "width"})),
+    "random_translation": ("RandomTranslation", frozenset(
+        {"height_factor", "width_factor", "fill_mode", "interpolation", "fill_value"})),
+    "random_rotation": ("RandomRotation", frozenset({"factor", "fill_mode", "interpolation", "fill_value"})),
+    "random_zoom": ("RandomZoom", frozenset(
+        {"height_factor", "width_factor", "fill_mode", "interpolation", "fill_value"})),
+    "random_contrast": ("RandomContrast", frozenset({"factor", "value_range"})),
+    "random_brightness": ("RandomBrightness", frozenset({"factor", "value_range"})),
+    "rand_augment": ("RandAugment", frozenset({"value_range", "num_ops", "factor", "interpolation"})),
+    "mix_up": ("MixUp", frozenset({"alpha"})),
+    "cut_mix": ("CutMix", frozenset({"factor"})),
+    "random_erasing": ("RandomErasing", frozenset({"factor", "scale", "fill_value", "value_range"})),
+}
+# These mix two examples' labels as well as their images: they need labels that can be mixed
+# (one-hot rows or binary probabilities), and the labels, which a model never sees.
+LABEL_MIXING = frozenset({"mix_up", "cut_mix"})

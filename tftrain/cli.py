@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from tftrain.errors import TftrainError
 
@@ -24,12 +25,53 @@ if TYPE_CHECKING:
 
 EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130/143 interrupted."
 
+
+class _OneLineUsageErrors(TyperGroup):
+    """typer's command group, reporting a usage mistake (an unknown option, a missing argument)
+    as tftrain reports bad input, `error: <one line>` and exit 2, instead of a boxed panel; its
+    help lists each command with its whole first paragraph (typer's rich help shows it whole,
+    click's plain help would cut it at about 45 characters)."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer bundles its own click
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as exc:  # `tftrain` alone: the help is the answer
+            exc.show()
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            from tftrain.usage import usage_message
+
+            print(f"error: {usage_message(exc)}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, _first_paragraph(command.help or "")) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(text.strip().split("\n\n", 1)[0].split())
+
+
+# Plain help (click's formatter), not typer's rich panels: typer.rich_utils imports rich.markdown,
+# markdown-it, pygments and rich.traceback on every `--help`, about 0.2 s on a slow machine, more
+# than typer itself costs (issue 21; bench/compare.py --cases cli).
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="tftrain",
     help="Train TensorFlow/Keras models from YAML configs.",
     epilog=f"Example: tftrain run configs/linear_regression.yaml    {EXIT_CODES}",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -59,6 +101,7 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run directory.", show_default
 RunDirsArg = Annotated[list[Path], typer.Argument(help="Run directories.", show_default=False)]
 CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="Which model: last or best.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists (never a run's own files).")]
 
 
 def _console(quiet: bool = False) -> Console:
@@ -91,8 +134,12 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
+            from tftrain.schema import printable
+
             for line in str(exc).splitlines() or [""]:  # a config's problems, one line each
-                err_console().print(f"{exc.label}: {line}", markup=False, highlight=False, soft_wrap=True)
+                # Escaped: a path or name the user gave must not send escape sequences to the terminal.
+                err_console().print(f"{exc.label}: {printable(line, limit=2000)}", markup=False, highlight=False,
+                                    soft_wrap=True)
             if getattr(exc, "run_dir", None):  # an interrupted run: its directory is still the result
                 print(exc.run_dir)
             raise typer.Exit(exc.exit_code) from None
@@ -273,26 +320,46 @@ def evaluate(
     unsafe: Annotated[bool, typer.Option(
         "--unsafe", help="Also load what can run code: Lambda layers, .h5 files, SavedModel directories, "
                          "URLs. Only for models from a source you trust.")] = False,
+    mistakes: Annotated[Optional[int], typer.Option(
+        "--mistakes", min=1, metavar="N",
+        help="Also draw the N most confident misclassified test images (plots/mistakes.png).")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Evaluate a finished run's model on its test split; writes eval.json.
+    """Evaluate a finished run's model on its test split; writes eval.json and plots/.
 
-    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best
+    Classifiers: per-class table and confusion matrix; binary: ROC and PR curves; regression: MAE, RMSE, R².
+
+    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best --mistakes 25
     """
     from tftrain.security import check_keras_version
 
     check_keras_version()
     _start(err_console(), f"evaluating {run_dir}", verbose=False)
-    from tftrain.commands.evaluate import evaluate_run
-    from tftrain.console import metrics_table
+    from tftrain.commands.evaluate import evaluate_run, evaluation_tables
 
-    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe)
+    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
-        _print_table(metrics_table("metrics", result["metrics"]))
+        for shown in evaluation_tables(result):
+            if isinstance(shown, str):
+                out_console().print(shown, markup=False, highlight=False, soft_wrap=True)
+            else:
+                _print_table(shown)
+    _say_plots(run_dir, result)
+
+
+def _say_plots(run_dir: Path, result: dict) -> None:
+    """On stderr: which plots an evaluation wrote (or that there were no mistakes to draw)."""
+    mistakes = result.get("mistakes", {})
+    written = [*result["plots"].values(), *([mistakes["plot"]] if "plot" in mistakes else [])]
+    if written:
+        err_console().print(f"plots: {', '.join(str(run_dir / name) for name in written)}", markup=False,
+                            highlight=False, soft_wrap=True)
+    if mistakes.get("misclassified") == 0:
+        err_console().print("--mistakes: no misclassified examples to draw", markup=False, highlight=False)
 
 
 @app.command()
@@ -430,6 +497,7 @@ def compare(run_dirs: RunDirsArg, as_json: JsonOpt = False, debug: DebugOpt = Fa
 def plot(
     run_dirs: RunDirsArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The PNG file to write.")] = Path("plot.png"),
+    force: ForceOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Overlay the curves of one or more runs in one PNG figure.
@@ -438,7 +506,28 @@ def plot(
     """
     from tftrain.commands.plot import overlay_plot
 
-    print(overlay_plot(run_dirs, output))
+    print(overlay_plot(run_dirs, output, force))
+
+
+@app.command()
+@_reports_errors
+def report(
+    run_dirs: RunDirsArg,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="The HTML file to write (default: RUN_DIR/report.html for one run, "
+                               "report.html for several).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write one self-contained HTML page of runs: summary, curves, evaluation, confusion matrix, config.
+
+    Several runs are compared first. Images are inlined, so the file opens anywhere on its own.
+
+    Example: tftrain report runs/lr-0.1-20260101-120000 runs/lr-0.01-20260101-123000 --output report.html
+    """
+    from tftrain.commands.report import write_report
+
+    print(write_report(run_dirs, output, force=force))
 
 
 @app.command()
@@ -478,6 +567,7 @@ def predict(
     inputs: Annotated[list[Path], typer.Argument(help=".npy, .npz, .csv or image files (or a folder of images).",
                                                  show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write a .csv or .json file.")] = None,
+    force: ForceOpt = False,
     checkpoint: CheckpointOpt = "last",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -488,12 +578,17 @@ def predict(
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.predict import predict_run, predictions_table, write_predictions
+    from tftrain.runs import check_output
 
+    if output is not None:
+        check_output(output, force)  # before the model runs: a refused path costs nothing
     _start(err_console(), f"predicting with {run_dir}", verbose=False)
 
     result = predict_run(run_dir, inputs, checkpoint)
+    for warning in result["warnings"]:
+        err_console().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if output is not None:
-        print(write_predictions(result, output))
+        print(write_predictions(result, output, force))
     elif as_json:
         print(json.dumps(result, indent=2))
     else:
@@ -504,26 +599,44 @@ def predict(
 @_reports_errors
 def export(
     run_dir: RunDirArg,
-    format_: Annotated[str, typer.Option("--format", "-f", help="saved_model (TF Serving), keras, h5 or weights.")
+    format_: Annotated[str, typer.Option(
+        "--format", "-f", help="saved_model (TF Serving), tflite, onnx (the onnx extra), keras, h5 or weights.")
                        ] = "saved_model",
+    quantize: Annotated[Optional[str], typer.Option(
+        "--quantize", help="tflite only: none, dynamic (int8 weights), float16, or int8 (weights and "
+                           "activations, calibrated on the run's training data). Default: none.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write "
                                                    "(default: RUN_DIR/export/...).")] = None,
     checkpoint: CheckpointOpt = "last",
+    as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Export a run's model for serving or for other Keras code.
+    """Export a run's model for TF Serving, phones and edge devices (TFLite), ONNX runtimes, or Keras code.
 
-    Example: tftrain export runs/mnist-dense-20260101-120000 --format saved_model --output serving/mnist/1
+    saved_model, tflite and onnx take raw inputs (uint8 images) and return probabilities and the class.
+
+    tflite and onnx files are run in their own runtime on the test split and checked against Keras first.
+
+    Example: tftrain export runs/mnist-dense-20260101-120000 --format tflite --quantize int8
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.export import export_run, signature_text
 
     _start(err_console(), f"exporting {run_dir}", verbose=False)
 
-    path = export_run(run_dir, format_, output, checkpoint)
+    exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize)
+    check = exported.verification
+    if as_json:
+        print(json.dumps({"path": str(exported.path), "verification": check.to_dict() if check else None}, indent=2))
+        return
     if format_ == "saved_model":
-        err_console().print(signature_text(path), markup=False, highlight=False, soft_wrap=True)
-    print(path)
+        err_console().print(signature_text(exported.path), markup=False, highlight=False, soft_wrap=True)
+    if check is not None:
+        from tftrain.commands.export_check import verification_heading, verification_table
+
+        err_console().print(verification_heading(check), markup=False, highlight=False, soft_wrap=True)
+        _print_table(verification_table(check), err_console())
+    print(exported.path)
 
 
 @app.command()

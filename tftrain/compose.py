@@ -97,7 +97,10 @@ class _Composer:
     def add(self, path: Path, shown: str, chain: tuple[tuple[Path, str], ...]) -> None:
         """Merge the files `path` extends, then `path` itself, into `out`."""
         where = " -> ".join([*(s for _, s in chain), shown])
-        identity = path.resolve()
+        try:
+            identity = path.resolve()
+        except (OSError, RuntimeError):  # Python reports a loop of symbolic links as RuntimeError
+            raise ConfigError(f"{where}: cannot read the config (a loop of symbolic links)") from None
         if identity in (p for p, _ in chain):
             raise ConfigError(f"{where}: extends cycle; a file cannot extend itself, directly or through others")
         if identity in self.merged:

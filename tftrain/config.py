@@ -3,13 +3,34 @@
 The config is validated once, in strict mode (no silent coercion: `epochs: "3"` is an error),
 and frozen. Every default carries a comment saying why. Nothing here imports TensorFlow or
 NumPy: `tftrain validate` and `tftrain show` must stay instant.
+
+Adding to the schema without slowing `validate` down (issue 21). Every process that validates
+pays for building the validators of every class reachable from `Config`, whatever the config
+uses (60 fields in 11 classes took ~20 ms of every validate on a loaded 2-core machine); a table
+read by lookup costs nothing until a value is checked.
+- A table of names (layers, schedules, augmentations, search spaces) is plain data in
+  tftrain.catalog or the module that owns it, checked by lookup: `NameCheck(kind, table)` or a
+  `_Named` subclass (name + Keras parameters). Never a `Literal`, Enum or union with one member
+  (or one class) per entry: pydantic compiles each member into the config's validator.
+- A large table only some configs use lives in a module of its own, imported on first use:
+  `NameCheck(kind, loader)` with a `functools.cache` function that imports and returns it (the
+  checker calls it only when the field has a value); `tftrain schema` still lists every name.
+- Parameters that depend on a chosen name (like `data.options`) are one class per name,
+  validated inside a field validator (`DataConfig._dataset_options`): only the named class is
+  built, since every schema class defers its build (`Strict`, `_Named`) to first use.
+- Validators are built inside `building_validators()` (in `validate`, `compose_config` and
+  `tftrain schema`), which skips pydantic's plugin lookup.
+- bench/compare.py --cases cli measures validate on the smallest and the largest config, and
+  tests/test_cli_conventions.py checks that these commands import no TensorFlow, Keras, NumPy
+  or rich.markdown.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 import re
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -17,9 +38,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
-    NonNegativeInt,
-    PositiveInt,
+    Tag,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -31,7 +52,8 @@ from tftrain import catalog
 from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
-from tftrain.schema import NameCheck, Strict, kind_of, show, suggest, unknown
+from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
+from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
@@ -41,12 +63,21 @@ MAX_YAML_ALIASES = 100
 # A config has tens of values; counted with aliases expanded, the classic bomb (9 levels of 9-10
 # aliases, under the alias limit) has hundreds of millions. Refused before anything is built.
 MAX_YAML_VALUES = 100_000
+# A config's mappings nest a few levels; hundreds would only exhaust the parser's recursion.
+MAX_YAML_DEPTH = 50
+# A config file is kilobytes; reading megabytes would only be slow on the way to an error.
+MAX_CONFIG_BYTES = 1_000_000
+# data.in_memory_max_mb above a petabyte is a typo (the value is in MiB), not a machine.
+MAX_MEMORY_MB = 2**30
+# A permuted window is held in memory (tftrain.data.streaming): 100 million records is already gigabytes.
+MAX_SHUFFLE_BUFFER = 100_000_000
 
 
 class _Named(BaseModel):
-    """A Keras component written as `name` or `{name: ..., <keras parameters>}`."""
+    """A Keras component written as `name` or `{name: ..., <keras parameters>}`, checked by
+    looking the name and parameters up in its catalog table (any size costs one lookup)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
     name: str
 
     @model_validator(mode="before")
@@ -81,11 +112,20 @@ class _Named(BaseModel):
         if self.canonical not in self._table:
             raise ValueError(unknown(self._kind, self.name, [*self._table, *self._aliases]))
         allowed = self._table[self.canonical][1]
-        for key in self.params:
+        for key, value in (self.model_extra or {}).items():  # declared fields have their own types
             if key not in allowed:
+                hint = catalog.PARAMETER_HINTS.get((self.canonical, key))
                 raise ValueError(
                     f"unknown parameter '{key}' for {self._kind} '{self.name}'"
-                    + suggest(key, allowed) + f"; valid: {', '.join(sorted(allowed))}")
+                    + (f" ({hint})" if hint else suggest(key, allowed)) + f"; valid: {', '.join(sorted(allowed))}")
+            problem = catalog.PARAMETERS[key].problem(value)
+            if problem:  # a leading "." makes the message name the parameter's key path
+                raise ValueError(f".{key}: {problem} ({self._kind} {self.name})")
+        for group in catalog.EXCLUSIVE:
+            given = [key for key in group if self.params.get(key) is not None]
+            if len(given) > 1:
+                raise ValueError(f"{' and '.join(given)} cannot be combined: Keras's {self.name} takes one of "
+                                 f"{', '.join(group)}")
         return self
 
 
@@ -105,17 +145,51 @@ class MetricConfig(_Named):
     _kind = "metric"
 
 
+def _learning_rate_tag(value: Any) -> str | None:
+    """Which member of `LearningRate` a value is: `number`, or the schedule it names."""
+    if isinstance(value, dict):
+        return value.get("schedule")
+    return getattr(value, "schedule", "number")  # a validated schedule, else a number (or a wrong type)
+
+
+# A number, or `{schedule: NAME, ...}` (tftrain.catalog.SCHEDULES), told apart by `schedule`.
+LearningRate = Annotated[
+    Union[(Annotated[Annotated[float, Field(gt=0)], Tag("number")],
+           *(Annotated[schema, Tag(name)] for name, (_, schema) in catalog.SCHEDULES.items()))],
+    Discriminator(_learning_rate_tag)]
+
+
 class OptimizerConfig(_Named):
-    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class."""
+    """`{name: sgd, learning_rate: 0.01, momentum: 0.9}`: any argument of the Keras class; the
+    learning rate may be a schedule with warmup (tftrain.catalog.SCHEDULES)."""
 
     _table = catalog.OPTIMIZERS
     _kind = "optimizer"
 
     name: str = "sgd"  # the tutorials' default; the seed configs all name theirs
-    learning_rate: Annotated[float, Field(gt=0)] = 0.01  # Keras's SGD default
+    learning_rate: LearningRate = 0.01  # Keras's SGD default
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_schedule(cls, value: Any) -> Any:
+        rate = value.get("learning_rate") if isinstance(value, dict) else None
+        if isinstance(rate, dict):
+            name = rate.get("schedule")
+            if name is None:
+                raise ValueError(".learning_rate.schedule: required key is missing (a number, or a schedule: "
+                                 f"one of {', '.join(catalog.SCHEDULES)})")
+            if name not in catalog.SCHEDULES:
+                raise ValueError(".learning_rate.schedule: " + unknown("schedule", name, catalog.SCHEDULES))
+        return value
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate follows a schedule (else it is a constant)."""
+        return not isinstance(self.learning_rate, (int, float))
 
     @property
     def params(self) -> dict[str, Any]:
+        """The Keras constructor arguments; a schedule is built by tftrain.training.schedules."""
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
@@ -129,20 +203,50 @@ class DataConfig(Strict):
 
     dataset: str  # no sensible default: the user must say what to train on
     path: str | None = None  # null -> the Keras cache dir, then the normal download
-    batch_size: PositiveInt = 32  # Keras's default batch size
+    batch_size: BatchSize = 32  # Keras's default batch size
     shuffle: bool = True  # reshuffle every epoch, seeded by the run's seed
     validation: ValidationSplit = "test"  # the tutorials validate on the test split; or a fraction, or none
-    limit: PositiveInt | None = None  # null -> every training example; N for quick smoke runs
+    limit: Steps | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
     # Data whose decoded size is at most this many MiB is read into memory (fastest; any
     # sampling); larger data streams from disk with bounded memory. auto: a quarter of this
     # machine's memory, leaving room for the model, the pipeline and a copy; 0 always streams.
     # The value used is recorded in the run's config.yaml, so a resume reads the data the same way.
-    in_memory_max_mb: NonNegativeInt | Literal["auto"] = "auto"
+    in_memory_max_mb: Annotated[int, Field(ge=0, le=MAX_MEMORY_MB)] | Literal["auto"] = "auto"
     # Streamed records are mixed in windows of this many (a seeded permutation per window and
     # epoch, after the files are put in a seeded order); auto: as many as fill 32 MiB, between
     # 1,024 and 100,000. In-memory data is always shuffled whole.
-    shuffle_buffer: PositiveInt | Literal["auto"] = "auto"
+    shuffle_buffer: Annotated[int, Field(gt=0, le=MAX_SHUFFLE_BUFFER)] | Literal["auto"] = "auto"
+    augmentation: list[Any] = Field(default_factory=list)  # none: augmentation is a choice per dataset
+    augmentation_on: Literal["pipeline", "model"] = "pipeline"  # tf.data on the CPU, in parallel with the step; model: on a GPU
+    normalize: Literal["auto", "per_channel", "none"] = "auto"  # auto: uint8 images scaled to [0, 1], other data as is
+
+    @field_validator("augmentation")
+    @classmethod
+    def _augmentation_layers(cls, value: list[Any]) -> list[dict[str, dict[str, Any]]]:
+        """Each entry a layer name (tftrain.catalog.AUGMENTATIONS) or `{name: {keras arguments}}`;
+        returned as `[{name: {arguments}}, ...]`."""
+        layers = []
+        for i, entry in enumerate(value):
+            if isinstance(entry, str):
+                entry = {entry: {}}
+            if not (isinstance(entry, dict) and len(entry) == 1):
+                raise ValueError(f".{i}: expected a layer name or {{name: {{arguments}}}} such as "
+                                 f"{{random_flip: {{mode: horizontal}}}}, got {show(entry)}")
+            (name, params), = entry.items()
+            params = {} if params is None else params
+            if name not in catalog.AUGMENTATIONS:
+                raise ValueError(f".{i}: " + unknown("augmentation", name, catalog.AUGMENTATIONS))
+            if not isinstance(params, dict):
+                raise ValueError(f".{i}.{name}: expected a mapping of Keras arguments, got {show(params)}")
+            allowed = catalog.AUGMENTATIONS[name][1]
+            for key in params:
+                if key not in allowed:
+                    why = " (tftrain seeds every layer from the run's seed)" if key == "seed" else suggest(key, allowed)
+                    raise ValueError(f".{i}.{name}: unknown parameter '{key}'{why}; valid: "
+                                     f"{', '.join(sorted(allowed)) or 'none'}")
+            layers.append({name: dict(params)})
+        return layers
 
     @field_validator("validation")
     @classmethod
@@ -183,10 +287,22 @@ class EarlyStoppingConfig(Strict):
     """Stop when `monitor` has not improved for `patience` epochs (keras.callbacks.EarlyStopping)."""
 
     monitor: str = "val_loss"  # validation loss is what generalisation is judged on
-    patience: NonNegativeInt = 3  # a few noisy epochs are not a plateau
+    patience: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 3  # a few noisy epochs are not a plateau
     mode: Literal["min", "max", "auto"] = "auto"  # Keras infers max for accuracy-like names
     min_delta: Annotated[float, Field(ge=0)] = 0.0  # any improvement counts
     restore_best_weights: bool = False  # Keras's default; the best model is kept in checkpoints/ anyway
+
+
+class PlateauConfig(Strict):
+    """Divide the learning rate when `monitor` stops improving (keras.callbacks.ReduceLROnPlateau)."""
+
+    monitor: str = "val_loss"  # Keras's default: validation loss
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.1  # Keras's default: a tenth of the rate
+    patience: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 2  # below early stopping's 3: the rate drops before such a run would stop
+    min_lr: Annotated[float, Field(ge=0)] = 0.0  # Keras's default: no floor
+    cooldown: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 0  # Keras's default: count patience again at once
+    min_delta: Annotated[float, Field(ge=0)] = 1e-4  # Keras's default: smaller changes are no improvement
+    mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
 
 
 class CheckpointConfig(Strict):
@@ -194,27 +310,29 @@ class CheckpointConfig(Strict):
 
     monitor: str = "val_loss"  # validation loss; falls back to `loss` when there is no validation
     mode: Literal["min", "max", "auto"] = "auto"  # max for accuracy/auc-like names, else min
-    every_steps: PositiveInt | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
+    every_steps: Steps | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
 
 
 class TrainingConfig(Strict):
     """How long and with which loop to train."""
 
     loop: Literal["fit", "custom"] = "fit"  # model.fit; `custom` is a tf.GradientTape loop
-    epochs: PositiveInt = 5  # enough to see curves move on the seed datasets
-    steps: PositiveInt | None = None  # set -> train this many steps instead of epochs
+    epochs: Epochs = 5  # enough to see curves move on the seed datasets
+    steps: Steps | None = None  # set -> train this many steps instead of epochs
     sampling: Literal["sequential", "with_replacement"] = "sequential"  # epochs walk the (shuffled) data in order
-    log_every: PositiveInt | None = None  # steps per progress line/history row in steps mode; null -> steps/10
+    log_every: Steps | None = None  # steps per progress line/history row in steps mode; null -> steps/10
     early_stopping: EarlyStoppingConfig | None = None  # off: the user chose the epoch count
+    reduce_lr_on_plateau: PlateauConfig | None = None  # off: the learning rate is optimizer.learning_rate
+    class_weight: Literal["balanced"] | dict[int | str, Annotated[float, Field(ge=0)]] | None = None  # every example counts the same
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)  # best + last every epoch
     run_eagerly: bool = False  # true runs Python step by step, for debugging with print/pdb
-    steps_per_execution: PositiveInt | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
+    steps_per_execution: Steps | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
     jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
-    cpu_threads: PositiveInt | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
+    cpu_threads: Threads | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
-    distribute_timeout: PositiveInt = 300  # seconds to wait for the other workers: time to start them by hand
+    distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
 
     @field_validator("devices")
     @classmethod
@@ -232,10 +350,31 @@ class TrainingConfig(Strict):
             raise ValueError(f"{duplicates[0]} is listed twice")
         return value
 
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weights(cls, value: Any) -> Any:
+        """`{class: weight}`: keys are class indices (digits too: "0" is what a JSON round trip of 0
+        gives) or class names; weights are numbers >= 0, at least one of them positive."""
+        if not isinstance(value, dict):
+            return value
+        weights = {}
+        for key, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+                raise ValueError(f".{key}: expected a weight >= 0, got {show(weight)}")
+            weights[int(key) if isinstance(key, str) and key.isdigit() else key] = float(weight)
+        if not any(weights.values()):
+            raise ValueError("expected at least one positive weight (classes not listed weigh 1.0)")
+        return weights
+
     @model_validator(mode="after")
     def _sampling_needs_steps(self) -> TrainingConfig:
         if self.sampling == "with_replacement" and self.steps is None:
             raise ValueError("sampling 'with_replacement' draws examples forever: set training.steps")
+        if self.log_every is not None and self.steps is not None and self.steps % self.log_every:
+            # Training is cut into whole log intervals: the rest would silently not be trained.
+            fits = self.steps // self.log_every * self.log_every
+            raise ValueError(f".log_every: training.steps {self.steps} is not a multiple of log_every {self.log_every} "
+                             f"(it would train {fits} steps); use steps and log_every that divide evenly")
         return self
 
     @model_validator(mode="after")
@@ -261,7 +400,7 @@ class Config(Strict):
     """One training run, fully described."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
-    seed: NonNegativeInt | None = 0  # fixed so two runs of one config agree; null picks one and records it
+    seed: Seed | None = 0  # fixed so two runs of one config agree; null picks one and records it
     deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
     data: DataConfig  # no sensible default: the user must say what to train on
     model: ModelConfig = Field(default_factory=lambda: DenseModel(type="dense"))  # the MNIST tutorial's model
@@ -307,7 +446,9 @@ def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
     """The raw config of `path` (its `extends` chain merged, environment variables resolved,
     `--set` applied, `name` defaulted) with the source of every key, before validation."""
     path = Path(path)
-    composed = compose(path, _read_config_file, selector_keys())
+    with building_validators():  # selector_keys builds the default model
+        switches = selector_keys()
+    composed = compose(path, _read_config_file, switches)
     raw = composed.raw
     for override in overrides:
         composed.set(apply_override(raw, override), Source("--set", in_file=False))
@@ -320,11 +461,19 @@ def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
 def _read_config_file(path: Path, where: str, extended: bool) -> Any:
     """One file's YAML, through the same safe loader and alias-bomb check as every config."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO (reading one would wait forever), a device
+            raise ConfigError(f"{where}: cannot read the config (not a regular file)")
+        size = info.st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{where}: {size} bytes; a config is at most {MAX_CONFIG_BYTES} (is this the right file?)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file" if extended else f"{where}: no such config file") from None
-    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
-        raise ConfigError(f"{where}: cannot read the config ({exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: cannot read the config (not UTF-8 text)") from None
+    except OSError as exc:  # a folder, no permission, a loop of symbolic links, an I/O error
+        raise ConfigError(f"{where}: cannot read the config ({exc.strerror or exc.__class__.__name__})") from None
     raw = parse_yaml(text, source=where)
     if not isinstance(raw, dict) and not extended:
         raise ConfigError(f"{where}: expected a mapping of keys (name, data, model, ...), got {kind_of(raw)}")
@@ -357,11 +506,35 @@ def _is_list(annotation: Any) -> bool:
     return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping names a key twice (YAML says keys are unique; PyYAML keeps the last silently)."""
+
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first, self.again = key, first, again
+
+
+def _unique_keys(self, node, deep=False):
+    """SafeConstructor.construct_mapping, refusing a key given twice (merge keys `<<` aside)."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = self.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)):
+            continue  # an unhashable key: the constructor itself reports it
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise DuplicateKey(key, seen[key], line)
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(self, node, deep=deep)
+
+
 def _yaml_12_numbers(loader: type) -> type:
     """`loader` reading numbers as YAML 1.2 does: `1e-3`, `3E+4` and `.5` are floats (YAML 1.1,
-    which PyYAML follows, needs a dot: `1.0e-3`; papers write `3e-4`). A subclass: PyYAML's
-    own loaders are left as they are."""
-    subclass = type(f"{loader.__name__}12", (loader,), {})
+    which PyYAML follows, needs a dot: `1.0e-3`; papers write `3e-4`), and refusing duplicate
+    keys. A subclass: PyYAML's own loaders are left as they are."""
+    subclass = type(f"{loader.__name__}12", (loader,), {"construct_mapping": _unique_keys})
     subclass.yaml_implicit_resolvers = {key: list(value) for key, value in loader.yaml_implicit_resolvers.items()}
     subclass.add_implicit_resolver(
         "tag:yaml.org,2002:float",
@@ -389,6 +562,9 @@ def parse_yaml(text: str, source: str) -> Any:
             return _safe_load(text, source, _SAFE_LOADER)
         except yaml.YAMLError as exc:
             error = exc
+    if isinstance(error, DuplicateKey):
+        raise ConfigError(f"{source}: line {error.again}: key {show(error.key)} is given twice (first on line "
+                          f"{error.first}); a key may appear once in a mapping") from None
     if isinstance(error, yaml.constructor.ConstructorError):
         problem = (getattr(error, "problem", "") or "").strip()
         raise ConfigError(f"{source}: refused YAML tag ({problem}); configs hold plain data only") from None
@@ -411,6 +587,8 @@ def _check_expansion(text: str, source: str, loader: type = _SAFE_LOADER) -> Non
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             stack.append([event.anchor, 1])
+            if len(stack) > MAX_YAML_DEPTH:
+                raise ConfigError(f"{source}: lists and mappings nested more than {MAX_YAML_DEPTH} levels deep; refused")
             continue
         if isinstance(event, yaml.ScalarEvent):
             size, anchor = 1, event.anchor
@@ -458,7 +636,8 @@ def validate(raw: dict, composed: Composed | None = None) -> Config:
     """Validate a raw config dict; its problems become a ConfigError of one line each, naming
     the file a bad value came from when that is not the file given (`composed`)."""
     try:
-        return Config.model_validate(raw)
+        with building_validators():
+            return Config.model_validate(raw)
     except ValidationError as exc:
         origin = (lambda loc: _origin(composed, loc)) if composed else None
         raise ConfigError(format_validation_error(exc, raw, origin=origin)) from None
@@ -576,7 +755,8 @@ def _display_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-member tags ('dense', 'str', 'function-after[...]') from a location."""
     out = []
     for i, part in enumerate(loc):
-        is_model_tag = part in TAGS and i > 0 and loc[i - 1] == "model"
+        is_model_tag = i > 0 and ((part in TAGS and loc[i - 1] == "model") or (
+            loc[i - 1] == "learning_rate" and part in ("number", *catalog.SCHEDULES)))
         is_union_member = isinstance(part, str) and (
             part in ("str", "int", "float", "bool", "none")
             or part.startswith(("function-", "literal[", "constrained-", "list[", "dict[")))
@@ -594,6 +774,10 @@ def _keys_at(loc: tuple, raw: dict, root: type[BaseModel]) -> list[str]:
         if model is Config and part == "model":
             node = raw.get("model") if isinstance(raw.get("model"), dict) else {}
             model = BY_TAG.get(node.get("type"))
+        elif model is OptimizerConfig and part == "learning_rate":
+            optimizer = raw.get("optimizer")
+            node = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+            model = catalog.SCHEDULES.get(node.get("schedule"), (None, None))[1] if isinstance(node, dict) else None
         else:
             model = _model_in(model.model_fields[part].annotation)
     return list(model.model_fields) if model else []

@@ -1,6 +1,6 @@
 """Mistakes no single key shows, caught across the config before anything is loaded: what the
-model's output layer gives against what the loss expects, and a validation split the data
-cannot have. (Checks that need the data are in tftrain/data/checks.py.) No TensorFlow here:
+model's output layer gives against what the loss expects, a validation split the data cannot
+have, and training recipes that cannot work together or with this loss. (Checks that need the data are in tftrain/data/checks.py.) No TensorFlow here:
 `tftrain validate` runs these.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tftrain import catalog
+from tftrain.schema import printable, suggest
 
 if TYPE_CHECKING:
     from tftrain.config import Config
@@ -22,7 +23,74 @@ TEST_PATH_OPTION = {"csv": "test_path", "image_folder": "test_path", "tfrecord":
 
 def problems(config: Config) -> list[str]:
     """Every cross-key problem of `config`, most important first (empty: none)."""
-    return [p for p in (_logits_and_loss(config), _validation_split(config)) if p]
+    return [p for p in (_logits_and_loss(config), _validation_split(config), *_monitors(config),
+                        *_recipes(config)) if p]
+
+
+def logged_names(config: Config) -> list[str]:
+    """The names a run of `config` logs each epoch: loss, each metric (by its Keras `name`),
+    and their `val_` twins unless it trains without validation."""
+    names = ["loss", *(metric.params.get("name", metric.name) for metric in config.metrics)]
+    return names + ([] if config.data.validation == "none" else [f"val_{name}" for name in names])
+
+
+def _monitors(config: Config) -> list[str | None]:
+    """A monitored metric the run will not log: early stopping that never stops, a best.keras
+    that is never written (the checkpoint's `val_x` falls back to `x` without validation)."""
+    logged, training = logged_names(config), config.training
+    checkpoint = training.checkpoint.monitor
+    found = []
+    if checkpoint not in logged and checkpoint.removeprefix("val_") not in logged:
+        found.append(_not_logged("training.checkpoint.monitor", checkpoint, logged))
+    if training.early_stopping is not None and training.early_stopping.monitor not in logged:
+        found.append(_not_logged("training.early_stopping.monitor", training.early_stopping.monitor, logged))
+    plateau = training.reduce_lr_on_plateau
+    if plateau is not None and plateau.monitor not in logged:
+        found.append(_not_logged("training.reduce_lr_on_plateau.monitor", plateau.monitor, logged))
+    return found
+
+
+def _recipes(config: Config) -> list[str]:
+    """Training recipes that cannot work together, or not with this loss (tests/test_recipes.py)."""
+    training, data, optimizer = config.training, config.data, config.optimizer
+    task = catalog.LOSS_TASKS[config.loss.canonical]
+    found = []
+    if training.reduce_lr_on_plateau is not None and optimizer.scheduled:
+        found.append("training.reduce_lr_on_plateau: cannot be combined with a learning-rate schedule "
+                     f"({optimizer.learning_rate.schedule}): both would set the learning rate; use one of them")
+    if training.class_weight is not None and task not in ("classes", "one_hot", "binary"):
+        found.append(f"training.class_weight: weights classes, but loss {config.loss.canonical} trains "
+                     f"{'a regression' if task == 'regression' else 'signed scores'}, which has no classes")
+    for i, entry in enumerate(data.augmentation):
+        (name,) = entry
+        if name in catalog.LABEL_MIXING and data.augmentation_on == "model":
+            found.append(f"data.augmentation.{i}.{name}: mixes labels, which a model never sees; "
+                         "use data.augmentation_on: pipeline")
+        elif name in catalog.LABEL_MIXING and task not in ("one_hot", "binary"):
+            found.append(f"data.augmentation.{i}.{name}: mixes labels, so it needs one-hot labels "
+                         f"(categorical_crossentropy) or binary ones; loss {config.loss.canonical} takes "
+                         f"{'class indices' if task == 'classes' else 'values that do not mix'}")
+    if training.steps is not None and optimizer.scheduled:
+        found += _schedule_in_steps(optimizer.learning_rate, training.steps)
+    return found
+
+
+def _schedule_in_steps(rate, steps: int) -> list[str]:
+    """In steps mode the run's length is known at validate: the warmup must end before it, and
+    an "epoch" is a log interval, so boundaries are given in steps."""
+    found = []
+    if getattr(rate, "boundary_epochs", None) is not None:
+        found.append("optimizer.learning_rate.boundary_epochs: the run is set by training.steps, whose "
+                     "\"epochs\" are log intervals; give the boundaries in steps (boundaries)")
+    if rate.warmup_steps >= steps:
+        found.append(f"optimizer.learning_rate.warmup_steps: {rate.warmup_steps} warmup steps, but the run "
+                     f"trains {steps} steps (training.steps); the warmup must end before the run does")
+    return found
+
+
+def _not_logged(key: str, name: str, logged: list[str]) -> str:
+    hint = suggest(name, logged) or suggest(name.removeprefix("val_"), logged)  # val_x without validation: x
+    return f"{key}: the run does not log \"{printable(name)}\"{hint}; it logs: {', '.join(logged)}"
 
 
 def _logits_and_loss(config: Config) -> str | None:

@@ -2,9 +2,9 @@
 RunSummary, the only writer of summary.json.
 
     runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
-      config.yaml  summary.json  history.csv  model.keras  eval.json  smoke.json
+      config.yaml  summary.json  history.csv  model.keras  eval.json  smoke.json  report.html
       checkpoints/ best.keras last.keras (snapshots)  state/ (resume state)
-      tensorboard/  plots/  export/  .lock
+      tensorboard/  plots/ (curves; evaluation plots)  export/  .lock
 
 A folder of sweep members holds sweep.json beside the members' run directories.
 """
@@ -44,8 +44,19 @@ STATE = f"{CHECKPOINTS}/state"  # the resume state (tf.train.Checkpoint files)
 TENSORBOARD = "tensorboard"
 PLOTS = "plots"
 EXPORT = "export"
+REPORT = "report.html"  # tftrain report RUN, by default
 LOCK = ".lock"
 SWEEP = "sweep.json"  # in a sweep folder: marks it, and lists its members
+
+# Plots written by `tftrain evaluate` (curves of history.csv are plots/<metric>.png).
+CONFUSION_MATRIX_PLOT = f"{PLOTS}/confusion_matrix.png"
+ROC_PLOT = f"{PLOTS}/roc.png"
+PRECISION_RECALL_PLOT = f"{PLOTS}/precision_recall.png"
+PREDICTED_VS_TRUE_PLOT = f"{PLOTS}/predicted_vs_true.png"
+RESIDUALS_PLOT = f"{PLOTS}/residuals.png"
+MISTAKES_PLOT = f"{PLOTS}/mistakes.png"
+EVALUATION_PLOTS = (CONFUSION_MATRIX_PLOT, ROC_PLOT, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT,
+                    RESIDUALS_PLOT, MISTAKES_PLOT)
 
 # summary.json statuses; `killed` is never written: it is read off a `running` run whose lock
 # no process holds (kill -9, power loss).
@@ -81,6 +92,32 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+NAME_MAX = 255  # bytes in one file name, on every filesystem tftrain runs on
+
+
+def check_output(path: str | Path, force: bool = False, option: str = "--output") -> Path:
+    """Where a command may write a file the user named: never over a file inside a run
+    directory (its history, summary, model...), nor over any existing file without `force`; a
+    parent that is a file, or a name too long for the filesystem, is a one-line UserError."""
+    path = Path(path).expanduser()
+    if len(path.name.encode()) > NAME_MAX:
+        raise UserError(f"{option}: the file name is {len(path.name.encode())} bytes; a name is at most {NAME_MAX}")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, not a folder")
+    if not path.exists():
+        return path
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; give a file name")
+    run = next((p for p in path.absolute().parents if (p / CONFIG).is_file() and (p / SUMMARY).is_file()), None)
+    if run is not None:
+        raise UserError(f"{option} {path}: a file of the run directory {run}; tftrain never overwrites a run's "
+                        "files: write elsewhere")
+    if not force:
+        raise UserError(f"{option} {path}: already exists; pass --force to overwrite it")
+    return path
 
 
 def check_name(name: str) -> str:
@@ -172,26 +209,51 @@ class RunDir:
         return load_config(self.path / CONFIG)
 
     def summary(self) -> dict[str, Any]:
-        """summary.json, or {} if the run has not written one yet."""
+        """summary.json, or {} if the run has not written one yet; a damaged one is a UserError
+        naming it."""
+        return self.read_json(SUMMARY)
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        """A JSON file of the run (summary.json, eval.json) as a mapping; {} if it does not exist."""
+        path = self.path / name
         try:
-            return json.loads((self.path / SUMMARY).read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}); the file is damaged") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: holds {type(data).__name__}; expected a JSON object")
+        return data
 
     def status(self) -> str:
-        """The summary's status, except that a `running` run no live process holds is `killed`."""
-        status = self.summary().get("status", "unknown")
+        """The summary's status, except that a `running` run no live process holds is `killed`,
+        and a run whose summary cannot be read is `broken`."""
+        try:
+            status = self.summary().get("status", "unknown")
+        except UserError:
+            return "broken"
+        if not isinstance(status, str):
+            return "broken"
         if status == "running" and fcntl is not None and not self.active():
             return "killed"
         return status
 
     def history(self) -> list[dict[str, str]]:
-        """history.csv rows (strings, as read)."""
+        """history.csv rows (strings, as read); a damaged file is a UserError naming it."""
+        path = self.path / HISTORY
         try:
-            with open(self.path / HISTORY, newline="") as f:
-                return list(csv.DictReader(f))
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
         except FileNotFoundError:
             return []
+        except (csv.Error, UnicodeDecodeError, OSError) as exc:
+            raise UserError(f"{path}: cannot be read as CSV ({exc.__class__.__name__}: {str(exc)[:100]})") from None
+        if rows and None in rows[0]:  # a row with more fields than the header
+            raise UserError(f"{path}: a row has more fields than the header; the file is damaged")
+        return rows
 
     # -- writing ---------------------------------------------------------------------------
     def write_text(self, name: str, text: str) -> Path:

@@ -6,18 +6,63 @@ No TensorFlow or NumPy here: `tftrain validate` reads every schema.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from typing import Any
+import os
+import re
+from collections.abc import Callable, Collection, Iterator
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tftrain import catalog
 
+# Upper bounds for counts, so a value too large for what consumes it is refused by validate
+# instead of overflowing (or allocating) halfway through a run.
+MAX_STEPS = 2**31 - 1  # tf.data and Keras count steps in 32-bit integers in places
+MAX_EPOCHS = 1_000_000  # a million epochs is already years of training
+MAX_BATCH = 2**20  # a batch of a million examples fits no accelerator
+MAX_SEED = 2**32 - 1  # NumPy's and Keras's seeds are 32-bit
+MAX_THREADS = 1024  # TensorFlow's thread pools, on any machine that exists
+
+Steps = Annotated[int, Field(gt=0, le=MAX_STEPS)]
+Epochs = Annotated[int, Field(gt=0, le=MAX_EPOCHS)]
+BatchSize = Annotated[int, Field(gt=0, le=MAX_BATCH)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Threads = Annotated[int, Field(gt=0, le=MAX_THREADS)]
+
 
 class Strict(BaseModel):
-    """Unknown keys are errors, types are not coerced, and a validated config cannot change."""
+    """Unknown keys are errors, types are not coerced, numbers are finite (no .nan, .inf), and a
+    validated config cannot change.
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    Validators are built on first use (`defer_build`), inside `building_validators`: a class
+    no config uses (another dataset's options) is never built.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
+
+
+@contextlib.contextmanager
+def building_validators() -> Iterator[None]:
+    """Build the schema classes' (deferred) validators without pydantic's plugin lookup, which
+    reads the entry points of every installed distribution (117 in the dev environment, ~5% of
+    `tftrain validate`) to find observability plugins that have no business with tftrain's own
+    config classes. typer does the same around its TypeAdapters (typer/_adapters.py,
+    disabled_pydantic_plugins); the variable is restored, so validators built elsewhere still
+    get their plugins."""
+    previous = os.environ.get(_NO_PLUGINS)
+    os.environ[_NO_PLUGINS] = "__all__"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[_NO_PLUGINS]
+        else:
+            os.environ[_NO_PLUGINS] = previous
+
+
+_NO_PLUGINS = "PYDANTIC_DISABLE_PLUGINS"  # read by pydantic.plugin._loader.get_plugins
 
 
 class NameCheck:
@@ -28,9 +73,16 @@ class NameCheck:
     (an enum), for every field checked this way.
     """
 
-    def __init__(self, kind: str, names):
+    def __init__(self, kind: str, names: Collection[str] | Callable[[], Collection[str]]):
         self.kind = kind
-        self.names = names  # read at each check, so names registered later count
+        self._names = names
+
+    @property
+    def names(self) -> Collection[str]:
+        """The table, read at each check (names registered later count). A function returning
+        it (a table in a module of its own) is called only then: configs that never set the
+        field never import the table."""
+        return self._names() if callable(self._names) else self._names
 
     def __call__(self, value: str | None) -> str | None:
         if value is not None and value not in self.names:
@@ -55,13 +107,24 @@ def suggest(value: str, options) -> str:
     return f" — did you mean '{close[0]}'?" if close else ""
 
 
+SHOWN_LENGTH = 80  # characters of a given value an error message echoes: one line, not a flood
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def show(value: Any) -> str:
-    """A given value as an error message shows it: strings quoted, containers by kind."""
+    """A given value as an error message shows it: strings quoted, containers by kind; at most
+    SHOWN_LENGTH characters, control characters escaped (no terminal escape sequences)."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{printable(value)}"'
     if isinstance(value, (dict, list)) or value is None:
         return kind_of(value)
-    return repr(value).lower() if isinstance(value, bool) else repr(value)
+    return printable(repr(value).lower() if isinstance(value, bool) else repr(value))
+
+
+def printable(text: str, limit: int = SHOWN_LENGTH) -> str:
+    """`text` shortened to `limit` characters (with `...`), control characters as \\x1b etc."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def kind_of(value: Any) -> str:

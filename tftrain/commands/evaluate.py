@@ -1,16 +1,35 @@
-"""`tftrain evaluate`: rebuild the data from a run's own config, load its model, report metrics."""
+"""`tftrain evaluate`: rebuild the data from a run's own config, load its model, report metrics.
+
+Besides the compiled metrics (eval.json `metrics`, as before), the model's predictions on the
+split are analysed for the run's task (tftrain.commands.evaluation_report): per-class table,
+confusion matrix and top confusions for classifiers, ROC and precision-recall curves for one-unit
+binary and score models, MAE/RMSE/R² for regression; the figures go to plots/, and `--mistakes N`
+draws the N most confident misclassified images.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import numpy as np
+
+from tftrain.commands import evaluation_plots as figures
+from tftrain.commands.evaluation_report import (
+    THRESHOLDS, Predictions, binary_line, binary_summary, classification_summary, confusion_line, read_predictions,
+    regression_summary, worst_mistakes)
+from tftrain.commands.plot import save_png
+from tftrain.commands.predict import task_of
 from tftrain.data import load_data
 from tftrain.data.pipeline import evaluation_batches
 from tftrain.errors import UserError
-from tftrain.runs import EVAL, MODEL, SNAPSHOTS, RunDir
+from tftrain.runs import (
+    CONFUSION_MATRIX_PLOT, EVAL, MISTAKES_PLOT, MODEL, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT,
+    RESIDUALS_PLOT, ROC_PLOT, SNAPSHOTS, RunDir)
 from tftrain.security import load_model, model_kind
 from tftrain.training.components import build_loss, build_metrics
+
+CONSOLE_MATRIX_UP_TO = 20  # classes: a wider confusion matrix is read in the PNG and eval.json
 
 
 def model_path(run: RunDir, checkpoint: str) -> Path | str:
@@ -31,17 +50,42 @@ def model_path(run: RunDir, checkpoint: str) -> Path | str:
                     f"{', '.join(str(p.relative_to(run.path)) for p in candidates)})")
 
 
-def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = False) -> dict:
+def check_mistakes(config, task: str) -> None:
+    """--mistakes needs misclassified examples: a classifier's run."""
+    if task == "regression":
+        raise UserError(f"--mistakes: this run is a regression (loss {config.loss.canonical}), so nothing is "
+                        f"misclassified; {PREDICTED_VS_TRUE_PLOT} and {RESIDUALS_PLOT} show where it is wrong")
+
+
+def _check_images(shape: tuple[int, ...], split: str) -> None:
+    """--mistakes draws the inputs, so they must be images: (H, W) or (H, W, 1|3|4)."""
+    shape = tuple(shape)
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3, 4))):
+        raise UserError(f"--mistakes: draws the misclassified inputs as images, but this run's {split} examples "
+                        f"have shape {shape}, not (height, width[, channels])")
+
+
+def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = False,
+                 mistakes: int | None = None) -> dict:
     """Evaluate a run's model (or the model file `checkpoint`) on the run's test split (else
-    validation, else train); writes eval.json. Models load in Keras safe mode unless `unsafe`."""
+    validation, else train); writes eval.json and the evaluation plots (and, with `mistakes`, a
+    grid of the worst misclassified images). Models load in Keras safe mode unless `unsafe`."""
     run = RunDir.open(run_dir)
     config = run.config()
+    task = task_of(config)
+    if mistakes is not None:
+        check_mistakes(config, task)
     path = model_path(run, checkpoint)
-    model = load_model(path, unsafe=unsafe)
     data = load_data(config, config.seed)
     split = evaluation_batches(data, config, config.seed)
+    if mistakes is not None:
+        _check_images(data.input_shape, split.name)
+    model = load_model(path, unsafe=unsafe)
     model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
     metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
+    outputs, labels = _predict(model, split.batches)
+    predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), data.class_names)
+    title = f"{run.path.name} ({split.name})"
     result = {
         "checkpoint": checkpoint,
         "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
@@ -49,6 +93,148 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
         "examples": split.examples,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "evaluated": time.time(),
+        "task": task,
+        **analyse(run, predictions, title),
     }
+    if mistakes is not None:
+        result["mistakes"] = draw_mistakes(run, predictions, lambda rows: _rows(split.batches, rows), mistakes, title)
     run.write_json(EVAL, result)
     return result
+
+
+def analyse(run: RunDir, p: Predictions, title: str) -> dict:
+    """The task's eval.json sections and their plots (paths relative to the run directory)."""
+    plots: dict[str, str] = {}
+
+    def save(figure, name: str, key: str) -> None:
+        save_png(figure, run.file(name))
+        plots[key] = name
+
+    sections: dict = {}
+    if p.task == "regression":
+        sections["regression"] = regression_summary(p)
+        save(figures.predicted_vs_true_figure(p.true, p.predicted, title), PREDICTED_VS_TRUE_PLOT, "predicted_vs_true")
+        save(figures.residuals_figure(p.true, p.predicted, title), RESIDUALS_PLOT, "residuals")
+        return {**sections, "plots": plots}
+    sections["classes"] = list(p.class_names)
+    sections["classification"] = classification_summary(p)
+    counts = np.array(sections["classification"]["confusion_matrix"]["counts"])
+    save(figures.confusion_matrix_figure(counts, p.class_names, title), CONFUSION_MATRIX_PLOT, "confusion_matrix")
+    if p.task in THRESHOLDS:
+        binary, roc, pr = binary_summary(p)
+        sections["binary"] = binary
+        point = binary["at_threshold"]
+        label = f"threshold {binary['threshold']:g} on the {binary['threshold_on']}"
+        if roc is not None:
+            save(figures.roc_figure(roc, (point["false_positive_rate"], point["true_positive_rate"]), label, title),
+                 ROC_PLOT, "roc")
+        if pr is not None:
+            at = (point["true_positive_rate"], point["precision"]) if point["precision"] is not None else None
+            save(figures.precision_recall_figure(pr, at, label, float(p.true.mean()), title),
+                 PRECISION_RECALL_PLOT, "precision_recall")
+    return {**sections, "plots": plots}
+
+
+def _predict(model, batches) -> tuple[np.ndarray, np.ndarray]:
+    """The model's outputs and the labels of every batch, in order (streamed data is read once
+    more, never held whole: only the outputs and labels are kept)."""
+    outputs, labels = [], []
+    for x, y in batches:
+        outputs.append(np.asarray(model.predict_on_batch(x)))
+        labels.append(y.numpy())
+    return np.concatenate(outputs), np.concatenate(labels)
+
+
+def _rows(batches, indices: np.ndarray) -> np.ndarray:
+    """The inputs of examples `indices` (positions in the split), in that order, read batch by batch."""
+    wanted, found, start = {int(i) for i in indices}, {}, 0
+    for x, _ in batches:
+        x = x.numpy()
+        for i in range(start, start + len(x)):
+            if i in wanted:
+                found[i] = x[i - start]
+        start += len(x)
+        if len(found) == len(wanted):
+            break
+    return np.stack([found[int(i)] for i in indices])
+
+
+def draw_mistakes(run: RunDir, p: Predictions, images, limit: int, title: str) -> dict:
+    """eval.json's `mistakes`: the `limit` most confident misclassified examples, drawn in a grid
+    (`images(indices)`: their inputs)."""
+    indices = worst_mistakes(p, limit)
+    examples = []
+    for i in indices:
+        sure = p.confidence[i] if p.confidence is not None else p.score[i]
+        examples.append({"index": int(i), "true": p.class_names[p.true[i]],
+                         "predicted": p.class_names[p.predicted[i]],
+                         "probability" if p.confidence is not None else "score": float(sure)})
+    found = {"misclassified": int(np.sum(p.predicted != p.true)), "shown": len(examples), "examples": examples}
+    if examples:
+        captions = [f"#{e['index']}\ntrue: {e['true']}\npredicted: {e['predicted']}\n"
+                    f"{'p' if 'probability' in e else 'score'} = {e.get('probability', e.get('score')):.3f}"
+                    for e in examples]
+        heading = f"{title}: the {len(examples)} most confident of {found['misclassified']} mistakes"
+        save_png(figures.mistakes_figure(images(indices), captions, heading), run.file(MISTAKES_PLOT))
+        found["plot"] = MISTAKES_PLOT
+    return found
+
+
+def evaluation_tables(result: dict) -> list:
+    """What the console shows of an evaluation, in order: rich tables and plain lines."""
+    from tftrain.console import metrics_table
+
+    shown: list = [metrics_table("metrics", result["metrics"])]
+    if "regression" in result:
+        stats = result["regression"]
+        shown.append(metrics_table("regression", {"MAE": stats["mae"], "RMSE": stats["rmse"],
+                                                  "R²": "n/a" if stats["r2"] is None else stats["r2"]}))
+    if "classification" in result:
+        report = result["classification"]
+        shown.append(per_class_table(report))
+        matrix = report["confusion_matrix"]
+        if len(matrix["labels"]) <= CONSOLE_MATRIX_UP_TO:
+            shown += [confusion_table(matrix, normalized=False), confusion_table(matrix, normalized=True)]
+        else:
+            shown.append(f"confusion matrix: {len(matrix['labels'])} classes; see eval.json and "
+                         f"{CONFUSION_MATRIX_PLOT}")
+        if report["top_confusions"]:
+            shown.append("top confusions:\n" + "\n".join(f"  {confusion_line(c)}" for c in report["top_confusions"]))
+    if "binary" in result:
+        shown.append(binary_line(result["binary"]))
+    return shown
+
+
+def per_class_table(report: dict):
+    """Precision, recall, F1 and support per class, then the macro and weighted averages."""
+    from rich.table import Table
+
+    table = Table(title=f"per class (accuracy {report['accuracy']:.4f})", title_justify="left")
+    table.add_column("class")
+    for column in ("precision", "recall", "f1", "support"):
+        table.add_column(column, justify="right")
+
+    def row(name, values):
+        table.add_row(name, *(f"{values[c]:.4f}" for c in ("precision", "recall", "f1")), str(values["support"]))
+
+    for values in report["per_class"]:
+        row(values["class"], values)
+    table.add_section()
+    row("macro avg", report["macro_avg"])
+    row("weighted avg", report["weighted_avg"])
+    return table
+
+
+def confusion_table(matrix: dict, normalized: bool):
+    """The confusion matrix: a row per true class, a column per prediction."""
+    from rich.table import Table
+
+    title = "confusion matrix, share of each true class" if normalized else "confusion matrix"
+    table = Table(title=title, title_justify="left", min_width=len(title))  # a title never wraps
+    table.add_column("true \\ predicted")
+    for name in matrix["labels"]:
+        table.add_column(name, justify="right")
+    cells = matrix["normalized"] if normalized else matrix["counts"]
+    for name, row in zip(matrix["labels"], cells):
+        table.add_row(name, *((f"{v:.1%}" if normalized else str(v)) for v in row))
+    return table

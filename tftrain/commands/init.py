@@ -11,7 +11,7 @@ from pathlib import Path
 from string import Template
 
 from tftrain.errors import UserError
-from tftrain.runs import atomic_write
+from tftrain.runs import atomic_write, check_output
 
 
 def _training(loop: str, epochs: int, monitor: str) -> str:
@@ -168,10 +168,11 @@ def write_template(template: str, path: str | Path, force: bool = False,
     """Write a starter config (whose first line points editors at `schema`, when given); an
     existing file is kept unless `force`."""
     path = Path(path)
-    text = render(template, path, schema)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name such as {path / 'config.yaml'}")
     if path.exists() and not force:
         raise UserError(f"{path}: already exists; choose another PATH or pass --force to overwrite it")
-    if path.exists() and path.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name such as {path / 'config.yaml'}")
+    check_output(path, force=True, option="PATH")  # a run's own file is never overwritten, even with --force
+    text = render(template, path, schema)
     atomic_write(path, text)
     return path

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tftrain.errors import UserError
-from tftrain.runs import PLOTS, RunDir, atomic_write
+from tftrain.runs import HISTORY, PLOTS, RunDir, atomic_write, check_output
 PARAMETERS = "parameters"  # plots/parameters.png: w and b of a linear model
 # History columns that are not curves to plot as train-vs-validation pairs.
 _NOT_METRICS = {"epoch", "step", "lr", "w", "b"}
@@ -54,6 +54,9 @@ def read_curves(run: RunDir) -> Curves:
     if not rows:
         raise UserError(f"{run.path}: no history.csv rows to plot (has the run trained an epoch yet?)")
     x_name = "step" if "step" in rows[0] else "epoch"
+    if x_name not in rows[0]:
+        raise UserError(f"{run.file(HISTORY)}: no epoch or step column (columns: {', '.join(rows[0])[:200]}); "
+                        "the file is damaged")
     columns: dict[str, list[float]] = {}
     for row in rows:
         for key in row:
@@ -63,10 +66,12 @@ def read_curves(run: RunDir) -> Curves:
             values.append(_number(row.get(key)))
     x = columns.pop(x_name)
     columns.pop("epoch", None)
-    data = summary.get("data") or {}
-    truth = {name: float(data[f"true_{name}"]) for name in ("w", "b") if data.get(f"true_{name}") is not None}
+    data = summary.get("data") if isinstance(summary.get("data"), dict) else {}
+    truth = {name: float(data[f"true_{name}"]) for name in ("w", "b")
+             if isinstance(data.get(f"true_{name}"), (int, float)) and not isinstance(data.get(f"true_{name}"), bool)}
     initial = run.config().model.initial_values()
-    return Curves(summary.get("name") or run.path.name, x_name, x, columns, truth, initial)
+    label = summary.get("name") if isinstance(summary.get("name"), str) else run.path.name
+    return Curves(label, x_name, x, columns, truth, initial)
 
 
 def _number(text: str | None) -> float:
@@ -76,10 +81,16 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI)
-    atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_png(figure: Figure, path: Path) -> Path:
+    """Write the figure as a PNG file, atomically."""
+    atomic_write(path, png_bytes(figure))
     return path
 
 
@@ -110,7 +121,7 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
         ax = figure.add_subplot()
         _plot_pair(ax, curves, metric, label_prefix="", color=None)
         _finish(ax, f"{curves.label}: {metric}", curves.x_name)
-        written.append(_save(figure, folder / f"{_file_stem(metric)}.png"))
+        written.append(save_png(figure, folder / f"{_file_stem(metric)}.png"))
     if "w" in curves.columns and "b" in curves.columns:
         figure = Figure(figsize=(9.6, 4.0), layout="constrained")
         for ax, name in zip(figure.subplots(1, 2), ("w", "b")):
@@ -119,7 +130,7 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
                 ax.axhline(curves.truth[name], color="gray", linestyle="--",
                            label=f"true {name} = {curves.truth[name]:g}")
             _finish(ax, f"{curves.label}: {name}", curves.x_name)
-        written.append(_save(figure, folder / f"{PARAMETERS}.png"))
+        written.append(save_png(figure, folder / f"{PARAMETERS}.png"))
     return written
 
 
@@ -134,13 +145,18 @@ def _plot_pair(ax, curves: Curves, metric: str, label_prefix: str, color) -> Non
                 color=drawn.get_color() if drawn is not None else color, label=f"{label_prefix}validation")
 
 
-def overlay_plot(run_dirs: list[str | Path], output: str | Path) -> Path:
-    """One figure, one panel per metric (and for w and b), every run in its own color."""
-    output = Path(output)
+def overlay_plot(run_dirs: list[str | Path], output: str | Path, force: bool = False) -> Path:
+    """One figure, one panel per metric (and for w and b), every run in its own color; an
+    existing file is replaced only with `force`, a run's own files never."""
+    output = check_output(output, force)
     if output.suffix.lower() != ".png":
         raise UserError(f"--output: expected a .png file name, got {str(output)!r}")
     runs = [RunDir.open(path) for path in run_dirs]
-    all_curves = [read_curves(run) for run in runs]
+    return save_png(overlay_figure([read_curves(run) for run in runs]), output)
+
+
+def overlay_figure(all_curves: list[Curves]) -> Figure:
+    """The figure of `overlay_plot`: a panel per metric (and w, b), a color per run."""
     metrics: list[str] = []
     for curves in all_curves:
         metrics += [m for m in curves.metrics() if m not in metrics]
@@ -163,7 +179,7 @@ def overlay_plot(run_dirs: list[str | Path], output: str | Path) -> Path:
             else:
                 _plot_pair(ax, curves, panel, label_prefix=f"{curves.label} ", color=color)
         _finish(ax, panel, x_name)
-    return _save(figure, output)
+    return figure
 
 
 def _file_stem(metric: str) -> str:

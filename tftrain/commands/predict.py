@@ -24,7 +24,7 @@ import numpy as np
 
 from tftrain import catalog
 from tftrain.errors import DataError, UserError
-from tftrain.runs import RunDir, atomic_write
+from tftrain.runs import RunDir, atomic_write, check_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
@@ -148,17 +148,27 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def as_probabilities(outputs: np.ndarray, task: str, output_activation: str | None) -> np.ndarray:
+    """The model's outputs, flattened per example, as probabilities where the task has them:
+    softmax rows (multiclass) or sigmoids (binary) unless the output layer already applies them;
+    scores and regression values are returned as they are."""
+    outputs = np.asarray(outputs).reshape(len(outputs), -1)
+    if task == "multiclass" and output_activation != "softmax":
+        return _softmax(outputs)
+    if task == "binary" and output_activation != "sigmoid":
+        return _sigmoid(outputs)
+    return outputs
+
+
 def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> list[dict[str, Any]]:
     """Per example: class and probability (classifiers), score or values (regression)."""
-    outputs = outputs.astype(np.float64).reshape(len(outputs), -1)
+    outputs = as_probabilities(np.asarray(outputs, dtype=np.float64), task, output_activation)
     rows: list[dict[str, Any]] = []
     if task == "multiclass":
-        probabilities = outputs if output_activation == "softmax" else _softmax(outputs)
-        for p in probabilities:
+        for p in outputs:
             rows.append({"class": int(p.argmax()), "probability": float(p.max())})
     elif task == "binary":
-        probabilities = outputs if output_activation == "sigmoid" else _sigmoid(outputs)
-        for p in probabilities:
+        for p in outputs:
             if len(p) == 1:
                 rows.append({"class": int(p[0] >= 0.5), "probability": float(p[0])})
             else:  # several independent yes/no outputs
@@ -184,24 +194,46 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     model = load_model(path)
     input_shape = tuple(model.inputs[0].shape[1:])
     label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
-    arrays, sources = [], []
+    trained_on = run.summary().get("data") if isinstance(run.summary().get("data"), dict) else {}
+    arrays, sources, warnings = [], [], []
     for file in files:
         x = read_input(file, input_shape, label)
+        warnings += input_warnings(file, x, trained_on)
         arrays.append(x.astype(np.float32))
         sources += [(str(file), i) for i in range(len(x))]
     x = np.concatenate(arrays)
     outputs = model.predict(x, batch_size=config.data.batch_size, verbose=0)
     task = task_of(config)
     rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())
+    names = trained_on.get("class_names")
     for row, (source, index) in zip(rows, sources):
         row["source"], row["index"] = source, index
-    return {"run": str(run.path), "model": str(path.relative_to(run.path)), "task": task,
+        if isinstance(names, list) and isinstance(row.get("class"), int) and 0 <= row["class"] < len(names):
+            row["label"] = names[row["class"]]  # the name the data gives that class
+    return {"run": str(run.path), "model": str(path.relative_to(run.path)), "task": task, "warnings": warnings,
             "predictions": [{"source": r.pop("source"), "index": r.pop("index"), **r} for r in rows]}
 
 
-def write_predictions(result: dict[str, Any], output: str | Path) -> Path:
-    """--output FILE: .csv (one row per example) or .json (the whole result)."""
-    output = Path(output)
+def input_warnings(file: Path, x: np.ndarray, trained_on: dict) -> list[str]:
+    """What looks unlike the training inputs: another dtype, or pixel values already scaled to
+    [0, 1] for a model trained on uint8 pixels (it rescales them itself, and would see black)."""
+    train = trained_on.get("train") if isinstance(trained_on.get("train"), dict) else {}
+    expected = train.get("x_dtype")
+    if not isinstance(expected, str) or file.suffix.lower() in IMAGE_SUFFIXES:
+        return []  # images are read as the training pixels were
+    found = []
+    if expected == "uint8" and x.dtype.kind == "f" and x.size and float(np.nanmax(x)) <= 1.0:
+        found.append(f"{file}: values lie in [0, 1], but the model was trained on uint8 pixels 0..255 and "
+                     "rescales them itself: pass the raw pixel values")
+    elif (x.dtype.kind == "f") != (expected.startswith("float") or expected.startswith("bfloat")):  # integers for floats or floats for integers
+        found.append(f"{file}: {x.dtype} inputs, but the model was trained on {expected} inputs")
+    return found
+
+
+def write_predictions(result: dict[str, Any], output: str | Path, force: bool = False) -> Path:
+    """--output FILE: .csv (one row per example) or .json (the whole result); an existing file
+    is replaced only with `force`, a run's own files never."""
+    output = check_output(output, force)
     suffix = output.suffix.lower()
     if suffix == ".json":
         atomic_write(output, json.dumps(result, indent=2) + "\n")

@@ -31,32 +31,51 @@ def find_runs(runs_dir: str | Path) -> list[RunDir]:
 
 
 def describe_run(run: RunDir, root: Path | None = None) -> dict[str, Any]:
-    """One row of `tftrain runs`: name, status, progress, best monitored metric, timing."""
-    summary = run.summary()
+    """One row of `tftrain runs`: name, status, progress, best monitored metric, timing. A run
+    whose files cannot be read is `broken`, with the reason in `problem`; values of the wrong
+    type (an edited summary.json) are shown as unknown."""
+    name = str(run.path.relative_to(root)) if root else run.path.name
+    try:
+        summary = run.summary()
+    except UserError as exc:
+        return {**_EMPTY_ROW, "run": name, "path": str(run.path), "status": "broken", "problem": str(exc),
+                "started": run.path.stat().st_mtime}
     config = _read_config(run)
-    training = config.get("training") or {}
+    training = config.get("training") if isinstance(config.get("training"), dict) else {}
     steps_mode = training.get("steps") is not None
-    best = summary.get("best") or {}
-    started = summary.get("started")
+    best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
+    started = _number_or_none(summary.get("started"))
     if started is None:  # no summary yet: the folder's creation is the best guess
         started = run.path.stat().st_mtime
     status = run.status()
     return {
-        "run": str(run.path.relative_to(root)) if root else run.path.name,
+        "run": name,
         "path": str(run.path),
         "status": status,
         # What continues a run that stopped before its end (killed, interrupted, failed).
         "resume": resume_command(run.path) if status in ("killed", "interrupted", "failed") else None,
-        "epochs_done": summary.get("epochs_done"),
-        "epochs": None if steps_mode else training.get("epochs"),
-        "steps_done": summary.get("steps_done"),
-        "steps": training.get("steps"),
-        "best_monitor": best.get("monitor"),
-        "best_value": best.get("value"),
-        "best_epoch": best.get("epoch"),
+        "epochs_done": _number_or_none(summary.get("epochs_done")),
+        "epochs": None if steps_mode else _number_or_none(training.get("epochs")),
+        "steps_done": _number_or_none(summary.get("steps_done")),
+        "steps": _number_or_none(training.get("steps")),
+        "best_monitor": best.get("monitor") if isinstance(best.get("monitor"), str) else None,
+        "best_value": _number_or_none(best.get("value")),
+        "best_epoch": _number_or_none(best.get("epoch")),
         "started": started,
-        "seconds": summary.get("seconds"),
+        "seconds": _number_or_none(summary.get("seconds")),
+        "problem": None,
     }
+
+
+_EMPTY_ROW = {key: None for key in ("resume", "epochs_done", "epochs", "steps_done", "steps", "best_monitor",
+                                    "best_value", "best_epoch", "seconds")}
+
+
+def _number_or_none(value: Any) -> float | int | None:
+    """A finite number from a run file, or None where an edit left something else there."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
 
 
 def _read_config(run: RunDir) -> dict:
@@ -78,8 +97,10 @@ def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def resume_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """`<run> was killed; resume with: tftrain run --resume <path>` for every run that was killed."""
-    return [f"{row['run']} was killed; resume with: {row['resume']}" for row in rows if row["status"] == "killed"]
+    """`<run> was killed; resume with: tftrain run --resume <path>` for every run that was killed,
+    and what is wrong with every broken one."""
+    return ([f"{row['run']} was killed; resume with: {row['resume']}" for row in rows if row["status"] == "killed"]
+            + [f"{row['run']} is broken: {row['problem']}" for row in rows if row["status"] == "broken"])
 
 
 def runs_table(rows: list[dict[str, Any]], title: str) -> Table:
@@ -145,16 +166,15 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def run_metrics(run: RunDir) -> dict[str, Any]:
     """Final and best metrics, evaluation results and speed of one run, flat."""
     summary = run.summary()
-    metrics: dict[str, Any] = {f"final {k}": v for k, v in (summary.get("final") or {}).items()}
-    best = summary.get("best") or {}
-    if best.get("monitor"):
+    final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+    metrics: dict[str, Any] = {f"final {k}": v for k, v in final.items()}
+    best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
+    if isinstance(best.get("monitor"), str):
         metrics[f"best {best['monitor']}"] = best.get("value")
         metrics["best epoch"] = best.get("epoch")
-    try:
-        evaluation = json.loads(run.file(EVAL).read_text())
-        metrics.update({f"eval {k}": v for k, v in evaluation.get("metrics", {}).items()})
-    except (FileNotFoundError, json.JSONDecodeError):
-        pass
+    evaluation = run.read_json(EVAL).get("metrics")
+    if isinstance(evaluation, dict):
+        metrics.update({f"eval {k}": v for k, v in evaluation.items()})
     metrics["status"] = run.status()
     for key in ("epochs_done", "steps_done", "seconds", "examples_per_second", "params"):
         if key in summary:

@@ -30,7 +30,7 @@ from tftrain import catalog
 from tftrain.compose import ENV_SYNTAX, EXTENDS, EXTENDS_HELP
 from tftrain.config import Config, DataConfig, component_choices
 from tftrain.errors import UserError
-from tftrain.schema import NameCheck
+from tftrain.schema import NameCheck, building_validators
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 DEFINITIONS = "definitions"  # draft-07's name for $defs
@@ -40,8 +40,9 @@ DEFAULT_FILE = "tftrain.schema.json"  # where `tftrain init` points editors, and
 def config_schema() -> dict[str, Any]:
     """The JSON Schema (draft-07) of a tftrain config file."""
     options = list(dict.fromkeys(catalog.DATASETS.values()))
-    refs, schema = models_json_schema([(m, "validation") for m in (Config, DataConfig, *options)],
-                                      ref_template=f"#/{DEFINITIONS}/{{model}}", schema_generator=_Generator)
+    with building_validators():
+        refs, schema = models_json_schema([(m, "validation") for m in (Config, DataConfig, *options)],
+                                          ref_template=f"#/{DEFINITIONS}/{{model}}", schema_generator=_Generator)
     definitions = schema["$defs"]
     data = definitions[_name(refs[DataConfig, "validation"])]
     data["allOf"] = [
@@ -185,22 +186,55 @@ def field_comments(cls: type) -> dict[str, str]:
 
 def _comments_in(klass: type) -> dict[str, str]:
     try:
-        source = textwrap.dedent(inspect.getsource(klass))
-    except (OSError, TypeError):  # no source (built in a REPL, or a frozen app): no descriptions
+        source = _parsed_source(inspect.getsourcefile(klass) or "")
+    except TypeError:  # a built-in class: no source
+        source = None
+    node = source and _class_node(source[0], klass.__qualname__)
+    if node is None:  # no source (built in a REPL, or a frozen app): no descriptions
         return {}
-    lines = source.splitlines()
-    comments = {token.start[0]: token.string.lstrip("#").strip()
-                for token in tokenize.generate_tokens(io.StringIO(source).readline)
-                if token.type == tokenize.COMMENT}
+    lines = source[1]
     found = {}
-    for node in ast.parse(source).body[0].body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            text = [comments[n] for n in range(node.lineno, node.end_lineno + 1) if n in comments]
+    for field in node.body:
+        if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name):
+            text = _comments(lines[field.lineno - 1:field.end_lineno])
             if not text:  # the block of comment lines right above the field
-                first = node.lineno
-                while first - 1 in comments and lines[first - 2].lstrip().startswith("#"):
+                first = field.lineno
+                while first > 1 and lines[first - 2].lstrip().startswith("#"):
                     first -= 1
-                text = [comments[n] for n in range(first, node.lineno)]
+                text = [_comment_text(line) for line in lines[first - 1:field.lineno - 1]]
             if text:
-                found[node.target.id] = " ".join(text)
+                found[field.target.id] = " ".join(text)
     return found
+
+
+@functools.cache
+def _parsed_source(path: str) -> tuple[ast.Module, list[str]] | None:
+    """A module's syntax tree and lines, read and parsed once per file (inspect.getsource
+    parses the whole file again for every class it is asked about)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return ast.parse(text), text.splitlines()
+
+
+def _class_node(tree: ast.Module, qualname: str) -> ast.ClassDef | None:
+    """The definition of the class named `qualname` (`Outer.Inner`) in `tree`; None for one
+    defined inside a function."""
+    node: ast.AST = tree
+    for name in qualname.split("."):
+        node = next((child for child in getattr(node, "body", ())
+                     if isinstance(child, ast.ClassDef) and child.name == name), None)
+        if node is None:
+            return None
+    return node
+
+
+def _comments(statement: list[str]) -> list[str]:
+    """The comments within the lines of one statement (tokenized: a `#` in a string is none)."""
+    tokens = tokenize.generate_tokens(io.StringIO(textwrap.dedent("\n".join(statement))).readline)
+    return [_comment_text(token.string) for token in tokens if token.type == tokenize.COMMENT]
+
+
+def _comment_text(comment: str) -> str:
+    return comment.strip().lstrip("#").strip()

@@ -55,6 +55,9 @@ def smoke_config(config: Config) -> Config:
     if training["steps"] is not None:
         training["steps"] = training["log_every"] = SMOKE_BATCHES
     training["epochs"] = 1
+    rate = raw["optimizer"]["learning_rate"]
+    if isinstance(rate, dict) and rate.get("warmup_steps"):  # a warmup longer than the smoke run is refused
+        rate["warmup_steps"] = 0
     raw["name"] = f"{config.name}-smoke"
     return validate(raw)
 

@@ -11,7 +11,9 @@ import numpy as np
 
 from tftrain import catalog
 from tftrain.config import Config
+from tftrain.data.augmentation import check_augmentation
 from tftrain.data.base import FileList, LabelSummary, LoadedData, StreamedData
+from tftrain.data.normalization import check_normalization
 from tftrain.errors import DataError
 from tftrain.models import model_spec
 
@@ -34,10 +36,33 @@ def check_data(config: Config, data: LoadedData | StreamedData) -> None:
     if data.test_labels is not None and data.train_labels.shape != data.test_labels.shape:
         raise DataError(f"data: {name} train labels have per-example shape {data.train_labels.shape} but "
                         f"test labels {data.test_labels.shape}; both splits must match")
+    _check_sizes(config, data)
     _check_sampling(config, data)
     _check_labels(config, data)
     _check_inferred_task(config, data)
+    check_normalization(config, data)
+    check_augmentation(config, data)
     config.model.check(model_spec(config, data))  # what the model type itself needs of the data
+
+
+# One output unit per class: a label of two billion would ask for a layer of two billion units.
+MAX_CLASSES = 100_000
+
+
+def _check_sizes(config: Config, data: LoadedData | StreamedData) -> None:
+    """Sizes the data declare, checked before anything is allocated for them: the classes a
+    model would need outputs for, what a validation fraction leaves to train on."""
+    name = config.data.dataset
+    if data.num_classes is not None and data.num_classes > MAX_CLASSES:
+        raise DataError(f"data: the labels of {name} go up to {data.num_classes - 1}, so a model would need "
+                        f"{data.num_classes} outputs (at most {MAX_CLASSES}); are these class indices?")
+    if name == "image_folder" and data.num_classes == 1:
+        raise DataError(f"data: {config.data.path} holds one class folder ({data.class_names[0]}); a classifier "
+                        "needs a sub-folder per class, at least two")
+    fraction, n = config.data.validation, data.train_count
+    if isinstance(fraction, float) and n - max(1, round(n * fraction)) < 1:
+        raise DataError(f"data.validation: {fraction:g} of the {n} training examples of {name} leaves none to train "
+                        "on; use a smaller fraction or more data (data.limit)")
 
 
 def _check_sampling(config: Config, data: LoadedData | StreamedData) -> None:

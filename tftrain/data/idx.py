@@ -41,14 +41,25 @@ def read_idx(path: Path) -> np.ndarray:
         compressed = probe.read(2) == GZIP_MAGIC
     try:
         with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
-            array = _read_stream(path, f)
+            array = _read_stream(path, f, _stream_size(path, compressed))
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
         raise DataError(f"{path}: unreadable {'gzip' if compressed else 'IDX'} data ({first_line(exc)}); "
                         "the file is truncated or corrupt: fetch it again") from None
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
-def _read_stream(path: Path, f) -> np.ndarray:
+# Deflate cannot compress better than about 1032:1: the most bytes a .gz of a given size holds.
+MAX_DEFLATE_RATIO = 1032
+
+
+def _stream_size(path: Path, compressed: bool) -> tuple[int | None, int]:
+    """(the exact size of the IDX stream if known, an upper bound on it), without decompressing
+    (a damaged gzip file is found out while it is read, as before)."""
+    size = path.stat().st_size
+    return (None, size * MAX_DEFLATE_RATIO) if compressed else (size, size)
+
+
+def _read_stream(path: Path, f, size: tuple[int | None, int]) -> np.ndarray:
     magic = f.read(4)
     if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in IDX_TYPES or magic[3] == 0:
         raise DataError(f"{path}: not an IDX file (magic number {magic.hex() or 'missing'}; expected "
@@ -58,6 +69,12 @@ def _read_stream(path: Path, f) -> np.ndarray:
     if len(header) < 4 * ndim:
         raise DataError(f"{path}: IDX header cut short ({len(header)} of {4 * ndim} dimension bytes)")
     dims = struct.unpack(f">{ndim}I", header)
+    announced = int(np.prod(dims, dtype=np.float64)) * np.dtype(IDX_TYPES[magic[2]]).itemsize + 4 + 4 * ndim
+    exact, bound = size
+    if announced > bound or (exact is not None and announced != exact):
+        held = f"{exact} bytes" if exact is not None else f"at most {bound} bytes"
+        raise DataError(f"{path}: the IDX header announces shape {dims} ({announced} bytes), but the file holds "
+                        f"{held}; the file is truncated or corrupt")
     try:
         array = np.empty(dims, IDX_TYPES[magic[2]])
     except (MemoryError, ValueError):  # a corrupt header announcing an impossible shape

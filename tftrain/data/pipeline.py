@@ -132,6 +132,46 @@ def evaluation_batches(data: LoadedData | StreamedData, config: Config, seed: in
     return Evaluation(split.name, batched(split, batch_size), len(split.x))
 
 
+def evaluation_arrays(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> Split:
+    """The split to evaluate on as arrays (split_for_evaluation's choice); streamed data (files,
+    records): only its first `limit` examples are read (what export verifies a model on)."""
+    if not data.streamed:
+        return split_for_evaluation(data, config, seed)
+    evaluation = evaluation_batches(data, config, seed)
+    return Split(evaluation.name, *first_examples(evaluation.batches, limit))
+
+
+def training_sample(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> np.ndarray:
+    """Up to `limit` training inputs drawn with the run's seed, in the data's own dtype (int8
+    calibration): in memory a seeded choice, streamed the first examples of the seeded stream."""
+    if data.streamed:
+        return first_examples(build_pipelines(data, config, seed).train(0), limit)[0]
+    x = split_for_training(data, config, seed)[0].x
+    chosen = np.random.default_rng(seed).permutation(len(x))[:limit]
+    return np.ascontiguousarray(x[np.sort(chosen)])
+
+
+def first_examples(batches: tf.data.Dataset, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs and labels of the first `limit` examples of (x, y) batches."""
+    xs, ys, count = [], [], 0
+    for x, y in batches:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+        count += len(xs[-1])
+        if count >= limit:
+            break
+    return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
+
+
+def training_in_order(data: LoadedData | StreamedData, config: Config, seed: int) -> tf.data.Dataset:
+    """The training split's batches (split_for_training's), unshuffled and untransformed."""
+    if data.streamed and not isinstance(data.train, FileList):
+        from tftrain.data import streaming
+
+        return streaming.training_in_order(data, config, seed)
+    return batched(split_for_training(data, config, seed)[0], config.data.batch_size)
+
+
 def log_interval(config: Config) -> int:
     """Steps per history row in steps mode: training.log_every, else a divisor near steps/10."""
     steps = config.training.steps
@@ -166,7 +206,8 @@ def schedule(config: Config, examples: int) -> Schedule:
 def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, transform: Callable | None = None,
                     workers: tuple[int, int] | None = None) -> Pipelines:
     """Build the training and validation datasets for `config`. `transform(x, y, step)`: what each
-    training batch goes through once gathered, a pure function of the batch and its step;
+    training batch goes through once gathered (tftrain.data.transforms: class weights,
+    augmentation), a pure function of the batch and its step;
     validation batches never do. `workers` (this worker's index, their number): a multi_worker
     run, whose workers may each read their own files (tftrain.data.streaming)."""
     if data.streamed and not isinstance(data.train, FileList):

@@ -249,6 +249,15 @@ def in_order(source: RecordFiles, batch_size: int, holdout: Holdout | None = Non
     return records.map(source.decode, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
 
 
+def training_in_order(data: StreamedData, config: Config, seed: int) -> tf.data.Dataset:
+    """The training split's batches (the records a validation fraction leaves), unshuffled,
+    file by file: what per-channel statistics and balanced class weights are computed over."""
+    holdout = _validation(data, config, seed)[0]
+    order = tf.range(len(data.train.files), dtype=tf.int64)
+    records = _records(data.train, order, holdout, False, cycle=1).rebatch(config.data.batch_size)
+    return records.map(data.train.decode, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+
+
 def evaluation_batches(data: StreamedData, config: Config, seed: int) -> Evaluation:
     """The test split if there is one, else the validation fraction, else the training files."""
     batch_size = config.data.batch_size

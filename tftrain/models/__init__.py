@@ -44,4 +44,5 @@ def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
         outputs = 1
     else:
         outputs = int(math.prod(data.label_shape)) or 1
-    return ModelSpec(tuple(data.input_shape), data.input_scale, outputs, "float32", config.data.dataset)
+    scale = data.input_scale if config.data.normalize == "auto" else None  # per_channel: tftrain.training.plan
+    return ModelSpec(tuple(data.input_shape), scale, outputs, "float32", config.data.dataset)

@@ -26,6 +26,11 @@ class ModelSpec:
     outputs: int  # output units the loss needs
     output_dtype: str  # float32 even under mixed precision, for a numerically safe loss
     dataset: str = ""  # the dataset's name, for messages
+    # data.normalize: per_channel: (mean, variance) per channel or feature, of the training split.
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    # data.augmentation_on: model: (Keras class name, arguments) of each layer, seeded from `seed`.
+    augmentation: tuple[tuple[str, dict], ...] = ()
+    seed: int = 0
 
 
 class ModelSchema(Strict):
@@ -58,12 +63,21 @@ class ModelSchema(Strict):
 
 
 def model_input(spec: ModelSpec):
-    """`keras.Input` named `inputs`, rescaled by `spec.input_scale` when the data needs it:
-    returns (the input, the tensor to build on)."""
+    """`keras.Input` named `inputs`, then the in-model augmentation, then the inputs normalized
+    (per channel, tftrain.data.normalization) or rescaled by `spec.input_scale` when the data
+    needs it: returns (the input, the tensor to build on)."""
     import keras
 
-    inputs = keras.Input(shape=spec.input_shape, name="inputs")
-    x = keras.layers.Rescaling(spec.input_scale, name="rescale")(inputs) if spec.input_scale else inputs
+    inputs = x = keras.Input(shape=spec.input_shape, name="inputs")
+    if spec.augmentation:
+        from tftrain.data.augmentation import in_model
+
+        x = in_model(x, spec.augmentation, spec.seed)
+    if spec.normalization is not None:
+        mean, variance = spec.normalization
+        x = keras.layers.Normalization(axis=-1, mean=list(mean), variance=list(variance), name="normalize")(x)
+    elif spec.input_scale:
+        x = keras.layers.Rescaling(spec.input_scale, name="rescale")(x)
     return inputs, x
 
 

@@ -22,6 +22,7 @@ class CnnModel(ModelSchema):
     activation: str = "relu"  # the standard hidden activation
     output_activation: str | None = None  # logits: pair with from_logits=true, numerically stabler
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # off: regularisation is opt-in
+    batch_norm: bool = False  # off: the tutorial's model; true: Conv -> BatchNormalization -> activation
 
     _check_activation = field_validator("activation", "output_activation")(check_activation)
 
@@ -52,7 +53,12 @@ class CnnModel(ModelSchema):
         if len(spec.input_shape) == 2:  # grayscale (N, H, W) images: add the channel axis
             x = keras.layers.Reshape((*spec.input_shape, 1), name="add_channel")(x)
         for i, filters in enumerate(self.conv):
-            x = keras.layers.Conv2D(filters, self.kernel_size, activation=self.activation, name=f"conv_{i}")(x)
+            if self.batch_norm:  # the bias would only shift what BatchNormalization re-centres
+                x = keras.layers.Conv2D(filters, self.kernel_size, use_bias=False, name=f"conv_{i}")(x)
+                x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
+                x = keras.layers.Activation(self.activation, name=f"act_{i}")(x)
+            else:
+                x = keras.layers.Conv2D(filters, self.kernel_size, activation=self.activation, name=f"conv_{i}")(x)
             if i < len(self.conv) - 1:
                 x = keras.layers.MaxPooling2D(self.pool_size, name=f"pool_{i}")(x)
         x = keras.layers.Flatten(name="flatten")(x)

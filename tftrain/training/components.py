@@ -19,10 +19,17 @@ def build_loss(cfg: LossConfig) -> keras.losses.Loss:
     return _deserialize(keras.losses.deserialize, class_name, cfg.params, "loss")
 
 
-def build_optimizer(cfg: OptimizerConfig, precision: str = "float32") -> keras.optimizers.Optimizer:
-    """The configured optimizer; wrapped for dynamic loss scaling under mixed_float16."""
+def build_optimizer(cfg: OptimizerConfig, precision: str = "float32", learning_rate=None) -> keras.optimizers.Optimizer:
+    """The configured optimizer; wrapped for dynamic loss scaling under mixed_float16.
+    `learning_rate`: the rate or schedule built for the run (tftrain.training.schedules); None
+    takes the configured number."""
     class_name = catalog.OPTIMIZERS[cfg.name][0]
-    optimizer = _deserialize(keras.optimizers.deserialize, class_name, cfg.params, "optimizer")
+    params = cfg.params
+    if learning_rate is not None:
+        params["learning_rate"] = learning_rate
+    elif cfg.scheduled:
+        raise ValueError("a scheduled learning rate is built by tftrain.training.schedules.build_learning_rate")
+    optimizer = _deserialize(keras.optimizers.deserialize, class_name, params, "optimizer")
     if precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

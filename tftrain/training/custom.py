@@ -48,10 +48,13 @@ class CustomLoop:
             self._test_steps = tf.function(self._test_steps_py)
 
     # -- the compiled bodies --------------------------------------------------------------
-    def _train_step(self, x, y):
+    def _train_step(self, x, y, sample_weight=None):
+        """One step; `sample_weight` (training.class_weight) weighs each example's loss, as
+        Keras's fit does with a dataset of (x, y, sample_weight); the metrics stay unweighted, as
+        fit keeps `metrics` (only compile's `weighted_metrics` would be weighted)."""
         with tf.GradientTape() as tape:
             predictions = self.model(x, training=True)
-            loss, tracked, weight = self._replica_loss(x, y, predictions)
+            loss, tracked, weight = self._replica_loss(x, y, predictions, sample_weight)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else identity
         variables = self.model.trainable_variables
         gradients = tape.gradient(scaled, variables)
@@ -63,7 +66,7 @@ class CustomLoop:
         _, tracked, weight = self._replica_loss(x, y, predictions)
         self._update(y, predictions, tracked, weight)
 
-    def _replica_loss(self, x, y, predictions):
+    def _replica_loss(self, x, y, predictions, sample_weight=None):
         """This replica's share of the global batch's loss, and what the loss tracker records.
 
         The optimizer sums the replicas' gradients, so each replica contributes
@@ -75,11 +78,11 @@ class CustomLoop:
         if self.strategy.num_replicas_in_sync == 1:
             # One replica holds the whole batch: the loss's own reduction is the same value, with
             # none of the bookkeeping below (it matters for small models, where every op counts).
-            loss = self.loss_fn(y, predictions)
+            loss = self.loss_fn(y, predictions, sample_weight=sample_weight)
             if self.model.losses:
                 loss = loss + tf.add_n(self.model.losses)
             return loss, loss, tf.shape(x)[0]
-        values = self.per_example_loss(y, predictions)
+        values = self.per_example_loss(y, predictions, sample_weight=sample_weight)  # weighted, not averaged
         local = tf.stack([tf.cast(tf.size(values), values.dtype), tf.cast(tf.shape(x)[0], values.dtype)])
         replicas = self.strategy.num_replicas_in_sync
         context = tf.distribute.get_replica_context()
@@ -101,8 +104,8 @@ class CustomLoop:
 
     def _train_steps_py(self, iterator, n):
         for _ in tf.range(n):
-            x, y = next(iterator)
-            self.strategy.run(self._train_step, args=(x, y))
+            batch = next(iterator)  # (x, y), or (x, y, sample_weight) with class weights
+            self.strategy.run(self._train_step, args=batch)
 
     def _test_steps_py(self, iterator, n):
         for _ in tf.range(n):
@@ -158,8 +161,11 @@ class CustomLoop:
             logs = self._results()
             if validation is not None and not self.model.stop_training:
                 self._reset()
+                callbacks.on_test_begin()  # as model.fit's validation does (the EMA weights swap in)
                 self._run(self._test_steps, iter(validation), pipelines.validation_steps)
-                logs.update(self._results(prefix="val_"))
+                results = self._results(prefix="val_")
+                callbacks.on_test_end({k.removeprefix("val_"): v for k, v in results.items()})
+                logs.update(results)
             callbacks.on_epoch_end(epoch, logs)
             if self.model.stop_training:
                 break

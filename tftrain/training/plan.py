@@ -8,12 +8,19 @@ the strategy. Nothing after this derives any of them again.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from tftrain.config import Config
+from tftrain.config_checks import logged_names
+from tftrain.data.augmentation import layer_arguments
 from tftrain.data.base import LoadedData, StreamedData
-from tftrain.data.pipeline import Schedule, schedule
+from tftrain.data.class_weights import class_weights
+from tftrain.data.normalization import channel_statistics, chunked_statistics
+from tftrain.data.pipeline import Schedule, schedule, split_for_training, training_in_order
+from tftrain.errors import ConfigError
 from tftrain.models import ModelSpec, model_spec
+from tftrain.schema import suggest
 from tftrain.training.distribute import Distribution
 from tftrain.training.performance import (
     apply_cpu_threads,
@@ -33,6 +40,13 @@ class Plan:
     step_macs: int | None  # forward multiply-adds of one batch; None where it cannot be counted
     steps_per_execution: int  # steps per compiled call
     cpu_threads: int  # TensorFlow intra-op threads in effect (0: its default, one per core)
+    class_weights: tuple[float, ...] | None = None  # training.class_weight per class index, or None
+    augmentation: tuple = ()  # the pipeline's augmentation layers: (Keras class name, arguments)
+
+    @property
+    def total_steps(self) -> int:
+        """Training steps of the whole run (what `decay_steps: auto` means)."""
+        return self.schedule.epochs * self.schedule.steps_per_epoch
 
 
 def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Distribution) -> Plan:
@@ -41,7 +55,7 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     import tensorflow as tf
 
     training = config.training
-    spec = model_spec(config, data)
+    spec, weights, augmentation = _recipe(config, data)
     plan = schedule(config, data.train_count)
     macs = symbolic_macs(config.model, spec)
     step_macs = None if macs is None else macs * config.data.batch_size
@@ -55,4 +69,56 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     spe = resolve_steps_per_execution(1 if fit_under_strategy else training.steps_per_execution,
                                       plan.steps_per_epoch, whole_calls=training.loop == "fit",
                                       step_macs=step_macs)
-    return Plan(distribution, spec, plan, step_macs, spe, threads)
+    return Plan(distribution, spec, plan, step_macs, spe, threads, weights, augmentation)
+
+
+def _recipe(config: Config, data: LoadedData | StreamedData) -> tuple[ModelSpec, tuple[float, ...] | None, tuple]:
+    """The model spec with what the model does to its inputs (in-model augmentation, per-channel
+    statistics of the training split), the class weights, and the pipeline's augmentation."""
+    spec = model_spec(config, data)
+    layers = tuple(layer_arguments(config, data))
+    in_model = config.data.augmentation_on == "model"
+    weights, statistics = None, None
+    if data.streamed:  # the training split read batch by batch: once for the labels, twice for the statistics
+        batches = training_in_order(data, config, config.seed)
+        if config.training.class_weight is not None:
+            weights = class_weights(config, data, _labels(batches, config.training.class_weight))
+        if config.data.normalize == "per_channel":
+            statistics = chunked_statistics(lambda: (x.numpy() for x, _ in batches))
+    elif config.training.class_weight is not None or config.data.normalize == "per_channel":
+        train, _ = split_for_training(data, config, config.seed)  # statistics of the training split only
+        weights = class_weights(config, data, train.y)
+        statistics = channel_statistics(train.x) if config.data.normalize == "per_channel" else None
+    spec = dataclasses.replace(spec, normalization=statistics, augmentation=layers if in_model else (),
+                               seed=config.seed)
+    _check_monitors(config, has_validation(config, data))
+    return spec, weights, () if in_model else layers
+
+
+def _labels(batches, choice):
+    """The training labels, read from the batches where `balanced` weights count them (a mapping
+    of weights needs none of them)."""
+    import numpy as np
+
+    if choice != "balanced":
+        return None
+    return np.concatenate([y.numpy() for _, y in batches])
+
+
+def has_validation(config: Config, data: LoadedData | StreamedData) -> bool:
+    """Whether the run validates (tftrain.data.pipeline.split_for_training's choice)."""
+    choice = config.data.validation
+    return choice != "none" and (choice != "test" or data.test_count is not None)
+
+
+def _check_monitors(config: Config, validation: bool) -> None:
+    """reduce_lr_on_plateau must watch a value the run logs (Keras would only warn each epoch);
+    validate checked the names (tftrain.config_checks), this the data: validation may be missing."""
+    plateau = config.training.reduce_lr_on_plateau
+    if plateau is None:
+        return
+    names = [name for name in logged_names(config) if validation or not name.startswith("val_")]
+    if plateau.monitor not in names:
+        why = " (the run has no validation data)" if plateau.monitor.startswith("val_") and not validation else ""
+        raise ConfigError(f"training.reduce_lr_on_plateau.monitor: the run does not log {plateau.monitor!r}{why}"
+                          + suggest(plateau.monitor, names) + f"; it logs: {', '.join(names)}")

@@ -18,9 +18,12 @@ from tftrain.data import load_data
 from tftrain.data.base import in_memory_limit_mb
 from tftrain.data.checks import check_data
 from tftrain.data.pipeline import Pipelines, build_pipelines
+from tftrain.data.transforms import training_transform
+from tftrain.errors import ConfigError, UserError
 from tftrain.training.components import build_loss, build_metrics, build_optimizer
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
+from tftrain.training.schedules import build_learning_rate
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ def seed_everything(config: Config) -> Config:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:  # the switch is process-wide: a deterministic run before this one in the same process left it on
+        from tensorflow.python.framework.config import disable_op_determinism  # TF exports only enable_
+
+        disable_op_determinism()
     return config
 
 
@@ -63,7 +70,10 @@ def prepare(config: Config, distribution: Distribution) -> Prepared:
     plan = make_plan(config, data, distribution)
     keras.utils.set_random_seed(config.seed)  # the plan's symbolic build drew from the seeded generators
     workers = (distribution.worker_index, distribution.num_workers) if distribution.kind == "multi_worker" else None
-    pipelines = build_pipelines(data, config, config.seed, workers=workers)
+    transform = training_transform(config, list(plan.augmentation), plan.class_weights, config.seed)
+    pipelines = build_pipelines(data, config, config.seed, transform, workers=workers)
+    if transform is not None:
+        _trace_training_batches(pipelines)
     if distribution.kind == "multi_worker":
         pipelines = shard_by_example(pipelines)
     training = config.training
@@ -75,9 +85,21 @@ def prepare(config: Config, distribution: Distribution) -> Prepared:
             keras.mixed_precision.set_global_policy("float32")
         loss = build_loss(config.loss)
         metrics = build_metrics(config)
-        model.compile(optimizer=build_optimizer(config.optimizer, training.precision), loss=loss,
+        rate = build_learning_rate(config.optimizer, plan.total_steps, plan.schedule.steps_per_epoch)
+        model.compile(optimizer=build_optimizer(config.optimizer, training.precision, rate), loss=loss,
                       metrics=metrics, steps_per_execution=plan.steps_per_execution,
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split}
     return Prepared(config, plan, info, pipelines, model, loss, metrics)
+
+
+def _trace_training_batches(pipelines: Pipelines) -> None:
+    """Build the training stream once, so that an augmentation Keras refuses only when it traces
+    (a layer that needs 3 channels, say) is a one-line error before anything is written."""
+    try:
+        pipelines.train(0).element_spec  # noqa: B018 (building the dataset traces its functions)
+    except UserError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"data.augmentation: {str(exc).strip().splitlines()[0][:300]}") from None

@@ -33,7 +33,9 @@ from tftrain.training.callbacks import SessionCallbacks
 from tftrain.training.callbacks.accumulators import MetricAccumulators
 from tftrain.training.callbacks.divergence import DivergenceCallback
 from tftrain.training.callbacks.early_stopping import EarlyStopping
+from tftrain.training.callbacks.ema import EmaValidation, uses_ema
 from tftrain.training.callbacks.history import HistoryCallback
+from tftrain.training.callbacks.plateau import ReduceLROnPlateau
 from tftrain.training.callbacks.progress import ProgressCallback, StepLogCallback
 from tftrain.training.callbacks.snapshots import SnapshotCallback, save_atomically
 from tftrain.training.callbacks.tensorboard import TensorBoardCallback
@@ -171,7 +173,7 @@ class TrainingSession:
         restored = self.restore()
         self.record_start(restored)
         self.announce(restored)
-        callbacks = self.build_callbacks(restored)
+        self.callbacks = callbacks = self.build_callbacks(restored)
         started = time.time()
         self.run_loop(callbacks, restored, started)
         self.finish(restored, started)
@@ -248,12 +250,17 @@ class TrainingSession:
                      MetricAccumulators(self.loop.accumulators, model.distribute_strategy)]
         if training.early_stopping is not None:
             callbacks.append(EarlyStopping(**training.early_stopping.model_dump()))
+        if uses_ema(model):
+            callbacks.append(EmaValidation())
         if self.options.verbose:
             callbacks.append(StepLogCallback(self.console, spe))
         callbacks += list(self.options.callbacks)
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
-        stateful = [callback for callback in callbacks if isinstance(callback, Stateful)]
+        # It changes the learning rate at an epoch's end after every other callback has logged the
+        # rate that epoch trained with (so history and TensorBoard never depend on the order).
+        tail = [ReduceLROnPlateau.from_config(training.reduce_lr_on_plateau)] if training.reduce_lr_on_plateau else []
+        stateful = [callback for callback in [*callbacks, *tail] if isinstance(callback, Stateful)]
         for component in stateful:
             if restored is not None and component.state_key in restored.states:
                 component.set_state(restored.states[component.state_key])
@@ -261,7 +268,7 @@ class TrainingSession:
         agree = SignalAgreement(model.distribute_strategy) if self.distribution.kind == "multi_worker" else None
         saver = ResumeCallback(self.state, stateful, spe, training.checkpoint.every_steps, self.interrupts,
                                restored, agree)
-        return SessionCallbacks(callbacks, [self.throughput, saver], model, pipelines.epochs, spe,
+        return SessionCallbacks(callbacks, [*tail, self.throughput, saver], model, pipelines.epochs, spe,
                                 resume_at=restored.at if restored else None)
 
     # -- loop --------------------------------------------------------------------------------
@@ -330,7 +337,7 @@ class TrainingSession:
         rate = self.throughput.result()
         results = {
             "epochs_done": len(rows),
-            "steps_done": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+            "steps_done": self.callbacks.steps_done,  # batches; optimizer.iterations counts weight updates
             "final": final,
             "best": {"monitor": self.snapshots.monitor, "value": self.snapshots.best,
                      "epoch": self.snapshots.best_epoch},

@@ -30,6 +30,10 @@ class SessionCallbacks(keras.callbacks.CallbackList):
                          steps=steps_per_epoch, verbose=0)
         self.steps_per_epoch = steps_per_epoch
         self.resume_at = resume_at  # tftrain.training.resume.Position, or None
+        # Training steps (batches) done in the whole run. Not optimizer.iterations, which counts
+        # weight updates: one per training.gradient_accumulation_steps batches.
+        self.steps_done = resume_at.global_step if resume_at is not None else 0
+        self._epoch = 0
         self._offset = 0
         self._end_resumed_epoch = False
         self._stopped_resumed_epoch = False
@@ -41,6 +45,7 @@ class SessionCallbacks(keras.callbacks.CallbackList):
     def on_epoch_begin(self, epoch, logs=None):
         at = self.resume_at
         self._offset = at.step if at is not None and epoch == at.epoch else 0
+        self._epoch = epoch
         super().on_epoch_begin(epoch, logs)
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -48,6 +53,7 @@ class SessionCallbacks(keras.callbacks.CallbackList):
 
     def on_train_batch_end(self, batch, logs=None):
         step = batch + self._offset
+        self.steps_done = self._epoch * self.steps_per_epoch + step + 1
         super().on_train_batch_end(step, logs)
         if (self._end_resumed_epoch and self._offset and step + 1 >= self.steps_per_epoch
                 and not self.model.stop_training):

@@ -12,9 +12,15 @@ class DivergenceCallback(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.diverged_at_step: int | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
-            self.diverged_at_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            # The training step (batch), counted as everywhere in tftrain; optimizer.iterations
+            # counts weight updates, fewer under gradient accumulation.
+            self.diverged_at_step = self._epoch * self.params["steps"] + batch + 1
             self.model.stop_training = True

@@ -6,6 +6,8 @@ from typing import Any
 
 import keras
 
+from tftrain.training.callbacks.ema import ema_weights
+
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
     """keras.callbacks.EarlyStopping whose patience used, best value and best weights survive
@@ -34,3 +36,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self.wait, self.best, self.best_epoch, self.stopped_epoch = (
                 state["wait"], state["best"], state["best_epoch"], state["stopped_epoch"])
             self.best_weights = state["best_weights"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        with ema_weights(self.model):  # with use_ema, the best weights kept are the averaged ones
+            super().on_epoch_end(epoch, logs)

@@ -10,13 +10,7 @@ import keras
 
 from tftrain.runs import RunDir
 from tftrain.training.callbacks.progress import ordered_logs
-
-
-def learning_rate(model: keras.Model) -> float:
-    """The optimizer's current learning rate (through Keras's LossScaleOptimizer wrapper)."""
-    optimizer = model.optimizer
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+from tftrain.training.schedules import learning_rate_used
 
 
 class HistoryCallback(keras.callbacks.Callback):
@@ -36,6 +30,7 @@ class HistoryCallback(keras.callbacks.Callback):
         self.steps_mode = steps_mode
         self.logged_values = logged_values
         self.rows: list[dict[str, Any]] = []
+        self._epoch, self._steps_done = 0, 0
 
     def get_state(self) -> dict[str, Any]:
         """The rows so far."""
@@ -48,12 +43,18 @@ class HistoryCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.run.write_history(self.rows)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps_done = self._epoch * self.steps_per_epoch + batch + 1
+
     def on_epoch_end(self, epoch, logs=None):
         row: dict[str, Any] = {"epoch": epoch + 1}
         if self.steps_mode:
             row["step"] = (epoch + 1) * self.steps_per_epoch
         row.update(ordered_logs(logs))
-        row["lr"] = learning_rate(self.model)
+        row["lr"] = learning_rate_used(self.model, self._steps_done)  # the rate the epoch's last step used
         row.update(self.logged_values(self.model))
         self.rows.append(row)
         self.run.write_history(self.rows)

@@ -10,13 +10,17 @@ from typing import Any
 import keras
 
 from tftrain.runs import RunDir
+from tftrain.training.callbacks.ema import ema_weights
+from tftrain.training.schedules import keras_native_learning_rate
 
 
 def save_atomically(model: keras.Model, path: Path) -> None:
-    """model.save to a temp name, then rename: a kill mid-write never corrupts the old file."""
+    """model.save to a temp name, then rename: a kill mid-write never corrupts the old file. The
+    file holds Keras's own classes only (a warmup is saved as the schedule it leads to)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
+    with keras_native_learning_rate(getattr(model, "optimizer", None)):
+        model.save(tmp)
     tmp.replace(path)
 
 
@@ -62,8 +66,9 @@ class SnapshotCallback(keras.callbacks.Callback):
         logs = logs or {}
         if not math.isfinite(float(logs.get("loss", 0.0))):
             return
-        save_atomically(self.model, self.run.snapshot("last"))
-        value = logs.get(self.monitor)
-        if value is not None and math.isfinite(float(value)) and self._improved(float(value)):
-            self.best, self.best_epoch = float(value), epoch + 1
-            save_atomically(self.model, self.run.snapshot("best"))
+        with ema_weights(self.model):  # with use_ema, the weights that were validated
+            save_atomically(self.model, self.run.snapshot("last"))
+            value = logs.get(self.monitor)
+            if value is not None and math.isfinite(float(value)) and self._improved(float(value)):
+                self.best, self.best_epoch = float(value), epoch + 1
+                save_atomically(self.model, self.run.snapshot("best"))

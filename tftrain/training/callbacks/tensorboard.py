@@ -6,7 +6,8 @@ callback uses only the events both loops emit (train begin/end, batch end, epoch
 same tag names and folder layout as Keras's callback, so `tensorboard --logdir runs/` shows every
 run's `train` and `validation` curves the same way whichever loop produced them:
 
-    tensorboard/train/       epoch_loss, epoch_<metric>, epoch_learning_rate, batch_*, the graph
+    tensorboard/train/       epoch_loss, epoch_<metric>, epoch_learning_rate (the rate the last
+                             step used), batch_*, the graph
     tensorboard/validation/  epoch_loss, epoch_<metric>
 
 Epoch scalars are stepped by epoch number (1-based, as in history.csv); in steps mode, where an
@@ -24,7 +25,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tftrain.training.callbacks.history import learning_rate
+from tftrain.training.schedules import learning_rate_used
 from tftrain.training.callbacks.progress import batch_interval, ordered_logs
 
 TRAIN = "train"
@@ -49,6 +50,7 @@ class TensorBoardCallback(keras.callbacks.Callback):
         self._epoch = 0
         self._last_batch_point = 0
         self._epoch_started = False
+        self._steps_done = 0  # the global step of the last batch done: which rate it trained with
 
     def _writer(self, name: str) -> tf.summary.SummaryWriter:
         if name not in self._writers:
@@ -101,9 +103,9 @@ class TensorBoardCallback(keras.callbacks.Callback):
             self._last_batch_point, self._epoch_started = self._epoch * self.steps_per_epoch + batch, False
 
     def on_train_batch_end(self, batch, logs=None):
+        step = self._steps_done = self._epoch * self.steps_per_epoch + batch + 1
         if self.batch_every is None or not logs:
             return
-        step = self._epoch * self.steps_per_epoch + batch + 1
         # With steps_per_execution > 1 this is called every few steps: write when a point is passed.
         if step // self.batch_every <= self._last_batch_point // self.batch_every:
             return
@@ -111,13 +113,13 @@ class TensorBoardCallback(keras.callbacks.Callback):
         with self._writer(TRAIN).as_default(step=step):
             for name, value in ordered_logs(logs).items():
                 tf.summary.scalar(f"batch_{name}", value)
-            tf.summary.scalar("batch_learning_rate", learning_rate(self.model))
+            tf.summary.scalar("batch_learning_rate", learning_rate_used(self.model, step))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = ordered_logs(logs)
         step = (epoch + 1) * self.steps_per_epoch if self.steps_mode else epoch + 1
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
-        train["learning_rate"] = learning_rate(self.model)
+        train["learning_rate"] = learning_rate_used(self.model, self._steps_done)
         train.update(self.logged_values(self.model))  # e.g. w and b of a one-input linear model
         with self._writer(TRAIN).as_default(step=step):
             for name, value in train.items():
