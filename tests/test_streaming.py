@@ -298,6 +298,68 @@ def test_convert_writes_shards_that_read_back_as_the_same_examples(cli, tmp_path
     assert again.exit_code == 2 and "exists and is not an empty folder" in again.output
 
 
+# ---------------------------------------------------------------------------------------------
+# Training recipes (issue 16) and evaluate on streamed data
+
+
+def test_recipes_plan_the_same_on_streamed_and_in_memory_data(tmp_path):
+    """Balanced class weights and per-channel statistics of streamed shards (read batch by batch)
+    are those of the same records in memory; pipeline augmentation gets the same arguments."""
+    from tftrain.training.plan import _recipe
+
+    write_shards(tmp_path)
+    raw = tfrecord_config(tmp_path, normalize="per_channel",
+                          augmentation=["random_flip", {"random_contrast": {"factor": 0.2}}])
+    raw["training"] = {"epochs": 1, "class_weight": "balanced"}
+    recipes = {}
+    for limit in (0, 1):  # streamed, then in memory (48 records of 40 bytes)
+        raw["data"]["in_memory_max_mb"] = limit
+        config, data = load(raw)
+        assert data.streamed == (limit == 0)
+        recipes[limit] = _recipe(config, data)
+    (streamed_spec, streamed_weights, streamed_layers), (memory_spec, memory_weights, memory_layers) = recipes.values()
+    assert streamed_weights is not None and len(streamed_weights) == 5
+    np.testing.assert_allclose(streamed_weights, memory_weights, rtol=1e-12)
+    np.testing.assert_allclose(np.array(streamed_spec.normalization), np.array(memory_spec.normalization), rtol=1e-9)
+    assert streamed_spec.input_scale is None and streamed_layers == memory_layers
+    assert dict(streamed_layers)["RandomContrast"]["value_range"] == [0, 255]  # uint8 pixels
+
+
+def test_streamed_floats_need_a_value_range_for_contrast(tmp_path):
+    from tftrain.data.augmentation import layer_arguments
+
+    pixels = np.random.default_rng(0).random((8, *SHAPE), dtype=np.float32)
+    write_records(tmp_path / "train-0.tfrecord", [example({"image": x.tobytes(), "label": [i % 2]})
+                                                  for i, x in enumerate(pixels)])
+    raw = tfrecord_config(tmp_path, augmentation=[{"random_contrast": {"factor": 0.2}}])
+    raw["data"]["options"]["features"] = {**FEATURES, "image": {**FEATURES["image"], "dtype": "float32"}}
+    config, data = load(raw)
+    assert data.input_dtype == "float32"
+
+    with pytest.raises(DataError, match=r"data.augmentation.0.random_contrast: the float32 inputs of tfrecord "
+                                        r"stream from disk, .*give value_range"):
+        layer_arguments(config, data)
+
+
+def test_a_run_on_streamed_shards_with_recipes_trains_and_evaluates(cli, tmp_path, write_config):
+    """Augmentation and class weights on streamed batches, then evaluate (with --mistakes, whose
+    images are picked from the streamed split) on the held-out records."""
+    write_shards(tmp_path / "data")
+    raw = tfrecord_config(tmp_path / "data", validation=0.25, augmentation=["random_flip"])
+    raw["training"] = {"epochs": 1, "class_weight": "balanced"}
+    raw["metrics"] = ["accuracy"]
+    result = cli("run", write_config(raw), "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs").iterdir())
+    evaluated = cli("evaluate", run, "--mistakes", "3", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads((run / "eval.json").read_text())
+    assert report["split"] == "validation (0.25 of train)" and report["examples"] == 12
+    assert report["mistakes"]["shown"] == min(3, report["mistakes"]["misclassified"])
+    if report["mistakes"]["shown"]:
+        assert (run / report["mistakes"]["plot"]).is_file()
+
+
 def test_record_corrupted_after_the_check_fails_the_run_naming_the_file(cli, tmp_path, tiny_mnist, write_config):
     source = write_config({"data": {"dataset": "npz", "path": str(tiny_mnist)}, "loss": "sparse_categorical_crossentropy"},
                           "source.yaml")

@@ -350,7 +350,8 @@ class TfdsOptions(_Options):
     input: str | None = None  # null: the dataset's supervised input (info.supervised_keys)
     label: str | None = None  # null: the dataset's supervised label
     # [height, width] to resize images to; null: the dataset's own shape, which must be fixed.
-    image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
+    image_size: Annotated[list[Annotated[int, Field(gt=0, le=MAX_IMAGE_SIDE)]],
+                          Field(min_length=2, max_length=2)] | None = None
 
 
 # Dataset name -> the options it accepts; the loaders live in tftrain.data (which imports NumPy).

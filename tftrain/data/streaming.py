@@ -259,14 +259,18 @@ def training_in_order(data: StreamedData, config: Config, seed: int) -> tf.data.
 
 
 def evaluation_batches(data: StreamedData, config: Config, seed: int) -> Evaluation:
-    """The test split if there is one, else the validation fraction, else the training files."""
+    """The test split if there is one, else the validation fraction, else the training files,
+    with their batch count declared (Keras warns that a dataset of unknown length "ran out of
+    data" at the end of every evaluate and predict)."""
     batch_size = config.data.batch_size
     if data.test is not None:
-        return Evaluation("test", in_order(data.test, batch_size), data.test.count)
-    holdout, validation, name, count = _validation(data, config, seed)
-    if validation is not None:
-        return Evaluation(name, validation, count)
-    return Evaluation("train", in_order(data.train, batch_size), data.train_count)
+        name, batches, count = "test", in_order(data.test, batch_size), data.test.count
+    else:
+        _, batches, name, count = _validation(data, config, seed)
+        if batches is None:
+            name, batches, count = "train", in_order(data.train, batch_size), data.train_count
+    cardinality = tf.data.experimental.assert_cardinality(math.ceil(count / batch_size))
+    return Evaluation(name, batches.apply(cardinality), count)
 
 
 def to_memory(data: StreamedData) -> LoadedData:
