@@ -11,6 +11,10 @@ load changes on a shared machine hit every variant alike; the tables show median
   cnn       the CIFAR CNN with a hand-written @tf.function GradientTape step on NumPy slices,
             against configs/cifar10_cnn.yaml (custom loop), the same with `loop: fit`, and
             with `training.precision: mixed_bfloat16`.
+  resnet    configs/cifar10_resnet20.yaml (a 72-layer graph, 0.27M parameters, ~41M multiply-adds
+            per image) against the tutorial CNN of configs/cifar10_cnn.yaml (~4.5M), both tftrain
+            runs on the same CIFAR-shaped data: what a real residual network costs per example
+            (not part of the default cases: --cases resnet).
   overhead  wall time of `tftrain run` on a one-step config against a script doing that step.
   cli       wall and CPU time of `tftrain --help`, `validate`, `show` and `schema` (on the smallest
             config and on one that reads the most of the schema), as ratios to `python -c "import
@@ -403,6 +407,28 @@ def cnn_case(sizes: Sizes, work: Path, images: Path, explore: bool = False) -> t
     return text, checks
 
 
+def resnet_case(sizes: Sizes, work: Path, images: Path) -> tuple[str, list[str]]:
+    """ResNet-20 beside the tutorial CNN: examples/second of each and their ratio (no target:
+    the residual network does ~9x the multiply-adds per image)."""
+    limit = min(sizes.cifar_train, 2560)  # one epoch of 20 batches of 128: the rate settles within it
+    data = ["data.dataset=npz", f"data.path={images}", f"data.limit={limit}", "training.epochs=1"]
+    variants = [
+        tftrain_variant("tutorial CNN (cifar10_cnn.yaml, custom)", CONFIGS / "cifar10_cnn.yaml",
+                        [*data, "data.batch_size=128"]),
+        tftrain_variant("ResNet-20 (cifar10_resnet20.yaml, fit)", CONFIGS / "cifar10_resnet20.yaml", data),
+        tftrain_variant("ResNet-20, loop: custom", CONFIGS / "cifar10_resnet20.yaml", [*data, "training.loop=custom"]),
+    ]
+    results = run_case("resnet", variants, sizes.cnn_repeats, work)
+    names = [v.name for v in variants]
+    fit, custom = ratio(results, names[1], names[0]), ratio(results, names[2], names[0])
+    checks = [f"- ResNet-20 examples/s: {_num(median(results[names[1]], 'examples_per_second'), 0)} (fit), "
+              f"{_num(median(results[names[2]], 'examples_per_second'), 0)} (custom): {fit:.2f}x and {custom:.2f}x "
+              "the tutorial CNN's at batch 128 (no target: ~9x its multiply-adds per image)"]
+    text = (f"### ResNet-20 beside the tutorial CNN, CIFAR-shaped ({limit} x 32x32x3 uint8 train, batch 128, "
+            "1 epoch)\n\n" + training_table(variants, results))
+    return text, checks
+
+
 def overhead_case(sizes: Sizes, work: Path, mnist: Path) -> tuple[str, list[str]]:
     def read_nothing(work: Path, stdout: str) -> dict:
         return {}
@@ -585,10 +611,14 @@ def main() -> None:
                 images = synthetic_npz(work / "cifar.npz", sizes.cifar_train, sizes.cifar_test, (32, 32, 3), (1,), seed=1,
                                        signal=0.35)  # a CNN needs more to learn in a few hundred steps
                 section = cnn_case(sizes, work, images, args.explore)
+            elif case == "resnet":
+                images = synthetic_npz(work / "cifar.npz", sizes.cifar_train, sizes.cifar_test, (32, 32, 3), (1,), seed=1,
+                                       signal=0.35)
+                section = resnet_case(sizes, work, images)
             elif case == "overhead":
                 section = overhead_case(sizes, work, mnist)
             else:
-                raise SystemExit(f"--cases: unknown case {case!r}; expected dense, cnn, overhead, cli")
+                raise SystemExit(f"--cases: unknown case {case!r}; expected dense, cnn, resnet, overhead, cli")
             sections.append(section[0])
             checks += section[1]
         training_minutes = (time.time() - started) / 60

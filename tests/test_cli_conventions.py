@@ -21,7 +21,7 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 def test_every_command_is_registered():
     assert set(COMMANDS) >= {"run", "evaluate", "validate", "show", "init", "runs", "compare", "plot",
-                             "sweep", "predict", "export", "schema", "report"}
+                             "sweep", "tune", "predict", "export", "schema", "report"}
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -78,8 +78,9 @@ print("HEAVY:" + ",".join(heavy), "EXIT:" + str(code))
     ["schema", "--output", "{tmp}/tftrain.schema.json"],
     ["runs", "runs", "--json"],
     ["init", "--template", "binary", "{tmp}/new.yaml"],
+    ["tune", "--help"],
 ], ids=["help", "run-help", "validate-help", "validate", "show", "validate-extends", "show-sources", "schema",
-        "schema-output", "runs", "init"])
+        "schema-output", "runs", "init", "tune-help"])
 def test_light_commands_never_import_tensorflow(args, tmp_path):
     result = _python(_NO_TF, *[a.format(tmp=tmp_path) for a in args])
     assert "EXIT:0" in result.stdout, result.stdout + result.stderr

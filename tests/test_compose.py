@@ -181,7 +181,7 @@ def test_a_bad_merged_value_names_the_file_it_came_from(tmp_path, cli, monkeypat
     monkeypatch.chdir(tmp_path)
     result = cli("validate", "exp.yaml")  # every problem at once, each naming the file it came from
     assert result.exit_code == 2 and result.output.splitlines() == [
-        "error: base/model.yaml: unknown key 'w_int' in 'model' — did you mean 'w_init'?; valid keys: type, w_init, "
+        "error: base/model.yaml: unknown key 'w_int' in 'model' — did you mean 'w_init'?; valid keys: type, init_from, w_init, "
         "b_init, output_activation",
         "error: base/data.yaml: data.batch_size: expected a positive integer, got 0",
         "error: recipe.yaml: optimizer: unknown parameter 'momentm' for optimizer 'sgd' — did you mean 'momentum'?; "

@@ -33,7 +33,7 @@ from tests.conftest import CONFIGS, REPO
 from tests.test_reliability import EVERY_STEPS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, TINY, Child, assert_identical
 
 # Seconds one distributed run may take on a busy 2-core machine (TensorFlow starts in ~5 s).
-RUN_TIMEOUT = 120
+RUN_TIMEOUT = 600  # a hang guard only: two workers on a loaded 2-core machine can take minutes
 
 # y = 3x + 2 + noise, 68 points: 51 train / 17 validation, batches of 16. For `custom` the last
 # training batch (3) and the last validation batch (1) split unevenly over two replicas, and the
@@ -290,11 +290,17 @@ def test_two_workers_replay_the_readme_example(loop, tmp_path, tiny_mnist):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+RESIDUAL_GRAPH = ("model={type: graph, nodes: [{name: f, layer: flatten}, {name: h, layer: {dense: {units: 16, "
+                  "activation: relu}}}, {name: g, layer: {dense: {units: 16}}}, {name: s, layer: add, inputs: [h, g]}, "
+                  "{name: out, layer: {dense: {units: 10, activation: softmax}}}]}")
+
+
 def test_a_tf_config_cluster_with_a_chief_job(tmp_path, tiny_mnist):
     """A cluster manager's TF_CONFIG instead of the flags, with TensorFlow's separate `chief` job:
-    the chief (not worker 0) writes the run directory, and the worker counts as worker 1 of 2."""
+    the chief (not worker 0) writes the run directory, and the worker counts as worker 1 of 2.
+    The model is a residual layer graph (issue 15): every model type is built in the strategy's scope."""
     config = CONFIGS / "mnist_dense.yaml"
-    overrides = [f"data.path={tiny_mnist}", "training.epochs=1"]
+    overrides = [f"data.path={tiny_mnist}", "training.epochs=1", RESIDUAL_GRAPH]
     chief_port, worker_port = _free_ports(2)
     cluster = {"chief": [f"127.0.0.1:{chief_port}"], "worker": [f"127.0.0.1:{worker_port}"]}
     tf_configs = [json.dumps({"cluster": cluster, "task": {"type": job, "index": 0}}) for job in ("chief", "worker")]
@@ -310,6 +316,7 @@ def test_a_tf_config_cluster_with_a_chief_job(tmp_path, tiny_mnist):
     assert not (tmp_path / "worker-runs").exists()
     distribute = run.summary()["distribute"]
     assert (distribute["workers"], distribute["worker_index"], distribute["replicas"]) == (2, 0, 2)
+    assert run.config().model.type == "graph"
     assert distribute["local_devices"] == ["/job:chief/replica:0/task:0/device:CPU:0"]
     reported = re.search(r"worker 1 of 2 done; weights sha256 ([0-9a-f]{64})", err1)
     assert reported and reported[1] == distribute["weights_sha256"], err1[-3000:]

@@ -174,6 +174,30 @@ def test_plot_overlays_several_runs_in_one_png(trained, tmp_path):
     assert width > height  # panels side by side: loss, mae, accuracy / w, b
 
 
+def test_plots_of_a_one_epoch_run_have_sane_axes_and_a_legend_beside_the_points(trained):
+    """One epoch: its points in the middle of a unit-wide epoch axis with whole-number ticks,
+    values without an offset, and a legend that covers none of the points."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tftrain.commands.plot import metric_figure, overlay_figure, read_curves
+    from tftrain.runs import RunDir
+
+    curves = read_curves(RunDir(trained["mnist"]))
+    assert curves.x == [1.0] and "val_loss" in curves.columns
+    for figure in (metric_figure(curves, "loss"), overlay_figure([curves])):
+        FigureCanvasAgg(figure).draw()
+        renderer = figure.canvas.get_renderer()
+        for ax in figure.axes:
+            low, high = ax.get_xlim()
+            assert low <= 0.0 and high >= 2.0
+            assert all(float(t).is_integer() for t in ax.get_xticks() if low <= t <= high)
+            assert ax.yaxis.get_offset_text().get_text() == ""
+            legend = ax.get_legend().get_window_extent(renderer)
+            points = np.concatenate([ax.transData.transform(np.column_stack(line.get_data()))
+                                     for line in ax.get_lines()])
+            assert len(points) >= 2 and not any(legend.contains(x, y) for x, y in points)
+
+
 def test_plot_refuses_a_non_png_output_and_a_folder_that_is_not_a_run(trained, tmp_path):
     result = _invoke("plot", trained["regression"], "--output", tmp_path / "x.jpg")
     assert result.exit_code == 2 and "expected a .png" in result.stderr

@@ -177,6 +177,31 @@ def test_step_cost_is_counted_on_a_symbolic_build_of_any_model(tiny_mnist, tiny_
         assert [layer.name for layer in model.layers][:2] == ["inputs", "rescale"]  # names as without the count
 
 
+def test_cost_of_layer_list_models_counts_residual_graphs_backbones_and_recurrent_steps():
+    """Any model type is costed from its built layers: ResNet-20's convolutions, a backbone
+    nested in the model, an LSTM once per time step (inside bidirectional)."""
+    from tftrain.config import validate
+    from tftrain.models import ModelSpec
+    from tftrain.training.performance import symbolic_macs
+
+    resnet = load_config_file("cifar10_resnet20.yaml")
+    assert symbolic_macs(resnet.model, ModelSpec((32, 32, 3), 1 / 255, 10, "float32", "x", "classes")) == 40_813_184
+    rnn = validate({"data": {"dataset": "npz", "path": "x.npz"}, "loss": "mse", "model": {
+        "type": "sequential", "layers": [{"bidirectional": {"layer": {"lstm": 4}}}, {"dense": 2}]}})
+    assert symbolic_macs(rnn.model, ModelSpec((10, 8), None, 2, "float32", "x", "regression")) == 10 * 2 * (8 + 4) * 16 + 8 * 2
+    backbone = validate({"data": {"dataset": "npz", "path": "x.npz"}, "loss": {"name": "sparse_categorical_crossentropy",
+                                                                              "from_logits": True},
+                         "model": {"type": "application", "name": "mobilenet_v3_small", "weights": "imagenet"}})
+    macs = symbolic_macs(backbone.model, ModelSpec((32, 32, 3), None, 10, "float32", "x", "classes"))
+    assert macs is not None and macs > 1_000_000  # built without reading any weights file (none exists here)
+
+
+def load_config_file(name: str):
+    from tftrain.config import load_config
+
+    return load_config(REPO / "configs" / name)
+
+
 def test_cpu_threads_auto_uses_one_thread_for_tiny_steps_only(monkeypatch):
     from tftrain.training.performance import SMALL_STEP_MACS, resolve_cpu_threads
 

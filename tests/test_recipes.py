@@ -371,6 +371,8 @@ def test_balanced_class_weights_are_scikit_learns(tmp_path):
 BAD_AT_VALIDATE = [
     ({"optimizer": {"learning_rate": {"schedule": "cosine", "initial_learning_rate": 0.1}}},
      "optimizer.learning_rate.schedule: unknown schedule \"cosine\" — did you mean 'cosine_decay'?"),
+    ({"optimizer": {"learning_rate": {"schedule": ["cosine_decay"], "initial_learning_rate": 0.1}}},
+     "optimizer.learning_rate.schedule: expected a schedule name, got a list"),
     ({"data": {"augmentation": ["random_flp"]}},
      "data.augmentation.0: unknown augmentation \"random_flp\" — did you mean 'random_flip'?"),
     ({"optimizer": {"learning_rate": {"schedule": "piecewise_constant", "boundaries": [10, 5], "values": [1.0, 0.5, 0.1]}}},
@@ -459,7 +461,8 @@ def test_normalize_decides_what_the_model_does_to_raw_images(tiny_images, choice
     from tftrain.training.prepare import prepare
 
     config = validate({"name": "n", "data": {"dataset": "npz", "path": str(tiny_images), "normalize": choice},
-                       "model": {"type": "cnn", "conv": [4], "dense": [4]}, "loss": "sparse_categorical_crossentropy"})
+                       "model": {"type": "cnn", "conv": [4], "dense": [4]},
+                       "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}})  # cnn: logits
     model = prepare(config, create_distribution(config.training)).model
     names = [layer.name for layer in model.layers]
     assert ("rescale" in names) == (choice == "auto") and ("normalize" in names) == (choice == "per_channel")

@@ -1,12 +1,15 @@
-"""`tftrain sweep` (grid, ranking, sweep.json, failed members) and `tftrain run --smoke`."""
+"""`tftrain sweep` (grid, ranking, sweep.json, failed members, members named and labelled by their
+values, TensorBoard HParams, --jobs N) and `tftrain run --smoke`."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tftrain.config import load_config
 from tftrain.errors import UserError
@@ -14,15 +17,35 @@ from tftrain.commands.smoke import SMOKE_BATCHES, smoke_config
 from tftrain.commands.sweep import parse_grid, split_values
 
 
-@pytest.fixture
-def npz_regression(tmp_path, write_config):
+def _npz_regression(folder: Path) -> Path:
     """A config on a user .npz of 20 points of y = 2x - 1 (validation: a fifth of them)."""
     x = np.linspace(-1, 1, 20, dtype=np.float32)[:, None]
-    np.savez(tmp_path / "points.npz", x_train=x, y_train=2 * x - 1)
-    return write_config({
-        "name": "pts", "data": {"dataset": "npz", "path": str(tmp_path / "points.npz"), "batch_size": 4,
+    np.savez(folder / "points.npz", x_train=x, y_train=2 * x - 1)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "pts", "data": {"dataset": "npz", "path": str(folder / "points.npz"), "batch_size": 4,
                                 "validation": 0.2},
-        "model": {"type": "linear", "w_init": 0.0}, "loss": "mse", "training": {"epochs": 2}})
+        "model": {"type": "linear", "w_init": 0.0}, "loss": "mse", "training": {"epochs": 2}}))
+    return path
+
+
+@pytest.fixture
+def npz_regression(tmp_path):
+    return _npz_regression(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """One sweep of six members: two complete, two fail on a missing file, two are invalid."""
+    from typer.testing import CliRunner
+
+    from tftrain.cli import app
+
+    root = tmp_path_factory.mktemp("sweep")
+    config = _npz_regression(root)
+    args = ["sweep", config, "--runs-dir", root / "runs", "--quiet", "--grid", "optimizer.learning_rate=0.5,0.05,-1",
+            "--grid", f"data.path={root / 'points.npz'},{root / 'missing.npz'}"]
+    return root, CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_split_values_keeps_lists_and_quoted_commas_together():
@@ -42,11 +65,8 @@ def test_bad_grid_specs_are_bad_input(spec, message):
         parse_grid([spec])
 
 
-def test_sweep_runs_every_member_ranks_them_and_survives_failed_members(cli, npz_regression, tmp_path):
-    missing = tmp_path / "missing.npz"
-    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", "--quiet",
-                 "--grid", "optimizer.learning_rate=0.5,0.05,-1",
-                 "--grid", f"data.path={tmp_path / 'points.npz'},{missing}")
+def test_sweep_runs_every_member_ranks_them_and_survives_failed_members(cli, swept):
+    tmp_path, result = swept
     assert result.exit_code == 1, result.output  # some members failed; the others ran
     folder = Path(result.stdout.strip())
     assert folder.parent == tmp_path / "runs" and folder.name.startswith("pts-sweep-")
@@ -55,7 +75,7 @@ def test_sweep_runs_every_member_ranks_them_and_survives_failed_members(cli, npz
     members = {(m["overrides"]["optimizer.learning_rate"], Path(m["overrides"]["data.path"]).name): m
                for m in sweep["members"]}
     assert len(members) == 6
-    for lr in ("0.5", "0.05"):
+    for lr in (0.5, 0.05):  # typed as YAML reads them, not the --grid text
         good = members[(lr, "points.npz")]
         assert good["status"] == "completed"
         run = Path(good["run_dir"])
@@ -65,7 +85,7 @@ def test_sweep_runs_every_member_ranks_them_and_survives_failed_members(cli, npz
         assert bad_data["status"] == "failed" and "missing.npz does not exist" in bad_data["error"]
         assert bad_data["run_dir"] is None  # bad input fails before a run directory exists
     for path in ("points.npz", "missing.npz"):
-        invalid = members[("-1", path)]
+        invalid = members[(-1, path)]
         assert invalid["status"] == "invalid" and "optimizer.learning_rate" in invalid["error"]
     # Ranked by the best val_loss of each completed member, lowest first.
     completed = [m for m in sweep["members"] if m["status"] == "completed"]
@@ -82,6 +102,104 @@ def test_sweep_runs_every_member_ranks_them_and_survives_failed_members(cli, npz
                                                           for m in completed)
 
 
+def test_sweep_members_are_named_and_labelled_by_their_values(cli, swept):
+    """In run names, `tftrain runs`, `compare` and `plot` legends; `plot SWEEP_DIR` plots its members."""
+    from tftrain.commands.plot import overlay_curves, overlay_figure
+
+    tmp_path, result = swept
+    folder = Path(result.stdout.strip())
+    sweep = json.loads((folder / "sweep.json").read_text())
+    completed = [m for m in sweep["members"] if m["status"] == "completed"]
+    labels = {"learning_rate=0.5 path=points.npz", "learning_rate=0.05 path=points.npz"}
+    assert {m["label"] for m in completed} == labels
+    assert sorted(Path(m["run_dir"]).name.rsplit("-", 2)[0] for m in completed) == [
+        "pts-1-learning_rate-0.5_path-points.npz", "pts-3-learning_rate-0.05_path-points.npz"]
+    listed = json.loads(cli("runs", tmp_path / "runs", "--json").stdout)
+    assert {row["label"] for row in listed} == labels
+    table = cli("runs", tmp_path / "runs")
+    assert "learning_rate=0.05 path=points.npz" in table.stdout
+    compared = cli("compare", folder, "--json")  # a sweep folder stands for its members
+    assert compared.exit_code == 0, compared.output
+    assert set(json.loads(compared.stdout)["labels"]) == labels
+    plotted = cli("plot", folder, "--output", tmp_path / "sweep.png")
+    assert plotted.exit_code == 0, plotted.output
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = overlay_figure(overlay_curves([folder]))  # the members with a history, by their values
+    legend = {t.get_text() for ax in figure.axes for t in ax.get_legend().get_texts()}
+    assert {f"{label} train" for label in labels} <= legend and {f"{label} validation" for label in labels} <= legend
+
+
+def test_sweep_members_are_tensorboard_hparams_sessions(swept):
+    """TensorBoard's own HParams handler, over the runs folder, lists each member with its values,
+    its status and the metrics it logged."""
+    tmp_path, result = swept
+    groups = hparams_groups(tmp_path / "runs")
+    sweep = json.loads((Path(result.stdout.strip()) / "sweep.json").read_text())
+    ran = [m for m in sweep["members"] if m["run_dir"]]
+    assert sorted(groups) == sorted(Path(m["run_dir"]).name for m in ran)
+    for member in ran:
+        group = groups[Path(member["run_dir"]).name]
+        assert group["hparams"] == {"optimizer.learning_rate": member["overrides"]["optimizer.learning_rate"],
+                                    "data.path": member["overrides"]["data.path"], "status": "completed"}
+        assert group["status"] == "STATUS_SUCCESS"
+        history = (Path(member["run_dir"]) / "history.csv").read_text().splitlines()
+        last = dict(zip(history[0].split(","), history[-1].split(",")))
+        assert group["metrics"][("validation", "epoch_loss")] == pytest.approx(float(last["val_loss"]), rel=1e-6)
+        assert group["metrics"][("train", "epoch_loss")] == pytest.approx(float(last["loss"]), rel=1e-6)
+        assert group["metrics"][("", "best_val_loss")] == pytest.approx(member["value"], rel=1e-6)
+
+
+def hparams_groups(logdir: Path) -> dict[str, dict]:
+    """What TensorBoard's HParams dashboard shows for `tensorboard --logdir LOGDIR`: each session
+    group (named by its run directory) with its hparams, status and metric values, read by
+    TensorBoard's own event multiplexer and HParams request handler."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+
+    mux = multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    tb = base_plugin.TBContext(logdir=str(logdir), multiplexer=mux,
+                               data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)))
+    request = api_pb2.ListSessionGroupsRequest(start_index=0, slice_size=1000, allowed_statuses=[
+        api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE, api_pb2.STATUS_RUNNING])
+    response = list_session_groups.Handler(context.RequestContext(), backend_context.Context(tb), "", request).run()
+    groups = {}
+    for group in response.session_groups:
+        (session,) = group.sessions
+        groups[group.name] = {
+            "hparams": {k: getattr(v, v.WhichOneof("kind")) for k, v in group.hparams.items()},
+            "status": api_pb2.Status.Name(session.status),
+            "metrics": {(m.name.group, m.name.tag): m.value for m in group.metric_values},
+        }
+    return groups
+
+
+def test_sweep_jobs_trains_members_in_worker_processes(cli, npz_regression, tmp_path):
+    """--jobs 2: each member in its own worker process (not this one), with a fair share of the
+    CPU threads, its output in logs/; the same sweep.json and ranking."""
+    from tftrain.commands.workers import fair_cpu_threads
+
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", "--jobs", "2",
+                 "--grid", "optimizer.learning_rate=0.5,0.05")
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stdout.strip())
+    sweep = json.loads((folder / "sweep.json").read_text())
+    assert sweep["jobs"] == 2 and [m["status"] for m in sweep["members"]] == ["completed", "completed"]
+    pids = set()
+    for member in sweep["members"]:
+        run = Path(member["run_dir"])
+        summary = json.loads((run / "summary.json").read_text())
+        pids.add(summary["pid"])
+        assert yaml.safe_load((run / "config.yaml").read_text())["training"]["cpu_threads"] == fair_cpu_threads(2)
+        assert (folder / "logs" / f"{run.name.rsplit('-', 2)[0]}.log").read_text().startswith("run directory: ")
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert sweep["ranking"] == [1, 2] and "sweep ranked by val_loss" in result.stderr
+
+
 def test_a_sweep_where_no_member_validates_writes_nothing(cli, npz_regression, tmp_path):
     result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", "--grid", "optimiser.lr=0.1,0.2")
     assert result.exit_code == 2
@@ -89,6 +207,22 @@ def test_a_sweep_where_no_member_validates_writes_nothing(cli, npz_regression, t
     assert not (tmp_path / "runs").exists()
     result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "at least one --grid" in result.stderr
+
+
+def test_a_grid_of_more_than_max_members_is_refused_in_one_line(cli, npz_regression, tmp_path):
+    """101 x 100 points: more than the 10,000 a sweep (or a tune grid) takes unless --max-members
+    raises the limit; refused before any member is validated, nothing written."""
+    grid = ["--grid", "training.seed=" + ",".join(map(str, range(101))),
+            "--grid", "data.batch_size=" + ",".join(map(str, range(1, 101)))]
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", *grid)
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+    assert result.stderr.strip() == ("error: --grid: 10,100 members (101 training.seed x 100 data.batch_size), "
+                                     "more than --max-members 10,000; give --max-members 10100 to run them all, "
+                                     "or fewer values")
+    result = cli("sweep", npz_regression, "--runs-dir", tmp_path / "runs", "--max-members", "3",
+                 "--grid", "training.seed=1,2,3,4")
+    assert result.exit_code == 2 and "4 members (4 training.seed), more than --max-members 3" in result.stderr
+    assert len(parse_grid([g for g in grid if g != "--grid"], max_members=10_100)["training.seed"]) == 101
 
 
 def test_smoke_config_cuts_only_the_size(tiny_mnist, write_config):

@@ -200,6 +200,13 @@ PARAMETER_HINTS = {
         "Keras's sparse loss has no label smoothing: use categorical_crossentropy with one-hot labels"),
 }
 
+def monitor_mode(monitor: str, mode: str = "auto") -> str:
+    """`auto`: max for accuracy-like names (acc, auc, precision, recall), else min."""
+    if mode != "auto":
+        return mode
+    return "max" if any(s in monitor for s in ("acc", "auc", "precision", "recall")) else "min"
+
+
 METRIC_ALIASES = {
     "acc": "accuracy",
     "mse": "mean_squared_error",
@@ -207,10 +214,13 @@ METRIC_ALIASES = {
     "rmse": "root_mean_squared_error",
 }
 
+# Every keras.activations function that takes only its input (`threshold` needs two more
+# arguments, so it is not one); tests/test_layer_catalog.py checks the list against Keras.
 ACTIVATIONS = frozenset({
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish", "tanh",
     "sigmoid", "hard_sigmoid", "softmax", "log_softmax", "softplus", "softsign", "linear",
-    "exponential",
+    "exponential", "celu", "glu", "hard_shrink", "hard_silu", "hard_swish", "hard_tanh", "log_sigmoid",
+    "soft_shrink", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "tanh_shrink",
 })
 
 
@@ -232,14 +242,19 @@ class NoOptions(_Options):
 
 
 class SyntheticRegressionOptions(_Options):
-    """Points on linspace(x_min, x_max), y = w*x + b + noise*N(0, 1): the basic-training-loop data."""
+    """y = (w + slope_noise*N(0, 1))*x + b + noise*N(0, 1), x on linspace(x_min, x_max) or drawn
+    from N(x_mean, x_std): the basic-training-loop data by default."""
 
     num_examples: Annotated[int, Field(gt=0, le=MAX_GENERATED)] = 201  # the tutorial's 201 points
     w: float = 3.0  # the tutorial's true slope
     b: float = 2.0  # and intercept
     noise: Annotated[float, Field(ge=0)] = 1.0  # standard deviation of the Gaussian noise
-    x_min: float = -2.0  # the tutorial's range
-    x_max: float = 2.0  # [-2, 2]: the tutorial's range
+    slope_noise: Annotated[float, Field(ge=0)] = 0.0  # per-point noise on the slope: off, as in the tutorial
+    x_distribution: Literal["linspace", "normal"] = "linspace"  # the tutorial's evenly spaced x
+    x_min: float = -2.0  # the tutorial's range (linspace)
+    x_max: float = 2.0  # [-2, 2]: the tutorial's range (linspace)
+    x_mean: float = 0.0  # the mean of x drawn from N(x_mean, x_std) (normal): standard normal
+    x_std: Annotated[float, Field(gt=0)] = 1.0  # and its spread
 
 
 class SyntheticBinaryOptions(_Options):

@@ -101,6 +101,10 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run directory.", show_default
 RunDirsArg = Annotated[list[Path], typer.Argument(help="Run directories.", show_default=False)]
 CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="Which model: last or best.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")]
+MaxMembersOpt = Annotated[int, typer.Option("--max-members", help="Refuse a grid of more points than this "
+                                            "(each is validated and listed, and trained).")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Runs at once, each in its own process with a "
+                                      "fair share of the CPU threads.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists (never a run's own files).")]
 
 
@@ -240,6 +244,9 @@ def _train(config: Path, sets: list[str], runs_dir: Path, name: str | None, smok
     cfg = load_config(config, sets)
     if name is not None:
         check_name(name)
+    from tftrain.tracking import check_tracking
+
+    check_tracking(cfg)  # before TensorFlow's import: a missing tracker is known in a blink
     _join_cluster(cfg, workers, worker_index)
     what = "smoke-testing" if smoke else "training"
     _start(console, f"{what} {config} ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)",
@@ -384,7 +391,8 @@ def show(
                                           "default it came from.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved).
+    """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved);
+    for layer-list models also the layers it builds, repeated groups expanded (a table on stderr).
 
     Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit --sources
     """
@@ -398,6 +406,11 @@ def show(
         sys.stdout.write(annotated_yaml(resolved, composed))
     else:
         sys.stdout.write(resolved.to_yaml())
+    rows = resolved.model.layer_rows()
+    if rows:
+        from tftrain.console import layers_table
+
+        _print_table(layers_table(rows, f"model: {resolved.model.type}, {len(rows)} layers"), err_console())
 
 
 @app.command()
@@ -478,7 +491,7 @@ def runs_(
 @app.command()
 @_reports_errors
 def compare(run_dirs: RunDirsArg, as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Config differences and metrics of several runs, side by side.
+    """Config differences and metrics of several runs (or a sweep's or study's members), side by side.
 
     Example: tftrain compare runs/mnist-dense-20260101-120000 runs/mnist-dense-20260102-090000
     """
@@ -500,7 +513,7 @@ def plot(
     force: ForceOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Overlay the curves of one or more runs in one PNG figure.
+    """Overlay the curves of one or more runs in one PNG figure (a sweep or study folder: its members).
 
     Example: tftrain plot runs/lr-0.1-* runs/lr-0.01-* --output lr.png
     """
@@ -541,6 +554,8 @@ def sweep(
     metric: Annotated[Optional[str], typer.Option("--metric", help="Rank by this history column "
                                                   "(default: the checkpoint monitor).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="auto, min or max.")] = "auto",
+    jobs: JobsOpt = 1,
+    max_members: MaxMembersOpt = 10_000,  # commands.sweep.MAX_MEMBERS (not imported: --help stays light)
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the ranking and errors.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -548,16 +563,65 @@ def sweep(
 
     Exits 1 if any member did not complete (the others still ran).
 
-    Example: tftrain sweep configs/linear_regression.yaml --grid optimizer.learning_rate=0.1,0.01
+    Example: tftrain sweep configs/linear_regression.yaml --grid optimizer.learning_rate=0.1,0.01 --jobs 2
     """
     from tftrain.commands.sweep import run_sweep, sweep_table
 
     result = run_sweep(config, set_, grid, runs_dir=runs_dir, metric=metric, mode=mode,
-                       console=_console(quiet))
+                       console=_console(quiet), jobs=jobs, max_members=max_members)
     _print_table(sweep_table(result), err_console())
     print(result.path)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@_reports_errors
+def tune(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config file (its tune: section, or --space).",
+                                                     show_default=False)] = None,
+    space: Annotated[Optional[Path], typer.Option("--space", help="The search: objective, space, sampler, "
+                                                  "pruner, trials (instead of the config's tune: section).",
+                                                  metavar="FILE")] = None,
+    set_: SetOpt = [],  # noqa: B006
+    trials: Annotated[Optional[int], typer.Option("--trials", help="Trials in the study (all processes "
+                                                  "together); overrides the spec's trials.")] = None,
+    jobs: JobsOpt = 1,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage shared by every process "
+                                                   "of the study: sqlite:///PATH, postgresql://..., mysql://..., "
+                                                   "journal:PATH (default: sqlite in the study folder).",
+                                                   metavar="URL")] = None,
+    study: Annotated[Optional[str], typer.Option("--study", help="Study name: processes (and machines) that give "
+                                                 "the same one, and the same --storage, share the study.")] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where the study folder is created.")] = Path("runs"),
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", help="Continue this study: trials a stopped or killed tune process left are resumed from "
+        "their checkpoints (or re-run), then the study goes on.", metavar="STUDY_DIR")] = None,
+    max_members: MaxMembersOpt = 10_000,  # commands.sweep.MAX_MEMBERS (not imported: --help stays light)
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results and errors.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Search hyperparameters with Optuna; prints the study folder (best.yaml, study.json, plots).
+
+    Trials are normal run directories in the study folder, --jobs N of them at a time in worker
+    processes; unpromising trials are pruned after any epoch. Exits 1 if no trial completed.
+
+    Example: tftrain tune configs/mnist_dense.yaml --space space.yaml --trials 20 --jobs 2
+    """
+    from tftrain.commands.tune import resume as resume_study
+    from tftrain.commands.tune import tune as run_study
+    from tftrain.errors import UserError
+
+    if resume is not None:
+        if config is not None or space is not None or set_ or study is not None:
+            raise UserError("--resume takes the study folder alone: its own base.yaml and tune.yaml go on "
+                            "(CONFIG, --space, --set and --study do not apply; --trials, --jobs and --storage do)")
+        print(resume_study(resume, trials=trials, jobs=jobs, storage=storage, console=_console(quiet)))
+        return
+    if config is None:
+        raise UserError("missing CONFIG: tftrain tune CONFIG [--space FILE] (or tftrain tune --resume STUDY_DIR)")
+    print(run_study(config, space, set_, trials=trials, jobs=jobs, storage=storage, study_name=study,
+                    runs_dir=runs_dir, console=_console(quiet), max_members=max_members))
 
 
 @app.command()

@@ -54,6 +54,7 @@ from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
 from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
 from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
+from tftrain.tune_spec import TuneSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
@@ -178,6 +179,8 @@ class OptimizerConfig(_Named):
             if name is None:
                 raise ValueError(".learning_rate.schedule: required key is missing (a number, or a schedule: "
                                  f"one of {', '.join(catalog.SCHEDULES)})")
+            if not isinstance(name, str):
+                raise ValueError(f".learning_rate.schedule: expected a schedule name, got {show(name)}")
             if name not in catalog.SCHEDULES:
                 raise ValueError(".learning_rate.schedule: " + unknown("schedule", name, catalog.SCHEDULES))
         return value
@@ -396,6 +399,39 @@ class TrainingConfig(Strict):
         return self
 
 
+# Tracking URIs MLflow 3 takes (its file store, `./mlruns`, is refused unless MLFLOW_ALLOW_FILE_STORE).
+MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+
+
+class MlflowTracking(Strict):
+    """Log the run to MLflow: config as params, metrics per epoch, status, files as artifacts."""
+
+    uri: str | None = None  # null: MLFLOW_TRACKING_URI, else MLflow's default (sqlite:///mlflow.db in the working directory)
+    experiment: str | None = None  # null: the config's name
+    parent_run_id: str | None = None  # null: a top-level MLflow run (tune nests its trials under the study's run)
+    log_model: bool = True  # model.keras is what the run produced: keep it with the run
+
+    @field_validator("uri")
+    @classmethod
+    def _database_or_server(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme = value.split(":", 1)[0].split("+", 1)[0].lower() if ":" in value else ""
+        if scheme in ("", "file"):
+            raise ValueError(f"MLflow 3 refuses a file store ({show(value)}); use a database such as "
+                             "sqlite:///mlflow.db, or a tracking server such as http://localhost:5000")
+        if scheme not in MLFLOW_SCHEMES:
+            raise ValueError(f"unknown tracking URI scheme {show(scheme)}" + suggest(scheme, MLFLOW_SCHEMES)
+                             + f"; expected one of: {', '.join(MLFLOW_SCHEMES)}")
+        return value
+
+
+class TrackingConfig(Strict):
+    """Experiment trackers a run also logs to (its run directory is written either way)."""
+
+    mlflow: MlflowTracking | None = None  # none unless named: tracking needs a server or database
+
+
 class Config(Strict):
     """One training run, fully described."""
 
@@ -408,6 +444,8 @@ class Config(Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)  # plain SGD, lr 0.01
     metrics: list[MetricConfig] = Field(default_factory=list)  # the loss is always reported
     training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
+    tracking: TrackingConfig | None = None  # the run directory alone; {mlflow: {...}} also logs to MLflow
+    tune: TuneSpec | None = None  # what `tftrain tune` searches (tftrain run ignores it)
 
     @field_validator("name")
     @classmethod
@@ -742,7 +780,7 @@ def _format_error(error: dict, raw: dict, root: type[BaseModel]) -> str:
         return f"{path}: expected letters, digits, '.', '_' or '-' only, got {show(given)}"
     if kind == "value_error":
         message = str(error["ctx"]["error"])
-        if message.startswith("."):  # a nested schema's message that starts with its own key path
+        if message.startswith((".", "[")):  # a nested schema's message that starts with its own key path
             return path + message
         return f"{path}: {message}" if path != "config" else message
     expected = _EXPECTED.get(kind) or error["msg"].removeprefix("Input should be ").lower()

@@ -70,6 +70,9 @@ def _recipes(config: Config) -> list[str]:
             found.append(f"data.augmentation.{i}.{name}: mixes labels, so it needs one-hot labels "
                          f"(categorical_crossentropy) or binary ones; loss {config.loss.canonical} takes "
                          f"{'class indices' if task == 'classes' else 'values that do not mix'}")
+    if data.normalize == "per_channel" and config.model.type == "application":
+        found.append("data.normalize: per_channel would rescale the pixels a keras.applications backbone "
+                     f"preprocesses itself ({config.model.name}'s preprocess_input is inside the model); use auto")
     if training.steps is not None and optimizer.scheduled:
         found += _schedule_in_steps(optimizer.learning_rate, training.steps)
     return found

@@ -29,6 +29,16 @@ def model_table(model) -> Table:
     return table
 
 
+def layers_table(rows: list[tuple[str, str, str, str]], title: str) -> Table:
+    """The layers a config lists (groups expanded): index, name, layer, parameters, inputs."""
+    table = Table(title=title, title_justify="left")
+    for column in ("#", "name", "layer", "parameters", "inputs"):
+        table.add_column(column, justify="right" if column == "#" else "left", overflow="fold")
+    for i, row in enumerate(rows):
+        table.add_row(str(i), *row)
+    return table
+
+
 def data_lines(info: dict[str, Any]) -> str:
     """`data: <files read>` plus one line per split with the array shapes and dtypes."""
     lines = [f"data: {info['source']}"]

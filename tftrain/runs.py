@@ -6,7 +6,8 @@ RunSummary, the only writer of summary.json.
       checkpoints/ best.keras last.keras (snapshots)  state/ (resume state)
       tensorboard/  plots/ (curves; evaluation plots)  export/  .lock
 
-A folder of sweep members holds sweep.json beside the members' run directories.
+A sweep folder holds sweep.json beside its members' run directories; a tune study folder holds
+study.json beside its trials' (tftrain.commands.sweep, tftrain.commands.tune).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ PLOTS = "plots"
 EXPORT = "export"
 REPORT = "report.html"  # tftrain report RUN, by default
 LOCK = ".lock"
+TRACKING = "tracking.json"  # which experiment-tracker run (MLflow) the run logs to, kept across resumes
 SWEEP = "sweep.json"  # in a sweep folder: marks it, and lists its members
+STUDY = "study.json"  # in a tune study folder: marks it, and lists its trials
+GROUPS = (SWEEP, STUDY)  # the files that make a folder a group of runs
 
 # Plots written by `tftrain evaluate` (curves of history.csv are plots/<metric>.png).
 CONFUSION_MATRIX_PLOT = f"{PLOTS}/confusion_matrix.png"
@@ -59,8 +63,8 @@ EVALUATION_PLOTS = (CONFUSION_MATRIX_PLOT, ROC_PLOT, PRECISION_RECALL_PLOT, PRED
                     RESIDUALS_PLOT, MISTAKES_PLOT)
 
 # summary.json statuses; `killed` is never written: it is read off a `running` run whose lock
-# no process holds (kill -9, power loss).
-STATUSES = ("running", "completed", "interrupted", "diverged", "failed", "killed")
+# no process holds (kill -9, power loss). `pruned`: stopped early by a tune study's pruner.
+STATUSES = ("running", "completed", "pruned", "interrupted", "diverged", "failed", "killed")
 
 
 def _umask() -> int:
@@ -197,6 +201,16 @@ class RunDir:
 
     # -- reading ---------------------------------------------------------------------------
     @classmethod
+    def find(cls, runs_dir: str | Path, name: str) -> RunDir | None:
+        """The newest run directory that `create(runs_dir, name)` made, or None."""
+        pattern = re.compile(re.escape(name) + r"-\d{8}-\d{6}(-\d+)?")
+        try:
+            found = [p for p in Path(runs_dir).iterdir() if pattern.fullmatch(p.name) and (p / CONFIG).is_file()]
+        except FileNotFoundError:
+            return None
+        return cls(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+
+    @classmethod
     def open(cls, path: str | Path) -> RunDir:
         """An existing run directory (it must hold config.yaml)."""
         run = cls(Path(path))
@@ -240,6 +254,23 @@ class RunDir:
         if status == "running" and fcntl is not None and not self.active():
             return "killed"
         return status
+
+    def label(self) -> str | None:
+        """What tells this run from the others of its sweep or study (`lr=0.1 batch_size=64`),
+        read from the group file beside it; None for a run of its own."""
+        for name in GROUPS:
+            try:
+                group = json.loads((self.path.parent / name).read_text())
+            except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if not isinstance(group, dict):
+                continue  # a damaged or edited group file: the run simply has no label
+            entries = group.get("members") or group.get("trials")
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and isinstance(entry.get("run_dir"), str) \
+                        and Path(entry["run_dir"]).name == self.path.name:
+                    return entry.get("label") if isinstance(entry.get("label"), str) else None
+        return None
 
     def history(self) -> list[dict[str, str]]:
         """history.csv rows (strings, as read); a damaged file is a UserError naming it."""
@@ -291,7 +322,7 @@ class RunSummary:
     session reported about its end (signal, error, ...) is dropped when the run resumes.
     """
 
-    _SESSION_END = ("signal", "interrupted_at", "error", "diverged_at_step", "finished")
+    _SESSION_END = ("signal", "interrupted_at", "error", "diverged_at_step", "pruned_at", "finished")
 
     def __init__(self, run: RunDir):
         self.run = run
@@ -334,6 +365,11 @@ class RunSummary:
     def completed(self, results: dict[str, Any]) -> None:
         """Trained to the end (or stopped early by a callback); `results`: metrics, timing."""
         self._update(**results, status="completed", finished=time.time())
+
+    def pruned(self, results: dict[str, Any], at: dict[str, Any]) -> None:
+        """Stopped early by a tune study's pruner after the report `at` (step, value); what it
+        trained is kept (model.keras, snapshots, history), as for a completed run."""
+        self._update(**results, status="pruned", pruned_at=at, finished=time.time())
 
 
 def to_json(data: dict) -> str:

@@ -70,8 +70,8 @@ def read_curves(run: RunDir) -> Curves:
     truth = {name: float(data[f"true_{name}"]) for name in ("w", "b")
              if isinstance(data.get(f"true_{name}"), (int, float)) and not isinstance(data.get(f"true_{name}"), bool)}
     initial = run.config().model.initial_values()
-    label = summary.get("name") if isinstance(summary.get("name"), str) else run.path.name
-    return Curves(label, x_name, x, columns, truth, initial)
+    name = summary.get("name") if isinstance(summary.get("name"), str) else run.path.name
+    return Curves(run.label() or name, x_name, x, columns, truth, initial)
 
 
 def _number(text: str | None) -> float:
@@ -97,7 +97,7 @@ def save_png(figure: Figure, path: Path) -> Path:
 def _axes_for(figure: Figure, count: int):
     columns = min(count, 3)
     rows = math.ceil(count / columns)
-    figure.set_size_inches(5.0 * columns, 3.6 * rows)
+    figure.set_size_inches(7.0 * columns, 3.6 * rows)  # room for the legend beside each panel
     return [figure.add_subplot(rows, columns, i + 1) for i in range(count)]
 
 
@@ -105,8 +105,14 @@ def _finish(ax, title: str, x_name: str) -> None:
     ax.set_title(title)
     ax.set_xlabel(x_name)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
+    xs = {x for line in ax.get_lines() for x in line.get_xdata()}
+    if len(xs) == 1:  # one epoch: a point in the middle of a unit-wide axis, not a 0.1-wide one
+        (x,) = xs
+        ax.set_xlim(x - 1, x + 1)
+    ax.ticklabel_format(axis="y", useOffset=False)  # values as they are, not offsets from one of them
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    # Beside the axes, not on them: a legend inside may cover the very points it names.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def write_run_plots(run_dir: str | Path) -> list[Path]:
@@ -117,11 +123,7 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
     folder = run.path / PLOTS
     written = []
     for metric in curves.metrics():
-        figure = Figure(figsize=(6.4, 4.0), layout="constrained")
-        ax = figure.add_subplot()
-        _plot_pair(ax, curves, metric, label_prefix="", color=None)
-        _finish(ax, f"{curves.label}: {metric}", curves.x_name)
-        written.append(save_png(figure, folder / f"{_file_stem(metric)}.png"))
+        written.append(save_png(metric_figure(curves, metric), folder / f"{_file_stem(metric)}.png"))
     if "w" in curves.columns and "b" in curves.columns:
         figure = Figure(figsize=(9.6, 4.0), layout="constrained")
         for ax, name in zip(figure.subplots(1, 2), ("w", "b")):
@@ -132,6 +134,15 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
             _finish(ax, f"{curves.label}: {name}", curves.x_name)
         written.append(save_png(figure, folder / f"{PARAMETERS}.png"))
     return written
+
+
+def metric_figure(curves: Curves, metric: str) -> Figure:
+    """One run's train (solid) and validation (dashed) curve of `metric`."""
+    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = figure.add_subplot()
+    _plot_pair(ax, curves, metric, label_prefix="", color=None)
+    _finish(ax, f"{curves.label}: {metric}", curves.x_name)
+    return figure
 
 
 def _plot_pair(ax, curves: Curves, metric: str, label_prefix: str, color) -> None:
@@ -146,13 +157,29 @@ def _plot_pair(ax, curves: Curves, metric: str, label_prefix: str, color) -> Non
 
 
 def overlay_plot(run_dirs: list[str | Path], output: str | Path, force: bool = False) -> Path:
-    """One figure, one panel per metric (and for w and b), every run in its own color; an
+    """One figure, one panel per metric (and for w and b), every run in its own color; a sweep or
+    study folder stands for its members (those with a history), each labelled by its values. An
     existing file is replaced only with `force`, a run's own files never."""
     output = check_output(output, force)
     if output.suffix.lower() != ".png":
         raise UserError(f"--output: expected a .png file name, got {str(output)!r}")
-    runs = [RunDir.open(path) for path in run_dirs]
-    return save_png(overlay_figure([read_curves(run) for run in runs]), output)
+    return save_png(overlay_figure(overlay_curves(run_dirs)), output)
+
+
+def overlay_curves(run_dirs: list[str | Path]) -> list[Curves]:
+    """The curves of the runs (and of the members of sweep and study folders) to overlay."""
+    from tftrain.commands.runs import group_members, is_group
+
+    all_curves = []
+    for path in map(Path, run_dirs):
+        if path.is_dir() and is_group(path):
+            members = [run for run in group_members(path) if run.history()]
+            if not members:
+                raise UserError(f"{path}: no member has trained an epoch yet")
+            all_curves += [read_curves(run) for run in members]
+        else:
+            all_curves.append(read_curves(RunDir.open(path)))
+    return all_curves
 
 
 def overlay_figure(all_curves: list[Curves]) -> Figure:

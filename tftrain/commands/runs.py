@@ -13,11 +13,29 @@ from typing import Any
 from rich.table import Table
 
 from tftrain.errors import UserError
-from tftrain.runs import CONFIG, EVAL, SWEEP, RunDir, resume_command
+from tftrain.runs import CONFIG, EVAL, GROUPS, RunDir, resume_command
+
+
+def is_group(folder: Path) -> bool:
+    """Whether `folder` is a sweep or a tune study (a folder of runs with sweep.json or study.json)."""
+    return any((Path(folder) / name).is_file() for name in GROUPS)
+
+
+def group_members(folder: Path) -> list[RunDir]:
+    """The run directories of a sweep or study folder."""
+    return [RunDir(member) for member in sorted(Path(folder).iterdir()) if (member / CONFIG).is_file()]
+
+
+def expand_groups(paths: list[str | Path]) -> list[Path]:
+    """Run directories as given, with a sweep or study folder standing for its members' runs."""
+    expanded: list[Path] = []
+    for path in map(Path, paths):
+        expanded += [run.path for run in group_members(path)] if path.is_dir() and is_group(path) else [path]
+    return expanded
 
 
 def find_runs(runs_dir: str | Path) -> list[RunDir]:
-    """Run directories directly under `runs_dir`, and inside its sweep folders."""
+    """Run directories directly under `runs_dir`, and inside its sweep and study folders."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise UserError(f"{runs_dir}: no such folder of runs")
@@ -25,8 +43,8 @@ def find_runs(runs_dir: str | Path) -> list[RunDir]:
     for child in sorted(runs_dir.iterdir()):
         if (child / CONFIG).is_file():
             found.append(RunDir(child))
-        elif (child / SWEEP).is_file():
-            found += [RunDir(member) for member in sorted(child.iterdir()) if (member / CONFIG).is_file()]
+        elif is_group(child):
+            found += group_members(child)
     return found
 
 
@@ -51,6 +69,7 @@ def describe_run(run: RunDir, root: Path | None = None) -> dict[str, Any]:
     return {
         "run": name,
         "path": str(run.path),
+        "label": run.label(),  # a sweep member's or tune trial's values
         "status": status,
         # What continues a run that stopped before its end (killed, interrupted, failed).
         "resume": resume_command(run.path) if status in ("killed", "interrupted", "failed") else None,
@@ -107,6 +126,9 @@ def runs_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The `tftrain runs` table."""
     table = Table(title=title, title_justify="left")
     table.add_column("run", no_wrap=True)  # what users copy into the next command: kept whole
+    labelled = any(row.get("label") for row in rows)
+    if labelled:
+        table.add_column("values")
     for column, justify in (("status", "left"), ("progress", "right"), ("best", "left"), ("took", "right")):
         table.add_column(column, justify=justify)
     for row in rows:
@@ -122,7 +144,8 @@ def runs_table(rows: list[dict[str, Any]], title: str) -> Table:
                 where = f"@step {row['best_epoch'] * (row['steps_done'] // row['epochs_done'])}"
             best = f"{row['best_monitor']}={_number(row['best_value'])} {where}"
         # The run name carries the start time; `--json` has it as a number too.
-        table.add_row(row["run"], row["status"], progress, best, duration(row["seconds"]))
+        values = [row.get("label") or ""] if labelled else []
+        table.add_row(row["run"], *values, row["status"], progress, best, duration(row["seconds"]))
     return table
 
 
@@ -184,8 +207,9 @@ def run_metrics(run: RunDir) -> dict[str, Any]:
 
 def compare_runs(paths: list[str | Path]) -> dict[str, Any]:
     """Config keys whose values differ, and every metric, one column per run."""
+    paths = expand_groups(paths)
     if len(paths) < 2:
-        raise UserError("compare: give at least two run directories")
+        raise UserError("compare: give at least two run directories (or a sweep or study folder)")
     runs = [RunDir.open(path) for path in paths]
     configs = [flatten(_read_config(run)) for run in runs]
     keys = list(dict.fromkeys(k for config in configs for k in config))
@@ -195,6 +219,7 @@ def compare_runs(paths: list[str | Path]) -> dict[str, Any]:
     names = list(dict.fromkeys(k for m in all_metrics for k in m))
     return {
         "runs": [run.path.name for run in runs],
+        "labels": [run.label() for run in runs],  # sweep members' and tune trials' values, else null
         "paths": [str(run.path) for run in runs],
         "config": config_diff,
         "metrics": {name: [m.get(name) for m in all_metrics] for name in names},
@@ -208,8 +233,8 @@ def comparison_tables(result: dict[str, Any]) -> list[Table]:
     for title, rows in (("config differences", result["config"]), ("metrics", result["metrics"])):
         table = Table(title=title, title_justify="left")
         table.add_column("key" if title.startswith("config") else "metric")
-        for name in result["runs"]:
-            table.add_column(name, justify="right", overflow="fold")
+        for name, label in zip(result["runs"], result.get("labels") or [None] * len(result["runs"])):
+            table.add_column(f"{name}\n{label}" if label else name, justify="right", overflow="fold")
         if pair and title == "metrics":
             table.add_column("change", justify="right")
         for key, values in rows.items():

@@ -1,13 +1,16 @@
 """`tftrain sweep`: train the cartesian product of `--grid KEY=V1,V2` values, one run each.
 
-Every member is an ordinary run directory inside one sweep folder, trained in this process one
-after another by `run_training`. A member that fails (bad value, missing file, divergence, a
-crash) is recorded and the sweep goes on; sweep.json is rewritten after every member, so an
-interrupted sweep still says what finished.
+Every member is an ordinary run directory inside one sweep folder, named and labelled by its
+values. Members train one after another in this process (`run_training`), or with `--jobs N`, N
+at a time in worker processes (tftrain.commands.workers), each with a fair share of the CPU
+threads. A member that fails (bad value, missing file, divergence, a crash) is recorded and the
+sweep goes on; sweep.json is rewritten after every member, so an interrupted sweep still says
+what finished. Each member's values and best value are also a TensorBoard HParams session.
 
     runs/<name>-sweep-<date>-<time>/
-      sweep.json                    grid, metric, every member's overrides, status and value, ranking
-      <name>-1-<date>-<time>/       a normal run directory
+      sweep.json                                grid, metric, every member's values (typed), status, value, ranking
+      <name>-1-learning_rate-0.1-<date>-<time>/  a normal run directory
+      logs/                                     with --jobs N: each member's console output
       ...
 """
 
@@ -17,6 +20,7 @@ import itertools
 import json
 import logging
 import math
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,10 +29,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tftrain.config import Config, load_config
-from tftrain.errors import ConfigError, DivergedError, TftrainError, UserError
-from tftrain.runs import SWEEP, RunDir, atomic_write
-from tftrain.training.callbacks.snapshots import monitor_mode
+from tftrain import labels
+from tftrain.catalog import monitor_mode
+from tftrain.config import Config, load_config, parse_yaml
+from tftrain.console import say
+from tftrain.errors import ConfigError, DivergedError, TftrainError, TrainingInterrupted, UserError
+from tftrain.hparams import write_session
+from tftrain.runs import CONFIG, SWEEP, RunDir, atomic_write
+
+LOGS = "logs"  # in a sweep folder run by worker processes: each member's console output
 
 
 def split_values(text: str) -> list[str]:
@@ -52,8 +61,25 @@ def split_values(text: str) -> list[str]:
     return values
 
 
-def parse_grid(specs: list[str]) -> dict[str, list[str]]:
-    """`["a.b=1,2", "c=x,y"]` -> {"a.b": ["1", "2"], "c": ["x", "y"]} (values stay YAML text)."""
+# A grid is a product: a few --grid values too many are millions of members (each validated,
+# listed in sweep.json and trained). Larger grids must be asked for with --max-members.
+MAX_MEMBERS = 10_000
+
+
+def check_member_count(sizes: dict[str, int], max_members: int, option: str) -> None:
+    """Refuse a grid of more than `max_members` points (`sizes`: values per key), in one line."""
+    if max_members < 1:
+        raise UserError(f"--max-members: expected a positive number, got {max_members}")
+    count = math.prod(sizes.values())
+    if count > max_members:
+        product = " x ".join(f"{n} {key}" for key, n in sizes.items())
+        raise UserError(f"{option}: {count:,} members ({product}), more than --max-members {max_members:,}; "
+                        f"give --max-members {count} to run them all, or fewer values")
+
+
+def parse_grid(specs: list[str], max_members: int = MAX_MEMBERS) -> dict[str, list[str]]:
+    """`["a.b=1,2", "c=x,y"]` -> {"a.b": ["1", "2"], "c": ["x", "y"]} (values stay YAML text);
+    a grid of more than `max_members` points is refused before any is made."""
     if not specs:
         raise UserError("sweep: give at least one --grid KEY=V1,V2")
     grid: dict[str, list[str]] = {}
@@ -68,6 +94,7 @@ def parse_grid(specs: list[str]) -> dict[str, list[str]]:
         if len(set(values)) != len(values):
             raise UserError(f"--grid {key}: a value is repeated in {text!r}")
         grid[key] = values
+    check_member_count({key: len(values) for key, values in grid.items()}, max_members, "--grid")
     return grid
 
 
@@ -76,7 +103,8 @@ class Member:
     """One point of the grid and what became of it."""
 
     index: int
-    overrides: dict[str, str]
+    overrides: dict[str, Any]  # key -> value as YAML reads the --grid text (0.001, not "0.001")
+    texts: dict[str, str] = field(default_factory=dict, repr=False)  # key -> the --grid text, for --set
     status: str = "pending"  # pending | invalid | completed | diverged | failed | interrupted
     run_dir: str | None = None
     value: float | None = None
@@ -84,11 +112,21 @@ class Member:
     error: str | None = None
     config: Config | None = field(default=None, repr=False)
 
+    @property
+    def label(self) -> str:
+        """What tells this member from the others: `learning_rate=0.1 batch_size=64`."""
+        return labels.label(self.overrides)
+
+    def sets(self) -> list[str]:
+        """The member's values as `--set KEY=VALUE` overrides."""
+        return [f"{k}={v}" for k, v in self.texts.items()]
+
     def as_json(self) -> dict[str, Any]:
         """The member as it appears in sweep.json."""
         data = asdict(self)
-        data.pop("config")
-        return data
+        for private in ("config", "texts"):
+            data.pop(private)
+        return {**data, "label": self.label}
 
 
 @dataclass
@@ -98,10 +136,11 @@ class Sweep:
     path: Path
     config_file: str
     sets: list[str]
-    grid: dict[str, list[str]]
+    grid: dict[str, list[Any]]
     metric: str
     mode: str
     members: list[Member]
+    jobs: int = 1
     started: float = field(default_factory=time.time)
 
     def ranking(self) -> list[Member]:
@@ -115,7 +154,7 @@ class Sweep:
         """sweep.json (atomically)."""
         data = {
             "config": self.config_file, "set": self.sets, "grid": self.grid,
-            "metric": self.metric, "mode": self.mode, "started": self.started,
+            "metric": self.metric, "mode": self.mode, "jobs": self.jobs, "started": self.started,
             "members": [m.as_json() for m in self.members],
             "ranking": [m.index for m in self.ranking() if m.status == "completed" and m.value is not None],
         }
@@ -126,28 +165,34 @@ class Sweep:
         """True when every member completed."""
         return all(m.status == "completed" for m in self.members)
 
+    def member_name(self, base: Config, member: Member) -> str:
+        """`<name>-<index>-<values>`: the member's run-name prefix, e.g. `pts-2-learning_rate-0.05`."""
+        width = len(str(len(self.members)))
+        return f"{base.name}-{member.index:0{width}d}-{labels.name_part(member.overrides)}"
+
 
 def plan_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str],
-               metric: str | None, mode: str) -> tuple[Config, dict[str, list[str]], list[Member], str, str]:
+               metric: str | None, mode: str, max_members: int = MAX_MEMBERS) -> tuple[Config, dict[str, list[str]], list[Member], str, str]:
     """Parse the grid and validate every member's config; writes nothing.
 
     A member whose values do not validate is kept as `invalid` (the others still run); if no
     member validates, that is bad input for the whole sweep.
     """
     base = load_config(config_file, sets)
-    grid = parse_grid(grid_specs)
+    grid = parse_grid(grid_specs, max_members)
     members = []
     for index, combination in enumerate(itertools.product(*grid.values()), start=1):
-        overrides = dict(zip(grid, combination))
-        member = Member(index, overrides)
+        texts = dict(zip(grid, combination))
+        overrides = {key: parse_yaml(text, source=f"--grid {key}") for key, text in texts.items()}
+        member = Member(index, overrides, texts)
         try:
-            member.config = load_config(config_file, [*sets, *(f"{k}={v}" for k, v in overrides.items())])
+            member.config = load_config(config_file, [*sets, *member.sets()])
             if member.config.training.distribute == "multi_worker":
                 # Every worker of a cluster would have to run the same members in step, and a
                 # process can join a cluster only once: members train one after another here.
                 raise ConfigError("training.distribute: multi_worker cannot be swept (a sweep trains its "
-                                  "members one after another in this process); use mirrored, or start "
-                                  "each member with tftrain run on every worker")
+                                  "members one after another, or in worker processes on this machine); "
+                                  "use mirrored, or start each member with tftrain run on every worker")
         except ConfigError as exc:
             member.status, member.error = "invalid", str(exc)
         members.append(member)
@@ -159,44 +204,57 @@ def plan_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str],
 
 
 def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], runs_dir: str | Path = "runs",
-              metric: str | None = None, mode: str = "auto", console: Console | None = None) -> Sweep:
-    """Train every member one after another; returns the finished Sweep (sweep.json written)."""
+              metric: str | None = None, mode: str = "auto", console: Console | None = None,
+              jobs: int = 1, max_members: int = MAX_MEMBERS) -> Sweep:
+    """Train every member, one after another in this process, or `jobs` at a time in worker
+    processes; returns the finished Sweep (sweep.json written)."""
     console = console or Console(stderr=True)
     if mode not in ("auto", "min", "max"):
         raise UserError(f"--mode: expected auto, min or max, got {mode!r}")
-    base, grid, members, metric, mode = plan_sweep(config_file, sets, grid_specs, metric, mode)
+    if jobs < 1:
+        raise UserError(f"--jobs: expected a positive number of runs at once, got {jobs}")
+    base, grid, members, metric, mode = plan_sweep(config_file, sets, grid_specs, metric, mode, max_members)
+    typed_grid = {key: [parse_yaml(v, source=f"--grid {key}") for v in values] for key, values in grid.items()}
+    folder = RunDir.create(Path(runs_dir), f"{base.name}-sweep").path
+    sweep = Sweep(folder, str(config_file), list(sets), typed_grid, metric, mode, members, jobs)
+    sweep.write()
+    say(console, f"sweep: {len(members)} runs in {folder}" + (f", {jobs} at a time" if jobs > 1 else ""))
+    for member in members:
+        if member.status == "invalid":
+            say(console, f"[{member.index}/{len(members)}] {member.label}: skipped: {member.error}")
+    if jobs == 1:
+        _train_here(sweep, base, console)
+    else:
+        _train_in_workers(sweep, base, jobs, console)
+    return sweep
 
+
+
+def _train_here(sweep: Sweep, base: Config, console: Console) -> None:
+    """Members one after another, in this process (TensorFlow is imported once, here)."""
     # TensorFlow is needed from here on, not for checking the grid.
     from tftrain.tf_setup import start_tensorflow
 
-    start_tensorflow(doing=None if console.quiet else f"sweeping {config_file}")
+    start_tensorflow(doing=None if console.quiet else f"sweeping {sweep.config_file}")
     import keras
 
     from tftrain.training.session import run_training
 
     _quiet_retracing_warnings()
-
-    folder = RunDir.create(Path(runs_dir), f"{base.name}-sweep").path
-    sweep = Sweep(folder, str(config_file), list(sets), grid, metric, mode, members)
-    sweep.write()
-    console.print(f"sweep: {len(members)} runs in {folder}", markup=False, highlight=False)
-    width = len(str(len(members)))
-    for member in members:
-        label = "  ".join(f"{k}={v}" for k, v in member.overrides.items())
-        console.rule(f"[{member.index}/{len(members)}] {label}", style="dim")
+    for member in sweep.members:
         if member.status == "invalid":
-            console.print(f"skipped: {member.error}", markup=False, highlight=False, soft_wrap=True)
             continue
-        before = set(folder.iterdir())
+        console.rule(f"[{member.index}/{len(sweep.members)}] {member.label}", style="dim")
+        before = set(sweep.path.iterdir())
         started = time.time()
         try:
             keras.backend.clear_session()  # a fresh graph and name scope per member
-            run = run_training(member.config, runs_dir=folder, name=f"{base.name}-{member.index:0{width}d}",
+            run = run_training(member.config, runs_dir=sweep.path, name=sweep.member_name(base, member),
                                console=console)
             member.status, member.run_dir = "completed", str(run.path)
-        except KeyboardInterrupt:
-            member.status = "interrupted"
-            sweep.write()
+        except (KeyboardInterrupt, TrainingInterrupted):
+            member.status = "interrupted"  # the member saved a checkpoint; the sweep stops here
+            _member_done(sweep, member, started, run_dir=_created(sweep, before))
             raise
         except DivergedError as exc:
             member.status, member.error = "diverged", str(exc)
@@ -204,16 +262,89 @@ def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], r
             member.status, member.error = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 (one crashing member must not stop the sweep)
             member.status, member.error = "failed", f"{exc.__class__.__name__}: {exc}"[:500]
-        member.seconds = round(time.time() - started, 3)
-        if member.run_dir is None:
-            created = [p for p in set(folder.iterdir()) - before if p.is_dir()]
-            member.run_dir = str(created[0]) if created else None
         if member.error:
-            console.print(f"error: {member.error}", markup=False, highlight=False, soft_wrap=True)
-        if member.run_dir is not None:
-            member.value = best_value(RunDir(Path(member.run_dir)), metric, mode)
+            say(console, f"error: {member.error}")
+        _member_done(sweep, member, started, run_dir=member.run_dir or _created(sweep, before))
+
+
+def _created(sweep: Sweep, before: set[Path]) -> str | None:
+    """The run directory a member made, if it got that far."""
+    created = [p for p in set(sweep.path.iterdir()) - before if (p / CONFIG).is_file()]
+    return str(created[0]) if created else None
+
+
+def _train_in_workers(sweep: Sweep, base: Config, jobs: int, console: Console) -> None:
+    """Members `jobs` at a time, each in a worker process, with a fair share of the CPU threads."""
+    from tftrain.commands.workers import Job, StopRequests, WorkerPool, drive, fair_cpu_threads
+
+    pending = [m for m in sweep.members if m.status == "pending"]
+    by_id = {m.index: m for m in pending}
+    threads = fair_cpu_threads(jobs)
+    started: dict[int, float] = {}
+    pool = WorkerPool(min(jobs, len(pending)), sweep.path / LOGS)
+    pool.start()
+
+    def next_job() -> Job | None:
+        if not pending:
+            return None
+        member = pending.pop(0)
+        share = [f"training.cpu_threads={threads}"] if member.config.training.cpu_threads == "auto" else []
+        argv = ["run", sweep.config_file, *(a for s in [*sweep.sets, *member.sets(), *share] for a in ("--set", s)),
+                "--runs-dir", str(sweep.path), "--name", sweep.member_name(base, member)]
+        started[member.index] = time.time()
+        say(console, f"[{member.index}/{len(sweep.members)}] {member.label}: started")
+        return Job(member.index, argv, sweep.path / LOGS / f"{sweep.member_name(base, member)}.log")
+
+    def on_event(event) -> None:
+        if event.kind not in ("done", "exit") or event.job is None:
+            return
+        member = by_id[event.job.id]
+        code = event.data.get("exit", event.data.get("code"))
+        member.status = _STATUS_BY_EXIT.get(code, "failed")
+        found = RunDir.find(sweep.path, sweep.member_name(base, member))
+        if member.status != "completed":
+            member.error = _last_error(event.job.log) or f"exit code {code}"
+        say(console, f"[{member.index}/{len(sweep.members)}] {member.label}: {member.status}"
+                     + (f": {member.error}" if member.error else ""))
+        _member_done(sweep, member, started[member.index], run_dir=str(found.path) if found else None)
+
+    try:
+        with StopRequests(pool, "stopping: every running member saves a checkpoint") as stop:
+            drive(pool, next_job, on_event, stop)
+    finally:
+        pool.close()
         sweep.write()
-    return sweep
+    if stop.signum is not None:
+        raise TrainingInterrupted(f"sweep stopped by {signal.Signals(stop.signum).name}; interrupted members "
+                                  f"resume with tftrain run --resume RUN_DIR (see {sweep.path / SWEEP})",
+                                  stop.signum)
+
+
+# What a member's `tftrain run` exit code says about it.
+_STATUS_BY_EXIT = {0: "completed", 3: "diverged", 130: "interrupted", 143: "interrupted"}
+
+
+def _last_error(log: Path) -> str | None:
+    """The last `error: ...` line a member's run printed (its one-line reason)."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    found = [line.split(": ", 1)[1] for line in lines if line.startswith(("error: ", "interrupted: ")) and ": " in line]
+    return found[-1][:500] if found else None
+
+
+def _member_done(sweep: Sweep, member: Member, started: float, run_dir: str | None = None) -> None:
+    """Record the member's time and value, its TensorBoard HParams session, and sweep.json."""
+    member.run_dir = run_dir or member.run_dir
+    member.seconds = round(time.time() - started, 3)
+    if member.run_dir is not None:
+        run = RunDir(Path(member.run_dir))
+        member.value = best_value(run, sweep.metric, sweep.mode)
+        write_session(run.path, {**member.overrides, "status": member.status}, group=run.path.name,
+                      status=member.status, started=started,
+                      best={f"best_{sweep.metric}": member.value} if member.value is not None else None)
+    sweep.write()
 
 
 class _RetracingFilter(logging.Filter):
@@ -258,7 +389,7 @@ def sweep_table(sweep: Sweep) -> Table:
     table.add_column("run")
     for rank, member in enumerate(sweep.ranking(), start=1):
         ranked = member.status == "completed" and member.value is not None
-        table.add_row(str(rank) if ranked else "-", *member.overrides.values(), member.status,
+        table.add_row(str(rank) if ranked else "-", *member.texts.values(), member.status,
                       f"{member.value:.6g}" if member.value is not None else "-",
                       f"{member.seconds:.1f}" if member.seconds is not None else "-",
                       Path(member.run_dir).name if member.run_dir else "-")

@@ -9,16 +9,25 @@ from tftrain.data.base import LoadedData
 
 
 def load_regression(cfg: DataConfig, seed: int) -> LoadedData:
-    """`num_examples` points on linspace(x_min, x_max), y = w*x + b + noise*N(0, 1)."""
+    """`num_examples` points, y = (w + slope_noise*N(0, 1))*x + b + noise*N(0, 1), x on
+    linspace(x_min, x_max) or drawn from N(x_mean, x_std)."""
     o = cfg.options
     rng = np.random.default_rng(seed)
-    x = np.linspace(o["x_min"], o["x_max"], o["num_examples"], dtype=np.float32)
+    if o["x_distribution"] == "normal":
+        x = rng.normal(o["x_mean"], o["x_std"], o["num_examples"]).astype(np.float32)
+        where = f"x from N({o['x_mean']}, {o['x_std']})"
+    else:
+        x = np.linspace(o["x_min"], o["x_max"], o["num_examples"], dtype=np.float32)
+        where = f"on [{o['x_min']}, {o['x_max']}]"
     noise = rng.standard_normal(x.shape).astype(np.float32) * np.float32(o["noise"])
-    y = np.float32(o["w"]) * x + np.float32(o["b"]) + noise
+    slope = np.float32(o["w"])
+    if o["slope_noise"]:  # drawn after the noise, so configs without it keep their data
+        slope = slope + rng.standard_normal(x.shape).astype(np.float32) * np.float32(o["slope_noise"])
+    y = slope * x + np.float32(o["b"]) + noise
+    w = f"N({o['w']}, {o['slope_noise']})" if o["slope_noise"] else f"{o['w']}"
     return LoadedData(
         x_train=x[:, None], y_train=y[:, None],
-        source=f"synthetic: y = {o['w']}*x + {o['b']} + {o['noise']}*N(0,1), "
-               f"{o['num_examples']} points on [{o['x_min']}, {o['x_max']}]",
+        source=f"synthetic: y = {w}*x + {o['b']} + {o['noise']}*N(0,1), {o['num_examples']} points {where}",
         extra={"true_w": o["w"], "true_b": o["b"]},
     )
 

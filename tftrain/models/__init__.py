@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING
 
 from tftrain import catalog
 from tftrain.errors import DataError
+from tftrain.models.application import ApplicationModel
 from tftrain.models.base import ModelSchema, ModelSpec
 from tftrain.models.cnn import CnnModel
 from tftrain.models.dense import DenseModel
+from tftrain.models.graph import GraphModel
 from tftrain.models.linear import LinearModel
+from tftrain.models.sequential import SequentialModel
 
 if TYPE_CHECKING:
     from tftrain.config import Config
@@ -25,6 +28,9 @@ MODEL_TYPES: tuple[type[ModelSchema], ...] = (
     DenseModel,
     CnnModel,
     LinearModel,
+    SequentialModel,
+    GraphModel,
+    ApplicationModel,
 )
 TAGS: tuple[str, ...] = tuple(model.tag() for model in MODEL_TYPES)
 BY_TAG: dict[str, type[ModelSchema]] = dict(zip(TAGS, MODEL_TYPES))
@@ -45,4 +51,4 @@ def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     else:
         outputs = int(math.prod(data.label_shape)) or 1
     scale = data.input_scale if config.data.normalize == "auto" else None  # per_channel: tftrain.training.plan
-    return ModelSpec(tuple(data.input_shape), scale, outputs, "float32", config.data.dataset)
+    return ModelSpec(tuple(data.input_shape), scale, outputs, "float32", config.data.dataset, task)

@@ -11,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
+from pydantic import field_validator
+
 from tftrain.schema import Strict
 
 if TYPE_CHECKING:
     import keras
+
+    from tftrain.models.init_from import InitialWeights
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class ModelSpec:
     outputs: int  # output units the loss needs
     output_dtype: str  # float32 even under mixed precision, for a numerically safe loss
     dataset: str = ""  # the dataset's name, for messages
+    task: str = ""  # what the loss trains (tftrain.catalog.LOSS_TASKS), for messages
     # data.normalize: per_channel: (mean, variance) per channel or feature, of the training split.
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     # data.augmentation_on: model: (Keras class name, arguments) of each layer, seeded from `seed`.
@@ -35,6 +40,17 @@ class ModelSpec:
 
 class ModelSchema(Strict):
     """Base of every model type's schema: subclasses add `type: Literal["<tag>"]` and their keys."""
+
+    type: str  # each type narrows this to its tag
+    init_from: str | None = None  # null: fresh weights; a run directory or .keras file to start from
+
+    @field_validator("init_from")
+    @classmethod
+    def _model_file(cls, value: str | None) -> str | None:
+        if value is not None and value.lower().endswith((".h5", ".hdf5")):
+            raise ValueError(f"{value!r} is a legacy HDF5 model, a format that can hold code; give a run "
+                             "directory or a .keras file (loaded in Keras safe mode)")
+        return value
 
     @classmethod
     def tag(cls) -> str:
@@ -49,9 +65,23 @@ class ModelSchema(Strict):
     def check(self, spec: ModelSpec) -> None:
         """Raise DataError when this model cannot take data of `spec` (before anything is built)."""
 
-    def build(self, spec: ModelSpec) -> keras.Model:
-        """The Keras model for data of `spec`."""
+    def build(self, spec: ModelSpec, load_weights: bool = True) -> keras.Model:
+        """The Keras model for data of `spec`. `load_weights=False`: no pretrained weights are
+        read (a symbolic build, in keras's StatelessScope, only looks at shapes and layers)."""
         raise NotImplementedError
+
+    def initial_weights(self) -> InitialWeights | None:
+        """The weights `init_from` names, read in Keras safe mode (None without init_from)."""
+        if self.init_from is None:
+            return None
+        from tftrain.models.init_from import read_initial_weights
+
+        return read_initial_weights(self.init_from)
+
+    def layer_rows(self) -> list[tuple[str, str, str, str]]:
+        """(name, layer, parameters, inputs) of every layer the config lists, groups expanded,
+        for `tftrain show`; [] for types whose layers are fixed."""
+        return []
 
     def logged_values(self, model: keras.Model) -> dict[str, Any]:
         """Values of the trained model worth a history.csv column per epoch (e.g. w and b)."""

@@ -45,7 +45,7 @@ class CnnModel(ModelSchema):
                                 f"pool_size {self.pool_size}) shrink {height}x{width} images of {name} below one "
                                 f"pixel at layer {i + 1}; use fewer conv layers or larger images")
 
-    def build(self, spec: ModelSpec):
+    def build(self, spec: ModelSpec, load_weights: bool = True):
         """[Conv2D -> MaxPool]* -> Conv2D -> Flatten -> Dense* -> Dense(outputs)."""
         import keras
 

@@ -21,7 +21,7 @@ class DenseModel(ModelSchema):
 
     _check_activation = field_validator("activation", "output_activation")(check_activation)
 
-    def build(self, spec: ModelSpec):
+    def build(self, spec: ModelSpec, load_weights: bool = True):
         """Flatten -> [Dense(units, activation) -> Dropout]* -> Dense(outputs)."""
         import keras
 

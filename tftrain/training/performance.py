@@ -87,15 +87,19 @@ def precision_note(precision: str, has_gpu: bool, flags: set[str] | None = None)
 def forward_macs(model) -> int:
     """Multiply-adds of one example's forward pass, from a built Keras model's layers: every
     weight matrix (or kernel) multiplies once per output position (the output's shape without
-    the batch and channel axes), as dense, convolution and recurrent layers do. Embedding
-    tables are looked up, not multiplied."""
+    the batch and channel axes), as dense and convolution layers do; recurrent layers once per
+    time step of their input. Embedding tables are looked up, not multiplied."""
     import keras
 
     macs = 0
     for layer in _leaf_layers(model):
         if isinstance(layer, keras.layers.Embedding):
             continue
-        positions = math.prod(d or 1 for d in tuple(layer.output.shape)[1:-1])
+        # A recurrent layer multiplies its kernels once per time step of its input, whether or
+        # not it returns the whole sequence.
+        recurrent = isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+        shape = layer.input.shape if recurrent else layer.output.shape
+        positions = math.prod(d or 1 for d in tuple(shape)[1:-1])
         macs += positions * sum(math.prod(w.shape) for w in layer.weights if len(w.shape) >= 2)
     return macs
 
@@ -117,7 +121,7 @@ def symbolic_macs(model_config, spec) -> int | None:
 
     try:
         with StatelessScope(initialize_variables=False):
-            macs = forward_macs(model_config.build(spec))
+            macs = forward_macs(model_config.build(spec, load_weights=False))
     except Exception:  # noqa: BLE001 (an estimate only: the real build reports real problems)
         macs = None
     keras.backend.clear_session()  # forget the throwaway layers' names, so the real model's match

@@ -51,7 +51,10 @@ class Placement:
             return
         if self.is_chief and not holding and self.resumed.active():
             raise UserError(f"{self.resumed.path}: another tftrain process is training this run")
-        if self.resumed.summary().get("status") == "completed" and self.extends_to is None:
+        status = self.resumed.summary().get("status")
+        if status == "pruned":
+            raise UserError(f"{self.resumed.path}: the run has been pruned; there is nothing to resume")
+        if status == "completed" and self.extends_to is None:
             raise UserError(f"{self.resumed.path}: the run has completed; there is nothing to resume (to train "
                             "it on: tftrain run --resume RUN --set training.epochs=N)")
 

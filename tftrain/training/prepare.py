@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -20,6 +21,7 @@ from tftrain.data.checks import check_data
 from tftrain.data.pipeline import Pipelines, build_pipelines
 from tftrain.data.transforms import training_transform
 from tftrain.errors import ConfigError, UserError
+from tftrain.tracking import check_tracking
 from tftrain.training.components import build_loss, build_metrics, build_optimizer
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
@@ -37,6 +39,7 @@ class Prepared:
     model: keras.Model  # compiled; its variables live in the plan's strategy scope
     loss: keras.losses.Loss
     metrics: list
+    init_note: str | None = None  # what model.init_from loaded, for the console
 
 
 def seed_everything(config: Config) -> Config:
@@ -62,8 +65,11 @@ def resolve_memory_limit(config: Config) -> Config:
     return config.model_copy(update={"data": config.data.model_copy(update={"in_memory_max_mb": limit})})
 
 
-def prepare(config: Config, distribution: Distribution) -> Prepared:
-    """Seed, load and check the data, plan, then build the pipelines and the compiled model."""
+def prepare(config: Config, distribution: Distribution, resumed: bool = False) -> Prepared:
+    """Seed, load and check the data, plan, then build the pipelines and the compiled model.
+    `resumed`: the resume state will overwrite every weight, so a model.init_from source that
+    no longer exists is skipped (with a note) instead of stopping the resume."""
+    check_tracking(config)
     config = resolve_memory_limit(seed_everything(config))
     data = load_data(config, config.seed)
     check_data(config, data)
@@ -77,12 +83,19 @@ def prepare(config: Config, distribution: Distribution) -> Prepared:
     if distribution.kind == "multi_worker":
         pipelines = shard_by_example(pipelines)
     training = config.training
+    initial, init_note = None, None
+    if config.model.init_from is not None and resumed and not Path(config.model.init_from).exists():
+        init_note = f"init_from {config.model.init_from} no longer exists: the weights come from the resume state"
+    else:
+        initial = config.model.initial_weights()  # model.init_from, read in safe mode outside the strategy
     with distribution.strategy.scope():
         keras.mixed_precision.set_global_policy(training.precision)
         try:
             model = config.model.build(plan.spec)
         finally:
             keras.mixed_precision.set_global_policy("float32")
+        if initial is not None:
+            init_note = initial.copy_into(model, plan.spec.outputs)
         loss = build_loss(config.loss)
         metrics = build_metrics(config)
         rate = build_learning_rate(config.optimizer, plan.total_steps, plan.schedule.steps_per_epoch)
@@ -91,7 +104,7 @@ def prepare(config: Config, distribution: Distribution) -> Prepared:
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split}
-    return Prepared(config, plan, info, pipelines, model, loss, metrics)
+    return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note)
 
 
 def _trace_training_batches(pipelines: Pipelines) -> None:

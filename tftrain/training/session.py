@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import keras
 import numpy as np
@@ -37,9 +38,11 @@ from tftrain.training.callbacks.ema import EmaValidation, uses_ema
 from tftrain.training.callbacks.history import HistoryCallback
 from tftrain.training.callbacks.plateau import ReduceLROnPlateau
 from tftrain.training.callbacks.progress import ProgressCallback, StepLogCallback
+from tftrain.training.callbacks.pruning import PruningCallback
 from tftrain.training.callbacks.snapshots import SnapshotCallback, save_atomically
 from tftrain.training.callbacks.tensorboard import TensorBoardCallback
 from tftrain.training.callbacks.throughput import ThroughputCallback
+from tftrain.training.callbacks.tracking import tracking_callbacks
 from tftrain.training.custom import CustomLoop
 from tftrain.training.distribute import (
     Distribution,
@@ -58,6 +61,14 @@ from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
 from tftrain.training.resume import Position, Record, ResumeCallback, ResumeState, Stateful
 from tftrain.training.signals import InterruptRequests, Interrupted
+
+
+@runtime_checkable
+class RunEndListener(Protocol):
+    """A callback told when its session has ended and written its files and final status
+    (`completed`, `pruned`, `diverged`, `interrupted` or `failed`): experiment trackers."""
+
+    def on_run_end(self, run: RunDir, status: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,7 @@ def _extended(run: RunDir, epochs: int) -> Config:
 def _train(placement: Placement, config: Config, options: SessionOptions) -> RunDir | None:
     with peers_lost_as_error(placement.distribution):
         placement.check()
-        prepared = prepare(config, placement.distribution)
+        prepared = prepare(config, placement.distribution, resumed=placement.resumed is not None)
         with placement.open(prepared.config) as run, InterruptRequests() as interrupts:
             TrainingSession(run, placement, prepared, interrupts, options).train()
         return run if placement.is_chief else None
@@ -175,8 +186,25 @@ class TrainingSession:
         self.announce(restored)
         self.callbacks = callbacks = self.build_callbacks(restored)
         started = time.time()
-        self.run_loop(callbacks, restored, started)
-        self.finish(restored, started)
+        try:
+            self.run_loop(callbacks, restored, started)
+            self.finish(restored, started)
+        except KeyboardInterrupt:
+            raise  # a second Ctrl-C stops at once: the listeners are not told
+        except BaseException:
+            self.tell_run_end(callbacks)
+            raise
+        self.tell_run_end(callbacks)
+
+    def tell_run_end(self, callbacks: SessionCallbacks) -> None:
+        """Tell the listeners (trackers) the run's final status, after every file is written."""
+        status = self.run.summary().get("status", "failed")
+        for callback in callbacks.callbacks:
+            if isinstance(callback, RunEndListener):
+                try:
+                    callback.on_run_end(self.run, status)
+                except Exception as exc:  # noqa: BLE001 (a listener never changes how the run ended)
+                    say(self.console, f"warning: {type(callback).__name__}: {exc.__class__.__name__}: {exc}")
 
     # -- restore -----------------------------------------------------------------------------
     def restore(self) -> Record | None:
@@ -216,6 +244,8 @@ class TrainingSession:
                          "(worker 0) writes the run directory")
         say(console, data_lines(self.prepared.data_info))
         console.print(model_table(self.prepared.model))
+        if self.prepared.init_note:
+            say(console, self.prepared.init_note)
         if self.config.data.validation == "test" and self.prepared.pipelines.validation is None:
             monitor = self.config.training.checkpoint.monitor.removeprefix("val_")
             say(console, f"warning: {self.config.data.dataset} data has no test split, so nothing is validated "
@@ -254,6 +284,7 @@ class TrainingSession:
             callbacks.append(EmaValidation())
         if self.options.verbose:
             callbacks.append(StepLogCallback(self.console, spe))
+        callbacks += tracking_callbacks(self.run, config, self.warn, spe, steps_mode, self.placement.is_chief)
         callbacks += list(self.options.callbacks)
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
@@ -270,6 +301,10 @@ class TrainingSession:
                                restored, agree)
         return SessionCallbacks(callbacks, [*tail, self.throughput, saver], model, pipelines.epochs, spe,
                                 resume_at=restored.at if restored else None)
+
+    def warn(self, text: str) -> None:
+        """A one-line warning on the session's console."""
+        say(self.console, f"warning: {text}")
 
     # -- loop --------------------------------------------------------------------------------
     def run_loop(self, callbacks: SessionCallbacks, restored: Record | None, started: float) -> None:
@@ -358,7 +393,12 @@ class TrainingSession:
             where = self.run.file(CHECKPOINTS) if chief else "the chief's run directory"
             raise DivergedError(f"loss became NaN or infinite at step {step}; the last good checkpoint is in {where}")
         save_atomically(model, self.run.file(MODEL))
-        self.summary.completed(results)
+        pruned = next((c.pruned_at for c in self.options.callbacks if isinstance(c, PruningCallback)
+                       and c.pruned_at is not None), None)
+        if pruned is not None:  # a tune trial its study stopped early: it keeps what it trained
+            self.summary.pruned(results, pruned)
+        else:
+            self.summary.completed(results)
         if chief:
             write_plots(self.run, console)
         console.print(metrics_table("final metrics", final))

@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from tftrain.catalog import monitor_mode
 from tftrain.runs import RunDir
 from tftrain.training.callbacks.ema import ema_weights
 from tftrain.training.schedules import keras_native_learning_rate
@@ -22,13 +23,6 @@ def save_atomically(model: keras.Model, path: Path) -> None:
     with keras_native_learning_rate(getattr(model, "optimizer", None)):
         model.save(tmp)
     tmp.replace(path)
-
-
-def monitor_mode(monitor: str, mode: str = "auto") -> str:
-    """`auto`: max for accuracy-like names (acc, auc, precision, recall), else min."""
-    if mode != "auto":
-        return mode
-    return "max" if any(s in monitor for s in ("acc", "auc", "precision", "recall")) else "min"
 
 
 class SnapshotCallback(keras.callbacks.Callback):

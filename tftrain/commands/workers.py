@@ -1,0 +1,324 @@
+"""Worker processes for `tftrain sweep --jobs N` and `tftrain tune --jobs N`: each imports
+TensorFlow once, then trains one run after another with the CLI's own code
+(`tftrain.cli.main(argv, callbacks=...)`, exactly what `tftrain run` does), so N workers train N
+runs at once, each in its own process, with a fair share of the CPU (`training.cpu_threads`).
+
+The parent (a sweep or a study) hands out jobs and hears back over pipes, one JSON object a line:
+
+    parent -> worker (its stdin)   {"id": ID, "argv": [...], "log": PATH, "report": METRIC or null}
+                                   {"prune": true|false}        the answer to a report
+    worker -> parent (a pipe)      {"event": "ready", "pid": PID}
+                                   {"event": "report", "id": ID, "step": N, "value": X}
+                                   {"event": "done", "id": ID, "exit": CODE}
+
+A job that names a metric reports it after every epoch and stops when the answer says so
+(tftrain.training.callbacks.pruning). Each run's console output goes to its own log file.
+
+Workers leave with their parent: they run in their own session (a Ctrl-C reaches the parent
+only, which passes it on once, so each run saves a checkpoint and stops cleanly), and on Linux
+they get SIGTERM when the parent dies (even by kill -9), which stops a run the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tftrain
+from tftrain.errors import TftrainError
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
+
+
+def fair_cpu_threads(jobs: int) -> int:
+    """Intra-op threads for each of `jobs` processes sharing this machine's cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // jobs)
+
+
+@dataclass
+class Job:
+    """One run for a worker: `tftrain ARGV`, its console output to `log`."""
+
+    id: int
+    argv: list[str]
+    log: Path
+    report: str | None = None  # the metric to report after every epoch (a tune trial), or None
+
+
+@dataclass
+class Worker:
+    """A worker process as its parent sees it."""
+
+    proc: subprocess.Popen
+    number: int
+    pid: int | None = None  # known once it says it is ready
+    job: Job | None = None
+    ready: bool = False
+    alive: bool = True
+
+    def send(self, data: dict[str, Any]) -> None:
+        """One line to the worker (a job, or an answer)."""
+        try:
+            self.proc.stdin.write(json.dumps(data) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # it died: its exit event says so
+
+
+@dataclass
+class Event:
+    """What a worker said (`ready`, `report`, `done`), or `exit` when its process ended."""
+
+    worker: Worker
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+    job: Job | None = None  # the job a `report`, `done` or `exit` is about
+
+
+class WorkerPool:
+    """`size` worker processes writing their own output to `log_dir`/worker-N.log."""
+
+    def __init__(self, size: int, log_dir: Path):
+        self.size, self.log_dir = size, Path(log_dir)
+        self.workers: list[Worker] = []
+        self._events: queue.Queue[Event] = queue.Queue()
+        self._spawned = 0
+
+    def start(self) -> None:
+        """Start the workers (each imports TensorFlow: seconds)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        while len([w for w in self.workers if w.alive]) < self.size:
+            self._spawn()
+
+    def _spawn(self) -> Worker:
+        self._spawned += 1
+        read_fd, write_fd = os.pipe()
+        root = str(Path(tftrain.__file__).resolve().parent.parent)  # the same tftrain as this process
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        with open(self.log_dir / f"worker-{self._spawned}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tftrain.commands.workers", str(write_fd), str(os.getpid())],
+                stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=env, text=True,
+                start_new_session=True)  # signals come from the parent, once (see the module's docstring)
+        os.close(write_fd)  # the worker holds the only write end: its exit ends the reader
+        worker = Worker(proc, self._spawned)
+        self.workers.append(worker)
+        threading.Thread(target=self._read, args=(worker, read_fd), daemon=True).start()
+        return worker
+
+    def _read(self, worker: Worker, read_fd: int) -> None:
+        with os.fdopen(read_fd, encoding="utf-8") as messages:
+            for line in messages:
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self._events.put(Event(worker, data.get("event", ""), data))
+        self._events.put(Event(worker, "exit", {"code": worker.proc.wait()}))
+
+    def idle(self) -> list[Worker]:
+        """Workers ready for a job."""
+        return [w for w in self.workers if w.alive and w.ready and w.job is None]
+
+    def busy(self) -> list[Worker]:
+        """Workers training a job."""
+        return [w for w in self.workers if w.alive and w.job is not None]
+
+    def all_ready(self) -> bool:
+        """Whether every live worker has imported TensorFlow and waits for a job."""
+        live = [w for w in self.workers if w.alive]
+        return bool(live) and all(w.ready for w in live)
+
+    def submit(self, worker: Worker, job: Job) -> None:
+        """Give `worker` a job."""
+        worker.job = job
+        worker.send({"id": job.id, "argv": job.argv, "log": str(job.log), "report": job.report})
+
+    def next_event(self, timeout: float) -> Event | None:
+        """The next thing a worker said, with the workers' state updated; None after `timeout` s."""
+        try:
+            event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        worker = event.worker
+        event.job = worker.job
+        if event.kind == "ready":
+            worker.ready, worker.pid = True, event.data.get("pid")
+        elif event.kind == "done":
+            worker.job = None
+        elif event.kind == "exit":
+            worker.alive, worker.job = False, None
+        return event
+
+    def signal(self, signum: int) -> None:
+        """Pass a signal on to every busy worker (each run saves a checkpoint and stops)."""
+        for worker in self.busy():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.proc.pid, signum)
+
+    def close(self, timeout: float = 30) -> None:
+        """Let the workers leave (no more jobs); kill any that do not within `timeout` seconds."""
+        for worker in self.workers:
+            with contextlib.suppress(OSError, ValueError):
+                worker.proc.stdin.close()
+        for worker in self.workers:
+            try:
+                worker.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+
+
+class StopRequests:
+    """While active (in the main thread), a first SIGINT or SIGTERM is recorded and passed on to
+    the busy workers once: each run saves a checkpoint and stops, as `tftrain run` does. A second
+    one is passed on too (the runs stop at once) and raises KeyboardInterrupt here."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, pool: WorkerPool, message: str):
+        self.pool, self.message = pool, message
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame) -> None:
+        self.pool.signal(signum)
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        # os.write, not print: a signal handler may interrupt a half-written console line.
+        os.write(2, f"\n{signal.Signals(signum).name}: {self.message} (send it again to stop at once)\n".encode())
+
+
+def drive(pool: WorkerPool, next_job, on_event, stop: StopRequests) -> None:
+    """Hand out `next_job()` to idle workers (the first round once all are ready, so the first
+    runs start together) until it returns None or `stop` has a signal, passing every event to
+    `on_event` (which answers reports); returns when no worker is busy any more."""
+    exhausted, started = False, False
+    while True:
+        if not exhausted and stop.signum is None and (started or pool.all_ready()):
+            started = True
+            for worker in pool.idle():
+                job = next_job()
+                if job is None:
+                    exhausted = True
+                    break
+                pool.submit(worker, job)
+        if not pool.busy() and (exhausted or stop.signum is not None or not any(w.alive for w in pool.workers)):
+            return
+        event = pool.next_event(timeout=0.5)
+        if event is None:
+            continue
+        if event.kind == "exit" and event.worker.pid is None:  # it never got as far as importing TensorFlow
+            raise TftrainError(f"a worker process could not start (exit code {event.data.get('code')}); "
+                               f"see {pool.log_dir / f'worker-{event.worker.number}.log'}")
+        if event.kind == "exit" and not exhausted and stop.signum is None:
+            pool.start()  # a worker died (its job is told as failed): another takes its place
+        on_event(event)
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker process: `python -m tftrain.commands.workers MESSAGES_FD PARENT_PID`
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG); leave now if it already has."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        sys.exit(1)
+
+
+def _send(messages, data: dict[str, Any]) -> bool:
+    try:
+        messages.write(json.dumps(data) + "\n")
+        messages.flush()
+        return True
+    except (BrokenPipeError, OSError, ValueError):
+        return False  # the parent is gone
+
+
+def _reporter(job: dict[str, Any], messages, commands):
+    """`report(step, value) -> prune?` over the pipes; with the parent gone: never prune."""
+
+    def report(step: int, value: float) -> bool:
+        if not _send(messages, {"event": "report", "id": job["id"], "step": step, "value": value}):
+            return False
+        answer = commands.readline()
+        try:
+            return bool(answer) and bool(json.loads(answer).get("prune"))
+        except json.JSONDecodeError:
+            return False
+
+    return report
+
+
+def _run_job(job: dict[str, Any], messages, commands) -> int:
+    """`tftrain ARGV` in this process, its output to the job's log; returns its exit code."""
+    from tftrain.cli import main
+    from tftrain.training.callbacks.pruning import PruningCallback
+
+    callbacks = [PruningCallback(job["report"], _reporter(job, messages, commands))] if job.get("report") else []
+    with open(job["log"], "a", encoding="utf-8", buffering=1) as log, \
+            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            main(job["argv"], callbacks=callbacks)
+        except SystemExit as exit_:
+            return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        except BaseException:  # noqa: BLE001 (a crash is this run's failure, told to the parent)
+            traceback.print_exc()
+            return 1
+    return 0
+
+
+def serve(messages_fd: int, parent_pid: int) -> None:
+    """Train the jobs read from stdin, one after another, until stdin closes."""
+    _die_with_parent(parent_pid)
+    messages = os.fdopen(messages_fd, "w", encoding="utf-8", buffering=1)
+    commands = sys.stdin
+    from tftrain.tf_setup import setup_tensorflow
+
+    setup_tensorflow()
+    import keras
+
+    import tftrain.training.session  # noqa: F401 (TensorFlow is imported once, before the first job)
+
+    _send(messages, {"event": "ready", "pid": os.getpid()})
+    for line in commands:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        code = _run_job(job, messages, commands)
+        keras.backend.clear_session()  # a fresh graph and name scope per run
+        if not _send(messages, {"event": "done", "id": job["id"], "exit": code}):
+            return
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))
