@@ -279,13 +279,94 @@ class CsvOptions(_Options):
 class ImageFolderOptions(_Options):
     """One sub-folder of images per class, read by keras.utils.image_dataset_from_directory."""
 
+    # [height, width] to resize every image to; null: the images' own size, which they must all share.
     image_size: Annotated[list[Annotated[int, Field(gt=0, le=MAX_IMAGE_SIDE)]],
-                          Field(min_length=2, max_length=2)] = [256, 256]  # [height, width]; Keras's default
+                          Field(min_length=2, max_length=2)] | None = None
     color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"  # Keras's default: 3 channels
     interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
                            "gaussian", "mitchellcubic"] = "bilinear"  # Keras's default resize method
     crop_to_aspect_ratio: bool = False  # Keras's default: resize may distort the aspect ratio
     test_path: str | None = None  # null -> no test folder; data.validation may carve a fraction instead
+
+
+# What a TFRecord feature's bytes may hold, and the NumPy dtypes `decode: raw` reads them as.
+IMAGE_DECODERS = ("png", "jpeg", "image")  # image: PNG, JPEG, GIF or BMP, told apart by its bytes
+RAW_DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "int64", "float16", "float32", "float64")
+
+
+class TfrecordFeature(_Options):
+    """One feature of the tf.train.Example records, as tf.io.parse_example needs it."""
+
+    type: Literal["bytes", "int64", "float"]  # no default: the records say what they hold
+    shape: list[PositiveInt] = []  # [] is one value per record; bytes features: the decoded array's shape
+    decode: Literal["raw", "png", "jpeg", "image"] | None = None  # bytes only: what the bytes are; required there
+    dtype: Literal[RAW_DTYPES] | None = None  # decode: raw only: the array's element type; null: uint8 (pixels)
+
+    @model_validator(mode="after")
+    def _decodable(self) -> "TfrecordFeature":
+        if self.type != "bytes":
+            if self.decode is not None or self.dtype is not None:
+                article = "an" if self.type == "int64" else "a"
+                raise ValueError(f"decode and dtype apply to bytes features; {article} {self.type} feature is read "
+                                 f"as {self.type} values of the given shape")
+            return self
+        if self.decode is None:
+            raise ValueError("a bytes feature needs decode: raw (an array's bytes), png, jpeg or image")
+        if not self.shape:
+            raise ValueError(f"a bytes feature decoded as {self.decode} needs shape: the array each record "
+                             "holds, e.g. [28, 28, 1]")
+        if self.decode in IMAGE_DECODERS and (len(self.shape) != 3 or self.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"decode: {self.decode} gives images: shape must be [height, width, channels] "
+                             f"with 1, 3 or 4 channels, got {self.shape}")
+        if self.decode in IMAGE_DECODERS and self.dtype not in (None, "uint8"):
+            raise ValueError(f"decode: {self.decode} gives uint8 pixels; dtype applies to decode: raw")
+        return self
+
+
+class TfrecordOptions(_Options):
+    """TFRecord files of tf.train.Example records: `options.features` as tf.io.parse_example reads them."""
+
+    features: dict[str, TfrecordFeature]  # no sensible default: only the user knows what the records hold
+    label: str  # no sensible default: which feature is the target (the others are the inputs)
+    test_path: str | None = None  # a glob of test files; null: no test split (data.validation may carve a fraction)
+    compression: Literal["auto", "none", "gzip"] = "auto"  # auto: gzip where a file starts as gzip files do
+    num_classes: PositiveInt | None = None  # null: the largest integer label + 1, counted when the records are checked
+
+    @model_validator(mode="after")
+    def _label_and_inputs(self) -> "TfrecordOptions":
+        names = list(self.features)
+        if self.label not in self.features:
+            from tftrain.schema import suggest  # deferred: tftrain.schema imports this module
+
+            raise ValueError(f"label: '{self.label}' is not one of the features ({', '.join(names)})"
+                             + suggest(self.label, names))
+        if self.features[self.label].type == "bytes":
+            raise ValueError(f"label: feature '{self.label}' is bytes; the target must be int64 (classes) "
+                             "or float (values)")
+        inputs = [n for n in names if n != self.label]
+        if not inputs:
+            raise ValueError(f"features: only the label '{self.label}'; list the input feature(s) too")
+        arrays = [n for n in inputs if self.features[n].type == "bytes"]
+        if arrays and len(inputs) > 1:
+            raise ValueError(f"features: '{arrays[0]}' is bytes (an array or image) beside other inputs "
+                             f"({', '.join(n for n in inputs if n != arrays[0])}); a model takes one input: "
+                             "one bytes feature, or numeric features (joined into one vector)")
+        return self
+
+
+class TfdsOptions(_Options):
+    """A dataset of tensorflow-datasets (tfds), read from its prepared files in `data_dir`."""
+
+    name: str  # no sensible default: the TFDS name, e.g. mnist or mnist:3.0.1
+    data_dir: str | None = None  # null: TFDS's own default ($TFDS_DATA_DIR, else ~/tensorflow_datasets)
+    split_train: str = "train"  # TFDS split syntax: train, train[:90%], train+validation
+    split_test: str | None = "test"  # the split validation: test uses; null: the dataset has none
+    download: bool = False  # off: a run never reaches the network; true lets TFDS download and prepare
+    input: str | None = None  # null: the dataset's supervised input (info.supervised_keys)
+    label: str | None = None  # null: the dataset's supervised label
+    # [height, width] to resize images to; null: the dataset's own shape, which must be fixed.
+    image_size: Annotated[list[Annotated[int, Field(gt=0, le=MAX_IMAGE_SIDE)]],
+                          Field(min_length=2, max_length=2)] | None = None
 
 
 # Dataset name -> the options it accepts; the loaders live in tftrain.data (which imports NumPy).
@@ -296,6 +377,8 @@ DATASETS: dict[str, type[_Options]] = {
     "npz": NoOptions,
     "csv": CsvOptions,
     "image_folder": ImageFolderOptions,
+    "tfrecord": TfrecordOptions,
+    "tfds": TfdsOptions,
     "synthetic_regression": SyntheticRegressionOptions,
     "synthetic_binary": SyntheticBinaryOptions,
 }

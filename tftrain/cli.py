@@ -703,6 +703,38 @@ def export(
     print(exported.path)
 
 
+@app.command()
+@_reports_errors
+def convert(
+    config: ConfigArg,
+    to: Annotated[str, typer.Option("--to", help="The format to write: tfrecord (tf.train.Example records).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new (or empty) folder for the shards.",
+                                         show_default=False)],
+    shards: Annotated[Optional[int], typer.Option("--shards", min=1, help="Files per split (default: about one "
+                                                  "per 128 MB of data).")] = None,
+    gzip: Annotated[bool, typer.Option("--gzip", help="Compress the shards (smaller, slower to read).")] = False,
+    set_: SetOpt = [],  # noqa: B006
+    debug: DebugOpt = False,
+) -> None:
+    """Write the data a config reads (any dataset) as TFRecord shards, and print the data: block that reads them.
+
+    Example: tftrain convert configs/mnist_dense.yaml --to tfrecord --shards 8 --output data/mnist-tfrecord
+    """
+    from tftrain.config import load_config
+    from tftrain.errors import UserError
+
+    if to != "tfrecord":
+        raise UserError(f"--to: expected tfrecord, got {to!r}")
+    cfg = load_config(config, set_)
+    _start(err_console(), f"converting the data of {config}", verbose=False)
+    from tftrain.commands.convert import convert as convert_data
+    from tftrain.commands.convert import data_block
+
+    block = convert_data(cfg, output, shards, gzip)
+    err_console().print(f"wrote {output}; read it back with:", markup=False, highlight=False, soft_wrap=True)
+    sys.stdout.write(data_block(block))
+
+
 def main(argv: list[str] | None = None, callbacks: list | tuple = ()) -> None:
     """Entry point for `python -m tftrain`. `callbacks`: Keras callbacks that every run (or
     resume) of this invocation adds to its own (tests inject pauses, signals and faults here)."""

@@ -68,6 +68,10 @@ MAX_YAML_VALUES = 100_000
 MAX_YAML_DEPTH = 50
 # A config file is kilobytes; reading megabytes would only be slow on the way to an error.
 MAX_CONFIG_BYTES = 1_000_000
+# data.in_memory_max_mb above a petabyte is a typo (the value is in MiB), not a machine.
+MAX_MEMORY_MB = 2**30
+# A permuted window is held in memory (tftrain.data.streaming): 100 million records is already gigabytes.
+MAX_SHUFFLE_BUFFER = 100_000_000
 
 
 class _Named(BaseModel):
@@ -207,6 +211,15 @@ class DataConfig(Strict):
     validation: ValidationSplit = "test"  # the tutorials validate on the test split; or a fraction, or none
     limit: Steps | None = None  # null -> every training example; N for quick smoke runs
     options: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # per-dataset knobs (synthetic sizes, csv label column)
+    # Data whose decoded size is at most this many MiB is read into memory (fastest; any
+    # sampling); larger data streams from disk with bounded memory. auto: a quarter of this
+    # machine's memory, leaving room for the model, the pipeline and a copy; 0 always streams.
+    # The value used is recorded in the run's config.yaml, so a resume reads the data the same way.
+    in_memory_max_mb: Annotated[int, Field(ge=0, le=MAX_MEMORY_MB)] | Literal["auto"] = "auto"
+    # Streamed records are mixed in windows of this many (a seeded permutation per window and
+    # epoch, after the files are put in a seeded order); auto: as many as fill 32 MiB, between
+    # 1,024 and 100,000. In-memory data is always shuffled whole.
+    shuffle_buffer: Annotated[int, Field(gt=0, le=MAX_SHUFFLE_BUFFER)] | Literal["auto"] = "auto"
     augmentation: list[Any] = Field(default_factory=list)  # none: augmentation is a choice per dataset
     augmentation_on: Literal["pipeline", "model"] = "pipeline"  # tf.data on the CPU, in parallel with the step; model: on a GPU
     normalize: Literal["auto", "per_channel", "none"] = "auto"  # auto: uint8 images scaled to [0, 1], other data as is
@@ -709,7 +722,7 @@ _EXPECTED = {
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
 }
-_POSITIVE_INTS = {"batch_size", "epochs", "steps", "limit", "log_every", "patience", "kernel_size",
+_POSITIVE_INTS = {"batch_size", "epochs", "shuffle_buffer", "steps", "limit", "log_every", "patience", "kernel_size",
                   "pool_size", "steps_per_execution", "num_examples", "every_steps", "distribute_timeout",
                   "cpu_threads"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}

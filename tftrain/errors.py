@@ -22,6 +22,11 @@ class DataError(UserError):
     """A dataset file is missing, unreadable or of the wrong shape."""
 
 
+class DataReadError(TftrainError):
+    """The data could not be read while training (a corrupt record, an image that does not
+    decode): the run is `failed`, its last checkpoint still resumes it (exit 1)."""
+
+
 class DivergedError(TftrainError):
     """The loss became NaN or infinite."""
 

@@ -21,7 +21,7 @@ from tftrain.commands.evaluation_report import (
 from tftrain.commands.plot import save_png
 from tftrain.commands.predict import task_of
 from tftrain.data import load_data
-from tftrain.data.pipeline import batched, split_for_evaluation
+from tftrain.data.pipeline import evaluation_batches
 from tftrain.errors import UserError
 from tftrain.runs import (
     CONFUSION_MATRIX_PLOT, EVAL, MISTAKES_PLOT, MODEL, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT,
@@ -57,9 +57,9 @@ def check_mistakes(config, task: str) -> None:
                         f"misclassified; {PREDICTED_VS_TRUE_PLOT} and {RESIDUALS_PLOT} show where it is wrong")
 
 
-def _check_images(x: np.ndarray, split: str) -> None:
+def _check_images(shape: tuple[int, ...], split: str) -> None:
     """--mistakes draws the inputs, so they must be images: (H, W) or (H, W, 1|3|4)."""
-    shape = tuple(x.shape[1:])
+    shape = tuple(shape)
     if not (len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3, 4))):
         raise UserError(f"--mistakes: draws the misclassified inputs as images, but this run's {split} examples "
                         f"have shape {shape}, not (height, width[, channels])")
@@ -77,27 +77,27 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
         check_mistakes(config, task)
     path = model_path(run, checkpoint)
     data = load_data(config, config.seed)
-    split = split_for_evaluation(data, config, config.seed)
+    split = evaluation_batches(data, config, config.seed)
     if mistakes is not None:
-        _check_images(split.x, split.name)
+        _check_images(data.input_shape, split.name)
     model = load_model(path, unsafe=unsafe)
     model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
-    metrics = model.evaluate(batched(split, config.data.batch_size), return_dict=True, verbose=0)
-    outputs = model.predict(batched(split, config.data.batch_size), verbose=0)
-    predictions = read_predictions(outputs, split.y, task, config.model.output_activation_name(), data.class_names)
+    metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
+    outputs, labels = _predict(model, split.batches)
+    predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), data.class_names)
     title = f"{run.path.name} ({split.name})"
     result = {
         "checkpoint": checkpoint,
         "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
         "split": split.name,
-        "examples": len(split.x),
+        "examples": split.examples,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "evaluated": time.time(),
         "task": task,
         **analyse(run, predictions, title),
     }
     if mistakes is not None:
-        result["mistakes"] = draw_mistakes(run, predictions, split.x, mistakes, title)
+        result["mistakes"] = draw_mistakes(run, predictions, lambda rows: _rows(split.batches, rows), mistakes, title)
     run.write_json(EVAL, result)
     return result
 
@@ -135,8 +135,33 @@ def analyse(run: RunDir, p: Predictions, title: str) -> dict:
     return {**sections, "plots": plots}
 
 
-def draw_mistakes(run: RunDir, p: Predictions, x: np.ndarray, limit: int, title: str) -> dict:
-    """eval.json's `mistakes`: the `limit` most confident misclassified examples, drawn in a grid."""
+def _predict(model, batches) -> tuple[np.ndarray, np.ndarray]:
+    """The model's outputs and the labels of every batch, in order (streamed data is read once
+    more, never held whole: only the outputs and labels are kept)."""
+    outputs, labels = [], []
+    for x, y in batches:
+        outputs.append(np.asarray(model.predict_on_batch(x)))
+        labels.append(y.numpy())
+    return np.concatenate(outputs), np.concatenate(labels)
+
+
+def _rows(batches, indices: np.ndarray) -> np.ndarray:
+    """The inputs of examples `indices` (positions in the split), in that order, read batch by batch."""
+    wanted, found, start = {int(i) for i in indices}, {}, 0
+    for x, _ in batches:
+        x = x.numpy()
+        for i in range(start, start + len(x)):
+            if i in wanted:
+                found[i] = x[i - start]
+        start += len(x)
+        if len(found) == len(wanted):
+            break
+    return np.stack([found[int(i)] for i in indices])
+
+
+def draw_mistakes(run: RunDir, p: Predictions, images, limit: int, title: str) -> dict:
+    """eval.json's `mistakes`: the `limit` most confident misclassified examples, drawn in a grid
+    (`images(indices)`: their inputs)."""
     indices = worst_mistakes(p, limit)
     examples = []
     for i in indices:
@@ -150,7 +175,7 @@ def draw_mistakes(run: RunDir, p: Predictions, x: np.ndarray, limit: int, title:
                     f"{'p' if 'probability' in e else 'score'} = {e.get('probability', e.get('score')):.3f}"
                     for e in examples]
         heading = f"{title}: the {len(examples)} most confident of {found['misclassified']} mistakes"
-        save_png(figures.mistakes_figure(x[indices], captions, heading), run.file(MISTAKES_PLOT))
+        save_png(figures.mistakes_figure(images(indices), captions, heading), run.file(MISTAKES_PLOT))
         found["plot"] = MISTAKES_PLOT
     return found
 

@@ -47,6 +47,9 @@ FORMATS: dict[str, tuple[str, str]] = {
 # Largest |exported - Keras| / max(1, |Keras|) a float32 export may show: float32 rounding in
 # another kernel library (XNNPACK, MLAS) stays near 1e-6.
 TOLERANCES = {"tflite": 1e-5, "onnx": 1e-4}
+# Streamed data is verified on this many of its evaluation examples: enough to catch a wrong
+# conversion, without reading (and holding) a dataset larger than memory.
+VERIFY_STREAMED = 10_000
 
 
 @dataclass(frozen=True)
@@ -154,11 +157,11 @@ def _export_checked(config, model, sig, fmt: str, quantize: str | None, source: 
     """Convert to TFLite or ONNX, run the file on the evaluation split, write it if it matches."""
     from tftrain.commands.export_check import verify
     from tftrain.data import load_data
-    from tftrain.data.pipeline import split_for_evaluation
+    from tftrain.data.pipeline import evaluation_arrays
     from tftrain.training.components import build_loss
 
     data = load_data(config, config.seed)
-    split = split_for_evaluation(data, config, config.seed)
+    split = evaluation_arrays(data, config, config.seed, VERIFY_STREAMED)
     if fmt == "tflite":
         from tftrain.commands import tflite
 
@@ -198,11 +201,9 @@ def _calibration(data, config) -> np.ndarray:
     """int8's representative data: CALIBRATION_EXAMPLES training examples (of the split the run
     trained on), drawn with the run's seed, in the data's own dtype."""
     from tftrain.commands.tflite import CALIBRATION_EXAMPLES
-    from tftrain.data.pipeline import split_for_training
+    from tftrain.data.pipeline import training_sample
 
-    x = split_for_training(data, config, config.seed)[0].x
-    chosen = np.random.default_rng(config.seed).permutation(len(x))[:CALIBRATION_EXAMPLES]
-    return np.ascontiguousarray(x[np.sort(chosen)])
+    return training_sample(data, config, config.seed, CALIBRATION_EXAMPLES)
 
 
 def _atomic_file(target: Path, write) -> None:

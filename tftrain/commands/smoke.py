@@ -168,13 +168,13 @@ class _SmokeTest:
         import numpy as np
 
         from tftrain.data import load_data
-        from tftrain.data.pipeline import split_for_evaluation
+        from tftrain.data.pipeline import evaluation_batches
         from tftrain.security import load_model
 
         config, run = self.config, self.run_dir
         self.model = load_model(run.file(MODEL))  # safe mode: nothing in the file is executed
-        self.split = split_for_evaluation(load_data(config, config.seed), config, config.seed)
-        x = self.split.x[: config.data.batch_size]
+        self.split = evaluation_batches(load_data(config, config.seed), config, config.seed)
+        x = next(iter(self.split.batches))[0].numpy()
         last = load_model(run.snapshot("last"))
         # The final model and the last snapshot are the same weights: their outputs must agree.
         if not np.allclose(self.model.predict(x, verbose=0), last.predict(x, verbose=0), rtol=1e-5, atol=1e-6):
@@ -182,13 +182,12 @@ class _SmokeTest:
         return "model.keras and checkpoints/last.keras loaded in safe mode, same outputs"
 
     def evaluate(self) -> str:
-        from tftrain.data.pipeline import batched
         from tftrain.training.components import build_loss, build_metrics
 
         config, split = self.config, self.split
         self.model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
-        batches = min(SMOKE_BATCHES, math.ceil(len(split.x) / config.data.batch_size))
-        dataset = batched(split, config.data.batch_size).take(batches)
+        batches = min(SMOKE_BATCHES, math.ceil(split.examples / config.data.batch_size))
+        dataset = split.batches.take(batches)
         metrics = self.model.evaluate(dataset, return_dict=True, verbose=0)
         bad = [k for k, v in metrics.items() if not math.isfinite(float(v))]
         if bad:

@@ -18,23 +18,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tftrain import catalog
 from tftrain.config import Config
-from tftrain.data.base import LoadedData
+from tftrain.data.base import LoadedData, StreamedData
 from tftrain.errors import ConfigError, DataError
 
 # Layers whose `value_range` says what a pixel's range is (Keras's default: [0, 255]).
 _VALUE_RANGE = {"random_contrast", "random_brightness", "rand_augment", "random_erasing"}
 
 
-def check_augmentation(config: Config, data: LoadedData) -> None:
+def check_augmentation(config: Config, data: LoadedData | StreamedData) -> None:
     """Raise DataError when the configured augmentation cannot apply to this data."""
     entries, name = config.data.augmentation, config.data.dataset
     if not entries:
         return
-    shape = tuple(data.x_train.shape[1:])
+    shape = tuple(data.input_shape)
     if len(shape) not in (2, 3):
         raise DataError(f"data.augmentation: image augmentation needs images (height, width[, channels]); the "
                         f"examples of {name} have shape {shape}" + (" (a table's rows)" if len(shape) == 1 else ""))
@@ -49,19 +47,32 @@ def check_augmentation(config: Config, data: LoadedData) -> None:
                                 "center-crops at inference), or random_translation / random_zoom")
 
 
-def layer_arguments(config: Config, data: LoadedData) -> list[tuple[str, dict[str, Any]]]:
+def layer_arguments(config: Config, data: LoadedData | StreamedData) -> list[tuple[str, dict[str, Any]]]:
     """(Keras class name, constructor arguments) of each configured layer. `value_range`, where
     the user gave none, is the data's: [0, 255] for uint8 pixels, [0, 1] for floats in [0, 1]."""
-    x = data.x_train
-    unit = x.dtype != np.uint8 and x.size and float(x.min()) >= 0 and float(x.max()) <= 1
+    unit = _unit_range(data)
     layers = []
-    for entry in config.data.augmentation:
+    for i, entry in enumerate(config.data.augmentation):
         (name, params), = entry.items()
         params = dict(params)
         if name in _VALUE_RANGE and "value_range" not in params:
+            if unit is None:
+                raise DataError(f"data.augmentation.{i}.{name}: the {data.input_dtype} inputs of {config.data.dataset} "
+                                "stream from disk, so their range is not known up front: give value_range, e.g. "
+                                "[0, 1] or [0, 255]")
             params["value_range"] = [0, 1] if unit else [0, 255]
         layers.append((catalog.AUGMENTATIONS[name][0], params))
     return layers
+
+
+def _unit_range(data: LoadedData | StreamedData) -> bool | None:
+    """Whether the inputs are floats in [0, 1]; None where that is unknown (streamed floats)."""
+    if data.input_dtype == "uint8":
+        return False
+    if data.streamed:
+        return None
+    x = data.x_train
+    return bool(x.size and float(x.min()) >= 0 and float(x.max()) <= 1)
 
 
 def build_layer(class_name: str, params: dict[str, Any], seed: int | None, index: int):

@@ -12,28 +12,32 @@ import numpy as np
 from tftrain import catalog
 from tftrain.config import Config
 from tftrain.data.augmentation import check_augmentation
-from tftrain.data.base import LoadedData
+from tftrain.data.base import FileList, LabelSummary, LoadedData, StreamedData
 from tftrain.data.normalization import check_normalization
 from tftrain.errors import DataError
 from tftrain.models import model_spec
 
 
-def check_data(config: Config, data: LoadedData) -> None:
+def check_data(config: Config, data: LoadedData | StreamedData) -> None:
     """Raise DataError if the data cannot train `config.model` with `config.loss`."""
     name = config.data.dataset
-    splits = [("train", data.x_train, data.y_train)]
-    if data.x_test is not None:
-        splits.append(("test", data.x_test, data.y_test))
-    for split, x, y in splits:
-        for role, array in (("inputs", x), ("labels", y)):
-            if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-                raise DataError(f"data: the {split} {role} of {name} are {array.dtype}; expected numbers")
-    if data.x_test is not None:
+    splits = [("train", data.train_labels)]
+    if data.test_labels is not None:
+        splits.append(("test", data.test_labels))
+    for split, labels in splits:
+        for role, dtype in (("inputs", data.input_dtype), ("labels", labels.dtype)):
+            if not (np.issubdtype(np.dtype(dtype), np.number) or dtype == "bool"):
+                raise DataError(f"data: the {split} {role} of {name} are {dtype}; expected numbers")
+    if data.test_labels is not None and data.streamed is False:
         for role, train, test in (("inputs", data.x_train, data.x_test), ("labels", data.y_train, data.y_test)):
             if train.shape[1:] != test.shape[1:]:
                 raise DataError(f"data: {name} train {role} have per-example shape {train.shape[1:]} but "
                                 f"test {role} {test.shape[1:]}; both splits must match")
+    if data.test_labels is not None and data.train_labels.shape != data.test_labels.shape:
+        raise DataError(f"data: {name} train labels have per-example shape {data.train_labels.shape} but "
+                        f"test labels {data.test_labels.shape}; both splits must match")
     _check_sizes(config, data)
+    _check_sampling(config, data)
     _check_labels(config, data)
     _check_inferred_task(config, data)
     check_normalization(config, data)
@@ -45,7 +49,7 @@ def check_data(config: Config, data: LoadedData) -> None:
 MAX_CLASSES = 100_000
 
 
-def _check_sizes(config: Config, data: LoadedData) -> None:
+def _check_sizes(config: Config, data: LoadedData | StreamedData) -> None:
     """Sizes the data declare, checked before anything is allocated for them: the classes a
     model would need outputs for, what a validation fraction leaves to train on."""
     name = config.data.dataset
@@ -55,58 +59,82 @@ def _check_sizes(config: Config, data: LoadedData) -> None:
     if name == "image_folder" and data.num_classes == 1:
         raise DataError(f"data: {config.data.path} holds one class folder ({data.class_names[0]}); a classifier "
                         "needs a sub-folder per class, at least two")
-    fraction, n = config.data.validation, len(data.x_train)
+    fraction, n = config.data.validation, data.train_count
     if isinstance(fraction, float) and n - max(1, round(n * fraction)) < 1:
         raise DataError(f"data.validation: {fraction:g} of the {n} training examples of {name} leaves none to train "
                         "on; use a smaller fraction or more data (data.limit)")
 
 
-def _check_inferred_task(config: Config, data: LoadedData) -> None:
+def _check_sampling(config: Config, data: LoadedData | StreamedData) -> None:
+    """Drawing examples at random needs random access: arrays in memory, or one file per example."""
+    if config.training.sampling == "with_replacement" and data.streamed and not isinstance(data.train, FileList):
+        raise DataError(f"training.sampling: with_replacement draws examples at random, but {config.data.dataset} "
+                        f"data streams from its files ({data.reason}), which are read in order: use "
+                        "sampling: sequential, or raise data.in_memory_max_mb so the data is read into memory")
+
+
+def _check_inferred_task(config: Config, data: LoadedData | StreamedData) -> None:
     """A CSV target of whole numbers is read as class labels (task: auto); trained with a
     regression loss it is most likely a quantity, and the user should say which it is."""
     options = config.data.options
     if (config.data.dataset == "csv" and options.get("task") == "auto" and data.num_classes is not None
             and catalog.LOSS_TASKS[config.loss.canonical] == "regression"):
-        distinct = len(np.unique(data.y_train))
+        values = data.train_labels.values
+        distinct = f"{len(values)} distinct values" if values is not None else "many distinct values"
         raise DataError(f"data: the csv label column '{options['label']}' holds whole numbers, read as class labels "
-                        f"({distinct} distinct values, data.options.task: auto), but loss {config.loss.name} "
+                        f"({distinct}, data.options.task: auto), but loss {config.loss.name} "
                         "is a regression loss: set data.options.task: regression to train on the values (or use "
                         "a classification loss such as sparse_categorical_crossentropy)")
 
 
-def _check_labels(config: Config, data: LoadedData) -> None:
+def _kept_range(labels: list[LabelSummary], ignored) -> tuple[int, int]:
+    """The lowest and highest class index once `ignored` (the loss's ignore_class) is left out."""
+    lows, highs = [], []
+    for summary in labels:
+        if summary.values is not None:
+            kept = [v for v in summary.values if v != ignored]
+            lows.extend(kept[:1])
+            highs.extend(kept[-1:])
+        elif summary.low is not None:
+            lows.append(int(summary.low))
+            highs.append(int(summary.high))
+    return min(lows, default=0), max(highs, default=0)
+
+
+def _check_labels(config: Config, data: LoadedData | StreamedData) -> None:
     loss = config.loss.canonical
     task = catalog.LOSS_TASKS[loss]
     name = config.data.dataset
-    labels = [y for y in (data.y_train, data.y_test) if y is not None and y.size]
-    if not labels:
+    labels = [s for s in (data.train_labels, data.test_labels) if s is not None and s.count]
+    y = data.train_labels
+    counted = [s for s in labels if s.low is not None]
+    if not labels or not counted and task != "classes":
         return
-    y = data.y_train
-    low, high = min(float(v.min()) for v in labels), max(float(v.max()) for v in labels)
+    low, high = (min(s.low for s in counted), max(s.high for s in counted)) if counted else (0.0, 0.0)
     shown = f"{low:g}..{high:g}"
-    integer = np.issubdtype(y.dtype, np.integer)
-    per_example = int(np.prod(y.shape[1:]))
+    integer = y.integer
+    per_example = int(np.prod(y.shape))
+    shape = (y.count, *y.shape)
     if task == "classes":
         if not integer:
             raise DataError(f"loss sparse_categorical_crossentropy needs integer class labels; the labels of "
                             f"{name} are {y.dtype} ({shown}): use a regression loss such as mse")
         if per_example != 1:
             raise DataError(f"loss sparse_categorical_crossentropy needs one class index per example; the "
-                            f"labels of {name} have shape {y.shape} (one-hot?): use categorical_crossentropy")
+                            f"labels of {name} have shape {shape} (one-hot?): use categorical_crossentropy")
         outputs = data.num_classes
-        ignored = config.loss.params.get("ignore_class")
-        kept = [v[v != ignored] if ignored is not None else v for v in labels]
-        kept_low = min((int(v.min()) for v in kept if v.size), default=0)
-        kept_high = max((int(v.max()) for v in kept if v.size), default=0)
+        if not counted:
+            return  # class labels the dataset defines (TFDS ClassLabel): 0..num_classes-1 by construction
+        kept_low, kept_high = _kept_range(counted, config.loss.params.get("ignore_class"))
         if kept_low < 0 or outputs is None or kept_high >= outputs:
             raise DataError(f"loss sparse_categorical_crossentropy: the model has {outputs} outputs (one per "
                             f"class), so labels must lie in [0, {outputs}); the labels of {name} range over "
                             f"{kept_low}..{kept_high}")
     elif task == "one_hot":
-        if y.ndim != 2 or y.shape[1] < 2:
+        if len(y.shape) != 1 or y.shape[0] < 2:
             hint = " (class indices): use sparse_categorical_crossentropy" if integer else ""
             raise DataError(f"loss {loss} expects one-hot labels of shape (N, classes); the labels of "
-                            f"{name} have shape {y.shape}{hint}")
+                            f"{name} have shape {shape}{hint}")
         if low < 0 or high > 1:
             raise DataError(f"loss {loss} expects one-hot or probability rows in [0, 1]; the labels of "
                             f"{name} range over {shown}")

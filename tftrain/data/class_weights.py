@@ -14,7 +14,7 @@ import numpy as np
 
 from tftrain import catalog
 from tftrain.config import Config
-from tftrain.data.base import LoadedData
+from tftrain.data.base import LoadedData, StreamedData
 from tftrain.errors import DataError
 
 
@@ -28,27 +28,28 @@ def example_classes(y: np.ndarray, task: str) -> np.ndarray:
     return y.reshape(len(y)).astype(np.int64)
 
 
-def class_count(config: Config, data: LoadedData) -> int:
+def class_count(config: Config, data: LoadedData | StreamedData) -> int:
     """How many classes the loss tells apart in this data."""
     task = catalog.LOSS_TASKS[config.loss.canonical]
     if task == "one_hot":
-        return int(data.y_train.shape[1])
+        return int(data.label_shape[0])
     if task == "binary":
         return 2
     return int(data.num_classes)
 
 
-def class_weights(config: Config, data: LoadedData, y_train: np.ndarray) -> tuple[float, ...] | None:
+def class_weights(config: Config, data: LoadedData | StreamedData, y_train: np.ndarray | None) -> tuple[float, ...] | None:
     """The weight of each class 0..K-1 (None: no weighting). `balanced` weighs class c by
     n / (classes present * n_c) over `y_train`, the training split's labels (scikit-learn's
-    formula); a mapping names classes by index or by name, unlisted ones weigh 1.0."""
+    formula; only `balanced` reads them); a mapping names classes by index or by name, unlisted
+    ones weigh 1.0."""
     choice = config.training.class_weight
     if choice is None:
         return None
     task = catalog.LOSS_TASKS[config.loss.canonical]
     k = class_count(config, data)
-    classes = example_classes(y_train, task)
     if choice == "balanced":
+        classes = example_classes(y_train, task)
         counts = np.bincount(classes, minlength=k)
         present = int(np.count_nonzero(counts))
         weights = np.where(counts > 0, len(classes) / (present * np.maximum(counts, 1)), 1.0)
@@ -59,7 +60,7 @@ def class_weights(config: Config, data: LoadedData, y_train: np.ndarray) -> tupl
     return tuple(float(w) for w in weights)
 
 
-def _class_index(key: int | str, k: int, data: LoadedData, dataset: str) -> int:
+def _class_index(key: int | str, k: int, data: LoadedData | StreamedData, dataset: str) -> int:
     """A class of the data named by its index or its name; a DataError otherwise."""
     names = list(data.class_names or ())
     if isinstance(key, int):

@@ -9,18 +9,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 
 from tftrain.config import Config
-from tftrain.data.base import LoadedData
+from tftrain.data.base import LoadedData, StreamedData
 from tftrain.errors import DataError
 
 CHUNK = 4096  # examples summed at a time, in float64: no float copy of the whole training set
 
 
-def check_normalization(config: Config, data: LoadedData) -> None:
+def check_normalization(config: Config, data: LoadedData | StreamedData) -> None:
     """`per_channel` needs a channel (or feature) axis: vectors, or images (height, width, channels)."""
-    shape = tuple(data.x_train.shape[1:])
+    shape = tuple(data.input_shape)
     if config.data.normalize == "per_channel" and len(shape) == 2:
         raise DataError(f"data.normalize: per_channel needs a channel axis; the examples of {config.data.dataset} "
                         f"have shape {shape} (images without one): use auto (scaled to [0, 1]) or none")
@@ -29,15 +31,20 @@ def check_normalization(config: Config, data: LoadedData) -> None:
 def channel_statistics(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean and (population) variance of the last axis of `x` over every other axis, exact in
     float64 (what keras.layers.Normalization.adapt computes, without a float copy of x)."""
-    channels = x.shape[-1]
-    count, total = 0, np.zeros(channels)
-    for start in range(0, len(x), CHUNK):
-        part = x[start:start + CHUNK].reshape(-1, channels)
-        total += part.sum(axis=0, dtype=np.float64)
+    return chunked_statistics(lambda: (x[start:start + CHUNK] for start in range(0, len(x), CHUNK)))
+
+
+def chunked_statistics(chunks: Callable[[], Iterable[np.ndarray]]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """channel_statistics over data read in pieces: `chunks()` yields them, once per pass (two
+    passes, mean then squared deviations, as in memory; streamed data is read twice)."""
+    count, total = 0, None
+    for chunk in chunks():
+        part = chunk.reshape(-1, chunk.shape[-1])
+        total = part.sum(axis=0, dtype=np.float64) + (0 if total is None else total)
         count += len(part)
     mean = total / count
-    squares = np.zeros(channels)
-    for start in range(0, len(x), CHUNK):
-        part = x[start:start + CHUNK].reshape(-1, channels).astype(np.float64)
+    squares = np.zeros_like(mean)
+    for chunk in chunks():
+        part = chunk.reshape(-1, chunk.shape[-1]).astype(np.float64)
         squares += ((part - mean) ** 2).sum(axis=0)
     return tuple(float(m) for m in mean), tuple(float(v) for v in squares / count)

@@ -2,6 +2,9 @@
 
 Examples are batched by gathering rows of the in-memory arrays with a batch of indices, so
 images stay uint8 (the model rescales them) and no per-example Python or tf.data work is done.
+A folder of files streams the same way: the arrays hold its paths, and each gathered batch of
+paths is decoded (`Split.load`). Record files (TFRecord, CSV lines, TFDS) that do not fit in
+memory go to tftrain.data.streaming instead, which keeps the same promise below.
 
 The indices of training batch `s` are a pure function of (seed, s): epoch `e` visits the
 examples in the stateless permutation `index_shuffle(seed, e)`, and `with_replacement` draws
@@ -19,18 +22,22 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.config import Config
-from tftrain.data.base import LoadedData
+from tftrain.data.base import FileList, LoadedData, StreamedData
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
 @dataclass(frozen=True)
 class Split:
-    """One named split's arrays."""
+    """One named split's arrays (`load`: x holds file paths, and load(paths) decodes a batch)."""
 
     name: str
     x: np.ndarray
     y: np.ndarray
+    load: Callable | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.x)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,11 @@ class Pipelines:
     validation_steps: int | None
     train_examples: int
     _train_from: Callable[[int], tf.data.Dataset] = field(repr=False)
+    # Each multi_worker worker reads its own files (tftrain.data.streaming); else it keeps its
+    # share of every global batch (tftrain.training.distribute.shard_by_example).
+    file_sharded: bool = False
+    # An error raised while reading the data -> a one-line message naming the file (or None).
+    explain: Callable[[BaseException], str | None] | None = field(default=None, repr=False)
 
     @property
     def total_steps(self) -> int:
@@ -62,31 +74,102 @@ class Pipelines:
         return self._train_from(start_step)
 
 
-def split_for_training(data: LoadedData, config: Config, seed: int) -> tuple[Split, Split | None]:
+def _splits(data: LoadedData | StreamedData) -> tuple[Split, Split | None]:
+    """The train and test arrays (or a folder's paths and labels, with their `load`)."""
+    if isinstance(data, LoadedData):
+        return (Split("train", data.x_train, data.y_train),
+                None if data.x_test is None else Split("test", data.x_test, data.y_test))
+    if not isinstance(data.train, FileList):
+        raise TypeError("record files are split by tftrain.data.streaming")
+    test = data.test
+    return (Split("train", data.train.paths, data.train.labels, data.train.load),
+            None if test is None else Split("test", test.paths, test.labels, test.load))
+
+
+def split_for_training(data: LoadedData | StreamedData, config: Config, seed: int) -> tuple[Split, Split | None]:
     """The training arrays and the validation split chosen by `data.validation`."""
     choice = config.data.validation
-    train = Split("train", data.x_train, data.y_train)
+    train, test = _splits(data)
     if choice == "none":
         return train, None
     if choice == "test":
-        if data.x_test is None:
-            return train, None  # the dataset has no test split (synthetic data): nothing to validate on
-        return train, Split("test", data.x_test, data.y_test)
+        return train, test  # None: the dataset has no test split (synthetic data), nothing to validate on
     # A fraction: a seeded permutation, so evaluate and resume carve the very same split.
-    n = len(data.x_train)
+    n = len(train.x)
     n_val = max(1, round(n * choice))
     order = np.random.default_rng(seed).permutation(n)
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return (Split("train", data.x_train[train_idx], data.y_train[train_idx]),
-            Split(f"validation ({choice:g} of train)", data.x_train[val_idx], data.y_train[val_idx]))
+    return (Split("train", train.x[train_idx], train.y[train_idx], train.load),
+            Split(f"validation ({choice:g} of train)", train.x[val_idx], train.y[val_idx], train.load))
 
 
-def split_for_evaluation(data: LoadedData, config: Config, seed: int) -> Split:
+def split_for_evaluation(data: LoadedData | StreamedData, config: Config, seed: int) -> Split:
     """The test split if the dataset has one, else the validation split, else the training data."""
-    if data.x_test is not None:
-        return Split("test", data.x_test, data.y_test)
+    train, test = _splits(data)
+    if test is not None:
+        return test
     train, validation = split_for_training(data, config, seed)
     return validation or train
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The batches `tftrain evaluate` (and --smoke) reads: the test split, else validation, else train."""
+
+    name: str
+    batches: tf.data.Dataset
+    examples: int
+
+
+def evaluation_batches(data: LoadedData | StreamedData, config: Config, seed: int) -> Evaluation:
+    """Unshuffled batches of the split to evaluate on (split_for_evaluation's choice)."""
+    batch_size = config.data.batch_size
+    if data.streamed and not isinstance(data.train, FileList):
+        from tftrain.data import streaming
+
+        return streaming.evaluation_batches(data, config, seed)
+    split = split_for_evaluation(data, config, seed)
+    return Evaluation(split.name, batched(split, batch_size), len(split.x))
+
+
+def evaluation_arrays(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> Split:
+    """The split to evaluate on as arrays (split_for_evaluation's choice); streamed data (files,
+    records): only its first `limit` examples are read (what export verifies a model on)."""
+    if not data.streamed:
+        return split_for_evaluation(data, config, seed)
+    evaluation = evaluation_batches(data, config, seed)
+    return Split(evaluation.name, *first_examples(evaluation.batches, limit))
+
+
+def training_sample(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> np.ndarray:
+    """Up to `limit` training inputs drawn with the run's seed, in the data's own dtype (int8
+    calibration): in memory a seeded choice, streamed the first examples of the seeded stream."""
+    if data.streamed:
+        return first_examples(build_pipelines(data, config, seed).train(0), limit)[0]
+    x = split_for_training(data, config, seed)[0].x
+    chosen = np.random.default_rng(seed).permutation(len(x))[:limit]
+    return np.ascontiguousarray(x[np.sort(chosen)])
+
+
+def first_examples(batches: tf.data.Dataset, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs and labels of the first `limit` examples of (x, y) batches."""
+    xs, ys, count = [], [], 0
+    for x, y in batches:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+        count += len(xs[-1])
+        if count >= limit:
+            break
+    return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
+
+
+def training_in_order(data: LoadedData | StreamedData, config: Config, seed: int) -> tf.data.Dataset:
+    """The training split's batches (split_for_training's), unshuffled and untransformed."""
+    if data.streamed and not isinstance(data.train, FileList):
+        from tftrain.data import streaming
+
+        return streaming.training_in_order(data, config, seed)
+    return batched(split_for_training(data, config, seed)[0], config.data.batch_size)
 
 
 def log_interval(config: Config) -> int:
@@ -120,15 +203,22 @@ def schedule(config: Config, examples: int) -> Schedule:
     return Schedule(training.steps // interval, interval, n, steps_mode=True)
 
 
-def build_pipelines(data: LoadedData, config: Config, seed: int, transform: Callable | None = None) -> Pipelines:
+def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, transform: Callable | None = None,
+                    workers: tuple[int, int] | None = None) -> Pipelines:
     """Build the training and validation datasets for `config`. `transform(x, y, step)`: what each
     training batch goes through once gathered (tftrain.data.transforms: class weights,
-    augmentation), a pure function of the batch and its step; validation batches never do."""
+    augmentation), a pure function of the batch and its step;
+    validation batches never do. `workers` (this worker's index, their number): a multi_worker
+    run, whose workers may each read their own files (tftrain.data.streaming)."""
+    if data.streamed and not isinstance(data.train, FileList):
+        from tftrain.data import streaming
+
+        return streaming.build_pipelines(data, config, seed, transform, workers)
     batch_size = config.data.batch_size
     train, validation = split_for_training(data, config, seed)
     n = len(train.x)
     training = config.training
-    plan = schedule(config, len(data.x_train))
+    plan = schedule(config, data.train_count)
     epochs, steps_per_epoch = plan.epochs, plan.steps_per_epoch
     if training.steps is None:
         indices = _epoch_indices(n, batch_size, steps_per_epoch, config.data.shuffle, seed)
@@ -141,12 +231,7 @@ def build_pipelines(data: LoadedData, config: Config, seed: int, transform: Call
     def train_from(start_step: int) -> tf.data.Dataset:
         steps = tf.data.Dataset.range(start_step, total)
         batches = _gather(steps.map(indices, num_parallel_calls=AUTOTUNE, deterministic=True), train)
-        if transform is None:
-            return batches
-        # The hook: batch s goes through transform(x, y, s), so it stays a pure function of (seed, s).
-        return tf.data.Dataset.zip(batches, steps).map(
-            lambda batch, step: transform(*batch, step), num_parallel_calls=AUTOTUNE, deterministic=True,
-        ).prefetch(AUTOTUNE)
+        return with_transform(batches, start_step, transform)
 
     validation_ds = batched(validation, batch_size) if validation is not None else None
     return Pipelines(
@@ -157,6 +242,7 @@ def build_pipelines(data: LoadedData, config: Config, seed: int, transform: Call
         validation_steps=math.ceil(len(validation.x) / batch_size) if validation is not None else None,
         train_examples=n,
         _train_from=train_from,
+        explain=data.train.explain if data.streamed else None,
     )
 
 
@@ -215,7 +301,22 @@ def _drawn_indices(n: int, batch_size: int, seed: int):
     return indices
 
 
+def with_transform(batches: tf.data.Dataset, start_step: int, transform: Callable | None) -> tf.data.Dataset:
+    """The hook: training batch s goes through transform(x, y, s), so it stays a pure function of (seed, s)."""
+    if transform is None:
+        return batches
+    steps = tf.data.Dataset.range(start_step, tf.int64.max)
+    return tf.data.Dataset.zip(batches, steps).map(
+        lambda batch, step: transform(*batch, step), num_parallel_calls=AUTOTUNE, deterministic=True,
+    ).prefetch(AUTOTUNE)
+
+
 def _gather(index_batches: tf.data.Dataset, split: Split) -> tf.data.Dataset:
     x, y = tf.constant(split.x), tf.constant(split.y)
-    return index_batches.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)),
-                             num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+    load = split.load
+
+    def gather(idx):
+        inputs = tf.gather(x, idx)
+        return (load(inputs) if load is not None else inputs), tf.gather(y, idx)
+
+    return index_batches.map(gather, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)

@@ -3,23 +3,41 @@
 The target decides the task: integers (0, 1, 2, ...) are class labels, other numbers are
 regression targets, and text ("setosa", "virginica") names classes, numbered in sorted order.
 Read with the standard csv module and NumPy (no pandas dependency for one file format).
+
+Files larger than `data.in_memory_max_mb` stream (tftrain.data.streaming reads their lines,
+tf.io.decode_csv parses each batch): they are read once before training, in chunks, with the
+same checks and messages (file, line, column) and the same reading of the target.
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tftrain.config import DataConfig
-from tftrain.data.base import LoadedData, class_count, first_line
+from tftrain.data.base import (
+    MAX_DISTINCT,
+    LabelSummary,
+    LoadedData,
+    RecordFiles,
+    StreamedData,
+    class_count,
+    first_line,
+    fits_in_memory,
+    streaming_reason,
+)
 from tftrain.errors import DataError
 
+CHUNK_ROWS = 65_536  # rows checked at a time when a file streams: bounded memory
 
-def load(cfg: DataConfig, seed: int) -> LoadedData:
+
+def load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
     """Features (N, F) float32, and int32 class labels (N,) or float32 targets (N, 1)."""
     options = cfg.options
     if cfg.path is None:
@@ -28,6 +46,9 @@ def load(cfg: DataConfig, seed: int) -> LoadedData:
     train_path = _existing(cfg.path, "data.path")
     test_path = _existing(options["test_path"], "data.options.test_path") if options["test_path"] else None
     label, delimiter = options["label"], options["delimiter"]
+    nbytes = sum(p.stat().st_size for p in (train_path, test_path) if p is not None)
+    if not fits_in_memory(cfg.in_memory_max_mb, nbytes):  # the text's size: its arrays are about as large
+        return _streamed(train_path, test_path, options, streaming_reason(cfg.in_memory_max_mb, nbytes))
     train = read_table(train_path, label, delimiter)
     features, x_train = train.features, train.x
     test = read_table(test_path, label, delimiter) if test_path is not None else None
@@ -59,18 +80,26 @@ class Table:
     lines: np.ndarray  # (N,) the line each row came from, for error messages
 
 
-def read_table(path: Path, label: str, delimiter: str) -> Table:
-    """Read a CSV file with a header; every column but `label` must be numeric."""
+def _rows(path: Path, delimiter: str) -> Iterator[tuple[int, int, list[str]]]:
+    """(first line, last line, cells) of each non-blank row (a quoted field may span lines)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: drop Excel's byte-order mark
             reader = csv.reader(f, delimiter=delimiter)
-            # Blank lines are skipped; line numbers are kept for messages.
-            numbered = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+            before = 0
+            for row in reader:
+                if any(c.strip() for c in row):  # blank lines are skipped; line numbers kept for messages
+                    yield before + 1, reader.line_num, row
+                before = reader.line_num
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
-    if not numbered:
+
+
+def _header(path: Path, rows: Iterator, label: str) -> tuple[list[str], int]:
+    """The checked header row, and its (last) line."""
+    first = next(rows, None)
+    if first is None:
         raise DataError(f"{path}: empty; expected a header row and data rows")
-    header = [name.strip() for name in numbered[0][1]]
+    header = [name.strip() for name in first[2]]
     duplicates = sorted({n for n in header if header.count(n) > 1})
     if duplicates:
         raise DataError(f"{path}: duplicate column names {', '.join(duplicates)} in the header")
@@ -80,18 +109,30 @@ def read_table(path: Path, label: str, delimiter: str) -> Table:
                         f"{', '.join(header)})" + (f" — did you mean '{close[0]}'?" if close else ""))
     if len(header) < 2:
         raise DataError(f"{path}: only the target column '{label}'; expected at least one feature column")
-    body = numbered[1:]
-    if not body:
-        raise DataError(f"{path}: a header but no data rows")
-    for line, row in body:
+    return header, first[1]
+
+
+def _table(path: Path, header: list[str], label: str, body: list) -> Table:
+    """Rows (first line, last line, cells) under `header` -> a Table (fields counted, features numeric)."""
+    for line, _, row in body:
         if len(row) != len(header):
             raise DataError(f"{path}: line {line} has {len(row)} fields; the header has {len(header)}")
-    lines = np.array([line for line, _ in body])
-    table = np.char.strip(np.array([row for _, row in body], dtype=str))
+    lines = np.array([line for line, _, _ in body])
+    table = np.char.strip(np.array([row for _, _, row in body], dtype=str))
     target = header.index(label)
     features = [n for i, n in enumerate(header) if i != target]
     x = _numeric(path, np.delete(table, target, axis=1), features, lines)
     return Table(path, features, x, table[:, target], lines)
+
+
+def read_table(path: Path, label: str, delimiter: str) -> Table:
+    """Read a CSV file with a header; every column but `label` must be numeric."""
+    rows = _rows(path, delimiter)
+    header, _ = _header(path, rows, label)
+    body = list(rows)
+    if not body:
+        raise DataError(f"{path}: a header but no data rows")
+    return _table(path, header, label, body)
 
 
 def _numeric(path: Path, cells: np.ndarray, names: list[str], lines: np.ndarray) -> np.ndarray:
@@ -179,3 +220,181 @@ def _existing(path: str, key: str) -> Path:
     if not file.is_file():
         raise DataError(f"{key}: {file} does not exist; expected a CSV file with a header row")
     return file
+
+
+# ---------------------------------------------------------------------------------------------
+# Streamed files: read once in chunks (the same checks), then by lines while training
+
+
+@dataclass
+class TargetScan:
+    """What the target column of a streamed file holds, gathered chunk by chunk."""
+
+    path: Path
+    label: str
+    first: tuple[int, bool] | None = None  # the first target's line and whether it is a number
+    numbers: int = 0
+    low: float = np.inf
+    high: float = -np.inf
+    whole: bool = True  # every number a whole number >= 0...
+    written_as_integers: bool = True  # ...written as one ("3", not "3.0")
+    texts: set = field(default_factory=set)
+    values: set | None = field(default_factory=set)  # distinct whole numbers, up to MAX_DISTINCT
+
+
+@dataclass(frozen=True)
+class ScannedTable:
+    path: Path
+    header: list[str]
+    header_lines: int  # lines up to the header, skipped when streaming
+    rows: int
+    target: TargetScan
+
+    @property
+    def features(self) -> list[str]:
+        return [name for name in self.header if name != self.target_name]
+
+    @property
+    def target_name(self) -> str:
+        return self.target.label
+
+
+def scan_table(path: Path, label: str, delimiter: str, task: str) -> ScannedTable:
+    """Read a CSV file chunk by chunk with read_table's checks (and its messages), keeping only
+    what streaming it needs: the row count and what its target column holds."""
+    rows = _rows(path, delimiter)
+    header, header_line = _header(path, rows, label)
+    target, count, chunk = TargetScan(path, label), 0, []
+    for row in rows:
+        if row[1] != row[0]:
+            raise DataError(f"{path}: line {row[0]}: a quoted field spans lines {row[0]}-{row[1]}, which a "
+                            "streamed CSV cannot read (it reads a row per line): raise data.in_memory_max_mb, "
+                            "or convert the file to TFRecord (tftrain convert)")
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            _scan_chunk(path, header, label, chunk, target, task)
+            count, chunk = count + len(chunk), []
+    if chunk:
+        _scan_chunk(path, header, label, chunk, target, task)
+        count += len(chunk)
+    if not count:
+        raise DataError(f"{path}: a header but no data rows")
+    return ScannedTable(path, header, header_line, count, target)
+
+
+def _scan_chunk(path: Path, header: list[str], label: str, chunk: list, scan: TargetScan, task: str) -> Table:
+    table = _table(path, header, label, chunk)
+    for line, cell in zip(table.lines, table.target):
+        if cell == "":
+            raise DataError(f"{path}: line {line}, column '{label}': empty target value")
+    numbers = np.array([_to_float(cell) for cell in table.target])
+    numeric = ~np.isnan(numbers)
+    if scan.first is None:
+        scan.first = (int(table.lines[0]), bool(numeric[0]))
+    differ = np.flatnonzero(numeric != scan.first[1])
+    if differ.size:
+        bad = int(differ[0])
+        raise DataError(f"{path}: line {table.lines[bad]}, column '{label}': '{table.target[bad]}' mixes with "
+                        f"{'text' if numeric[bad] else 'numbers'} elsewhere in the column; "
+                        "the target must be all numbers or all class names")
+    if not scan.first[1]:
+        if task == "regression":
+            raise DataError(f"{path}: line {scan.first[0]}, column '{label}': '{table.target[0]}' is text; "
+                            "options.task regression needs numbers")
+        scan.texts.update(table.target.tolist())
+        if len(scan.texts) > MAX_DISTINCT:
+            raise DataError(f"{path}, column '{label}': more than {MAX_DISTINCT:,} class names")
+        return table
+    scan.numbers += len(numbers)
+    scan.low, scan.high = min(scan.low, float(numbers.min())), max(scan.high, float(numbers.max()))
+    whole = (numbers == np.round(numbers)) & (numbers >= 0)
+    if task == "classification" and not whole.all():
+        bad = int(np.flatnonzero(~whole)[0])
+        raise DataError(f"{path}: line {table.lines[bad]}, column '{label}': {table.target[bad]} is not a class "
+                        "index (0, 1, 2, ...) as options.task classification needs")
+    scan.whole = scan.whole and bool(whole.all())
+    scan.written_as_integers = scan.written_as_integers and _is_integer(table.target)
+    if scan.values is not None and scan.whole:
+        scan.values.update(int(v) for v in np.unique(numbers))
+        scan.values = scan.values if len(scan.values) <= MAX_DISTINCT else None
+    return table
+
+
+def _task(scans: list[TargetScan], task: str) -> tuple[str, tuple[str, ...] | None]:
+    """How the target is read: `names` (text classes, numbered in sorted order), `classes`
+    (integers) or `regression`, as _targets reads a column in memory."""
+    if not scans[0].first[1]:
+        return "names", tuple(sorted(set().union(*(s.texts for s in scans))))
+    whole = all(s.whole for s in scans)
+    if task == "classification" or (task == "auto" and whole and all(s.written_as_integers for s in scans)):
+        return "classes", None
+    return "regression", None
+
+
+def _streamed(train_path: Path, test_path: Path | None, options: dict, reason: str) -> StreamedData:
+    """A CSV too large for memory, checked once and described for tftrain.data.streaming."""
+    label, delimiter, task = options["label"], options["delimiter"], options["task"]
+    tables = [scan_table(train_path, label, delimiter, task)]
+    if test_path is not None:
+        tables.append(scan_table(test_path, label, delimiter, task))
+        if tables[1].features != tables[0].features:
+            raise DataError(f"{test_path}: feature columns {', '.join(tables[1].features)} differ from "
+                            f"{train_path}'s {', '.join(tables[0].features)}")
+        if tables[1].target.first[1] != tables[0].target.first[1]:
+            raise DataError(f"{test_path}, column '{label}': its targets are {'numbers' if tables[1].target.first[1] else 'text'}"
+                            f" but {train_path}'s are {'numbers' if tables[0].target.first[1] else 'text'}")
+    kind, class_names = _task([t.target for t in tables], task)
+    features = tables[0].features
+    decode = _line_decoder(tables[0].header, label, delimiter, kind, class_names)
+    splits = [RecordFiles((str(t.path),), (t.rows,), decode, "text", skips=(t.header_lines,),
+                          blank=r"[\s" + re.escape(delimiter) + r"]*", nbytes=t.path.stat().st_size) for t in tables]
+    summaries = [_summary(t, kind, class_names) for t in tables]
+    num_classes = len(class_names) if class_names else (
+        int(max(s.high for s in summaries)) + 1 if kind == "classes" else None)
+    read = str(train_path) + (f" (test: {test_path})" if test_path else "")
+    return StreamedData(
+        train=splits[0], test=splits[1] if len(splits) > 1 else None, input_shape=(len(features),),
+        input_dtype="float32", label_shape=() if kind != "regression" else (1,),
+        label_dtype="int32" if kind != "regression" else "float32",
+        train_labels=summaries[0], test_labels=summaries[1] if len(summaries) > 1 else None,
+        num_classes=num_classes, class_names=class_names, reason=reason,
+        source=f"{read}: {len(features)} feature columns, target '{label}' "
+               f"({'regression' if kind == 'regression' else 'classes'}), {tables[0].rows:,} rows",
+        extra={"features": features, "label": label},
+    )
+
+
+def _summary(table: ScannedTable, kind: str, class_names) -> LabelSummary:
+    scan = table.target
+    if kind == "names":
+        codes = sorted(class_names.index(t) for t in scan.texts)
+        return LabelSummary("int32", (), table.rows, float(codes[0]), float(codes[-1]), tuple(codes))
+    values = tuple(sorted(scan.values)) if kind == "classes" and scan.values is not None else None
+    return LabelSummary("int32" if kind == "classes" else "float32", () if kind == "classes" else (1,),
+                        table.rows, scan.low, scan.high, values)
+
+
+def _line_decoder(header: list[str], label: str, delimiter: str, kind: str, class_names):
+    """A batch of CSV lines -> (features (B, F) float32, targets), in TensorFlow ops."""
+    import tensorflow as tf
+
+    table = None
+    if kind == "names":  # made once, outside the pipeline's functions, which capture it
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(class_names), tf.range(len(class_names), dtype=tf.int32)), default_value=-1)
+
+    def decode(lines):
+        lines = tf.strings.regex_replace(lines, "\r$", "")  # Windows line ends
+        cells = tf.io.decode_csv(lines, record_defaults=[tf.constant("", tf.string)] * len(header),
+                                 field_delim=delimiter)
+        cells = [tf.strings.strip(c) for c in cells]
+        target = header.index(label)
+        x = tf.stack([tf.strings.to_number(c, tf.float32) for i, c in enumerate(cells) if i != target], axis=1)
+        y = cells[target]
+        if table is not None:
+            return x, table.lookup(y)
+        if kind == "classes":
+            return x, tf.cast(tf.strings.to_number(y, tf.float64), tf.int32)
+        return x, tf.strings.to_number(y, tf.float32)[:, None]
+
+    return decode

@@ -22,7 +22,7 @@ from tftrain.models.sequential import SequentialModel
 
 if TYPE_CHECKING:
     from tftrain.config import Config
-    from tftrain.data.base import LoadedData
+    from tftrain.data.base import LoadedData, StreamedData
 
 MODEL_TYPES: tuple[type[ModelSchema], ...] = (
     DenseModel,
@@ -38,18 +38,17 @@ BY_TAG: dict[str, type[ModelSchema]] = dict(zip(TAGS, MODEL_TYPES))
 __all__ = ["BY_TAG", "MODEL_TYPES", "TAGS", "ModelSchema", "ModelSpec", "model_spec"]
 
 
-def model_spec(config: Config, data: LoadedData) -> ModelSpec:
+def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     """Input shape and scale from the data; output units from what the loss trains."""
     task = catalog.LOSS_TASKS[config.loss.canonical]
-    y = data.y_train
     if task == "classes":
         if data.num_classes is None:
             raise DataError(f"loss {config.loss.canonical} needs integer class labels; "
-                            f"the labels of {config.data.dataset} are {y.dtype}")
+                            f"the labels of {config.data.dataset} are {data.label_dtype}")
         outputs = data.num_classes
     elif task in catalog.TASK_LABEL_RANGE:  # one unit per label
         outputs = 1
     else:
-        outputs = int(math.prod(y.shape[1:])) or 1
+        outputs = int(math.prod(data.label_shape)) or 1
     scale = data.input_scale if config.data.normalize == "auto" else None  # per_channel: tftrain.training.plan
-    return ModelSpec(tuple(data.x_train.shape[1:]), scale, outputs, "float32", config.data.dataset, task)
+    return ModelSpec(tuple(data.input_shape), scale, outputs, "float32", config.data.dataset, task)

@@ -103,18 +103,26 @@ def check_distribution(config: Config, distribution: Distribution) -> None:
 
 
 def shard_by_example(pipelines: Pipelines) -> Pipelines:
-    """Each worker takes its own share of every global batch (AutoShardPolicy.DATA).
+    """Each worker takes its own share of every global batch (AutoShardPolicy.DATA), except for
+    training batches drawn from each worker's own files (AutoShardPolicy.OFF: already sharded).
 
-    The datasets are in-memory tensors, not files, so file-based sharding (the AUTO default)
-    would only fall back to this after a warning. Every worker builds the same seeded order.
+    In-memory datasets are tensors, not files, so tf.data's file-based sharding (the AUTO
+    default) would only fall back to this after a warning; streamed record files are sharded by
+    file in tftrain.data.streaming where there are enough of them. Every worker builds the same
+    seeded order.
     """
     import tensorflow as tf
 
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    validation = pipelines.validation.with_options(options) if pipelines.validation is not None else None
+    def policy(kind):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = kind
+        return options
+
+    by_data = policy(tf.data.experimental.AutoShardPolicy.DATA)
+    train = policy(tf.data.experimental.AutoShardPolicy.OFF) if pipelines.file_sharded else by_data
+    validation = pipelines.validation.with_options(by_data) if pipelines.validation is not None else None
     train_from = pipelines._train_from
-    return replace(pipelines, _train_from=lambda start: train_from(start).with_options(options),
+    return replace(pipelines, _train_from=lambda start: train_from(start).with_options(train),
                    validation=validation)
 
 

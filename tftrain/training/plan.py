@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from tftrain.config import Config
 from tftrain.config_checks import logged_names
 from tftrain.data.augmentation import layer_arguments
-from tftrain.data.base import LoadedData
+from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.class_weights import class_weights
-from tftrain.data.normalization import channel_statistics
-from tftrain.data.pipeline import Schedule, schedule, split_for_training
+from tftrain.data.normalization import channel_statistics, chunked_statistics
+from tftrain.data.pipeline import Schedule, schedule, split_for_training, training_in_order
 from tftrain.errors import ConfigError
 from tftrain.models import ModelSpec, model_spec
 from tftrain.schema import suggest
@@ -49,14 +49,14 @@ class Plan:
         return self.schedule.epochs * self.schedule.steps_per_epoch
 
 
-def make_plan(config: Config, data: LoadedData, distribution: Distribution) -> Plan:
+def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Distribution) -> Plan:
     """Plan `config` on `data` under `distribution`, and apply the CPU thread count (TensorFlow
     takes it only before its first op, so this comes before any pipeline or model exists)."""
     import tensorflow as tf
 
     training = config.training
     spec, weights, augmentation = _recipe(config, data)
-    plan = schedule(config, len(data.x_train))
+    plan = schedule(config, data.train_count)
     macs = symbolic_macs(config.model, spec)
     step_macs = None if macs is None else macs * config.data.batch_size
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -72,14 +72,20 @@ def make_plan(config: Config, data: LoadedData, distribution: Distribution) -> P
     return Plan(distribution, spec, plan, step_macs, spe, threads, weights, augmentation)
 
 
-def _recipe(config: Config, data: LoadedData) -> tuple[ModelSpec, tuple[float, ...] | None, tuple]:
+def _recipe(config: Config, data: LoadedData | StreamedData) -> tuple[ModelSpec, tuple[float, ...] | None, tuple]:
     """The model spec with what the model does to its inputs (in-model augmentation, per-channel
     statistics of the training split), the class weights, and the pipeline's augmentation."""
     spec = model_spec(config, data)
     layers = tuple(layer_arguments(config, data))
     in_model = config.data.augmentation_on == "model"
     weights, statistics = None, None
-    if config.training.class_weight is not None or config.data.normalize == "per_channel":
+    if data.streamed:  # the training split read batch by batch: once for the labels, twice for the statistics
+        batches = training_in_order(data, config, config.seed)
+        if config.training.class_weight is not None:
+            weights = class_weights(config, data, _labels(batches, config.training.class_weight))
+        if config.data.normalize == "per_channel":
+            statistics = chunked_statistics(lambda: (x.numpy() for x, _ in batches))
+    elif config.training.class_weight is not None or config.data.normalize == "per_channel":
         train, _ = split_for_training(data, config, config.seed)  # statistics of the training split only
         weights = class_weights(config, data, train.y)
         statistics = channel_statistics(train.x) if config.data.normalize == "per_channel" else None
@@ -89,10 +95,20 @@ def _recipe(config: Config, data: LoadedData) -> tuple[ModelSpec, tuple[float, .
     return spec, weights, () if in_model else layers
 
 
-def has_validation(config: Config, data: LoadedData) -> bool:
+def _labels(batches, choice):
+    """The training labels, read from the batches where `balanced` weights count them (a mapping
+    of weights needs none of them)."""
+    import numpy as np
+
+    if choice != "balanced":
+        return None
+    return np.concatenate([y.numpy() for _, y in batches])
+
+
+def has_validation(config: Config, data: LoadedData | StreamedData) -> bool:
     """Whether the run validates (tftrain.data.pipeline.split_for_training's choice)."""
     choice = config.data.validation
-    return choice != "none" and (choice != "test" or data.x_test is not None)
+    return choice != "none" and (choice != "test" or data.test_count is not None)
 
 
 def _check_monitors(config: Config, validation: bool) -> None:

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tftrain.config import Config
 from tftrain.data import load_data
+from tftrain.data.base import in_memory_limit_mb
 from tftrain.data.checks import check_data
 from tftrain.data.pipeline import Pipelines, build_pipelines
 from tftrain.data.transforms import training_transform
@@ -55,18 +56,28 @@ def seed_everything(config: Config) -> Config:
     return config
 
 
+def resolve_memory_limit(config: Config) -> Config:
+    """`data.in_memory_max_mb: auto` as the number of MiB it means on this machine, recorded in
+    the run's config.yaml so that a resume (on any machine) reads the data the same way."""
+    if config.data.in_memory_max_mb != "auto":
+        return config
+    limit = in_memory_limit_mb("auto")
+    return config.model_copy(update={"data": config.data.model_copy(update={"in_memory_max_mb": limit})})
+
+
 def prepare(config: Config, distribution: Distribution, resumed: bool = False) -> Prepared:
     """Seed, load and check the data, plan, then build the pipelines and the compiled model.
     `resumed`: the resume state will overwrite every weight, so a model.init_from source that
     no longer exists is skipped (with a note) instead of stopping the resume."""
     check_tracking(config)
-    config = seed_everything(config)
+    config = resolve_memory_limit(seed_everything(config))
     data = load_data(config, config.seed)
     check_data(config, data)
     plan = make_plan(config, data, distribution)
     keras.utils.set_random_seed(config.seed)  # the plan's symbolic build drew from the seeded generators
+    workers = (distribution.worker_index, distribution.num_workers) if distribution.kind == "multi_worker" else None
     transform = training_transform(config, list(plan.augmentation), plan.class_weights, config.seed)
-    pipelines = build_pipelines(data, config, config.seed, transform)
+    pipelines = build_pipelines(data, config, config.seed, transform, workers=workers)
     if transform is not None:
         _trace_training_batches(pipelines)
     if distribution.kind == "multi_worker":

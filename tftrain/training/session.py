@@ -27,7 +27,7 @@ from rich.console import Console
 import tftrain
 from tftrain.config import Config, validate
 from tftrain.console import data_lines, metrics_table, model_table, say
-from tftrain.errors import DivergedError, TrainingInterrupted, UserError
+from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.runs import resume_command as plain_resume_command
 from tftrain.training.callbacks import SessionCallbacks
@@ -328,10 +328,25 @@ class TrainingSession:
                 f"resume with: {resume_command(self.run.path, self.distribution)}", signal.SIGINT,
                 run_dir=str(self.run.path) if self.placement.is_chief else None) from None
         except BaseException as exc:
-            self.summary.failed(exc, seconds=time.time() - started)
+            read_error = self._data_error(exc)
+            self.summary.failed(read_error or exc, seconds=time.time() - started)
+            if read_error is not None:
+                raise read_error from None
             raise
         finally:
             self.progress.close()  # the terminal gets its cursor back, and messages start on a new line
+
+    def _data_error(self, exc: BaseException) -> DataReadError | None:
+        """A TensorFlow error that reading the data raised (a corrupt record, an image that does
+        not decode), as one line naming the file; None for any other error."""
+        explain = self.prepared.pipelines.explain
+        if explain is None or not isinstance(exc, tf.errors.OpError):
+            return None
+        message = explain(exc)
+        if message is None:
+            return None
+        return DataReadError(f"{message}; the run failed, its last checkpoint resumes it once the file is "
+                             f"fixed: {resume_command(self.run.path, self.distribution)}")
 
     def _interrupted(self, stop: Interrupted) -> None:
         at, distribution = stop.at, self.distribution
