@@ -93,7 +93,9 @@ def _schedule_in_steps(rate, steps: int) -> list[str]:
 
 def _not_logged(key: str, name: str, logged: list[str]) -> str:
     hint = suggest(name, logged) or suggest(name.removeprefix("val_"), logged)  # val_x without validation: x
-    return f"{key}: the run does not log \"{printable(name)}\"{hint}; it logs: {', '.join(logged)}"
+    why = " (the run has no validation data)" if name.startswith("val_") and not any(
+        n.startswith("val_") for n in logged) else ""
+    return f"{key}: the run does not log \"{printable(name)}\"{why}{hint}; it logs: {', '.join(logged)}"
 
 
 def _logits_and_loss(config: Config) -> str | None:
