@@ -43,7 +43,7 @@ VALUES = [
     # cross-key consistency, known before any data
     ({"training": {"steps": 15, "log_every": 10}}, "training.log_every: training.steps 15 is not a multiple of log_every 10"),
     ({"training": {"checkpoint": {"monitor": "val_mea"}}, "metrics": ["mae"]},
-     "training.checkpoint.monitor: the run does not log \"val_mea\" — did you mean 'mae'?"),
+     "training.checkpoint.monitor: the run does not log \"val_mea\" (the run has no validation data) — did you mean 'mae'?"),
     ({"training": {"early_stopping": {"monitor": "val_loss"}}}, "training.early_stopping.monitor: the run does not log"),
 ]
 
