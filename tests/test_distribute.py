@@ -176,6 +176,7 @@ def test_mirrored_fit_whose_first_validation_batch_splits_unevenly(tmp_path, wri
     _assert_same_history(_only_run(tmp_path / "mirrored"), reference, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_mirrored_epochs_long_enough_for_several_steps_per_call(tmp_path, write_config):
     """`steps_per_execution: auto` picks 4 steps per call on a 48-step epoch. Keras's fit
     fails on that under a strategy (keras-team/keras#19246), so fit takes one step per call
@@ -342,6 +343,7 @@ def test_resume_command_of_a_tf_config_cluster(monkeypatch):
                                                "(on every worker, each with its own --worker-index)")
 
 
+@pytest.mark.slow
 def test_workers_whose_peer_never_comes_up_fail_within_the_timeout(tmp_path, write_config):
     """Worker 0 hosts the cluster's coordination service and worker 1 registers with it: each
     is started alone (two separate clusters, at once), and each gives up with a clear message."""
@@ -403,6 +405,7 @@ def _resume_line(child: Child) -> list[str]:
     return command[1:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 def test_mirrored_run_stopped_mid_epoch_resumes_bit_identical(loop, tmp_path, uninterrupted):
     at = _RNG.choice(MID_EPOCH_KILLS)
@@ -461,6 +464,7 @@ def _resume_workers(root: Path, run: Path, chief_command: list[str]) -> Child:
     return chief
 
 
+@pytest.mark.slow
 def test_multi_worker_chief_signalled_all_stop_at_one_step_and_resume(tmp_path, uninterrupted):
     """SIGTERM to the chief alone: both workers stop after the same step (exit 143), the chief
     with a checkpoint; the resume command it prints, run on both workers, finishes the run as
@@ -483,6 +487,7 @@ def test_multi_worker_chief_signalled_all_stop_at_one_step_and_resume(tmp_path, 
     assert_identical(run, uninterrupted["custom"])
 
 
+@pytest.mark.slow
 def test_multi_worker_run_that_lost_a_worker_resumes_from_the_chiefs_checkpoint(tmp_path, uninterrupted):
     """Worker 1 SIGKILLed mid-epoch (its machine lost): the chief stops with a one-line error and
     `status: failed`; every worker then resumes from the chief's newest periodic checkpoint, read

@@ -191,6 +191,7 @@ def _check_mlflow(uri: str, folder: Path, runs: dict[float, Path], best: float) 
     assert {"study.json", "best.yaml"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
+@pytest.mark.slow
 def test_two_tune_processes_share_one_storage(tmp_path):
     """Started together on one storage: they run one study between them, every trial number once."""
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
