@@ -399,16 +399,16 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M')}, {(time.time() - started) / 60:.1f} min; dense and decode: medians of "
         f"{sizes.dense_repeats} and {sizes.decode_repeats} alternating rounds.",
         f"Machine: {info['cpu']}, {info['cores']} cores; {info['versions']}. Load average (1 min) "
-        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (the machine was shared with a test suite; "
-        "this bench ran at nice 19, so the ratios of variants alternated side by side are the figures to read); "
-        "the `load` columns are the load when each run started. Peak RSS includes this launcher's "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (where other work shares the machine, the "
+        "ratios of variants alternated side by side are the figures to read); the `load` columns are the load when each run started. Peak RSS includes this launcher's "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (Linux counts the parent's size at fork).",
         "Targets:\n\n" + "\n".join(checks),
         *sections,
     ])
     print(report)
     if output is not None:
-        if BEGIN not in output.read_text():
+        if not output.exists() or BEGIN not in output.read_text():
+            output.touch()
             output.write_text(output.read_text().rstrip() + "\n\n## Data at scale (bench/streaming.py)\n")
         write_report(output, report, BEGIN, END)
         print(f"\nwrote {output}", file=sys.stderr)

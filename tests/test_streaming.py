@@ -125,6 +125,8 @@ def test_streamed_order_is_a_pure_function_of_the_step(tmp_path, settings):
         assert stream(pipelines, start) == full[start:], start  # a resumed run reads the very same batches
     flat = [k for batch in full for k in batch]
     assert set(flat) <= set(examples)
+    for batch in pipelines.train(0):  # windows are decoded, then permuted: each label stays with its image
+        assert batch[1].numpy().tolist() == [examples[k] for k in keys(batch)]
     if steps is not None:  # one walk through epoch after epoch, cut into full batches
         assert all(len(batch) == 4 for batch in full) and len(flat) == 4 * steps
         return

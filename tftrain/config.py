@@ -217,7 +217,7 @@ class DataConfig(Strict):
     # The value used is recorded in the run's config.yaml, so a resume reads the data the same way.
     in_memory_max_mb: Annotated[int, Field(ge=0, le=MAX_MEMORY_MB)] | Literal["auto"] = "auto"
     # Streamed records are mixed in windows of this many (a seeded permutation per window and
-    # epoch, after the files are put in a seeded order); auto: as many as fill 32 MiB, between
+    # epoch, after the files are put in a seeded order); auto: as many as fill 16 MiB, between
     # 1,024 and 100,000. In-memory data is always shuffled whole.
     shuffle_buffer: Annotated[int, Field(gt=0, le=MAX_SHUFFLE_BUFFER)] | Literal["auto"] = "auto"
     augmentation: list[Any] = Field(default_factory=list)  # none: augmentation is a choice per dataset

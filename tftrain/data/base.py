@@ -220,6 +220,12 @@ class StreamedData:
     def test_count(self) -> int | None:
         return None if self.test is None else self.test.count
 
+    @property
+    def example_bytes(self) -> int:
+        """One decoded example's size in memory (inputs and label)."""
+        return int(np.prod(self.input_shape) * np.dtype(self.input_dtype).itemsize
+                   + np.prod(self.label_shape) * np.dtype(self.label_dtype).itemsize)
+
     def limited(self, limit: int) -> StreamedData:
         """Only the first `limit` training examples (in file order)."""
         return replace(self, train=self.train.first(limit),

@@ -7,18 +7,21 @@ Epoch `e` of a split stored as records (TFRecord files, a CSV's lines, a TFDS sp
 1. the files are put in a seeded order (seed, e) and read CYCLE at a time, alternating chunks of
    CHUNK records (one tf.data element per chunk, so per-record tf.data overhead is paid once per
    chunk);
-2. the records are cut into windows of `data.shuffle_buffer` records, and each window is permuted
-   by a stateless permutation seeded by (seed, e, window): every record of a window can land
-   anywhere in it (a tf.data shuffle buffer moves records by about its size too, but its order
-   depends on everything read before);
-3. batches are cut from the epoch's records (epochs mode: the last one of an epoch may be short,
-   as in memory; steps mode: one stream across epochs), then decoded in parallel.
+2. the records are cut into windows of `data.shuffle_buffer` records; each window is decoded
+   whole (one while the window before it is consumed) and permuted by a stateless
+   permutation seeded by (seed, e, window): every record of a window can land anywhere in it (a
+   tf.data shuffle buffer moves records by about its size too, but its order depends on
+   everything read before);
+3. batches are cut from the epoch's decoded examples (epochs mode: the last one of an epoch may
+   be short, as in memory; steps mode: one stream across epochs).
 
-Resuming at step s of epoch e reads the records of epoch e before s again, without decoding or
-permuting them (whole windows are passed over): at most one epoch of reading, and nothing in the
-checkpoint. A validation fraction holds out the records whose index i in the split has a seeded
-position index_shuffle(i) below the held-out count: exactly that many, at random, the same in
-every epoch, resume and `tftrain evaluate`.
+Decoding a window at once and permuting arrays, not strings, is what brings streaming close to
+the in-memory path's speed: tf.data's per-element cost is paid once per chunk and per window, not
+per batch (bench/streaming.py). Resuming at step s of epoch e reads the records of epoch e
+before s again, without decoding or permuting them (whole windows are passed over): at most one
+epoch of reading, and nothing in the checkpoint. A validation fraction holds out the records
+whose index i in the split has a seeded position index_shuffle(i) below the held-out count:
+exactly that many, at random, the same in every epoch, resume and `tftrain evaluate`.
 
 A multi_worker run reads each worker's own files when there are at least as many files as
 workers: worker w reads files w, w + workers, ... as an endless stream of its own epochs (each
@@ -47,18 +50,19 @@ CHUNK = 256  # records per tf.data element while reading: amortises tf.data's pe
 CHUNK_BYTES = 1 << 20  # ...up to about this much (large records come a few at a time)
 CYCLE = 16  # files read at once (interleaved chunk by chunk), in parallel
 READ_BUFFER = 1 << 20  # bytes each open file reads ahead
-WINDOW_BYTES = 32 << 20  # `shuffle_buffer: auto`: records that fill this much...
+WINDOW_BYTES = 16 << 20  # `shuffle_buffer: auto`: records that fill this much (stored or decoded)...
 WINDOW_RANGE = (1_024, 100_000)  # ...within these bounds
 # Salts that keep the seeded streams of one run apart.
 FILE_ORDER, WINDOW_ORDER, HOLDOUT = 1, 2, 3
 SCAN_SECONDS = 60  # how long explaining a failed read may look for the file at fault
 
 
-def window_size(config: Config, source: RecordFiles) -> int:
-    """Records permuted together (`data.shuffle_buffer`; auto: about WINDOW_BYTES of records)."""
+def window_size(config: Config, source: RecordFiles, example_bytes: int = 0) -> int:
+    """Records permuted together (`data.shuffle_buffer`; auto: about WINDOW_BYTES of records,
+    as stored or decoded (`example_bytes` each), whichever is larger: windows are held decoded)."""
     if config.data.shuffle_buffer != "auto":
         return int(config.data.shuffle_buffer)
-    per_record = max(1, source.nbytes // max(1, source.count))
+    per_record = max(1, source.nbytes // max(1, source.count), example_bytes)
     low, high = WINDOW_RANGE
     return int(min(high, max(low, WINDOW_BYTES // per_record)))
 
@@ -133,22 +137,30 @@ def _records(source: RecordFiles, order: tf.Tensor, holdout: Holdout | None, val
 
 def _epoch(source: RecordFiles, epoch: tf.Tensor, skip: tf.Tensor, seed: int, shuffle: bool, window: int,
            holdout: Holdout | None) -> tf.data.Dataset:
-    """Epoch `epoch`'s records from its record `skip` on, in batches of up to `window` records."""
+    """Epoch `epoch`'s examples from its record `skip` on, decoded, in windows of up to `window`."""
     n_files = len(source.files)
     order = tf.range(n_files, dtype=tf.int64)
     if shuffle and n_files > 1:
         order = tf.argsort(tf.random.stateless_uniform([n_files], seed=_seed(seed, FILE_ORDER, epoch)))
         order = tf.cast(order, tf.int64)
     windows = _records(source, order, holdout, False, min(n_files, CYCLE)).rebatch(window).enumerate()
-    windows = windows.skip(skip // window)  # passed over unpermuted: only read
-    if shuffle:
-        def permute(w, records):
-            keys = tf.random.stateless_uniform(tf.shape(records), seed=_seed(seed, WINDOW_ORDER, epoch, w))
-            return w, tf.gather(records, tf.argsort(keys))
-
-        windows = windows.map(permute)
+    windows = windows.skip(skip // window)  # passed over undecoded and unpermuted: only read
     first = skip % window
-    return windows.map(lambda w, records: records[tf.where(w == skip // window, first, 0):])
+
+    def decode_and_permute(w, records):
+        # Decoded first, then permuted: gathering arrays is a copy of memory, gathering strings
+        # an allocation per record, and the order is the one permuting the records would give.
+        batch = source.decode(records)
+        if shuffle:
+            keys = tf.random.stateless_uniform(tf.shape(records), seed=_seed(seed, WINDOW_ORDER, epoch, w))
+            permutation = tf.argsort(keys)
+            batch = tf.nest.map_structure(lambda t: tf.gather(t, permutation), batch)
+        start = tf.where(w == skip // window, first, 0)
+        return tf.nest.map_structure(lambda t: t[start:], batch)
+
+    # One window decoding while the one before it is cut into batches: bounded memory (a window's
+    # decoding holds it about four times over: records, parsed, decoded, permuted).
+    return windows.map(decode_and_permute, num_parallel_calls=1, deterministic=True)
 
 
 def _training_records(source: RecordFiles, config: Config, seed: int, holdout: Holdout | None, n: int,
@@ -167,6 +179,14 @@ def _training_records(source: RecordFiles, config: Config, seed: int, holdout: H
     last = epochs if epochs is not None else tf.int64.max
     stream = tf.data.Dataset.range(first_epoch, last).flat_map(epoch)
     return stream if epochs is not None else stream.rebatch(batch_size)
+
+
+def decoded(source: RecordFiles, chunks: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Read chunks of records (_records) -> decoded batches of `batch_size`, in the same order.
+    Decoding chunk by chunk in parallel, then cutting the decoded arrays into batches, pays
+    tf.data's per-element cost once a chunk instead of once a batch; decoding is per record, so
+    every batch holds the very values decoding it alone would give."""
+    return chunks.map(source.decode, num_parallel_calls=AUTOTUNE, deterministic=True).rebatch(batch_size)
 
 
 def _count_kept(source: RecordFiles, holdout: Holdout | None) -> int:
@@ -195,7 +215,7 @@ def build_pipelines(data: StreamedData, config: Config, seed: int, transform=Non
     holdout, validation, validation_name, validation_count = _validation(data, config, seed)
     plan = schedule(config, data.train_count)
     total = plan.epochs * plan.steps_per_epoch
-    window = window_size(config, source)
+    window = window_size(config, source, data.example_bytes)
     own_files = workers is not None and len(source.files) >= workers[1] > 1
     if own_files:
         source = worker_files(source, *workers)
@@ -213,8 +233,7 @@ def build_pipelines(data: StreamedData, config: Config, seed: int, transform=Non
         batches = _training_records(source, config, seed, holdout, n, start, epochs, window)
         if not own_files:
             batches = batches.take(total - start_step)
-        batches = batches.map(source.decode, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
-        return with_transform(batches, start_step, transform)
+        return with_transform(batches.prefetch(AUTOTUNE), start_step, transform)
 
     return Pipelines(
         validation=validation,
@@ -245,8 +264,7 @@ def _validation(data: StreamedData, config: Config, seed: int):
 def in_order(source: RecordFiles, batch_size: int, holdout: Holdout | None = None) -> tf.data.Dataset:
     """Unshuffled, decoded batches of a split (a held-out fraction of it: `holdout`), file by file."""
     order = tf.range(len(source.files), dtype=tf.int64)
-    records = _records(source, order, holdout, True, cycle=1).rebatch(batch_size)
-    return records.map(source.decode, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+    return decoded(source, _records(source, order, holdout, True, cycle=1), batch_size).prefetch(AUTOTUNE)
 
 
 def training_in_order(data: StreamedData, config: Config, seed: int) -> tf.data.Dataset:
@@ -254,8 +272,8 @@ def training_in_order(data: StreamedData, config: Config, seed: int) -> tf.data.
     file by file: what per-channel statistics and balanced class weights are computed over."""
     holdout = _validation(data, config, seed)[0]
     order = tf.range(len(data.train.files), dtype=tf.int64)
-    records = _records(data.train, order, holdout, False, cycle=1).rebatch(config.data.batch_size)
-    return records.map(data.train.decode, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+    records = _records(data.train, order, holdout, False, cycle=1)
+    return decoded(data.train, records, config.data.batch_size).prefetch(AUTOTUNE)
 
 
 def evaluation_batches(data: StreamedData, config: Config, seed: int) -> Evaluation:
