@@ -11,11 +11,10 @@
 - a pruned run keeps what it trained and resumes exactly (both loops, in this process);
 - bad spaces, objectives and storages: one line, exit 2, nothing written.
 
-Known flake: test_kill_9_of_the_tune_process_mid_trial_then_resume failed 1 time in 5 on a loaded
-machine (and twice for the engineer who wrote it): after the tune process is killed, its worker
-prints the first SIGTERM's notice (from PR_SET_PDEATHSIG) and then dies without saving, as a
-second SIGTERM would make it. Where that second signal comes from is not found yet; the test is
-`slow` (python -m pytest -m slow) until it is.
+The kill -9 test used to fail about 1 time in 5 on a loaded machine: the worker got SIGTERM
+twice (the kernel sends the parent-death signal once per thread of the dying tune process) and
+the second one stopped the trial without its checkpoint. Workers now turn the parent-death
+signal into one SIGTERM (tftrain.commands.workers._die_with_parent; tests/test_workers.py).
 """
 
 from __future__ import annotations
@@ -239,7 +238,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
-@pytest.mark.slow  # and flaky under load: see the module's docstring
+@pytest.mark.slow
 def test_kill_9_of_the_tune_process_mid_trial_then_resume(tmp_path):
     """The tune process is stopped (SIGSTOP) before it answers trial 0's first report, so the trial
     waits at the end of its first epoch; then it is killed (-9). Its worker stops the trial after

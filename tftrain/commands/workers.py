@@ -16,7 +16,7 @@ A job that names a metric reports it after every epoch and stops when the answer
 
 Workers leave with their parent: they run in their own session (a Ctrl-C reaches the parent
 only, which passes it on once, so each run saves a checkpoint and stops cleanly), and on Linux
-they get SIGTERM when the parent dies (even by kill -9), which stops a run the same way.
+they get one SIGTERM when the parent dies (even by kill -9), which stops a run the same way.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import tftrain
 from tftrain.errors import TftrainError
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
+PARENT_DEATH = getattr(signal, "SIGUSR1", None)  # that signal here (Linux; see _die_with_parent)
 
 
 def fair_cpu_threads(jobs: int) -> int:
@@ -247,12 +248,23 @@ def drive(pool: WorkerPool, next_job, on_event, stop: StopRequests) -> None:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG); leave now if it already has."""
+    """One SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG); leave now if it already has.
+
+    The kernel sends the parent-death signal each time this process is handed from a thread of
+    the dying parent to the next (a parent of several threads dies one thread at a time), so
+    under load a worker could get SIGTERM twice, and a second SIGTERM stops a run at once,
+    without its checkpoint. So the parent-death signal is PARENT_DEATH, turned into one SIGTERM."""
     if sys.platform.startswith("linux"):
+        signal.signal(PARENT_DEATH, _parent_died)
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, PARENT_DEATH)
     if os.getppid() != parent_pid:  # it died before prctl took effect
         sys.exit(1)
+
+
+def _parent_died(signum, frame) -> None:
+    signal.signal(PARENT_DEATH, signal.SIG_IGN)  # the repeats, one per thread of the parent
+    os.kill(os.getpid(), signal.SIGTERM)  # as `tftrain run` is stopped: a checkpoint, then exit
 
 
 def _send(messages, data: dict[str, Any]) -> bool:
