@@ -61,8 +61,7 @@ def load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
                f"({train.count:,} examples)" + (f", test {options['split_test']} ({test.count:,})" if test else ""),
         extra={"tfds": {"name": info.name, "version": str(info.version), "input": input_key, "label": label_key}},
     )
-    example = int(np.prod(input_shape)) * np.dtype(input_dtype).itemsize + 4
-    nbytes = example * (train.count + (test.count if test else 0))
+    nbytes = data.example_bytes * (train.count + (test.count if test else 0))
     if fits_in_memory(cfg.in_memory_max_mb, nbytes):
         from tftrain.data.streaming import to_memory
 

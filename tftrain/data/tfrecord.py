@@ -63,7 +63,7 @@ def load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
         source=_describe(cfg.path, train) + (f" (test: {_describe(options['test_path'], test)})" if test else ""),
         extra={"features": list(options["features"]), "label": options["label"]},
     )
-    nbytes = records.example_bytes * (train.count + (test.count if test else 0))
+    nbytes = data.example_bytes * (train.count + (test.count if test else 0))
     if fits_in_memory(cfg.in_memory_max_mb, nbytes):
         from tftrain.data.streaming import to_memory
 
@@ -110,8 +110,6 @@ class Records:
         self.classes = label["type"] == "int64" and not label["shape"]
         self.label_shape = () if self.classes else tuple(label["shape"]) or (1,)
         self.label_dtype = "int32" if self.classes else "float32"
-        self.example_bytes = (int(np.prod(self.input_shape)) * np.dtype(self.input_dtype).itemsize
-                              + int(np.prod(self.label_shape)) * 4)
         self._scan = None
         self._decode = None
 
