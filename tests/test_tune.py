@@ -25,13 +25,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 from tests.test_reliability import TINY, AtStep, assert_identical, summary
 from tests.test_sweep_smoke import hparams_groups
 
@@ -219,17 +218,6 @@ def test_two_tune_processes_share_one_storage(tmp_path):
     assert sum("study lin-tune: new" in err for _, err in outputs) == 1
 
 
-def _wait_for(condition, what: str, timeout: float = 300):
-    """Wait for a state that will come (a file, a line, a process gone); fail after `timeout` s."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -260,15 +248,15 @@ def test_kill_9_of_the_tune_process_mid_trial_then_resume(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = folder / "logs" / "lin-trial-000.log"
     try:
-        _wait_for(log.exists, "trial 0 handed to a worker")
+        wait_for(log.exists, "trial 0 handed to a worker")
         os.kill(tune.pid, signal.SIGSTOP)  # it can answer no report from now on
-        _wait_for(lambda: "epoch 1/3" in log.read_text(), "trial 0 waiting at the end of epoch 1")
+        wait_for(lambda: "epoch 1/3" in log.read_text(), "trial 0 waiting at the end of epoch 1")
     finally:
         os.kill(tune.pid, signal.SIGKILL)
         tune.wait(60)
-    run = _wait_for(lambda: RunDir.find(folder, "lin-trial-000"), "trial 0's run directory")
-    _wait_for(lambda: run.summary().get("status") == "interrupted", "the worker saving trial 0")
-    _wait_for(lambda: _gone(run.summary()["pid"]), "the worker leaving")
+    run = wait_for(lambda: RunDir.find(folder, "lin-trial-000"), "trial 0's run directory")
+    wait_for(lambda: run.summary().get("status") == "interrupted", "the worker saving trial 0")
+    wait_for(lambda: _gone(run.summary()["pid"]), "the worker leaving")
     (trial,) = _trials(f"sqlite:///{folder / 'study.db'}", "killed")
     assert trial.state.name == "RUNNING" and run.summary()["interrupted_at"]["epoch"] == 2
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 # A worker's start, without TensorFlow: counts the SIGTERMs it gets, writes the count when asked.
 CHILD = """
@@ -54,9 +53,8 @@ def test_a_worker_gets_one_sigterm_when_its_parent_of_many_threads_is_killed(tmp
     assert parent.wait(60) == -9  # reaped: every thread is gone, every parent-death signal sent
     parent.stdin.write(b"report\n")  # the child reads it after the signals that came before
     parent.stdin.close()
-    deadline = time.time() + 60
-    while not (out.exists() and out.read_text()) and time.time() < deadline:
-        time.sleep(0.05)  # the child is not ours to wait for: it was handed to init
+    # The child is not ours to wait for (it was handed to init): its report is.
+    wait_for(lambda: out.exists() and out.read_text(), "the child's count of SIGTERMs", timeout=60)
     assert out.read_text() == "terms 1"
 
 
