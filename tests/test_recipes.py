@@ -263,6 +263,28 @@ def test_pipeline_augmentation_is_a_pure_function_of_seed_and_step():
     assert all(np.array_equal(a, b) for a, b in zip(states, after, strict=True))
 
 
+def test_pipeline_flip_gives_keras_random_flips_output():
+    """The pipeline's RandomFlip (a cheaper select) flips exactly the images Keras's own layer
+    flips, the same way, in every mode and both data formats, given the same draws."""
+    import tensorflow as tf
+
+    from tftrain.data.augmentation import _row_select_flip_class
+
+    rng = np.random.default_rng(3)
+    images = tf.constant(rng.integers(0, 256, (8, 5, 6, 3), dtype=np.uint8))
+    for mode in ("horizontal", "vertical", "horizontal_and_vertical"):
+        for data_format in ("channels_last", "channels_first"):
+            ours = _row_select_flip_class()(mode=mode, data_format=data_format)
+            keras_own = keras.layers.RandomFlip(mode=mode, data_format=data_format)
+            flips = tf.constant(rng.random((8, 1, 1, 1)) < 0.5)
+            assert 0 < int(tf.reduce_sum(tf.cast(flips, tf.int32))) < 8
+            transformation = {"flips": flips, "input_shape": tf.shape(images)}
+            expected = keras_own.transform_images(images, transformation).numpy()
+            got = ours.transform_images(images, transformation).numpy()
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), (mode, data_format)
+            assert not np.array_equal(got, ours.transform_images(images, None, training=False).numpy())
+
+
 def test_augmentation_never_touches_validation_evaluate_or_predict(tmp_path, images, cli):
     """Validation batches are the raw split; a model with augmentation layers is the identity on
     them at inference (predict twice: the same numbers, equal to the model without them)."""
