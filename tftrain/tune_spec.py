@@ -256,7 +256,7 @@ class TuneSpec(Strict):
     @classmethod
     def _dimensions(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not value:
-            raise ValueError(f"expected at least one key to search, such as optimizer.learning_rate: "
+            raise ValueError("expected at least one key to search, such as optimizer.learning_rate: "
                              "{loguniform: [1.0e-4, 1.0e-1]}")
         for key, spec in value.items():
             parse_dimension(str(key), spec)
