@@ -2,10 +2,11 @@
 gradient accumulation, weight decay and clipping, class weights and label smoothing,
 augmentation in the pipeline and in the model, per-channel normalization.
 
-For every recipe, on tiny data: a run stopped by SIGTERM part-way through (a warmup, a patience,
-an accumulation) and resumed ends bit-identical to one that never stopped, in both loops, and
-the two loops end with the same weights to 1e-5. One augmentation run is killed for real
-(SIGKILL, a separate process). Bad input is one line, exit 2, nothing written.
+For every recipe, on tiny data, in both loops: a run stopped by SIGTERM part-way through (a
+warmup, a patience, an accumulation) and a run killed for real (SIGKILL of a separate process,
+resumed from its newest periodic checkpoint, also part-way through) each end bit-identical to
+one that never stopped; and the two loops end with the same weights to 1e-5. Bad input is one
+line, exit 2, nothing written.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from tests.test_reliability import AtStep, Child, InProcess, assert_identical, s
 
 EPOCHS, STEPS_PER_EPOCH = 4, 6  # 32 examples, a quarter held out for validation, batch 4
 STOP_AT = 15  # epoch 3, step 3: inside a warmup of 20, a patience of 2, an accumulation of 4
+# SIGKILL after step 18 (the end of epoch 3's last call, before its epoch-end checkpoint): the
+# newest checkpoint is the periodic one at step 15 (every_steps 3), as part-way as STOP_AT is,
+# and steps 16-18 are trained again after the resume.
+KILL_AT = 18
 
 BASE = {
     "name": "recipe", "seed": 5, "deterministic": True,
@@ -36,7 +41,7 @@ BASE = {
     "optimizer": {"name": "adam", "learning_rate": 0.01},
     "metrics": ["accuracy"],
     # Three steps per compiled call: a schedule must still change the rate at every step.
-    "training": {"epochs": EPOCHS, "steps_per_execution": 3, "checkpoint": {"every_steps": 4}},
+    "training": {"epochs": EPOCHS, "steps_per_execution": 3, "checkpoint": {"every_steps": 3}},
 }
 AUGMENT = [{"random_flip": {"mode": "horizontal"}}, {"random_translation": {"height_factor": 0.2, "width_factor": 0.2}},
            {"random_contrast": {"factor": 0.3}}]
@@ -107,14 +112,29 @@ def _history(run: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def _killed_children(tmp_path: Path, feature: str, images: Path) -> dict[str, Child]:
+    """Per loop, a separate paced tftrain process running the feature's config, sent SIGKILL
+    after step KILL_AT."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home")}
+    children = {}
+    for loop in ("fit", "custom"):
+        config = tmp_path / f"killed_{loop}.yaml"
+        config.write_text(yaml.safe_dump(feature_config(feature, loop, images).model_dump(mode="json")))
+        children[loop] = Child(["run", config.name, "--runs-dir", f"killed_{loop}"], tmp_path, env, paced=True,
+                               at=KILL_AT, signal=signal.SIGKILL)
+    return children
+
+
 @pytest.mark.parametrize("feature", list(FEATURES))
 def test_recipe_resumes_exactly_in_both_loops_and_the_loops_agree(tmp_path, images, feature):
     """Both loops: SIGTERM after step STOP_AT (mid-epoch, inside the warmup / patience /
-    accumulation), resume, and the run is bit-identical to an uninterrupted one; and the two
+    accumulation), resume, and the run is bit-identical to an uninterrupted one; the same for a
+    separate process killed with SIGKILL after step KILL_AT (resumed from step 15); and the two
     uninterrupted runs end with the same weights (1e-5)."""
     from tftrain.errors import TrainingInterrupted
     from tftrain.training.session import resume_training, run_training
 
+    children = _killed_children(tmp_path, feature, images)  # they train while this process does
     bases = {}
     for loop in ("fit", "custom"):
         config = feature_config(feature, loop, images)
@@ -127,6 +147,14 @@ def test_recipe_resumes_exactly_in_both_loops_and_the_loops_agree(tmp_path, imag
         resume_training(stopped, console=_quiet())
         assert summary(stopped)["status"] == "completed"
         assert_identical(stopped, bases[loop])
+    for loop, child in children.items():
+        assert child.wait() == -signal.SIGKILL, child
+        killed = child.run_dir(tmp_path)
+        assert summary(killed)["status"] == "running"  # nothing ran at SIGKILL
+        resumed = InProcess(["run", "--resume", killed], tmp_path)
+        assert resumed.exit_code == 0, resumed
+        assert "resuming from epoch 3, step 3" in resumed.output, resumed
+        assert_identical(killed, bases[loop])
     for a, b in zip(_final_weights(bases["fit"]), _final_weights(bases["custom"]), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0, err_msg=f"{feature}: fit and custom differ")
     fit, custom = _history(bases["fit"]), _history(bases["custom"])
@@ -191,6 +219,50 @@ def test_cosine_decay_uses_keras_warmup_and_auto_decays_to_the_end_of_the_run():
     assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)  # Keras's own class, nothing wrapped
     values = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 5, 20, 22, 24)]
     assert values == pytest.approx([0.0, 0.005, 0.02, 0.02 * 0.5 * (1 + math.cos(math.pi / 2)), 0.0], abs=1e-7)
+
+
+# Each schedule with a warmup of 5 steps in a run of 24 (6 steps an epoch); `keras` is what the
+# schedule is from the warmup's end on: Keras's own class with `decay_steps: auto` resolved.
+WARMED_UP = {
+    "exponential_decay": ({"initial_learning_rate": 0.1, "decay_rate": 0.5},
+                          ("ExponentialDecay", {"initial_learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 24})),
+    "piecewise_constant": ({"boundary_epochs": [1, 3], "values": [0.1, 0.05, 0.01]},
+                           ("PiecewiseConstantDecay", {"boundaries": [6, 18], "values": [0.1, 0.05, 0.01]})),
+    "polynomial_decay": ({"initial_learning_rate": 0.1, "power": 2.0},
+                         ("PolynomialDecay", {"initial_learning_rate": 0.1, "power": 2.0, "decay_steps": 24})),
+    "inverse_time_decay": ({"initial_learning_rate": 0.1, "decay_rate": 2.0, "staircase": True},
+                           ("InverseTimeDecay", {"initial_learning_rate": 0.1, "decay_rate": 2.0, "decay_steps": 24,
+                                                 "staircase": True})),
+    "cosine_decay_restarts": ({"initial_learning_rate": 0.1, "first_decay_steps": 7},
+                              ("CosineDecayRestarts", {"initial_learning_rate": 0.1, "first_decay_steps": 7})),
+}
+
+
+@pytest.mark.parametrize("name", list(WARMED_UP))
+def test_every_schedule_warms_up_linearly_then_is_keras_own(name):
+    """Every schedule takes `warmup_steps`: linear from `warmup_learning_rate` to the schedule's
+    value at the warmup's end, then exactly Keras's schedule (undelayed), with `decay_steps: auto`
+    the run's length and `boundary_epochs` counted in steps."""
+    from tftrain import catalog
+    from tftrain.config import validate
+    from tftrain.training.schedules import build_learning_rate
+
+    ours, (class_name, keras_args) = WARMED_UP[name]
+    assert catalog.SCHEDULES[name][0] == class_name
+    rate = {"schedule": name, **ours, "warmup_steps": 5, "warmup_learning_rate": 0.001}
+    config = validate(_merge(BASE, {"optimizer": {"learning_rate": rate}}))
+    schedule = build_learning_rate(config.optimizer, total_steps=24, steps_per_epoch=6)
+    keras_own = getattr(keras.optimizers.schedules, class_name)(**keras_args)
+
+    def value(fn, step):
+        return float(keras.ops.convert_to_numpy(fn(step)))
+
+    peak = value(keras_own, 5)
+    warmup = [value(schedule, step) for step in range(5)]
+    assert warmup == pytest.approx([0.001 + (peak - 0.001) * step / 5 for step in range(5)], rel=1e-6)
+    after = [value(schedule, step) for step in range(5, 25)]
+    assert after == pytest.approx([value(keras_own, step) for step in range(5, 25)], rel=1e-6)
+    assert len(set(after)) > 1  # it does decay after the warmup
 
 
 def test_the_rate_each_log_point_used_is_in_history_and_tensorboard(tmp_path):
@@ -316,31 +388,6 @@ def test_augmentation_never_touches_validation_evaluate_or_predict(tmp_path, ima
         [float(p) for p in model.predict(batch, verbose=0).reshape(-1)], rel=1e-5)
 
 
-def test_sigkill_mid_epoch_with_augmentation_then_resume_is_bit_identical(tmp_path, images):
-    """A real `kill -9` of a separate tftrain process part-way through an epoch, both loops:
-    pipeline augmentation (fit) and in-model augmentation (custom, its seed state is in the
-    model's variables); resumed in this process, each ends bit-identical to an uninterrupted run."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home")}
-    configs = {"fit": ("augmentation_pipeline", "fit"), "custom": ("augmentation_model", "custom")}
-    children = {}
-    for key, (feature, loop) in configs.items():
-        raw = feature_config(feature, loop, images).model_dump(mode="json")
-        raw["training"]["steps_per_execution"] = 1  # a pace line (and a possible kill) after every step
-        (tmp_path / f"{key}.yaml").write_text(yaml.safe_dump(raw))
-        # Killed after step 17: the newest checkpoint is step 16, epoch 3's 4th step (every_steps 4).
-        children[key] = Child(["run", f"{key}.yaml", "--runs-dir", "runs"], tmp_path, env, paced=True,
-                              at=17, signal=signal.SIGKILL)
-    bases = {key: InProcess(["run", f"{key}.yaml", "--runs-dir", "base"], tmp_path) for key in configs}
-    for key, child in children.items():
-        assert child.wait() == -9, child
-        run = child.run_dir(tmp_path)
-        resumed = InProcess(["run", "--resume", run], tmp_path)
-        assert resumed.exit_code == 0, resumed
-        assert "resuming from epoch 3, step 4" in resumed.output
-        assert bases[key].exit_code == 0, bases[key]
-        assert_identical(run, bases[key].run_dir(tmp_path))
-
-
 def test_csv_features_are_standardized_on_the_training_split_inside_the_model(tmp_path, cli, write_config):
     """`data.normalize: per_channel` on a CSV: a Normalization layer with each column's mean and
     variance over the training split (not the validation fraction), saved in the model, so
@@ -404,6 +451,10 @@ BAD_AT_VALIDATE = [
     ({"optimizer": {"learning_rate": {"schedule": "exponential_decay", "initial_learning_rate": 0.1, "decay_rate": 0.5,
                                       "warmup_steps": 30}}, "training": {"steps": 20}},
      "optimizer.learning_rate.warmup_steps: 30 warmup steps, but the run trains 20 steps (training.steps)"),
+    # decay_steps: auto (the run's length) where sampling has no end: the run must say its length
+    ({"optimizer": {"learning_rate": {"schedule": "exponential_decay", "initial_learning_rate": 0.1, "decay_rate": 0.5}},
+      "training": {"sampling": "with_replacement"}},
+     "sampling 'with_replacement' draws examples forever: set training.steps"),
     ({"optimizer": {"learning_rate": {"schedule": "cosine_decay", "initial_learning_rate": 0.0, "warmup_steps": 5}}},
      "optimizer.learning_rate.warmup_target: required with warmup_steps"),
     ({"optimizer": {"learning_rate": {"schedule": "exponential_decay", "initial_learning_rate": 0.1, "decay_rate": 0.5}},
