@@ -7,7 +7,8 @@
 Cases (each variant is its own process, as in bench/compare.py, whose helpers this uses):
 
   augmentation  configs/cifar10_cnn.yaml on CIFAR-shaped data without augmentation, and with
-                random_flip + random_translation in the tf.data pipeline, alternating rounds:
+                random_flip + random_translation (bilinear, Keras's default; and whole pixels,
+                `interpolation: nearest`) in the tf.data pipeline, alternating rounds:
                 examples/second of training, side by side (target: augmentation costs <= 10%).
   fashion       configs/fashion_mnist_cnn.yaml (BN CNN + augmentation + cosine schedule with
                 warmup) on the real Fashion-MNIST (Debian's dataset-fashion-mnist package), and
@@ -46,6 +47,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 # (braces doubled: compare.tftrain_variant fills {work} into every --set)
 AUGMENTATION = ("data.augmentation=[{{random_flip: {{mode: horizontal}}}}, "
                 "{{random_translation: {{height_factor: 0.1, width_factor: 0.1}}}}]")
+# Whole-pixel shifts, as configs/fashion_mnist_cnn.yaml's (and CIFAR's classic pad-and-crop) are.
+WHOLE_PIXELS = AUGMENTATION.replace("width_factor: 0.1", "width_factor: 0.1, interpolation: nearest")
 
 
 def augmentation_case(work: Path, repeats: int) -> tuple[str, list[str]]:
@@ -53,13 +56,16 @@ def augmentation_case(work: Path, repeats: int) -> tuple[str, list[str]]:
     data = ["data.dataset=npz", f"data.path={images}", "training.epochs=1"]
     config = CONFIGS / "cifar10_cnn.yaml"
     variants = [tftrain_variant("no augmentation", config, data),
-                tftrain_variant("flip + translation in the pipeline", config, [*data, AUGMENTATION])]
+                tftrain_variant("flip + translation in the pipeline", config, [*data, AUGMENTATION]),
+                tftrain_variant("flip + whole-pixel translation in the pipeline", config, [*data, WHOLE_PIXELS])]
     results = run_case("augmentation", variants, repeats, work)
-    names = [v.name for v in variants]
-    rate = median(results[names[1]], "examples_per_second") / median(results[names[0]], "examples_per_second")
-    cpu = median(results[names[1]], "cpu_us_per_example") / median(results[names[0]], "cpu_us_per_example")
-    checks = [f"- pipeline augmentation costs <= 10% of the CIFAR CNN's examples/second: {verdict(rate >= 0.9)} "
-              f"({rate:.2f}x the rate without; CPU time per example {cpu:.2f}x)"]
+    base, *augmented = [v.name for v in variants]
+    checks = []
+    for name, what in zip(augmented, ("flips and bilinear shifts", "flips and whole-pixel shifts"), strict=True):
+        rate = median(results[name], "examples_per_second") / median(results[base], "examples_per_second")
+        cpu = median(results[name], "cpu_us_per_example") / median(results[base], "cpu_us_per_example")
+        checks.append(f"- pipeline augmentation ({what}) costs <= 10% of the CIFAR CNN's examples/second: "
+                      f"{verdict(rate >= 0.9)} ({rate:.2f}x the rate without; CPU time per example {cpu:.2f}x)")
     text = ("### Augmentation in the pipeline, CIFAR CNN (configs/cifar10_cnn.yaml, custom loop, 10240 x "
             "32x32x3 uint8, batch 64, 1 epoch)\n\n" + training_table(variants, results))
     return text, checks

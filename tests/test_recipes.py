@@ -340,13 +340,13 @@ def test_pipeline_flip_gives_keras_random_flips_output():
     flips, the same way, in every mode and both data formats, given the same draws."""
     import tensorflow as tf
 
-    from tftrain.data.augmentation import _row_select_flip_class
+    from tftrain.data.pipeline_layers import pipeline_layer_classes
 
     rng = np.random.default_rng(3)
     images = tf.constant(rng.integers(0, 256, (8, 5, 6, 3), dtype=np.uint8))
     for mode in ("horizontal", "vertical", "horizontal_and_vertical"):
         for data_format in ("channels_last", "channels_first"):
-            ours = _row_select_flip_class()(mode=mode, data_format=data_format)
+            ours = pipeline_layer_classes()["RandomFlip"](mode=mode, data_format=data_format)
             keras_own = keras.layers.RandomFlip(mode=mode, data_format=data_format)
             flips = tf.constant(rng.random((8, 1, 1, 1)) < 0.5)
             assert 0 < int(tf.reduce_sum(tf.cast(flips, tf.int32))) < 8
@@ -355,6 +355,31 @@ def test_pipeline_flip_gives_keras_random_flips_output():
             got = ours.transform_images(images, transformation).numpy()
             assert got.dtype == expected.dtype and np.array_equal(got, expected), (mode, data_format)
             assert not np.array_equal(got, ours.transform_images(images, None, training=False).numpy())
+
+
+def test_pipeline_translation_gives_keras_random_translations_output():
+    """The pipeline's RandomTranslation (gathers of rows and columns) gives exactly the output of
+    Keras's own layer (TensorFlow's projective-transform op) for the same shifts: both
+    interpolations, every fill mode, shifts past the image's size and exact half pixels."""
+    import tensorflow as tf
+
+    from tftrain.data.pipeline_layers import pipeline_layer_classes
+
+    rng = np.random.default_rng(5)
+    images = tf.constant(rng.integers(0, 256, (12, 7, 9, 3), dtype=np.uint8))
+    shifts = [rng.uniform(-0.9, 0.9, (12, 2)), rng.uniform(-20, 20, (12, 2)),  # inside, and far past the edges
+              rng.integers(-12, 13, (12, 2)) / 2]  # whole and half pixels: where rounding ties
+    for interpolation in ("nearest", "bilinear"):
+        for fill_mode in ("reflect", "wrap", "nearest", "constant"):
+            args = {"height_factor": 0.5, "width_factor": 0.5, "interpolation": interpolation, "fill_mode": fill_mode,
+                    "fill_value": 7.0}
+            ours, keras_own = pipeline_layer_classes()["RandomTranslation"](**args), keras.layers.RandomTranslation(**args)
+            for shift in shifts:
+                transformation = {"translations": tf.constant(shift, tf.float32), "input_shape": tf.shape(images)}
+                expected = keras_own.transform_images(images, transformation).numpy()
+                got = ours.transform_images(images, transformation).numpy()
+                assert got.dtype == expected.dtype and np.array_equal(got, expected), (interpolation, fill_mode, shift)
+                assert not np.array_equal(got, ours.transform_images(images, None, training=False).numpy())
 
 
 def test_augmentation_never_touches_validation_evaluate_or_predict(tmp_path, images, cli):

@@ -13,9 +13,10 @@ draw), so the augmented batch is a pure function of (seed, s), like the data ord
 In the model the layers keep Keras's own seed generators: their state is model variables, which
 the resume state checkpoints.
 
-Speed. In the pipeline RandomFlip is `RowSelectFlip`, Keras's layer with a cheaper select and the
-same output (augmentation costs at most 10% of the CIFAR CNN's rate, issue 16); in the model it
-is Keras's own, so a saved model holds only Keras's classes and loads in safe mode.
+Speed. In the pipeline RandomFlip and RandomTranslation are subclasses of Keras's layers with the
+same draws and the same output, computed more cheaply on a CPU (tftrain.data.pipeline_layers);
+in the model they are Keras's own, so a saved model holds only Keras's classes and loads in safe
+mode.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from tftrain import catalog
 from tftrain.config import Config
 from tftrain.data.base import LoadedData, StreamedData
+from tftrain.data.pipeline_layers import pipeline_layer_classes
 from tftrain.errors import ConfigError, DataError
 
 # Layers whose `value_range` says what a pixel's range is (Keras's default: [0, 255]).
@@ -122,38 +124,13 @@ def _step_seeds_class():
     return StepSeeds
 
 
-def _row_select_flip_class():
-    """`RowSelectFlip`, defined once Keras is imported (it subclasses keras.layers.RandomFlip)."""
-    import keras
-    import tensorflow as tf
-
-    class RowSelectFlip(keras.layers.RandomFlip):
-        """Keras's RandomFlip, the same draws and the same output, with a cheaper select: each
-        image of a batch is its flipped or its unflipped copy, picked by a [batch] condition
-        (tf.raw_ops.Select) instead of Keras's tf.where broadcasting a [batch, 1, 1, 1] mask over
-        every pixel. In a tf.data map on a CPU that select was 3/4 of the flip's cost (bench/
-        RESULTS.md, issue 16)."""
-
-        def _flip_inputs(self, inputs, transformation):
-            if transformation is None or len(inputs.shape) != 4:
-                return super()._flip_inputs(inputs, transformation)
-            rows = tf.reshape(transformation["flips"], [-1])
-            horizontal, vertical = (2, 1) if self.data_format == "channels_last" else (3, 2)
-            axes = {"horizontal": [horizontal], "vertical": [vertical]}.get(self.mode, [horizontal, vertical])
-            for axis in axes:  # as Keras: horizontal_and_vertical flips both axes of the same images
-                inputs = tf.raw_ops.Select(condition=rows, x=tf.reverse(inputs, [axis]), y=inputs)
-            return inputs
-
-    return RowSelectFlip
-
-
 class PipelineAugmentation:
     """`(x, y, step) -> (x, y)` for training batches in tf.data: a pure function of the batch
     and (seed, step). Images come out as float32 (the model rescales them as before)."""
 
     def __init__(self, layers: list[tuple[str, dict[str, Any]]], seed: int):
         step_seeds = _step_seeds_class()
-        faster = {"RandomFlip": _row_select_flip_class()}
+        faster = pipeline_layer_classes()
         self.seed = seed
         self.layers = []
         for i, (class_name, params) in enumerate(layers):

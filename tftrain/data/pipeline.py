@@ -306,9 +306,15 @@ def with_transform(batches: tf.data.Dataset, start_step: int, transform: Callabl
     if transform is None:
         return batches
     steps = tf.data.Dataset.range(start_step, tf.int64.max)
-    return tf.data.Dataset.zip(batches, steps).map(
+    transformed = tf.data.Dataset.zip(batches, steps).map(
         lambda batch, step: transform(*batch, step), num_parallel_calls=AUTOTUNE, deterministic=True,
     ).prefetch(AUTOTUNE)
+    # Each batch's transform on one thread: batches still run in parallel (AUTOTUNE), and the
+    # step keeps the intra-op threads. Split across them, the augmentation's ops cost the CIFAR
+    # CNN 1.06-1.12x the CPU per example; on one thread 1.03-1.08x (bench/RESULTS.md, issue 16).
+    options = tf.data.Options()
+    options.threading.max_intra_op_parallelism = 1
+    return transformed.with_options(options)
 
 
 def _gather(index_batches: tf.data.Dataset, split: Split) -> tf.data.Dataset:
