@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical
+from tests.test_reliability import MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical, child_env
 
 EPOCHS = 2
 _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
@@ -55,7 +55,7 @@ def _bn_config(data: Path, loop: str) -> dict:
 def test_batch_norm_model_sigkilled_mid_epoch_resumes_bit_identical(tmp_path, loop):
     at = _RNG.choice([k for k in MID_EPOCH_KILLS if k < EPOCHS * STEPS_PER_EPOCH])
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(_bn_config(_images(tmp_path), loop)))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home")}
+    env = child_env(tmp_path)
     killed = Child(["run", "--runs-dir", "runs", "c.yaml"], tmp_path, env, paced=True, at=at, signal=signal.SIGKILL)
     base = InProcess(["run", "--runs-dir", "base", "c.yaml"], tmp_path)  # meanwhile, the uninterrupted run
     assert killed.wait() == -9, killed

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import AtStep, Child, InProcess, assert_identical, summary
+from tests.test_reliability import AtStep, Child, InProcess, assert_identical, child_env, summary
 
 EPOCHS, STEPS_PER_EPOCH = 4, 6  # 32 examples, a quarter held out for validation, batch 4
 STOP_AT = 15  # epoch 3, step 3: inside a warmup of 20, a patience of 2, an accumulation of 4
@@ -115,7 +115,7 @@ def _history(run: Path) -> list[dict[str, float]]:
 def _killed_children(tmp_path: Path, feature: str, images: Path) -> dict[str, Child]:
     """Per loop, a separate paced tftrain process running the feature's config, sent SIGKILL
     after step KILL_AT."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home")}
+    env = child_env(tmp_path)
     children = {}
     for loop in ("fit", "custom"):
         config = tmp_path / f"killed_{loop}.yaml"
@@ -221,8 +221,9 @@ def test_cosine_decay_uses_keras_warmup_and_auto_decays_to_the_end_of_the_run():
     assert values == pytest.approx([0.0, 0.005, 0.02, 0.02 * 0.5 * (1 + math.cos(math.pi / 2)), 0.0], abs=1e-7)
 
 
-# Each schedule with a warmup of 5 steps in a run of 24 (6 steps an epoch); `keras` is what the
-# schedule is from the warmup's end on: Keras's own class with `decay_steps: auto` resolved.
+# Each schedule with a warmup of 5 steps in a run of 24 (6 steps an epoch): tftrain's keys, and
+# Keras's own class and arguments (`decay_steps: auto` resolved), which is what the schedule must
+# be from the warmup's end on.
 WARMED_UP = {
     "exponential_decay": ({"initial_learning_rate": 0.1, "decay_rate": 0.5},
                           ("ExponentialDecay", {"initial_learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 24})),
@@ -386,8 +387,8 @@ def test_augmentation_never_touches_validation_evaluate_or_predict(tmp_path, ima
     """Validation batches are the raw split; a model with augmentation layers is the identity on
     them at inference (predict twice: the same numbers, equal to the model without them)."""
     from tftrain.data import load_data
-    from tftrain.data.pipeline import build_pipelines
     from tftrain.data.augmentation import layer_arguments
+    from tftrain.data.pipeline import build_pipelines
     from tftrain.data.transforms import training_transform
     from tftrain.training.session import run_training
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 from pathlib import Path
 
@@ -22,8 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.test_reliability import Child, InProcess, assert_identical
+from tests.test_reliability import Child, InProcess, assert_identical, child_env
 from tftrain.config import validate
 from tftrain.errors import DataError
 
@@ -575,7 +573,7 @@ def killed(tmp_path_factory):
     meanwhile, then the killed ones resumed."""
     root = tmp_path_factory.mktemp("shards")
     write_shards(root / "data")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(root / "keras_home")}
+    env = child_env(root)
     for loop in ("fit", "custom"):
         (root / f"{loop}.yaml").write_text(yaml.safe_dump(_kill_config(root, loop)))
     children = {loop: Child(["run", "--runs-dir", "runs", f"{loop}.yaml"], root, env, True, KILL_AT, signal.SIGKILL)
