@@ -12,6 +12,7 @@ line, exit 2, nothing written.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
@@ -361,7 +362,8 @@ def test_pipeline_flip_gives_keras_random_flips_output():
 def test_pipeline_translation_gives_keras_random_translations_output():
     """The pipeline's RandomTranslation (gathers of rows and columns) gives exactly the output of
     Keras's own layer (TensorFlow's projective-transform op) for the same shifts: both
-    interpolations, every fill mode, shifts past the image's size and exact half pixels."""
+    interpolations, every fill mode, shifts past the image's size and exact half pixels, in
+    float32 and in bfloat16 (a mixed-precision policy's compute dtype)."""
     import tensorflow as tf
 
     from tftrain.data.pipeline_layers import pipeline_layer_classes
@@ -370,17 +372,18 @@ def test_pipeline_translation_gives_keras_random_translations_output():
     images = tf.constant(rng.integers(0, 256, (12, 7, 9, 3), dtype=np.uint8))
     shifts = [rng.uniform(-0.9, 0.9, (12, 2)), rng.uniform(-20, 20, (12, 2)),  # inside, and far past the edges
               rng.integers(-12, 13, (12, 2)) / 2]  # whole and half pixels: where rounding ties
-    for interpolation in ("nearest", "bilinear"):
-        for fill_mode in ("reflect", "wrap", "nearest", "constant"):
-            args = {"height_factor": 0.5, "width_factor": 0.5, "interpolation": interpolation, "fill_mode": fill_mode,
-                    "fill_value": 7.0}
-            ours, keras_own = pipeline_layer_classes()["RandomTranslation"](**args), keras.layers.RandomTranslation(**args)
-            for shift in shifts:
-                transformation = {"translations": tf.constant(shift, tf.float32), "input_shape": tf.shape(images)}
-                expected = keras_own.transform_images(images, transformation).numpy()
-                got = ours.transform_images(images, transformation).numpy()
-                assert got.dtype == expected.dtype and np.array_equal(got, expected), (interpolation, fill_mode, shift)
-                assert not np.array_equal(got, ours.transform_images(images, None, training=False).numpy())
+    for interpolation, fill_mode, dtype in itertools.product(("nearest", "bilinear"),
+                                                             ("reflect", "wrap", "nearest", "constant"),
+                                                             ("float32", "bfloat16")):
+        args = {"height_factor": 0.5, "width_factor": 0.5, "interpolation": interpolation, "fill_mode": fill_mode,
+                "fill_value": 7.0, "dtype": dtype}
+        ours, keras_own = pipeline_layer_classes()["RandomTranslation"](**args), keras.layers.RandomTranslation(**args)
+        for shift in shifts:
+            transformation = {"translations": tf.constant(shift, tf.float32), "input_shape": tf.shape(images)}
+            expected = keras_own.transform_images(images, transformation).numpy()
+            got = ours.transform_images(images, transformation).numpy()
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), (interpolation, fill_mode, dtype)
+            assert not np.array_equal(got, ours.transform_images(images, None, training=False).numpy())
 
 
 def test_augmentation_never_touches_validation_evaluate_or_predict(tmp_path, images, cli):

@@ -57,7 +57,8 @@ def translate(images, dx, dy, interpolation: str, fill_mode: str, fill_value: fl
     `tf.raw_ops.ImageProjectiveTransformV3` computes for the transform [1, 0, -dx, 0, 1, -dy, 0, 0]
     (Keras's RandomTranslation), with the same float operations in the same order. Output pixel
     (y, x) reads input (y - dy, x - dx), whose row and column depend only on y and on x: rows and
-    columns are gathered whole, and bilinear weights are one per row and one per column."""
+    columns are gathered whole, and bilinear weights are one per row and one per column. As
+    there, bilinear interpolation is computed in float32 and cast back to the images' dtype."""
     import tensorflow as tf
 
     height, width = images.shape[1], images.shape[2]
@@ -76,13 +77,14 @@ def translate(images, dx, dy, interpolation: str, fill_mode: str, fill_value: fl
     right, right_in = _read(images, x0 + 1, width, axis=2)
     if constant:
         left, right = tf.where(left_in, left, fill), tf.where(right_in, right, fill)
+    left, right, fill = (tf.cast(v, tf.float32) for v in (left, right, fill))
     along_x = wx0 * left + wx1 * right  # every input row interpolated at the output's columns
     top, top_in = _read(along_x, y0, height, axis=1)
     bottom, bottom_in = _read(along_x, y0 + 1, height, axis=1)
     if constant:  # a row outside the image reads fill_value at both columns
         outside = wx0 * fill + wx1 * fill
         top, bottom = tf.where(top_in, top, outside), tf.where(bottom_in, bottom, outside)
-    return wy0 * top + wy1 * bottom
+    return tf.cast(wy0 * top + wy1 * bottom, images.dtype)
 
 
 def _map_coordinate(coordinate, size: int, fill_mode: str):
