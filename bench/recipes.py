@@ -48,7 +48,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 AUGMENTATION = ("data.augmentation=[{{random_flip: {{mode: horizontal}}}}, "
                 "{{random_translation: {{height_factor: 0.1, width_factor: 0.1}}}}]")
 # Whole-pixel shifts, as configs/fashion_mnist_cnn.yaml's (and CIFAR's classic pad-and-crop) are.
-WHOLE_PIXELS = AUGMENTATION.replace("width_factor: 0.1", "width_factor: 0.1, interpolation: nearest")
+WHOLE_PIXELS = ("data.augmentation=[{{random_flip: {{mode: horizontal}}}}, "
+                "{{random_translation: {{height_factor: 0.1, width_factor: 0.1, interpolation: nearest}}}}]")
 
 
 def augmentation_case(work: Path, repeats: int) -> tuple[str, list[str]]:

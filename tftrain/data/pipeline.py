@@ -309,9 +309,10 @@ def with_transform(batches: tf.data.Dataset, start_step: int, transform: Callabl
     transformed = tf.data.Dataset.zip(batches, steps).map(
         lambda batch, step: transform(*batch, step), num_parallel_calls=AUTOTUNE, deterministic=True,
     ).prefetch(AUTOTUNE)
-    # Each batch's transform on one thread: batches still run in parallel (AUTOTUNE), and the
-    # step keeps the intra-op threads. Split across them, the augmentation's ops cost the CIFAR
-    # CNN 1.06-1.12x the CPU per example; on one thread 1.03-1.08x (bench/RESULTS.md, issue 16).
+    # The input pipeline's ops on one thread each (a dataset option: it covers the whole pipeline):
+    # batches still run in parallel (AUTOTUNE), and the step keeps the intra-op threads. Split
+    # across them, augmentation cost the CIFAR CNN 1.06-1.15x the CPU per example of a run
+    # without it; on one thread 1.03-1.08x (bench/RESULTS.md, issue 16).
     options = tf.data.Options()
     options.threading.max_intra_op_parallelism = 1
     return transformed.with_options(options)
