@@ -85,7 +85,7 @@ def measure(repo: Path, baseline: Path | None, rounds: int) -> dict[str, list[fl
 
 IN_PROCESS = """
 import statistics, sys, time
-from tftrain.config import load_config
+from tftrain.spec.loading import load_config
 def median_ms(path, n=200):
     load_config(path)
     times = []

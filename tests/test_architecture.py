@@ -44,7 +44,7 @@ class CountSteps(keras.callbacks.Callback):
 
 
 def _config(tmp_path, loop):
-    from tftrain.config import validate
+    from tftrain.spec.loading import validate
 
     return validate({**STATEFUL, "training": {**STATEFUL["training"], "loop": loop}})
 

@@ -111,8 +111,8 @@ def test_sizes_the_data_declare_are_checked_before_anything_is_built(cli, write_
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """One tiny finished run, to copy and damage."""
-    from typer.testing import CliRunner
     import yaml
+    from typer.testing import CliRunner
 
     from tftrain.cli import app
 

@@ -9,7 +9,8 @@ import sys
 import keras
 import pytest
 
-from tftrain import catalog
+from tftrain.spec import catalog
+from tftrain.spec.schedules import SCHEDULES, schedule_own_keys
 
 
 def _accepted(cls) -> set[str]:
@@ -36,9 +37,9 @@ def test_catalog_parameters_exist_in_keras(table, module):
 def test_schedules_exist_in_keras_with_these_arguments():
     """Every schedule's keys, but tftrain's own (warmup for schedules Keras gives none,
     boundary_epochs), are arguments of its Keras class; the required ones are required there too."""
-    for name, (class_name, schema) in catalog.SCHEDULES.items():
+    for name, (class_name, schema) in SCHEDULES.items():
         cls = getattr(keras.optimizers.schedules, class_name)
-        keys = set(schema.model_fields) - catalog.schedule_own_keys(schema)
+        keys = set(schema.model_fields) - schedule_own_keys(schema)
         parameters = inspect.signature(cls.__init__).parameters
         assert keys <= set(parameters), f"{name}: {sorted(keys - set(parameters))} not accepted by {class_name}"
         required = {p for p, v in parameters.items() if v.default is inspect.Parameter.empty and p != "self"}
@@ -90,9 +91,10 @@ def test_parameter_rules_refuse_wrong_types_and_ranges():
 
 
 def test_dataset_registry_matches_catalog():
-    from tftrain.data import DATASETS
+    from tftrain.data import LOADERS
+    from tftrain.spec.datasets import DATASETS
 
-    assert set(DATASETS) == set(catalog.DATASETS)
+    assert set(LOADERS) == set(DATASETS)
 
 
 def test_cli_and_validate_do_not_import_tensorflow(tmp_path):

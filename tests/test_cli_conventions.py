@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tftrain import catalog
 from tftrain.cli import app
-from tftrain.config import load_config
 from tftrain.commands.init import TEMPLATES
+from tftrain.spec.datasets import DATASETS
+from tftrain.spec.loading import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands)
@@ -107,7 +107,7 @@ def test_show_reports_bad_input_in_one_line(cli, write_config):
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
 def test_init_templates_are_commented_and_validate(cli, tmp_path, template):
-    if template == "cifar10" and "cifar10" not in catalog.DATASETS:
+    if template == "cifar10" and "cifar10" not in DATASETS:
         pytest.skip("the cifar10 dataset is not registered in this build (datasets issue)")
     path = tmp_path / f"{template}.yaml"
     result = cli("init", "--template", template, path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tftrain.config import load_config
+from tftrain.spec.loading import load_config
 
 BASE = """
 data: {dataset: synthetic_regression, batch_size: 8, validation: none, options: {num_examples: 32, noise: 0.5}}

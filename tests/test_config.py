@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tftrain.config import Config, apply_override, load_config
 from tftrain.errors import ConfigError
+from tftrain.spec.loading import apply_override, load_config
+from tftrain.spec.schema import Config
 
 BASE = {
     "data": {"dataset": "synthetic_regression", "batch_size": 8},
@@ -127,10 +128,10 @@ def test_every_seed_config_validates(cli):
 _BUILT = """
 import json, sys
 import pydantic.plugin._loader as plugins
-from tftrain import catalog
-from tftrain.config import load_config
+from tftrain.spec.datasets import DATASETS
+from tftrain.spec.loading import load_config
 load_config(sys.argv[1])
-built = sorted(name for name, options in catalog.DATASETS.items() if options.__pydantic_complete__)
+built = sorted(name for name, entry in DATASETS.items() if entry.options.__pydantic_complete__)
 print(json.dumps({"built": built, "plugins_looked_up": plugins._plugins is not None}))
 """
 
@@ -161,7 +162,7 @@ def test_a_name_table_can_be_loaded_on_first_use():
     from pydantic import field_validator
 
     from tftrain.commands.schema import _name_checks
-    from tftrain.schema import NameCheck, Strict
+    from tftrain.spec.base import NameCheck, Strict
 
     calls = []
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tftrain.config import validate
 from tftrain.data.base import LoadedData
 from tftrain.data.checks import check_data
 from tftrain.errors import DataError
-
+from tftrain.spec.loading import validate
 
 # The output activation each loss is meant for (a mismatch is a config error of its own).
 OUTPUT = {"binary_crossentropy": "sigmoid", "hinge": None, "squared_hinge": None}

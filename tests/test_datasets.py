@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tftrain import catalog
-from tftrain.config import DataConfig
-from tftrain.data import DATASETS, cifar, fashion_mnist, idx
+from tftrain.data import LOADERS, cifar, fashion_mnist, idx
 from tftrain.errors import DataError
+from tftrain.spec.datasets import DATASETS
+from tftrain.spec.schema import DataConfig
 
 PER_BATCH = 4  # examples per CIFAR batch: 20 train, 4 test
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -33,11 +33,11 @@ def load(dataset: str, path=None, **options):
     """Run a loader exactly as `tftrain run` does: a validated DataConfig through the registry."""
     cfg = DataConfig.model_validate({"dataset": dataset, "path": None if path is None else str(path),
                                      "options": options})
-    return DATASETS[dataset](cfg, 0)
+    return LOADERS[dataset](cfg, 0)
 
 
 def test_every_catalog_dataset_has_a_loader():
-    assert set(DATASETS) == set(catalog.DATASETS)
+    assert set(LOADERS) == set(DATASETS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,14 @@ import yaml
 from rich.console import Console
 
 from tests.conftest import CONFIGS, REPO
-from tests.test_reliability import EVERY_STEPS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, TINY, Child, assert_identical
+from tests.test_reliability import (
+    EVERY_STEPS,
+    MID_EPOCH_KILLS,
+    STEPS_PER_EPOCH,
+    TINY,
+    Child,
+    assert_identical,
+)
 
 # Seconds one distributed run may take on a busy 2-core machine (TensorFlow starts in ~5 s).
 RUN_TIMEOUT = 600  # a hang guard only: two workers on a loaded 2-core machine can take minutes
@@ -115,7 +122,7 @@ def _sets(overrides: list[str]) -> list[str]:
 
 def _one_device(config: Path, overrides: list[str], runs_dir: Path):
     """The same config trained in this process on one device."""
-    from tftrain.config import load_config
+    from tftrain.spec.loading import load_config
     from tftrain.training.session import run_training
 
     return run_training(load_config(config, overrides), runs_dir, console=Console(file=io.StringIO()))
@@ -618,7 +625,7 @@ def test_config_errors(training, message, cli, write_config):
 
 
 def test_defaults_train_on_one_device():
-    from tftrain.config import TrainingConfig
+    from tftrain.spec.training import TrainingConfig
 
     training = TrainingConfig()
     assert (training.distribute, training.devices, training.distribute_timeout) == ("none", None, 300)

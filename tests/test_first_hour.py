@@ -63,7 +63,7 @@ def test_version_names_tftrain_tensorflow_and_keras(cli):
 
 
 def test_numbers_as_papers_write_them_are_numbers_in_files_and_in_set(write_config):
-    from tftrain.config import load_config
+    from tftrain.spec.loading import load_config
 
     path = write_config("data: {dataset: synthetic_regression}\nmodel: {type: linear}\nloss: mse\n"
                         "optimizer: {name: adam, learning_rate: 3e-4, epsilon: 1E-7, beta_1: .9}\n")

@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from tftrain import catalog
 from tftrain.models import application, layers
 from tftrain.models.layer_config import check_value
+from tftrain.spec import catalog
 
 KERAS_LAYERS = {name: cls for name in dir(keras.layers)
                 if inspect.isclass(cls := getattr(keras.layers, name)) and issubclass(cls, keras.layers.Layer)}
@@ -69,7 +69,11 @@ def test_components_equal_keras(kind, module):
 
 @pytest.mark.parametrize("kind", ["regularizer", "initializer", "constraint"])
 def test_every_name_keras_accepts_for_a_component_is_accepted(kind):
-    from keras.src import constraints, initializers, regularizers  # their name tables are not public
+    from keras.src import (  # their name tables are not public
+        constraints,
+        initializers,
+        regularizers,
+    )
 
     from tftrain.models.layer_config import check_component
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import CONFIGS, REPO
-from tftrain.config import validate
+from tftrain.spec.loading import validate
 
 BASE = {"data": {"dataset": "npz", "path": "unused.npz"},
         "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}}

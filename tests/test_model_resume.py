@@ -22,7 +22,14 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical, child_env
+from tests.test_reliability import (
+    MID_EPOCH_KILLS,
+    STEPS_PER_EPOCH,
+    Child,
+    InProcess,
+    assert_identical,
+    child_env,
+)
 
 EPOCHS = 2
 _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
@@ -73,8 +80,8 @@ def test_batch_norm_model_sigkilled_mid_epoch_resumes_bit_identical(tmp_path, lo
 def test_residual_graph_with_synchronized_batch_norm_on_two_cpus_matches_one_device(tmp_path, write_config):
     from rich.console import Console
 
-    from tftrain.config import load_config
     from tftrain.runs import RunDir
+    from tftrain.spec.loading import load_config
     from tftrain.training.session import run_training
 
     rng = np.random.default_rng(12)

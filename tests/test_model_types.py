@@ -270,8 +270,8 @@ def test_linear_regression_sgd_seed_config(cli, tmp_path):
 def test_seed_configs_build_the_documented_models(tmp_path):
     """ResNet-20 has ~0.27M parameters (274,042); the Fashion-MNIST CNN, a layer list, is the
     `type: cnn` model that issue 16's recipe was tuned on (1,011,754), layer for layer (symbolic builds)."""
-    from tftrain.config import load_config, validate
     from tftrain.models import ModelSpec
+    from tftrain.spec.loading import load_config, validate
 
     for name, shape, expected in (("cifar10_resnet20", (32, 32, 3), 274_042), ("fashion_mnist_cnn", (28, 28), 1_011_754)):
         config = load_config(CONFIGS / f"{name}.yaml")
@@ -288,9 +288,9 @@ def test_seed_configs_build_the_documented_models(tmp_path):
 def test_init_from_copies_a_backbone_layer_by_layer_with_a_new_head(tmp_path):
     """init_from walks into nested models: every layer of the backbone is matched by its path
     (MobileNetV3Small/conv, ...), the output layer is new when the number of classes differs."""
-    from tftrain.config import validate
     from tftrain.models import ModelSpec
     from tftrain.models.init_from import read_initial_weights
+    from tftrain.spec.loading import validate
 
     config = validate({"data": {"dataset": "npz", "path": "x.npz"},
                        "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
@@ -308,8 +308,8 @@ def test_init_from_copies_a_backbone_layer_by_layer_with_a_new_head(tmp_path):
 def test_application_takes_in_model_augmentation_before_its_preprocessing(tmp_path):
     """data.augmentation_on: model puts the random layers on the raw pixels, before grey -> RGB,
     the resize and preprocess_input; a random crop's smaller images are resized to the backbone's."""
-    from tftrain.config import validate
     from tftrain.models import ModelSpec
+    from tftrain.spec.loading import validate
 
     config = validate({"data": {"dataset": "npz", "path": "x.npz"},
                        "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tftrain.training.performance import precision_note, resolve_steps_per_execution
 from tftrain.training.callbacks.throughput import ThroughputMeter
+from tftrain.training.performance import precision_note, resolve_steps_per_execution
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -156,9 +156,9 @@ def test_step_cost_is_counted_on_a_symbolic_build_of_any_model(tiny_mnist, tiny_
     TensorFlow's runtime; it equals the multiply-adds of the real model's kernels."""
     import keras
 
-    from tftrain.config import load_config
     from tftrain.data import load_data
     from tftrain.models import model_spec
+    from tftrain.spec.loading import load_config
     from tftrain.training.performance import symbolic_macs
 
     for config_file, sets, known in ((REPO / "configs/mnist_dense.yaml", [f"data.path={tiny_mnist}"], MNIST_STEP // 32),
@@ -180,8 +180,8 @@ def test_step_cost_is_counted_on_a_symbolic_build_of_any_model(tiny_mnist, tiny_
 def test_cost_of_layer_list_models_counts_residual_graphs_backbones_and_recurrent_steps():
     """Any model type is costed from its built layers: ResNet-20's convolutions, a backbone
     nested in the model, an LSTM once per time step (inside bidirectional)."""
-    from tftrain.config import validate
     from tftrain.models import ModelSpec
+    from tftrain.spec.loading import validate
     from tftrain.training.performance import symbolic_macs
 
     resnet = load_config_file("cifar10_resnet20.yaml")
@@ -197,7 +197,7 @@ def test_cost_of_layer_list_models_counts_residual_graphs_backbones_and_recurren
 
 
 def load_config_file(name: str):
-    from tftrain.config import load_config
+    from tftrain.spec.loading import load_config
 
     return load_config(REPO / "configs" / name)
 

@@ -25,7 +25,14 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import AtStep, Child, InProcess, assert_identical, child_env, summary
+from tests.test_reliability import (
+    AtStep,
+    Child,
+    InProcess,
+    assert_identical,
+    child_env,
+    summary,
+)
 
 EPOCHS, STEPS_PER_EPOCH = 4, 6  # 32 examples, a quarter held out for validation, batch 4
 STOP_AT = 15  # epoch 3, step 3: inside a warmup of 20, a patience of 2, an accumulation of 4
@@ -90,7 +97,7 @@ def images(tmp_path) -> Path:
 
 
 def feature_config(feature: str, loop: str, images: Path | None = None):
-    from tftrain.config import validate
+    from tftrain.spec.loading import validate
 
     raw = _merge(_merge(BASE, FEATURES[feature]), {"training": {"loop": loop}})
     if feature in IMAGE_FEATURES:
@@ -211,7 +218,7 @@ def test_a_warmup_schedule_is_saved_as_keras_own_and_snapshots_evaluate(tmp_path
 def test_cosine_decay_uses_keras_warmup_and_auto_decays_to_the_end_of_the_run():
     """Keras's own warmup (linear from initial_learning_rate to warmup_target), then a cosine over
     the rest of the run: `decay_steps: auto` is the run's steps after the warmup."""
-    from tftrain.config import validate
+    from tftrain.spec.loading import validate
     from tftrain.training.schedules import build_learning_rate
 
     rate = {"schedule": "cosine_decay", "initial_learning_rate": 0.0, "warmup_target": 0.02, "warmup_steps": 20}
@@ -245,12 +252,12 @@ def test_every_schedule_warms_up_linearly_then_is_keras_own(name):
     """Every schedule takes `warmup_steps`: linear from `warmup_learning_rate` to the schedule's
     value at the warmup's end, then exactly Keras's schedule (undelayed), with `decay_steps: auto`
     the run's length and `boundary_epochs` counted in steps."""
-    from tftrain import catalog
-    from tftrain.config import validate
+    from tftrain.spec.loading import validate
+    from tftrain.spec.schedules import SCHEDULES
     from tftrain.training.schedules import build_learning_rate
 
     ours, (class_name, keras_args) = WARMED_UP[name]
-    assert catalog.SCHEDULES[name][0] == class_name
+    assert SCHEDULES[name][0] == class_name
     rate = {"schedule": name, **ours, "warmup_steps": 5, "warmup_learning_rate": 0.001}
     config = validate(_merge(BASE, {"optimizer": {"learning_rate": rate}}))
     schedule = build_learning_rate(config.optimizer, total_steps=24, steps_per_epoch=6)
@@ -275,7 +282,7 @@ def test_the_rate_each_log_point_used_is_in_history_and_tensorboard(tmp_path):
     import tensorflow as tf
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from tftrain.config import validate
+    from tftrain.spec.loading import validate
     from tftrain.training.session import run_training
 
     rate = {"schedule": "piecewise_constant", "boundaries": [4, 8], "values": [0.1, 0.05, 0.01], "warmup_steps": 2}
@@ -303,8 +310,8 @@ def test_pipeline_augmentation_is_a_pure_function_of_seed_and_step():
     generators are never advanced (they are not where the draws come from)."""
     import tensorflow as tf
 
-    from tftrain import catalog
     from tftrain.data.augmentation import PipelineAugmentation
+    from tftrain.spec import catalog
 
     params = {"random_crop": {"height": 16, "width": 16}, "random_translation": {"height_factor": 0.2, "width_factor": 0.2},
               "random_rotation": {"factor": 0.2}, "random_zoom": {"height_factor": 0.2},
@@ -454,9 +461,9 @@ def test_csv_features_are_standardized_on_the_training_split_inside_the_model(tm
 
 def test_balanced_class_weights_are_scikit_learns(tmp_path):
     """scikit-learn's compute_class_weight("balanced"): n / (classes present * count)."""
-    from tftrain.config import validate
     from tftrain.data.base import LoadedData
     from tftrain.data.class_weights import class_weights
+    from tftrain.spec.loading import validate
 
     y = np.array([0] * 10 + [1] * 3 + [3] * 7, dtype=np.int32)  # class 2 is absent
     data = LoadedData(np.zeros((20, 2), np.float32), y, num_classes=4)
@@ -558,7 +565,7 @@ def test_bad_recipes_for_the_data_are_refused_before_anything_is_written(cli, wr
 def test_normalize_decides_what_the_model_does_to_raw_images(tiny_images, choice):
     """auto: uint8 images x 1/255 in the model; none: raw values; per_channel: a Normalization
     layer with each channel's mean and variance over the training images."""
-    from tftrain.config import validate
+    from tftrain.spec.loading import validate
     from tftrain.training.distribute import create_distribution
     from tftrain.training.prepare import prepare
 

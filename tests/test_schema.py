@@ -14,11 +14,12 @@ from pydantic import BaseModel
 
 from tests.conftest import CONFIGS
 from tests.test_config import BAD_CONFIGS
-from tftrain import catalog
 from tftrain.commands.schema import config_schema, field_comments
-from tftrain.config import load_config
 from tftrain.models import MODEL_TYPES, TAGS
-from tftrain.schema import NameCheck
+from tftrain.spec import catalog
+from tftrain.spec.base import NameCheck
+from tftrain.spec.datasets import DATASETS
+from tftrain.spec.loading import load_config
 
 # Rules about keys being present, which a file that is a fragment (extended by or extending
 # others) need not satisfy: `tftrain validate` checks them on the composed config.
@@ -99,7 +100,7 @@ def test_the_good_configs_of_the_templates_and_extends_validate(validator, tmp_p
 
 def test_names_are_enums_derived_from_the_catalog_and_the_model_registry(schema):
     definitions = schema["definitions"]
-    assert _plain(definitions["DataConfig"]["properties"]["dataset"])["enum"] == sorted(catalog.DATASETS)
+    assert _plain(definitions["DataConfig"]["properties"]["dataset"])["enum"] == sorted(DATASETS)
     branches = schema["properties"]["model"]["anyOf"]
     assert [_plain(definitions[b["$ref"].rsplit("/", 1)[1]]["properties"]["type"])["const"]
             for b in branches] == list(TAGS)

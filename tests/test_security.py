@@ -58,9 +58,8 @@ def test_an_alias_bomb_is_refused_quickly(cli, write_config):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A finished one-epoch run (y = w*x + b, one input) to evaluate models against."""
-    from typer.testing import CliRunner
-
     import yaml
+    from typer.testing import CliRunner
 
     from tftrain.cli import app
 

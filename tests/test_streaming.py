@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from tests.test_reliability import Child, InProcess, assert_identical, child_env
-from tftrain.config import validate
 from tftrain.errors import DataError
+from tftrain.spec.loading import validate
 
 SHAPE = (6, 6, 1)  # tiny images: the pipelines, not the pixels, are under test
 FEATURES = {"image": {"type": "bytes", "decode": "raw", "shape": list(SHAPE)}, "label": {"type": "int64"}}

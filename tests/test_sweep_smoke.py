@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from tftrain.config import load_config
-from tftrain.errors import UserError
 from tftrain.commands.smoke import SMOKE_BATCHES, smoke_config
 from tftrain.commands.sweep import parse_grid, split_values
+from tftrain.errors import UserError
+from tftrain.spec.loading import load_config
 
 
 def _npz_regression(folder: Path) -> Path:
@@ -155,9 +155,15 @@ def hparams_groups(logdir: Path) -> dict[str, dict]:
     TensorBoard's own event multiplexer and HParams request handler."""
     from tensorboard import context
     from tensorboard.backend.event_processing import data_provider
-    from tensorboard.backend.event_processing import plugin_event_multiplexer as multiplexer
+    from tensorboard.backend.event_processing import (
+        plugin_event_multiplexer as multiplexer,
+    )
     from tensorboard.plugins import base_plugin
-    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+    from tensorboard.plugins.hparams import (
+        api_pb2,
+        backend_context,
+        list_session_groups,
+    )
 
     mux = multiplexer.EventMultiplexer()
     mux.AddRunsFromDirectory(str(logdir))

@@ -28,8 +28,8 @@ def test_a_run_is_tracked_in_mlflow_and_its_resume_continues_the_same_mlflow_run
     same MLflow run gets epochs 2-4 (each step once), FINISHED, with the run's files."""
     from rich.console import Console
 
-    from tftrain.config import validate
     from tftrain.errors import TrainingInterrupted
+    from tftrain.spec.loading import validate
     from tftrain.training.session import resume_training, run_training
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -111,7 +111,7 @@ def test_a_study_prunes_the_bad_trials_and_keeps_the_good_ones(pruned_study):
 
 
 def test_a_study_leaves_best_yaml_study_json_and_plots(pruned_study, write_config):
-    from tftrain.config import load_config
+    from tftrain.spec.loading import load_config
 
     folder, result = pruned_study
     study = json.loads((folder / "study.json").read_text())
@@ -235,8 +235,8 @@ def test_kill_9_of_the_tune_process_mid_trial_then_resume(tmp_path):
     bit-identical to a run of the same config that was never stopped; then the study goes on."""
     from rich.console import Console
 
-    from tftrain.config import load_config
     from tftrain.runs import RunDir
+    from tftrain.spec.loading import load_config
     from tftrain.training.callbacks.pruning import PruningCallback
     from tftrain.training.session import run_training
 
@@ -291,8 +291,8 @@ def test_a_pruned_run_keeps_what_it_trained_and_resumes_exactly(tmp_path, loop):
     SIGTERM in epoch 2 and resumed, it ends bit-identical, pruned at the same epoch."""
     from rich.console import Console
 
-    from tftrain.config import validate
     from tftrain.errors import TrainingInterrupted, UserError
+    from tftrain.spec.loading import validate
     from tftrain.training.callbacks.pruning import PruningCallback
     from tftrain.training.session import resume_training, run_training
 
@@ -380,7 +380,7 @@ def test_a_spec_reads_durations_options_and_choice_lists():
 
     from tftrain.commands.study import from_optuna, suggest_values, to_optuna
     from tftrain.labels import label, name_part
-    from tftrain.tune_spec import parse_duration, read_spec
+    from tftrain.spec.tune import parse_duration, read_spec
 
     assert [parse_duration(t) for t in ("2h", "30m", "1h30m", "45s", 90)] == [7200, 1800, 5400, 45, 90]
     spec = read_spec({"space": {"model.hidden": {"choice": [[64], [128, 64]]}, LR: {"loguniform": [1e-4, 0.1]}},

@@ -35,7 +35,10 @@ class _OneLineUsageErrors(TyperGroup):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
-        from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer bundles its own click
+        from typer._click.exceptions import (  # typer bundles its own click
+            ClickException,
+            NoArgsIsHelpError,
+        )
 
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
@@ -138,7 +141,7 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            from tftrain.schema import printable
+            from tftrain.spec.base import printable
 
             for line in str(exc).splitlines() or [""]:  # a config's problems, one line each
                 # Escaped: a path or name the user gave must not send escape sequences to the terminal.
@@ -238,8 +241,8 @@ def run(
 def _train(config: Path, sets: list[str], runs_dir: Path, name: str | None, smoke: bool, keep: bool,
            workers: str | None, worker_index: int | None, console: Console, verbose: bool, callbacks: list):
     """`tftrain run CONFIG`: a new run (or a smoke test of it)."""
-    from tftrain.config import load_config
     from tftrain.runs import check_name
+    from tftrain.spec.loading import load_config
 
     cfg = load_config(config, sets)
     if name is not None:
@@ -280,8 +283,8 @@ def _resume(run_dir: Path, sets: list[str], workers: str | None, worker_index: i
 
 def _resume_epochs(sets: list[str]) -> int | None:
     """The one override a resume takes: --set training.epochs=N (a positive integer), or None."""
-    from tftrain.config import parse_yaml
     from tftrain.errors import UserError
+    from tftrain.spec.safe_yaml import parse_yaml
 
     if not sets:
         return None
@@ -376,7 +379,7 @@ def validate(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> N
 
     Example: tftrain validate configs/mnist_dense.yaml --set data.batch_size=64
     """
-    from tftrain.config import load_config
+    from tftrain.spec.loading import load_config
 
     cfg = load_config(config, set_)
     print(f"{config}: ok ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)")
@@ -396,7 +399,7 @@ def show(
 
     Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit --sources
     """
-    from tftrain.config import compose_config, validate
+    from tftrain.spec.loading import compose_config, validate
 
     composed = compose_config(config, set_)
     resolved = validate(composed.raw, composed)
@@ -641,7 +644,11 @@ def predict(
     Example: tftrain predict runs/mnist-dense-20260101-120000 digits/ --output predictions.csv
     """
     _check_checkpoint(checkpoint)
-    from tftrain.commands.predict import predict_run, predictions_table, write_predictions
+    from tftrain.commands.predict import (
+        predict_run,
+        predictions_table,
+        write_predictions,
+    )
     from tftrain.runs import check_output
 
     if output is not None:
@@ -696,7 +703,10 @@ def export(
     if format_ == "saved_model":
         err_console().print(signature_text(exported.path), markup=False, highlight=False, soft_wrap=True)
     if check is not None:
-        from tftrain.commands.export_check import verification_heading, verification_table
+        from tftrain.commands.export_check import (
+            verification_heading,
+            verification_table,
+        )
 
         err_console().print(verification_heading(check), markup=False, highlight=False, soft_wrap=True)
         _print_table(verification_table(check), err_console())
@@ -720,8 +730,8 @@ def convert(
 
     Example: tftrain convert configs/mnist_dense.yaml --to tfrecord --shards 8 --output data/mnist-tfrecord
     """
-    from tftrain.config import load_config
     from tftrain.errors import UserError
+    from tftrain.spec.loading import load_config
 
     if to != "tfrecord":
         raise UserError(f"--to: expected tfrecord, got {to!r}")

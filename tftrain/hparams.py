@@ -27,7 +27,7 @@ def hparam_value(value: Any) -> bool | int | float | str:
     """HParams take booleans, numbers and strings; anything else as the YAML the config holds."""
     if isinstance(value, (bool, int, float, str)):
         return value
-    from tftrain.tune_spec import yaml_text
+    from tftrain.spec.tune import yaml_text
 
     return yaml_text(value)
 
@@ -37,7 +37,12 @@ def write_session(run_dir: str | Path, hparams: dict[str, Any], group: str, stat
     """One HParams session for the run at `run_dir` (its values, status and `best` metrics, such as
     {"best_val_loss": 0.12}), in an event file of its own in the run's tensorboard/ folder."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summary_v2
+    from tensorboard.plugins.hparams import (
+        api_pb2,
+        metadata,
+        plugin_data_pb2,
+        summary_v2,
+    )
     from tensorboard.plugins.scalar.summary_v2 import scalar_pb
     from tensorboard.summary.writer.record_writer import RecordWriter
 

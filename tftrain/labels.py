@@ -21,7 +21,7 @@ def short_keys(keys: list[str]) -> dict[str, str]:
 
 
 def _text(value: Any) -> str:
-    from tftrain.tune_spec import yaml_text
+    from tftrain.spec.tune import yaml_text
 
     if isinstance(value, float):
         return f"{value:.4g}"

@@ -29,8 +29,9 @@ try:
 except ImportError:  # Windows: no advisory locks; concurrent resumes of one run are not detected
     fcntl = None
 
-from tftrain.config import NAME_PATTERN, Config, load_config
 from tftrain.errors import UserError
+from tftrain.spec.loading import load_config
+from tftrain.spec.schema import NAME_PATTERN, Config
 
 # Files and folders of a run directory (relative to it); no other module spells these names.
 CONFIG = "config.yaml"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tftrain.errors import UserError
 
 if TYPE_CHECKING:
-    from tftrain.config import Config, MlflowTracking
+    from tftrain.spec.schema import Config, MlflowTracking
 
 INSTALL = "pip install 'tftrain[mlflow]'"
 MAX_PARAM_VALUE = 6000  # MLflow truncates longer values, with a warning per value
@@ -76,7 +76,7 @@ def experiment_id(mlflow_client, name: str) -> str:
 
 def param_text(value: Any) -> str:
     """A param as MLflow shows it: the YAML the config holds (0.001, [64, 32], null)."""
-    from tftrain.tune_spec import yaml_text
+    from tftrain.spec.tune import yaml_text
 
     text = value if isinstance(value, str) else yaml_text(value)
     return text[:MAX_PARAM_VALUE]

@@ -3,7 +3,7 @@ with a did-you-mean: `--epochs 3` most likely meant `--set training.epochs=3`. N
 
 from __future__ import annotations
 
-from tftrain.schema import printable, suggest
+from tftrain.spec.base import printable, suggest
 
 
 def usage_message(exc) -> str:
@@ -30,7 +30,8 @@ def _help_hint(ctx) -> str:
 
 def config_key(leaf: str) -> str | None:
     """The dotted config key whose last part is `leaf` (`epochs` -> `training.epochs`), if any."""
-    from tftrain.config import Config, _model_in
+    from tftrain.spec.messages import _model_in
+    from tftrain.spec.schema import Config
 
     def walk(model, prefix: str):
         for name, info in model.model_fields.items():

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from tftrain.config import Config
 from tftrain.data.base import MAX_DISTINCT, FileList, LoadedData, StreamedData
 from tftrain.errors import UserError
+from tftrain.spec.schema import Config
 
 SHARD_BYTES = 128 << 20  # `--shards auto`: about this much per shard (TensorFlow's guide: 100 MB+)
 INPUT, LABEL = "input", "label"

@@ -16,17 +16,34 @@ import numpy as np
 
 from tftrain.commands import evaluation_plots as figures
 from tftrain.commands.evaluation_report import (
-    THRESHOLDS, Predictions, binary_line, binary_summary, classification_summary, confusion_line, read_predictions,
-    regression_summary, worst_mistakes)
+    THRESHOLDS,
+    Predictions,
+    binary_line,
+    binary_summary,
+    classification_summary,
+    confusion_line,
+    read_predictions,
+    regression_summary,
+    worst_mistakes,
+)
 from tftrain.commands.plot import save_png
-from tftrain.commands.predict import task_of
 from tftrain.data import load_data
 from tftrain.data.pipeline import evaluation_batches
 from tftrain.errors import UserError
 from tftrain.runs import (
-    CONFUSION_MATRIX_PLOT, EVAL, MISTAKES_PLOT, MODEL, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT,
-    RESIDUALS_PLOT, ROC_PLOT, SNAPSHOTS, RunDir)
+    CONFUSION_MATRIX_PLOT,
+    EVAL,
+    MISTAKES_PLOT,
+    MODEL,
+    PRECISION_RECALL_PLOT,
+    PREDICTED_VS_TRUE_PLOT,
+    RESIDUALS_PLOT,
+    ROC_PLOT,
+    SNAPSHOTS,
+    RunDir,
+)
 from tftrain.security import load_model, model_kind
+from tftrain.spec.checks import RunFacts
 from tftrain.training.components import build_loss, build_metrics
 
 CONSOLE_MATRIX_UP_TO = 20  # classes: a wider confusion matrix is read in the PNG and eval.json
@@ -72,7 +89,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
     grid of the worst misclassified images). Models load in Keras safe mode unless `unsafe`."""
     run = RunDir.open(run_dir)
     config = run.config()
-    task = task_of(config)
+    task = RunFacts.of(config).read_as
     if mistakes is not None:
         check_mistakes(config, task)
     path = model_path(run, checkpoint)

@@ -89,11 +89,11 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
     if fmt == "weights":
         _atomic_file(target, lambda tmp: model.save_weights(tmp))
         return Exported(target)
-    from tftrain.commands.predict import task_of
     from tftrain.commands.serving import signature_for
+    from tftrain.spec.checks import RunFacts
 
     config = run.config()
-    sig = signature_for(model, raw_dtype, task_of(config), config.model.output_activation_name())
+    sig = signature_for(model, raw_dtype, RunFacts.of(config).read_as, config.model.output_activation_name())
     if fmt == "saved_model":
         _atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
         return Exported(target)

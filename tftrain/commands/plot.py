@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from tftrain.errors import UserError
 from tftrain.runs import HISTORY, PLOTS, RunDir, atomic_write, check_output
+
 PARAMETERS = "parameters"  # plots/parameters.png: w and b of a linear model
 # History columns that are not curves to plot as train-vs-validation pairs.
 _NOT_METRICS = {"epoch", "step", "lr", "w", "b"}

@@ -22,24 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from tftrain import catalog
 from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
+from tftrain.spec.checks import RunFacts
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
 # Keys tried, in order, for the inputs in an .npz (tftrain's own files and Keras's use x_*).
 NPZ_KEYS = ("x", "inputs", "x_test", "x_train")
-# How a loss's task (tftrain.catalog.LOSS_TASKS) reads the model's outputs.
-_READ_AS = {"classes": "multiclass", "one_hot": "multiclass", "binary": "binary", "score": "score",
-            "regression": "regression"}
-
-
-def task_of(config) -> str:
-    """multiclass | binary | score | regression, from what the run's loss trains."""
-    return _READ_AS[catalog.LOSS_TASKS[config.loss.canonical]]
-
-
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
     """Files as given; a folder stands for the image files in it (sorted)."""
     files: list[Path] = []
@@ -203,7 +193,7 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
         sources += [(str(file), i) for i in range(len(x))]
     x = np.concatenate(arrays)
     outputs = model.predict(x, batch_size=config.data.batch_size, verbose=0)
-    task = task_of(config)
+    task = RunFacts.of(config).read_as
     rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())
     names = trained_on.get("class_names")
     for row, (source, index) in zip(rows, sources):

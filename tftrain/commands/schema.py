@@ -3,7 +3,7 @@
 Derived from the pydantic schema classes, so every key a class declares is covered without an
 edit here: each key's description is its `# why` comment in the class's source, the names a
 field accepts (datasets, model types, losses, optimizers, metrics, activations, anything checked
-by `tftrain.schema.NameCheck` or declared by a class's own pydantic JSON-schema hook) become
+by `tftrain.spec.base.NameCheck` or declared by a class's own pydantic JSON-schema hook) become
 enums, and `data.options` follows the dataset's own options class. A config *file* may be a
 fragment that another file extends, so the schema requires no key, and any string may be a
 `${env:...}` reference: `tftrain validate` checks required keys, cross-key rules and resolved
@@ -26,11 +26,11 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from tftrain import catalog
-from tftrain.compose import ENV_SYNTAX, EXTENDS, EXTENDS_HELP
-from tftrain.config import Config, DataConfig, component_choices
 from tftrain.errors import UserError
-from tftrain.schema import NameCheck, building_validators
+from tftrain.spec.base import NameCheck, building_validators
+from tftrain.spec.compose import ENV_SYNTAX, EXTENDS, EXTENDS_HELP
+from tftrain.spec.datasets import DATASETS
+from tftrain.spec.schema import Config, DataConfig, component_choices
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 DEFINITIONS = "definitions"  # draft-07's name for $defs
@@ -39,7 +39,7 @@ DEFAULT_FILE = "tftrain.schema.json"  # where `tftrain init` points editors, and
 
 def config_schema() -> dict[str, Any]:
     """The JSON Schema (draft-07) of a tftrain config file."""
-    options = list(dict.fromkeys(catalog.DATASETS.values()))
+    options = list(dict.fromkeys(entry.options for entry in DATASETS.values()))
     with building_validators():
         refs, schema = models_json_schema([(m, "validation") for m in (Config, DataConfig, *options)],
                                           ref_template=f"#/{DEFINITIONS}/{{model}}", schema_generator=_Generator)
@@ -47,8 +47,8 @@ def config_schema() -> dict[str, Any]:
     data = definitions[_name(refs[DataConfig, "validation"])]
     data["allOf"] = [
         {"if": {"properties": {"dataset": {"const": name}}, "required": ["dataset"]},
-         "then": {"properties": {"options": refs[options_class, "validation"]}}}
-        for name, options_class in catalog.DATASETS.items()]
+         "then": {"properties": {"options": refs[entry.options, "validation"]}}}
+        for name, entry in DATASETS.items()]
     top = definitions.pop(_name(refs[Config, "validation"]))
     top["properties"] = {EXTENDS: _EXTENDS_SCHEMA, **top["properties"]}
     schema = {"$schema": DRAFT, **top, "title": "tftrain config", DEFINITIONS: definitions}

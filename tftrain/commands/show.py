@@ -6,8 +6,8 @@ from typing import Any
 
 import yaml
 
-from tftrain.compose import Composed, KeyPath, escape
-from tftrain.config import Config
+from tftrain.spec.compose import Composed, KeyPath, escape
+from tftrain.spec.schema import Config
 
 DEFAULT = "default"
 MAX_COLUMN = 56  # values longer than this push their comment right instead of widening every line

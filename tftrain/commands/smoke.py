@@ -18,10 +18,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tftrain.config import Config, validate
 from tftrain.console import print_table
 from tftrain.errors import TftrainError, UserError
 from tftrain.runs import MODEL, PLOTS, SMOKE, TENSORBOARD, RunDir
+from tftrain.spec.loading import validate
+from tftrain.spec.schema import Config
 
 # Two training and two validation steps: enough for the loop to iterate and for validation to
 # aggregate more than one batch, still seconds even for the CNN on a CPU.

@@ -24,8 +24,8 @@ except ImportError:  # Windows: no advisory locks (one tune process per study th
     fcntl = None
 
 from tftrain.errors import UserError
-from tftrain.schema import suggest
-from tftrain.tune_spec import Dimension, TuneSpec, yaml_text
+from tftrain.spec.base import suggest
+from tftrain.spec.tune import Dimension, TuneSpec, yaml_text
 
 INSTALL = "pip install 'tftrain[tune]'"
 DATABASES = ("sqlite", "postgresql", "mysql")

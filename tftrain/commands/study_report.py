@@ -18,7 +18,7 @@ from rich.table import Table
 
 from tftrain import labels
 from tftrain.runs import CONFIG, PLOTS, STUDY, RunDir, atomic_write, to_json
-from tftrain.tune_spec import yaml_text
+from tftrain.spec.tune import yaml_text
 
 BEST = "best.yaml"  # in a study folder: the best trial's config
 # Optuna's trial states as tftrain writes them.

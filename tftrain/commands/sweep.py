@@ -30,12 +30,20 @@ from rich.console import Console
 from rich.table import Table
 
 from tftrain import labels
-from tftrain.catalog import monitor_mode
-from tftrain.config import Config, load_config, parse_yaml
 from tftrain.console import say
-from tftrain.errors import ConfigError, DivergedError, TftrainError, TrainingInterrupted, UserError
+from tftrain.errors import (
+    ConfigError,
+    DivergedError,
+    TftrainError,
+    TrainingInterrupted,
+    UserError,
+)
 from tftrain.hparams import write_session
 from tftrain.runs import CONFIG, SWEEP, RunDir, atomic_write
+from tftrain.spec.catalog import monitor_mode
+from tftrain.spec.loading import load_config
+from tftrain.spec.safe_yaml import parse_yaml
+from tftrain.spec.schema import Config
 
 LOGS = "logs"  # in a sweep folder run by worker processes: each member's console output
 
@@ -275,7 +283,13 @@ def _created(sweep: Sweep, before: set[Path]) -> str | None:
 
 def _train_in_workers(sweep: Sweep, base: Config, jobs: int, console: Console) -> None:
     """Members `jobs` at a time, each in a worker process, with a fair share of the CPU threads."""
-    from tftrain.commands.workers import Job, StopRequests, WorkerPool, drive, fair_cpu_threads
+    from tftrain.commands.workers import (
+        Job,
+        StopRequests,
+        WorkerPool,
+        drive,
+        fair_cpu_threads,
+    )
 
     pending = [m for m in sweep.members if m.status == "pending"]
     by_id = {m.index: m for m in pending}

@@ -39,17 +39,13 @@ from rich.console import Console
 
 from tftrain import labels
 from tftrain.commands.sweep import MAX_MEMBERS, check_member_count
-from tftrain.config import Config, load_config
 from tftrain.console import print_table, say
 from tftrain.errors import TftrainError, TrainingInterrupted, UserError
 from tftrain.runs import RunDir, atomic_write, check_name
-from tftrain.tune_spec import (
-    TuneSpec,
-    assignment,
-    check_against,
-    config_problem,
-    load_spec,
-)
+from tftrain.spec.loading import config_problem, load_config
+from tftrain.spec.schema import Config
+from tftrain.spec.tune import TuneSpec, assignment, load_spec
+from tftrain.spec.tune_checks import check_against
 
 BASE = "base.yaml"  # in a study folder: the config every trial starts from
 SPEC = "tune.yaml"  # the resolved search (what --resume reads)

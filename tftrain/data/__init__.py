@@ -3,19 +3,32 @@
 Each loader turns a `DataConfig` into NumPy arrays (`LoadedData`) or, for data larger than
 `data.in_memory_max_mb`, a description of the files to stream (`StreamedData`);
 tftrain.data.pipeline turns either into tf.data pipelines. The names users may write live in
-tftrain.catalog (no NumPy import, for `tftrain validate`); tests/test_catalog.py checks both
+tftrain.spec.datasets (no NumPy import, for `tftrain validate`); tests/test_catalog.py checks both
 lists agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from tftrain.config import Config, DataConfig
-from tftrain.data import cifar, fashion_mnist, image_folder, mnist, npz, synthetic, tabular, tfds, tfrecord
-from tftrain.data.base import LoadedData, StreamedData
+from tftrain.data import (
+    cifar,
+    fashion_mnist,
+    image_folder,
+    mnist,
+    npz,
+    synthetic,
+    tabular,
+    tfds,
+    tfrecord,
+)
 
-DATASETS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
+if TYPE_CHECKING:
+    from tftrain.data.base import LoadedData, StreamedData
+    from tftrain.spec.schema import Config, DataConfig
+
+LOADERS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
     "mnist": mnist.load,
     "fashion_mnist": fashion_mnist.load,
     "cifar10": cifar.load,
@@ -31,7 +44,7 @@ DATASETS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
 
 def load_data(config: Config, seed: int) -> LoadedData | StreamedData:
     """Run the configured loader, then apply `data.limit` (the first N training examples)."""
-    data = DATASETS[config.data.dataset](config.data, seed)
+    data = LOADERS[config.data.dataset](config.data, seed)
     limit = config.data.limit
     if limit is not None and limit < data.train_count:
         data = data.limited(limit)

@@ -21,13 +21,15 @@ mode.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tftrain import catalog
-from tftrain.config import Config
-from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.pipeline_layers import pipeline_layer_classes
 from tftrain.errors import ConfigError, DataError
+from tftrain.spec import catalog
+
+if TYPE_CHECKING:
+    from tftrain.data.base import LoadedData, StreamedData
+    from tftrain.spec.schema import Config
 
 # Layers whose `value_range` says what a pixel's range is (Keras's default: [0, 255]).
 _VALUE_RANGE = {"random_contrast", "random_brightness", "rand_augment", "random_erasing"}

@@ -32,7 +32,7 @@ from tftrain.errors import DataError
 OFFLINE_ENV = "TFTRAIN_OFFLINE"
 # Distinct integer labels a LabelSummary keeps (more than this: the range is what is checked).
 MAX_DISTINCT = 65_536
-# `in_memory_max_mb: auto` is this fraction of the machine's memory (tftrain.config says why).
+# `in_memory_max_mb: auto` is this fraction of the machine's memory (tftrain.spec.schema says why).
 AUTO_MEMORY_FRACTION = 4
 
 

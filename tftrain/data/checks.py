@@ -7,15 +7,20 @@ error from inside the first training step.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from tftrain import catalog
-from tftrain.config import Config
 from tftrain.data.augmentation import check_augmentation
 from tftrain.data.base import FileList, LabelSummary, LoadedData, StreamedData
 from tftrain.data.normalization import check_normalization
 from tftrain.errors import DataError
 from tftrain.models import model_spec
+from tftrain.spec import catalog
+from tftrain.spec.checks import RunFacts
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import Config
 
 
 def check_data(config: Config, data: LoadedData | StreamedData) -> None:
@@ -78,7 +83,7 @@ def _check_inferred_task(config: Config, data: LoadedData | StreamedData) -> Non
     regression loss it is most likely a quantity, and the user should say which it is."""
     options = config.data.options
     if (config.data.dataset == "csv" and options.get("task") == "auto" and data.num_classes is not None
-            and catalog.LOSS_TASKS[config.loss.canonical] == "regression"):
+            and RunFacts.of(config).task == "regression"):
         values = data.train_labels.values
         distinct = f"{len(values)} distinct values" if values is not None else "many distinct values"
         raise DataError(f"data: the csv label column '{options['label']}' holds whole numbers, read as class labels "

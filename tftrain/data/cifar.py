@@ -18,13 +18,15 @@ import tarfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.config import DataConfig
 from tftrain.data.base import LoadedData, download, first_line, keras_cache_dir
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 try:  # NumPy >= 2 moved the array internals to numpy._core
     from numpy._core.multiarray import _reconstruct

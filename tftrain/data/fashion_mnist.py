@@ -8,11 +8,14 @@ keras.datasets.fashion_mnist keeps them), Debian/Ubuntu's `dataset-fashion-mnist
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tftrain.config import DataConfig
 from tftrain.data import idx
 from tftrain.data.base import LoadedData, download, keras_cache_dir
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 CACHE_SUBDIR = "fashion-mnist"

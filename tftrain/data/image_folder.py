@@ -19,10 +19,10 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.config import DataConfig
 from tftrain.data.base import (
     FileList,
     LabelSummary,
@@ -33,6 +33,9 @@ from tftrain.data.base import (
     streaming_reason,
 )
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 # Images decoded per step while loading into memory; bounds the float32 staging memory to a few MB.

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tftrain.config import DataConfig
 from tftrain.data import idx
 from tftrain.data.base import LoadedData, download, keras_cache_dir
 from tftrain.data.npz import read_npz
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 FILE = "mnist.npz"
 CLASS_NAMES = tuple(str(digit) for digit in range(10))

@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.config import Config
-from tftrain.data.base import LoadedData, StreamedData
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.data.base import LoadedData, StreamedData
+    from tftrain.spec.schema import Config
 
 CHUNK = 4096  # examples summed at a time, in float64: no float copy of the whole training set
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.config import DataConfig
 from tftrain.data.base import LoadedData, check_pairs, class_count
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 TRAIN_KEYS = ("x_train", "y_train")
 TEST_KEYS = ("x_test", "y_test")

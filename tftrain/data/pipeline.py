@@ -17,12 +17,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
-from tftrain.config import Config
 from tftrain.data.base import FileList, LoadedData, StreamedData
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import Config
 
 AUTOTUNE = tf.data.AUTOTUNE
 

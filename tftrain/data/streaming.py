@@ -37,14 +37,23 @@ import re
 import time
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
-from tftrain.config import Config
 from tftrain.data.base import LoadedData, RecordFiles, StreamedData
-from tftrain.data.pipeline import AUTOTUNE, Evaluation, Pipelines, schedule, with_transform
+from tftrain.data.pipeline import (
+    AUTOTUNE,
+    Evaluation,
+    Pipelines,
+    schedule,
+    with_transform,
+)
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import Config
 
 CHUNK = 256  # records per tf.data element while reading: amortises tf.data's per-element cost...
 CHUNK_BYTES = 1 << 20  # ...up to about this much (large records come a few at a time)

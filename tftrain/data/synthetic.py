@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from tftrain.config import DataConfig
 from tftrain.data.base import LoadedData
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 
 def load_regression(cfg: DataConfig, seed: int) -> LoadedData:

@@ -17,10 +17,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.config import DataConfig
 from tftrain.data.base import (
     MAX_DISTINCT,
     LabelSummary,
@@ -33,6 +33,9 @@ from tftrain.data.base import (
     streaming_reason,
 )
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 CHUNK_ROWS = 65_536  # rows checked at a time when a file streams: bounded memory
 

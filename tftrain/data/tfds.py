@@ -21,10 +21,10 @@ import difflib
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.config import DataConfig
 from tftrain.data.base import (
     LabelSummary,
     LoadedData,
@@ -36,6 +36,9 @@ from tftrain.data.base import (
     streaming_reason,
 )
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 DEFAULT_DATA_DIR = "~/tensorflow_datasets"  # TFDS's own default, where $TFDS_DATA_DIR is not set
 

@@ -21,10 +21,10 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.config import DataConfig
 from tftrain.data.base import (
     MAX_DISTINCT,
     LabelSummary,
@@ -35,6 +35,9 @@ from tftrain.data.base import (
     streaming_reason,
 )
 from tftrain.errors import DataError
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 SIDECAR = "tftrain-dataset.json"  # written by `tftrain convert` beside its shards
 SIDECAR_FORMAT = 1

@@ -9,12 +9,15 @@ evaluation batches never go through it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from tftrain import catalog
-from tftrain.config import Config
 from tftrain.data.augmentation import PipelineAugmentation
+from tftrain.spec.checks import RunFacts
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import Config
 
 Transform = Callable[..., tuple]
 
@@ -24,7 +27,7 @@ def training_transform(config: Config, augmentation: list | None, class_weights:
     """The per-batch function for training: `augmentation` (layer arguments, tftrain.data.
     augmentation.layer_arguments) when it runs in the pipeline, `class_weights` by class index."""
     augment = PipelineAugmentation(augmentation, seed) if augmentation else None
-    task = catalog.LOSS_TASKS[config.loss.canonical]
+    task = RunFacts.of(config).task
     weights = tf.constant(class_weights, tf.float32) if class_weights is not None else None
     if augment is None and weights is None:
         return None

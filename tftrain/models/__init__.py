@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from tftrain import catalog
 from tftrain.errors import DataError
 from tftrain.models.application import ApplicationModel
 from tftrain.models.base import ModelSchema, ModelSpec
@@ -19,10 +18,12 @@ from tftrain.models.dense import DenseModel
 from tftrain.models.graph import GraphModel
 from tftrain.models.linear import LinearModel
 from tftrain.models.sequential import SequentialModel
+from tftrain.spec import catalog
+from tftrain.spec.checks import RunFacts
 
 if TYPE_CHECKING:
-    from tftrain.config import Config
     from tftrain.data.base import LoadedData, StreamedData
+    from tftrain.spec.schema import Config
 
 MODEL_TYPES: tuple[type[ModelSchema], ...] = (
     DenseModel,
@@ -40,7 +41,7 @@ __all__ = ["BY_TAG", "MODEL_TYPES", "TAGS", "ModelSchema", "ModelSpec", "model_s
 
 def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     """Input shape and scale from the data; output units from what the loss trains."""
-    task = catalog.LOSS_TASKS[config.loss.canonical]
+    task = RunFacts.of(config).task
     if task == "classes":
         if data.num_classes is None:
             raise DataError(f"loss {config.loss.canonical} needs integer class labels; "

@@ -30,8 +30,14 @@ from pydantic import Field, PositiveInt, field_validator
 from tftrain.errors import DataError
 from tftrain.models.base import ModelSchema, ModelSpec, output_layer
 from tftrain.models.layer_config import check_value, entry_parts, snake_case
-from tftrain.models.sequential import check_layer_list, expand, parameters_text, unique_names
-from tftrain.schema import check_activation, show, suggest, unknown
+from tftrain.models.sequential import (
+    check_layer_list,
+    expand,
+    parameters_text,
+    unique_names,
+)
+from tftrain.spec.base import show, suggest, unknown
+from tftrain.spec.catalog import check_activation
 
 # How each family's preprocess_input maps raw pixels (keras.applications.imagenet_utils):
 #   tf     x / 127.5 - 1              torch  (x / 255 - ImageNet mean) / ImageNet std
@@ -151,7 +157,11 @@ class ApplicationModel(ModelSchema):
         if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
             raise DataError(f"model.weights: {self.weights}: no such weights file (expected null, imagenet, "
                             "or a weights file such as backbone.weights.h5)")
-        from tftrain.models.keras_build import check_symbolically, keras_message, symbolic
+        from tftrain.models.keras_build import (
+            check_symbolically,
+            keras_message,
+            symbolic,
+        )
 
         if isinstance(self.trainable, int) and not isinstance(self.trainable, bool):
             with symbolic():

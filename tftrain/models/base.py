@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import field_validator
 
-from tftrain.schema import Strict
+from tftrain.spec.base import Strict
 
 if TYPE_CHECKING:
     import keras
 
-    from tftrain.models.init_from import InitialWeights
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class ModelSpec:
     outputs: int  # output units the loss needs
     output_dtype: str  # float32 even under mixed precision, for a numerically safe loss
     dataset: str = ""  # the dataset's name, for messages
-    task: str = ""  # what the loss trains (tftrain.catalog.LOSS_TASKS), for messages
+    task: str = ""  # what the loss trains (tftrain.spec.catalog.LOSS_TASKS), for messages
     # data.normalize: per_channel: (mean, variance) per channel or feature, of the training split.
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     # data.augmentation_on: model: (Keras class name, arguments) of each layer, seeded from `seed`.
@@ -69,14 +68,6 @@ class ModelSchema(Strict):
         """The Keras model for data of `spec`. `load_weights=False`: no pretrained weights are
         read (a symbolic build, in keras's StatelessScope, only looks at shapes and layers)."""
         raise NotImplementedError
-
-    def initial_weights(self) -> InitialWeights | None:
-        """The weights `init_from` names, read in Keras safe mode (None without init_from)."""
-        if self.init_from is None:
-            return None
-        from tftrain.models.init_from import read_initial_weights
-
-        return read_initial_weights(self.init_from)
 
     def layer_rows(self) -> list[tuple[str, str, str, str]]:
         """(name, layer, parameters, inputs) of every layer the config lists, groups expanded,

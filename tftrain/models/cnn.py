@@ -7,8 +7,14 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, field_validator
 
 from tftrain.errors import DataError
-from tftrain.models.base import ModelSchema, ModelSpec, dense_stack, model_input, output_layer
-from tftrain.schema import check_activation
+from tftrain.models.base import (
+    ModelSchema,
+    ModelSpec,
+    dense_stack,
+    model_input,
+    output_layer,
+)
+from tftrain.spec.catalog import check_activation
 
 
 class CnnModel(ModelSchema):

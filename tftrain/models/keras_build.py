@@ -10,14 +10,19 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import keras
-from keras.src.backend.common.stateless_scope import StatelessScope  # no public equivalent
+from keras.src.backend.common.stateless_scope import (
+    StatelessScope,  # no public equivalent
+)
 
 from tftrain.errors import DataError
-from tftrain.models.base import ModelSpec
 from tftrain.models.layer_config import entry_parts, keras_layer
 from tftrain.models.layers import ARGUMENT_INPUTS, IMAGE_LAYERS, LIST_INPUTS
+
+if TYPE_CHECKING:
+    from tftrain.models.base import ModelSpec
 
 # Keras's "Input 0 of layer "conv2d" is incompatible with the layer: " prefix (our message names
 # the layer already) and its "Full shape received" suffix (our message gives the shape).

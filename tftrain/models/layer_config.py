@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tftrain import catalog
 from tftrain.models.layers import (
     CLASS_ALIASES,
     COMMON,
@@ -26,7 +25,8 @@ from tftrain.models.layers import (
     REFUSED,
     UNSUPPORTED_PARAMS,
 )
-from tftrain.schema import show, suggest, unknown
+from tftrain.spec import catalog
+from tftrain.spec.base import show, suggest, unknown
 
 MAX_LAYERS = 10_000  # expanded layers a model may have: far past any real network, short of a hang
 

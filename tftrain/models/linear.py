@@ -8,7 +8,7 @@ from pydantic import field_validator
 
 from tftrain.models.base import ModelSchema, ModelSpec, model_input, output_layer
 from tftrain.models.layer_config import check_component
-from tftrain.schema import check_activation
+from tftrain.spec.catalog import check_activation
 
 LAYER = "linear"  # the layer holding w and b
 

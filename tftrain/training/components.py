@@ -1,6 +1,6 @@
 """Keras losses, optimizers and metrics from their config entries.
 
-Names and allowed parameters come from tftrain.catalog; the objects are made by Keras's own
+Names and allowed parameters come from tftrain.spec.catalog; the objects are made by Keras's own
 deserializers, so every Keras parameter works under its Keras name.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import keras
 
-from tftrain import catalog
-from tftrain.config import Config, LossConfig, MetricConfig, OptimizerConfig
 from tftrain.errors import ConfigError
+from tftrain.spec import catalog
+from tftrain.spec.schema import Config, LossConfig, MetricConfig, OptimizerConfig
 
 
 def build_loss(cfg: LossConfig) -> keras.losses.Loss:

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tftrain.config import Config
 from tftrain.errors import UserError
 from tftrain.runs import CONFIG, RunDir
+from tftrain.spec.schema import Config
 from tftrain.training.distribute import Distribution
 
 

@@ -11,16 +11,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from tftrain.config import Config
-from tftrain.config_checks import logged_names
 from tftrain.data.augmentation import layer_arguments
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.class_weights import class_weights
 from tftrain.data.normalization import channel_statistics, chunked_statistics
-from tftrain.data.pipeline import Schedule, schedule, split_for_training, training_in_order
+from tftrain.data.pipeline import (
+    Schedule,
+    schedule,
+    split_for_training,
+    training_in_order,
+)
 from tftrain.errors import ConfigError
 from tftrain.models import ModelSpec, model_spec
-from tftrain.schema import suggest
+from tftrain.spec.base import suggest
+from tftrain.spec.checks import RunFacts
+from tftrain.spec.schema import Config
 from tftrain.training.distribute import Distribution
 from tftrain.training.performance import (
     apply_cpu_threads,
@@ -107,17 +112,17 @@ def _labels(batches, choice):
 
 def has_validation(config: Config, data: LoadedData | StreamedData) -> bool:
     """Whether the run validates (tftrain.data.pipeline.split_for_training's choice)."""
-    choice = config.data.validation
-    return choice != "none" and (choice != "test" or data.test_count is not None)
+    return RunFacts.of(config).validates_with(data.test_count)
 
 
 def _check_monitors(config: Config, validation: bool) -> None:
     """reduce_lr_on_plateau must watch a value the run logs (Keras would only warn each epoch);
-    validate checked the names (tftrain.config_checks), this the data: validation may be missing."""
+    validate checked the names (tftrain.spec.checks), this the data: validation may be missing."""
     plateau = config.training.reduce_lr_on_plateau
     if plateau is None:
         return
-    names = [name for name in logged_names(config) if validation or not name.startswith("val_")]
+    names = [name for name in RunFacts.of(config).metrics]
+    names += [f"val_{name}" for name in names if validation]
     if plateau.monitor not in names:
         why = " (the run has no validation data)" if plateau.monitor.startswith("val_") and not validation else ""
         raise ConfigError(f"training.reduce_lr_on_plateau.monitor: the run does not log {plateau.monitor!r}{why}"

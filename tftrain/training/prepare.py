@@ -14,13 +14,14 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tftrain.config import Config
 from tftrain.data import load_data
 from tftrain.data.base import in_memory_limit_mb
 from tftrain.data.checks import check_data
 from tftrain.data.pipeline import Pipelines, build_pipelines
 from tftrain.data.transforms import training_transform
 from tftrain.errors import ConfigError, UserError
+from tftrain.models.init_from import read_initial_weights
+from tftrain.spec.schema import Config
 from tftrain.tracking import check_tracking
 from tftrain.training.components import build_loss, build_metrics, build_optimizer
 from tftrain.training.distribute import Distribution, shard_by_example
@@ -50,7 +51,9 @@ def seed_everything(config: Config) -> Config:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     else:  # the switch is process-wide: a deterministic run before this one in the same process left it on
-        from tensorflow.python.framework.config import disable_op_determinism  # TF exports only enable_
+        from tensorflow.python.framework.config import (
+            disable_op_determinism,  # TF exports only enable_
+        )
 
         disable_op_determinism()
     return config
@@ -87,7 +90,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False) -
     if config.model.init_from is not None and resumed and not Path(config.model.init_from).exists():
         init_note = f"init_from {config.model.init_from} no longer exists: the weights come from the resume state"
     else:
-        initial = config.model.initial_weights()  # model.init_from, read in safe mode outside the strategy
+        initial = read_initial_weights(config.model.init_from) if config.model.init_from else None  # model.init_from, read in safe mode outside the strategy
     with distribution.strategy.scope():
         keras.mixed_precision.set_global_policy(training.precision)
         try:

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.errors import TftrainError
-from tftrain.training.signals import InterruptRequests, Interrupted
+from tftrain.training.signals import Interrupted, InterruptRequests
 
 KEEP = 3  # the newest plus two older ones to fall back on if the newest cannot be read
 FORMAT = 2  # version of the record, checked on restore (1: tftrain before the state protocol)

@@ -22,9 +22,9 @@ from typing import Any
 
 import keras
 
-from tftrain import catalog
-from tftrain.config import OptimizerConfig
 from tftrain.errors import ConfigError
+from tftrain.spec.schedules import SCHEDULES, schedule_own_keys
+from tftrain.spec.schema import OptimizerConfig
 
 
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
@@ -55,8 +55,8 @@ def build_learning_rate(cfg: OptimizerConfig, total_steps: int | None, steps_per
     rate = cfg.learning_rate
     if not cfg.scheduled:
         return float(rate)
-    class_name, _ = catalog.SCHEDULES[rate.schedule]
-    args = rate.model_dump(exclude=catalog.schedule_own_keys(type(rate)))
+    class_name, _ = SCHEDULES[rate.schedule]
+    args = rate.model_dump(exclude=schedule_own_keys(type(rate)))
     warmup = rate.warmup_steps  # Keras's own (cosine_decay) or LinearWarmup's
     if total_steps is not None and warmup >= total_steps:
         raise ConfigError(f"optimizer.learning_rate.warmup_steps: {warmup} warmup steps, but the run trains "

@@ -25,11 +25,12 @@ import tensorflow as tf
 from rich.console import Console
 
 import tftrain
-from tftrain.config import Config, validate
 from tftrain.console import data_lines, metrics_table, model_table, say
 from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.runs import resume_command as plain_resume_command
+from tftrain.spec.loading import validate
+from tftrain.spec.schema import Config
 from tftrain.training.callbacks import SessionCallbacks
 from tftrain.training.callbacks.accumulators import MetricAccumulators
 from tftrain.training.callbacks.divergence import DivergenceCallback
@@ -59,8 +60,14 @@ from tftrain.training.fit import FitLoop
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
-from tftrain.training.resume import Position, Record, ResumeCallback, ResumeState, Stateful
-from tftrain.training.signals import InterruptRequests, Interrupted
+from tftrain.training.resume import (
+    Position,
+    Record,
+    ResumeCallback,
+    ResumeState,
+    Stateful,
+)
+from tftrain.training.signals import Interrupted, InterruptRequests
 
 
 @runtime_checkable
@@ -421,7 +428,9 @@ def _check_same_checkpoint(distribution: Distribution, record: Record | None, ti
 
 def write_plots(run: RunDir, console: Console) -> None:
     """plots/*.png from history.csv; a plotting problem is a warning, never a lost run."""
-    from tftrain.commands.plot import write_run_plots  # matplotlib is imported only once a run has a history
+    from tftrain.commands.plot import (
+        write_run_plots,  # matplotlib is imported only once a run has a history
+    )
 
     try:
         write_run_plots(run.path)

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from tftrain.config import PlateauConfig
+from tftrain.spec.training import PlateauConfig
 from tftrain.training.callbacks.snapshots import monitor_mode
 
 

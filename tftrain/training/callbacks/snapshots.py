@@ -9,8 +9,8 @@ from typing import Any
 
 import keras
 
-from tftrain.catalog import monitor_mode
 from tftrain.runs import RunDir
+from tftrain.spec.catalog import monitor_mode
 from tftrain.training.callbacks.ema import ema_weights
 from tftrain.training.schedules import keras_native_learning_rate
 

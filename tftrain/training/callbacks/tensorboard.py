@@ -25,8 +25,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tftrain.training.schedules import learning_rate_used
 from tftrain.training.callbacks.progress import batch_interval, ordered_logs
+from tftrain.training.schedules import learning_rate_used
 
 TRAIN = "train"
 VALIDATION = "validation"

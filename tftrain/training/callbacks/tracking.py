@@ -17,8 +17,17 @@ from collections.abc import Callable
 
 import keras
 
-from tftrain.config import Config
-from tftrain.runs import CONFIG, HISTORY, MODEL, PLOTS, SUMMARY, TRACKING, RunDir, atomic_write
+from tftrain.runs import (
+    CONFIG,
+    HISTORY,
+    MODEL,
+    PLOTS,
+    SUMMARY,
+    TRACKING,
+    RunDir,
+    atomic_write,
+)
+from tftrain.spec.schema import Config
 from tftrain.tracking import MlflowRun, flat_params, mlflow_settings
 from tftrain.training.callbacks.progress import ordered_logs
 from tftrain.training.schedules import learning_rate_used

@@ -1,4 +1,4 @@
-"""Building blocks of the config schema, shared by tftrain.config and the model types in
+"""Building blocks of the config schema, shared by the config classes (tftrain.spec) and the model types in
 tftrain.models: the strict base model and the wording of validation messages.
 
 No TensorFlow or NumPy here: `tftrain validate` reads every schema.
@@ -14,8 +14,6 @@ from collections.abc import Callable, Collection, Iterator
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from tftrain import catalog
 
 # Upper bounds for counts, so a value too large for what consumes it is refused by validate
 # instead of overflowing (or allocating) halfway through a run.
@@ -89,9 +87,6 @@ class NameCheck:
             raise ValueError(unknown(self.kind, value, self.names))
         return value
 
-
-# A Keras activation name (or null for none); a field validator of the model types.
-check_activation = NameCheck("activation", catalog.ACTIVATIONS)
 
 
 def unknown(kind: str, value: Any, options) -> str:

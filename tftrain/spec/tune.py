@@ -18,30 +18,32 @@ path and every value against the config schema, the objective against what the r
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, field_validator, \
-    model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from tftrain import catalog
 from tftrain.errors import ConfigError
-from tftrain.schema import Strict, kind_of, show, suggest, unknown
-
-if TYPE_CHECKING:
-    from tftrain.config import Config
+from tftrain.spec.base import Strict, kind_of, show, suggest, unknown
+from tftrain.spec.messages import format_validation_error
+from tftrain.spec.safe_yaml import parse_yaml
 
 KINDS = ("uniform", "loguniform", "int", "choice")
 _SHAPES = "{uniform: [low, high]}, {loguniform: [low, high]}, {int: [low, high]} or {choice: [a, b, ...]}"
 _KEY_PATH = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*"
-# Datasets with a test split of their own: `data.validation: test` validates on it (the others
-# validate only with a fraction, or a test_path option).
-_HAS_TEST_SPLIT = {"mnist", "fashion_mnist", "cifar10", "npz"}
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 
@@ -204,8 +206,6 @@ class _Component(BaseModel):
         try:
             return {"name": name, **schema.model_validate(options).model_dump()}
         except ValidationError as exc:
-            from tftrain.config import format_validation_error
-
             error = exc.errors()[0]
             if error["type"] == "extra_forbidden":
                 key, valid = str(error["loc"][-1]), list(schema.model_fields)
@@ -317,8 +317,6 @@ def _check_point(point: Any, dims: dict[str, Dimension], where: str) -> None:
 def read_spec(raw: Any, source: str) -> TuneSpec:
     """Validate a spec (a --space file's contents or the config's `tune:` section); ConfigError
     with `source: key: message` otherwise."""
-    from tftrain.config import format_validation_error
-
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping with space, objective, sampler, ..., got {kind_of(raw)}")
     try:
@@ -329,8 +327,6 @@ def read_spec(raw: Any, source: str) -> TuneSpec:
 
 def load_spec(path: str | Path) -> TuneSpec:
     """Read and validate a --space file."""
-    from tftrain.config import parse_yaml
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -339,86 +335,3 @@ def load_spec(path: str | Path) -> TuneSpec:
     except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
         raise ConfigError(f"{path}: cannot read the space file ({exc.__class__.__name__})") from None
     return read_spec(parse_yaml(text, source=str(path)), str(path))
-
-
-def logged_metrics(config: Config) -> list[str]:
-    """The history.csv columns a run of `config` logs that a study can optimize."""
-    names = ["loss", *(m.name for m in config.metrics)]
-    return names + [f"val_{name}" for name in names] if validates(config) else names
-
-
-def validates(config: Config) -> bool:
-    """Whether a run of `config` logs validation metrics (val_*)."""
-    choice, data = config.data.validation, config.data
-    if choice == "none":
-        return False
-    if choice != "test":
-        return True  # a fraction of the training data
-    return data.dataset in _HAS_TEST_SPLIT or bool(data.options.get("test_path"))
-
-
-def objective_metric(spec: TuneSpec, base: Config) -> tuple[str, str]:
-    """(metric, Optuna direction); ConfigError if the runs will not log the metric."""
-    logged = logged_metrics(base)
-    metric = spec.objective.metric
-    if metric is None:  # the checkpoint monitor, which falls back to loss without validation as it does
-        metric = base.training.checkpoint.monitor
-        if metric.startswith("val_") and metric not in logged and metric[4:] in logged:
-            metric = metric[4:]
-    if metric not in logged:
-        hint = "" if validates(base) or not metric.startswith("val_") else \
-            " (this config has no validation data: set data.validation to a fraction such as 0.2)"
-        raise ConfigError(f"objective.metric: the runs will not log {show(metric)}" + suggest(metric, logged)
-                          + f"; they log: {', '.join(logged)}{hint}")
-    direction = spec.objective.direction
-    if direction == "auto":
-        direction = "maximize" if catalog.monitor_mode(metric) == "max" else "minimize"
-    return metric, direction
-
-
-def check_against(spec: TuneSpec, base: Config) -> tuple[str, str]:
-    """Check every key path and every bounding value of the space (and the enqueued points)
-    against the config schema, and the objective against what the runs log; returns the
-    objective's (metric, direction). ConfigError (one line) on the first problem."""
-    raw = base.model_dump(mode="json")
-    for dim in spec.dimensions():
-        for what, value in dim.edges():
-            problem = config_problem(raw, {dim.key: value})
-            if problem is None:
-                continue
-            if any(words in problem for words in ("unknown key", "unknown parameter", "unknown option",
-                                                  "not a key path")):  # the key, not the value
-                raise ConfigError(f"space: {dim.key}: {_without_parent(problem, dim.key)}")
-            raise ConfigError(f"space: {dim.key}: {what}: {problem}")
-    for i, point in enumerate(spec.enqueue):
-        problem = config_problem(raw, point)
-        if problem is not None:
-            raise ConfigError(f"enqueue[{i}]: {problem}")
-    return objective_metric(spec, base)
-
-
-def _without_parent(problem: str, key: str) -> str:
-    """`optimizer: unknown parameter ...` about `optimizer.x` -> `unknown parameter ...`."""
-    parts = key.split(".")
-    for i in range(len(parts), 0, -1):
-        prefix = ".".join(parts[:i]) + ": "
-        if problem.startswith(prefix):
-            return problem[len(prefix):]
-    return problem
-
-
-def config_problem(raw: dict, values: dict[str, Any]) -> str | None:
-    """What is wrong with the config `raw` once `values` (key path -> value) are set, or None."""
-    from tftrain.config import apply_override, validate
-
-    candidate = copy.deepcopy(raw)
-    for key, value in values.items():
-        try:
-            apply_override(candidate, assignment(key, value))
-        except ConfigError as exc:  # a path through a value that is not a mapping
-            return "not a key path of the config: " + str(exc).split(": ", 1)[-1]
-    try:
-        validate(candidate)
-    except ConfigError as exc:
-        return str(exc)
-    return None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tftrain.errors import ConfigError
-from tftrain.schema import kind_of, show
+from tftrain.spec.base import kind_of, show
 
 EXTENDS = "extends"
 EXTENDS_HELP = ("Files to compose first, in order (paths relative to this file); this file is merged on "

@@ -1,0 +1,215 @@
+"""Mistakes no single key shows, caught across the config after the schema and before anything
+is loaded, and `RunFacts`: the one answer to "what does this run train, does it validate, what does
+it log and monitor", which tune, the plan, predict and evaluate ask instead of deriving it.
+
+Each check is a small named function registered with `@check`, reading the facts computed once
+(as Ludwig's config_validation/checks.py does); `problems(config)` runs them in order. Checks that
+need the data are in tftrain/data/checks.py. No TensorFlow here: `tftrain validate` runs these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tftrain.spec import catalog
+from tftrain.spec.base import printable, suggest
+from tftrain.spec.datasets import DATASETS
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import Config
+
+# Activations whose outputs are probabilities (for the one-unit tasks: sigmoid).
+PROBABILITIES = {"classes": ("softmax",), "one_hot": ("softmax",), "binary": ("sigmoid",)}
+LOGITS = (None, "linear")  # no activation: raw scores
+# How `tftrain predict` and evaluate read a loss's task (catalog.LOSS_TASKS) from the outputs.
+READ_AS = {"classes": "multiclass", "one_hot": "multiclass", "binary": "binary", "score": "score",
+           "regression": "regression"}
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run of a config trains and logs, computed once from the config alone."""
+
+    task: str  # what the loss trains: classes | one_hot | binary | score | regression (catalog.LOSS_TASKS)
+    # Where validation examples come from: "test" (the dataset's test split), "fraction" (held out
+    # of the training data), "maybe" (an .npz's x_test, known when read) or "none".
+    validation: str
+    metrics: tuple[str, ...]  # the names each epoch logs for training: loss, then each metric's Keras name
+    monitors: dict[str, str]  # key path -> the logged name it watches (checkpoint, early stopping, plateau)
+
+    @classmethod
+    def of(cls, config: Config) -> RunFacts:
+        """The facts of `config` (validated by the schema)."""
+        training = config.training
+        monitors = {"training.checkpoint.monitor": training.checkpoint.monitor}
+        if training.early_stopping is not None:
+            monitors["training.early_stopping.monitor"] = training.early_stopping.monitor
+        if training.reduce_lr_on_plateau is not None:
+            monitors["training.reduce_lr_on_plateau.monitor"] = training.reduce_lr_on_plateau.monitor
+        return cls(task=catalog.LOSS_TASKS[config.loss.canonical], validation=_validation_source(config),
+                   metrics=("loss", *(m.params.get("name", m.name) for m in config.metrics)), monitors=monitors)
+
+    @property
+    def validates(self) -> bool:
+        """Whether the run logs `val_*` values (an .npz counts: most carry a test split)."""
+        return self.validation != "none"
+
+    @property
+    def logged(self) -> list[str]:
+        """The names a run logs each epoch: the metrics, and their `val_` twins when it validates."""
+        return [*self.metrics, *(f"val_{name}" for name in self.metrics if self.validates)]
+
+    @property
+    def read_as(self) -> str:
+        """How predict and evaluate read the model's outputs: multiclass | binary | score | regression."""
+        return READ_AS[self.task]
+
+    def validates_with(self, test_count: int | None) -> bool:
+        """Whether the run validates, once the data says how many test examples it has."""
+        return self.validation == "fraction" or (self.validation in ("test", "maybe") and test_count is not None)
+
+
+def _validation_source(config: Config) -> str:
+    data = config.data
+    if data.validation == "none":
+        return "none"
+    if data.validation != "test":
+        return "fraction"
+    has = DATASETS[data.dataset].has_test(data.options)
+    return "maybe" if has is None else ("test" if has else "none")
+
+
+Check = Callable[["Config", RunFacts], "list[str] | str | None"]
+CHECKS: list[Check] = []
+
+
+def check(function: Check) -> Check:
+    """Register a cross-key check: `(config, facts) -> problem(s)`; run in registration order."""
+    CHECKS.append(function)
+    return function
+
+
+def problems(config: Config) -> list[str]:
+    """Every cross-key problem of `config`, most important first (empty: none)."""
+    facts = RunFacts.of(config)
+    found: list[str] = []
+    for run_check in CHECKS:
+        result = run_check(config, facts)
+        found += [result] if isinstance(result, str) else [p for p in result or () if p]
+    return found
+
+
+@check
+def logits_and_loss(config: Config, facts: RunFacts) -> str | None:
+    """A model that outputs logits trained with a loss that expects probabilities (or the
+    other way round) trains, to nonsense, without a word; softmax on one unit is always 1."""
+    loss, activation, task = config.loss, config.model.output_activation_name(), facts.task
+    if task in ("binary", "score") and activation == "softmax":
+        return (f"model: softmax over the one output unit loss {loss.canonical} trains is always 1: use "
+                "sigmoid (or no output activation, with from_logits: true)")
+    if task not in PROBABILITIES or "from_logits" not in catalog.LOSSES[loss.canonical][1]:
+        return None
+    from_logits = bool(loss.params.get("from_logits", False))
+    wanted = PROBABILITIES[task][0]
+    if activation in LOGITS and not from_logits:
+        return (f"loss: {loss.canonical} expects probabilities, but the model's output layer has no activation "
+                f"(it outputs logits): set loss: {{name: {loss.canonical}, from_logits: true}}, or give the "
+                f"model's output layer a {wanted} activation")
+    if activation in PROBABILITIES[task] and from_logits:
+        return (f"loss: {loss.canonical} has from_logits: true, but the model's output layer applies "
+                f"{activation} (it outputs probabilities): drop from_logits, or remove the output activation")
+    return None
+
+
+@check
+def test_split_named(config: Config, facts: RunFacts) -> str | None:
+    """`validation: test` (the default) on data whose test split is a file the config does not name."""
+    data = config.data
+    option = DATASETS[data.dataset].test_option
+    if data.validation != "test" or option is None or data.options.get(option):
+        return None
+    return (f"data.validation: test, but {data.dataset} data has a test split only with "
+            f"data.options.{option}: set it, or hold out a fraction (data.validation: 0.1), or train "
+            "without validation (data.validation: none)")
+
+
+@check
+def monitors_logged(config: Config, facts: RunFacts) -> list[str]:
+    """A monitored metric the run will not log: early stopping that never stops, a best.keras
+    that is never written (the checkpoint's `val_x` falls back to `x` without validation)."""
+    logged = facts.logged
+    found = []
+    for key, name in facts.monitors.items():
+        falls_back = key == "training.checkpoint.monitor" and name.removeprefix("val_") in logged
+        if name not in logged and not falls_back:
+            found.append(_not_logged(key, name, logged))
+    return found
+
+
+@check
+def one_learning_rate_setter(config: Config, facts: RunFacts) -> str | None:
+    """A plateau callback and a schedule would both set the learning rate."""
+    if config.training.reduce_lr_on_plateau is not None and config.optimizer.scheduled:
+        return ("training.reduce_lr_on_plateau: cannot be combined with a learning-rate schedule "
+                f"({config.optimizer.learning_rate.schedule}): both would set the learning rate; use one of them")
+    return None
+
+
+@check
+def class_weights_need_classes(config: Config, facts: RunFacts) -> str | None:
+    """Class weights on a loss whose labels are not classes."""
+    if config.training.class_weight is not None and facts.task not in ("classes", "one_hot", "binary"):
+        return (f"training.class_weight: weights classes, but loss {config.loss.canonical} trains "
+                f"{'a regression' if facts.task == 'regression' else 'signed scores'}, which has no classes")
+    return None
+
+
+@check
+def label_mixing(config: Config, facts: RunFacts) -> list[str]:
+    """mix_up and cut_mix mix labels: in the pipeline only, and on labels that can be mixed."""
+    data, found = config.data, []
+    for i, entry in enumerate(data.augmentation):
+        (name,) = entry
+        if name in catalog.LABEL_MIXING and data.augmentation_on == "model":
+            found.append(f"data.augmentation.{i}.{name}: mixes labels, which a model never sees; "
+                         "use data.augmentation_on: pipeline")
+        elif name in catalog.LABEL_MIXING and facts.task not in ("one_hot", "binary"):
+            found.append(f"data.augmentation.{i}.{name}: mixes labels, so it needs one-hot labels "
+                         f"(categorical_crossentropy) or binary ones; loss {config.loss.canonical} takes "
+                         f"{'class indices' if facts.task == 'classes' else 'values that do not mix'}")
+    return found
+
+
+@check
+def backbone_preprocesses(config: Config, facts: RunFacts) -> str | None:
+    """per_channel statistics on pixels a keras.applications backbone rescales itself."""
+    if config.data.normalize == "per_channel" and config.model.type == "application":
+        return ("data.normalize: per_channel would rescale the pixels a keras.applications backbone "
+                f"preprocesses itself ({config.model.name}'s preprocess_input is inside the model); use auto")
+    return None
+
+
+@check
+def schedule_in_steps(config: Config, facts: RunFacts) -> list[str]:
+    """In steps mode the run's length is known at validate: the warmup must end before it, and
+    an "epoch" is a log interval, so boundaries are given in steps."""
+    rate, steps = config.optimizer.learning_rate, config.training.steps
+    if steps is None or not config.optimizer.scheduled:
+        return []
+    found = []
+    if getattr(rate, "boundary_epochs", None) is not None:
+        found.append("optimizer.learning_rate.boundary_epochs: the run is set by training.steps, whose "
+                     "\"epochs\" are log intervals; give the boundaries in steps (boundaries)")
+    if rate.warmup_steps >= steps:
+        found.append(f"optimizer.learning_rate.warmup_steps: {rate.warmup_steps} warmup steps, but the run "
+                     f"trains {steps} steps (training.steps); the warmup must end before the run does")
+    return found
+
+
+def _not_logged(key: str, name: str, logged: list[str]) -> str:
+    hint = suggest(name, logged) or suggest(name.removeprefix("val_"), logged)  # val_x without validation: x
+    why = " (the run has no validation data)" if name.startswith("val_") and not any(
+        n.startswith("val_") for n in logged) else ""
+    return f"{key}: the run does not log \"{printable(name)}\"{why}{hint}; it logs: {', '.join(logged)}"
