@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -151,14 +150,3 @@ def tiny_runs(tmp_path_factory) -> dict[str, Path]:
         assert result.exit_code == 0, result.output
         runs[key] = Path(result.stdout.strip())
     return runs
-
-
-def wait_for(condition, what: str, timeout: float = 300):
-    """Wait for a state that will come (a file, a line, a process gone); fail after `timeout` s."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tests.test_reliability import TINY, AtStep, assert_identical, summary
+from tests.kit import TINY, AtStep, assert_identical, summary
 
 # Early stopping (patience used, best weights), best snapshot, history and the metric
 # accumulators of a mid-epoch stop: every stateful callback tftrain has, in one config.

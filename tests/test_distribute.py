@@ -30,7 +30,7 @@ import yaml
 from rich.console import Console
 
 from tests.conftest import CONFIGS, REPO
-from tests.test_reliability import (
+from tests.kit import (
     EVERY_STEPS,
     MID_EPOCH_KILLS,
     STEPS_PER_EPOCH,

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import CONFIGS, REPO
-from tests.test_reliability import TINY, assert_identical, summary
+from tests.kit import TINY, assert_identical, summary
 
 
 def _env(tmp_path: Path, **extra) -> dict[str, str]:

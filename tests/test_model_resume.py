@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import (
+from tests.kit import (
     MID_EPOCH_KILLS,
     STEPS_PER_EPOCH,
     Child,

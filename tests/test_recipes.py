@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import (
+from tests.kit import (
     AtStep,
     Child,
     InProcess,

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.test_reliability import Child, InProcess, assert_identical, child_env
+from tests.kit import Child, InProcess, assert_identical, child_env
 from tftrain.errors import DataError
 from tftrain.spec.loading import validate
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.kit import hparams_groups
 from tftrain.commands.smoke import SMOKE_BATCHES, smoke_config
 from tftrain.commands.sweep import parse_grid, split_values
 from tftrain.errors import UserError
@@ -148,40 +149,6 @@ def test_sweep_members_are_tensorboard_hparams_sessions(swept):
         assert group["metrics"][("train", "epoch_loss")] == pytest.approx(float(last["loss"]), rel=1e-6)
         assert group["metrics"][("", "best_val_loss")] == pytest.approx(member["value"], rel=1e-6)
 
-
-def hparams_groups(logdir: Path) -> dict[str, dict]:
-    """What TensorBoard's HParams dashboard shows for `tensorboard --logdir LOGDIR`: each session
-    group (named by its run directory) with its hparams, status and metric values, read by
-    TensorBoard's own event multiplexer and HParams request handler."""
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider
-    from tensorboard.backend.event_processing import (
-        plugin_event_multiplexer as multiplexer,
-    )
-    from tensorboard.plugins import base_plugin
-    from tensorboard.plugins.hparams import (
-        api_pb2,
-        backend_context,
-        list_session_groups,
-    )
-
-    mux = multiplexer.EventMultiplexer()
-    mux.AddRunsFromDirectory(str(logdir))
-    mux.Reload()
-    tb = base_plugin.TBContext(logdir=str(logdir), multiplexer=mux,
-                               data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)))
-    request = api_pb2.ListSessionGroupsRequest(start_index=0, slice_size=1000, allowed_statuses=[
-        api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE, api_pb2.STATUS_RUNNING])
-    response = list_session_groups.Handler(context.RequestContext(), backend_context.Context(tb), "", request).run()
-    groups = {}
-    for group in response.session_groups:
-        (session,) = group.sessions
-        groups[group.name] = {
-            "hparams": {k: getattr(v, v.WhichOneof("kind")) for k, v in group.hparams.items()},
-            "status": api_pb2.Status.Name(session.status),
-            "metrics": {(m.name.group, m.name.tag): m.value for m in group.metric_values},
-        }
-    return groups
 
 
 def test_sweep_jobs_trains_members_in_worker_processes(cli, npz_regression, tmp_path):

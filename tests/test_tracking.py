@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import TINY, AtStep
+from tests.kit import TINY, AtStep
 
 
 def _client(uri: str):

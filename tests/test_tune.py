@@ -32,9 +32,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, wait_for
-from tests.test_reliability import TINY, AtStep, assert_identical, summary
-from tests.test_sweep_smoke import hparams_groups
+from tests.conftest import REPO
+from tests.kit import TINY, AtStep, assert_identical, hparams_groups, summary, wait_for
 
 LR = "optimizer.learning_rate"
 BASE = {

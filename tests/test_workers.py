@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO
+from tests.kit import wait_for
 
 # A worker's start, without TensorFlow: counts the SIGTERMs it gets, writes the count when asked.
 CHILD = """
