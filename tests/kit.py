@@ -201,15 +201,9 @@ def hparams_groups(logdir: Path) -> dict[str, dict]:
     TensorBoard's own event multiplexer and HParams request handler."""
     from tensorboard import context
     from tensorboard.backend.event_processing import data_provider
-    from tensorboard.backend.event_processing import (
-        plugin_event_multiplexer as multiplexer,
-    )
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as multiplexer
     from tensorboard.plugins import base_plugin
-    from tensorboard.plugins.hparams import (
-        api_pb2,
-        backend_context,
-        list_session_groups,
-    )
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 
     mux = multiplexer.EventMultiplexer()
     mux.AddRunsFromDirectory(str(logdir))

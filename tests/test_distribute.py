@@ -30,14 +30,7 @@ import yaml
 from rich.console import Console
 
 from tests.conftest import CONFIGS, REPO
-from tests.kit import (
-    EVERY_STEPS,
-    MID_EPOCH_KILLS,
-    STEPS_PER_EPOCH,
-    TINY,
-    Child,
-    assert_identical,
-)
+from tests.kit import EVERY_STEPS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, TINY, Child, assert_identical
 
 # Seconds one distributed run may take on a busy 2-core machine (TensorFlow starts in ~5 s).
 RUN_TIMEOUT = 600  # a hang guard only: two workers on a loaded 2-core machine can take minutes

@@ -69,11 +69,7 @@ def test_components_equal_keras(kind, module):
 
 @pytest.mark.parametrize("kind", ["regularizer", "initializer", "constraint"])
 def test_every_name_keras_accepts_for_a_component_is_accepted(kind):
-    from keras.src import (  # their name tables are not public
-        constraints,
-        initializers,
-        regularizers,
-    )
+    from keras.src import constraints, initializers, regularizers  # their name tables are not public
 
     from tftrain.models.layer_config import check_component
 

@@ -22,14 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.kit import (
-    MID_EPOCH_KILLS,
-    STEPS_PER_EPOCH,
-    Child,
-    InProcess,
-    assert_identical,
-    child_env,
-)
+from tests.kit import MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical, child_env
 
 EPOCHS = 2
 _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))

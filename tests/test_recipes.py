@@ -25,14 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.kit import (
-    AtStep,
-    Child,
-    InProcess,
-    assert_identical,
-    child_env,
-    summary,
-)
+from tests.kit import AtStep, Child, InProcess, assert_identical, child_env, summary
 
 EPOCHS, STEPS_PER_EPOCH = 4, 6  # 32 examples, a quarter held out for validation, batch 4
 STOP_AT = 15  # epoch 3, step 3: inside a warmup of 20, a patience of 2, an accumulation of 4

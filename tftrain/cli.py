@@ -35,10 +35,7 @@ class _OneLineUsageErrors(TyperGroup):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
-        from typer._click.exceptions import (  # typer bundles its own click
-            ClickException,
-            NoArgsIsHelpError,
-        )
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer bundles its own click
 
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
@@ -644,11 +641,7 @@ def predict(
     Example: tftrain predict runs/mnist-dense-20260101-120000 digits/ --output predictions.csv
     """
     _check_checkpoint(checkpoint)
-    from tftrain.commands.predict import (
-        predict_run,
-        predictions_table,
-        write_predictions,
-    )
+    from tftrain.commands.predict import predict_run, predictions_table, write_predictions
     from tftrain.runs import check_output
 
     if output is not None:
@@ -703,10 +696,7 @@ def export(
     if format_ == "saved_model":
         err_console().print(signature_text(exported.path), markup=False, highlight=False, soft_wrap=True)
     if check is not None:
-        from tftrain.commands.export_check import (
-            verification_heading,
-            verification_table,
-        )
+        from tftrain.commands.export_check import verification_heading, verification_table
 
         err_console().print(verification_heading(check), markup=False, highlight=False, soft_wrap=True)
         _print_table(verification_table(check), err_console())

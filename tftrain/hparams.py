@@ -37,12 +37,7 @@ def write_session(run_dir: str | Path, hparams: dict[str, Any], group: str, stat
     """One HParams session for the run at `run_dir` (its values, status and `best` metrics, such as
     {"best_val_loss": 0.12}), in an event file of its own in the run's tensorboard/ folder."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.plugins.hparams import (
-        api_pb2,
-        metadata,
-        plugin_data_pb2,
-        summary_v2,
-    )
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summary_v2
     from tensorboard.plugins.scalar.summary_v2 import scalar_pb
     from tensorboard.summary.writer.record_writer import RecordWriter
 

@@ -31,13 +31,7 @@ from rich.table import Table
 
 from tftrain import labels
 from tftrain.console import say
-from tftrain.errors import (
-    ConfigError,
-    DivergedError,
-    TftrainError,
-    TrainingInterrupted,
-    UserError,
-)
+from tftrain.errors import ConfigError, DivergedError, TftrainError, TrainingInterrupted, UserError
 from tftrain.hparams import write_session
 from tftrain.runs import CONFIG, SWEEP, RunDir, atomic_write
 from tftrain.spec.catalog import monitor_mode
@@ -283,13 +277,7 @@ def _created(sweep: Sweep, before: set[Path]) -> str | None:
 
 def _train_in_workers(sweep: Sweep, base: Config, jobs: int, console: Console) -> None:
     """Members `jobs` at a time, each in a worker process, with a fair share of the CPU threads."""
-    from tftrain.commands.workers import (
-        Job,
-        StopRequests,
-        WorkerPool,
-        drive,
-        fair_cpu_threads,
-    )
+    from tftrain.commands.workers import Job, StopRequests, WorkerPool, drive, fair_cpu_threads
 
     pending = [m for m in sweep.members if m.status == "pending"]
     by_id = {m.index: m for m in pending}

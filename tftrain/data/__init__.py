@@ -12,17 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tftrain.data import (
-    cifar,
-    fashion_mnist,
-    image_folder,
-    mnist,
-    npz,
-    synthetic,
-    tabular,
-    tfds,
-    tfrecord,
-)
+from tftrain.data import cifar, fashion_mnist, image_folder, mnist, npz, synthetic, tabular, tfds, tfrecord
 
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData

@@ -30,12 +30,7 @@ from pydantic import Field, PositiveInt, field_validator
 from tftrain.errors import DataError
 from tftrain.models.base import ModelSchema, ModelSpec, output_layer
 from tftrain.models.layer_config import check_value, entry_parts, snake_case
-from tftrain.models.sequential import (
-    check_layer_list,
-    expand,
-    parameters_text,
-    unique_names,
-)
+from tftrain.models.sequential import check_layer_list, expand, parameters_text, unique_names
 from tftrain.spec.base import show, suggest, unknown
 from tftrain.spec.catalog import check_activation
 
@@ -157,11 +152,7 @@ class ApplicationModel(ModelSchema):
         if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
             raise DataError(f"model.weights: {self.weights}: no such weights file (expected null, imagenet, "
                             "or a weights file such as backbone.weights.h5)")
-        from tftrain.models.keras_build import (
-            check_symbolically,
-            keras_message,
-            symbolic,
-        )
+        from tftrain.models.keras_build import check_symbolically, keras_message, symbolic
 
         if isinstance(self.trainable, int) and not isinstance(self.trainable, bool):
             with symbolic():

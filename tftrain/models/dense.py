@@ -6,13 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from tftrain.models.base import (
-    ModelSchema,
-    ModelSpec,
-    dense_stack,
-    model_input,
-    output_layer,
-)
+from tftrain.models.base import ModelSchema, ModelSpec, dense_stack, model_input, output_layer
 from tftrain.spec.catalog import check_activation
 
 

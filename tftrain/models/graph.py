@@ -32,12 +32,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from tftrain.models.base import ModelSchema, ModelSpec, model_input
-from tftrain.models.layer_config import (
-    activation_of,
-    check_expanded_size,
-    check_layer,
-    entry_parts,
-)
+from tftrain.models.layer_config import activation_of, check_expanded_size, check_layer, entry_parts
 from tftrain.models.layers import ARGUMENT_INPUTS, LIST_INPUTS
 from tftrain.models.sequential import parameters_text
 from tftrain.spec.base import show, suggest
@@ -275,12 +270,7 @@ class GraphModel(ModelSchema):
         output node computes in spec.output_dtype (float32 under mixed precision)."""
         import keras
 
-        from tftrain.models.keras_build import (
-            call_layer,
-            image_input,
-            kind_of,
-            make_layer,
-        )
+        from tftrain.models.keras_build import call_layer, image_input, kind_of, make_layer
 
         nodes = self.graph()
         inputs, x = model_input(spec)

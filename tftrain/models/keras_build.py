@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import keras
-from keras.src.backend.common.stateless_scope import (
-    StatelessScope,  # no public equivalent
-)
+from keras.src.backend.common.stateless_scope import StatelessScope  # no public equivalent
 
 from tftrain.errors import DataError
 from tftrain.models.layer_config import entry_parts, keras_layer

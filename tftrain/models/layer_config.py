@@ -16,15 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tftrain.models.layers import (
-    CLASS_ALIASES,
-    COMMON,
-    COMPONENTS,
-    LAYER_ALIASES,
-    LAYERS,
-    REFUSED,
-    UNSUPPORTED_PARAMS,
-)
+from tftrain.models.layers import CLASS_ALIASES, COMMON, COMPONENTS, LAYER_ALIASES, LAYERS, REFUSED, UNSUPPORTED_PARAMS
 from tftrain.spec import catalog
 from tftrain.spec.base import show, suggest, unknown
 

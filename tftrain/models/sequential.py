@@ -23,13 +23,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from tftrain.models.base import ModelSchema, ModelSpec, model_input
-from tftrain.models.layer_config import (
-    activation_of,
-    check_expanded_size,
-    check_layer,
-    entry_parts,
-    is_layer_entry,
-)
+from tftrain.models.layer_config import activation_of, check_expanded_size, check_layer, entry_parts, is_layer_entry
 from tftrain.spec.base import show, suggest
 
 
@@ -142,12 +136,7 @@ class SequentialModel(ModelSchema):
         spec.output_dtype (float32 under mixed precision)."""
         import keras
 
-        from tftrain.models.keras_build import (
-            call_layer,
-            image_input,
-            kind_of,
-            make_layer,
-        )
+        from tftrain.models.keras_build import call_layer, image_input, kind_of, make_layer
 
         layers = self.layer_list()
         inputs, x = model_input(spec)

@@ -24,16 +24,7 @@ from pydantic import (
 
 from tftrain.models import MODEL_TYPES, DenseModel
 from tftrain.spec import catalog
-from tftrain.spec.base import (
-    BatchSize,
-    NameCheck,
-    Seed,
-    Steps,
-    Strict,
-    show,
-    suggest,
-    unknown,
-)
+from tftrain.spec.base import BatchSize, NameCheck, Seed, Steps, Strict, show, suggest, unknown
 from tftrain.spec.compose import escape
 from tftrain.spec.datasets import DATASETS
 from tftrain.spec.messages import _format_error

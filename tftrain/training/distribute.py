@@ -203,9 +203,7 @@ def wait_for_every_worker(barrier: str, timeout_s: int) -> None:
     Workers that leave together call it first: a worker that exits right after a collective op
     can close its connection while a peer is still reading its share of that op.
     """
-    from tensorflow.python.eager import (
-        context,  # the public API has no barrier; see _time_out_registration
-    )
+    from tensorflow.python.eager import context  # the public API has no barrier; see _time_out_registration
 
     context.context().wait_at_barrier(barrier, timeout_s * 1000)
 

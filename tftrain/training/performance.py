@@ -117,9 +117,7 @@ def symbolic_macs(model_config, spec) -> int | None:
     no variable is initialised, so TensorFlow's runtime does not start (thread settings can
     still be applied after). None when the model cannot be built that way."""
     import keras
-    from keras.src.backend.common.stateless_scope import (
-        StatelessScope,  # no public equivalent
-    )
+    from keras.src.backend.common.stateless_scope import StatelessScope  # no public equivalent
 
     try:
         with StatelessScope(initialize_variables=False):

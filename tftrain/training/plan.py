@@ -15,12 +15,7 @@ from tftrain.data.augmentation import layer_arguments
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.class_weights import class_weights
 from tftrain.data.normalization import channel_statistics, chunked_statistics
-from tftrain.data.pipeline import (
-    Schedule,
-    schedule,
-    split_for_training,
-    training_in_order,
-)
+from tftrain.data.pipeline import Schedule, schedule, split_for_training, training_in_order
 from tftrain.errors import ConfigError
 from tftrain.models import ModelSpec, model_spec
 from tftrain.spec.base import suggest

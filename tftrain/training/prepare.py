@@ -51,9 +51,7 @@ def seed_everything(config: Config) -> Config:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     else:  # the switch is process-wide: a deterministic run before this one in the same process left it on
-        from tensorflow.python.framework.config import (
-            disable_op_determinism,  # TF exports only enable_
-        )
+        from tensorflow.python.framework.config import disable_op_determinism  # TF exports only enable_
 
         disable_op_determinism()
     return config

@@ -60,13 +60,7 @@ from tftrain.training.fit import FitLoop
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
-from tftrain.training.resume import (
-    Position,
-    Record,
-    ResumeCallback,
-    ResumeState,
-    Stateful,
-)
+from tftrain.training.resume import Position, Record, ResumeCallback, ResumeState, Stateful
 from tftrain.training.signals import Interrupted, InterruptRequests
 
 
@@ -428,9 +422,7 @@ def _check_same_checkpoint(distribution: Distribution, record: Record | None, ti
 
 def write_plots(run: RunDir, console: Console) -> None:
     """plots/*.png from history.csv; a plotting problem is a warning, never a lost run."""
-    from tftrain.commands.plot import (
-        write_run_plots,  # matplotlib is imported only once a run has a history
-    )
+    from tftrain.commands.plot import write_run_plots  # matplotlib is imported only once a run has a history
 
     try:
         write_run_plots(run.path)

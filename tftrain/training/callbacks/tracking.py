@@ -17,16 +17,7 @@ from collections.abc import Callable
 
 import keras
 
-from tftrain.runs import (
-    CONFIG,
-    HISTORY,
-    MODEL,
-    PLOTS,
-    SUMMARY,
-    TRACKING,
-    RunDir,
-    atomic_write,
-)
+from tftrain.runs import CONFIG, HISTORY, MODEL, PLOTS, SUMMARY, TRACKING, RunDir, atomic_write
 from tftrain.spec.schema import Config
 from tftrain.tracking import MlflowRun, flat_params, mlflow_settings
 from tftrain.training.callbacks.progress import ordered_logs
