@@ -69,7 +69,8 @@ def _recipes(config: Config) -> list[str]:
         elif name in catalog.LABEL_MIXING and task not in ("one_hot", "binary"):
             found.append(f"data.augmentation.{i}.{name}: mixes labels, so it needs one-hot labels "
                          f"(categorical_crossentropy) or binary ones; loss {config.loss.canonical} takes "
-                         f"{'class indices' if task == 'classes' else 'values that do not mix'}")
+                         + ("class indices: use loss categorical_crossentropy, which one-hot encodes integer "
+                            "labels in the pipeline" if task == "classes" else "values that do not mix"))
     if data.normalize == "per_channel" and config.model.type == "application":
         found.append("data.normalize: per_channel would rescale the pixels a keras.applications backbone "
                      f"preprocesses itself ({config.model.name}'s preprocess_input is inside the model); use auto")
