@@ -76,6 +76,9 @@ def _recipes(config: Config) -> list[str]:
                      f"preprocesses itself ({config.model.name}'s preprocess_input is inside the model); use auto")
     if training.steps is not None and optimizer.scheduled:
         found += _schedule_in_steps(optimizer.learning_rate, training.steps)
+    elif optimizer.scheduled and (optimizer.learning_rate.warmup_epochs or 0) >= training.epochs:
+        found.append(f"optimizer.learning_rate.warmup_epochs: {optimizer.learning_rate.warmup_epochs:g} warmup epochs, "
+                     f"but the run trains {training.epochs} (training.epochs); the warmup must end before the run does")
     return found
 
 
@@ -83,6 +86,9 @@ def _schedule_in_steps(rate, steps: int) -> list[str]:
     """In steps mode the run's length is known at validate: the warmup must end before it, and
     an "epoch" is a log interval, so boundaries are given in steps."""
     found = []
+    if rate.warmup_epochs is not None:
+        found.append("optimizer.learning_rate.warmup_epochs: the run is set by training.steps, whose \"epochs\" are "
+                     "log intervals; give the warmup in steps (warmup_steps)")
     if getattr(rate, "boundary_epochs", None) is not None:
         found.append("optimizer.learning_rate.boundary_epochs: the run is set by training.steps, whose "
                      "\"epochs\" are log intervals; give the boundaries in steps (boundaries)")
