@@ -59,6 +59,7 @@ from tftrain.training.fit import FitLoop
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
+from tftrain.training.resolved import SUMMARY_KEY as RESOLVED
 from tftrain.training.resume import Position, Record, ResumeCallback, ResumeState, Stateful
 from tftrain.training.signals import InterruptRequests, Interrupted
 
@@ -114,7 +115,8 @@ def resume_training(run_dir: str | Path, console: Console | None = None, verbose
     distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
     check_distribution(config, distribution)  # the cluster may have changed size since
     options = SessionOptions(console or Console(stderr=True), verbose, callbacks, shuffle_callbacks)
-    return _train(Placement(distribution, resumed=run, extends_to=epochs), config, options)
+    return _train(Placement(distribution, resumed=run, extends_to=epochs), config, options,
+                  recorded=run.summary().get(RESOLVED))
 
 
 def _extended(run: RunDir, epochs: int) -> Config:
@@ -134,11 +136,11 @@ def _extended(run: RunDir, epochs: int) -> Config:
                      "training": {**config.training.model_dump(mode="json"), "epochs": epochs}})
 
 
-def _train(placement: Placement, config: Config, options: SessionOptions) -> RunDir | None:
+def _train(placement: Placement, config: Config, options: SessionOptions, recorded: dict | None = None) -> RunDir | None:
     with peers_lost_as_error(placement.distribution):
         placement.check()
-        prepared = prepare(config, placement.distribution, resumed=placement.resumed is not None)
-        with placement.open(prepared.config) as run, InterruptRequests() as interrupts:
+        prepared = prepare(config, placement.distribution, resumed=placement.resumed is not None, recorded=recorded)
+        with placement.open(prepared.written or prepared.config) as run, InterruptRequests() as interrupts:
             TrainingSession(run, placement, prepared, interrupts, options).train()
         return run if placement.is_chief else None
 
@@ -232,7 +234,8 @@ class TrainingSession:
             loop=config.training.loop, steps_per_execution=prepared.plan.steps_per_execution,
             jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
             cpu_threads=prepared.plan.cpu_threads or "default", precision=config.training.precision,
-            versions=versions(), distribute=self.distribution.describe(config.data.batch_size))
+            versions=versions(), distribute=self.distribution.describe(config.data.batch_size),
+            **{RESOLVED: prepared.resolved})
 
     def announce(self, restored: Record | None) -> None:
         """The run directory, the data, the model, warnings and where training resumes."""
