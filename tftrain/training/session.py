@@ -26,7 +26,7 @@ from rich.console import Console
 
 import tftrain
 from tftrain.config import Config, validate
-from tftrain.console import data_lines, metrics_table, model_table, say
+from tftrain.console import data_lines, model_table, results_table, say
 from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.runs import resume_command as plain_resume_command
@@ -275,7 +275,8 @@ class TrainingSession:
         self.history = HistoryCallback(self.run, spe, steps_mode, config.model.logged_values)
         self.snapshots = SnapshotCallback(self.run, training.checkpoint.monitor, training.checkpoint.mode,
                                           pipelines.validation is not None)
-        self.progress = ProgressCallback(self.console, pipelines.epochs, spe, steps_mode)
+        self.progress = ProgressCallback(self.console, pipelines.epochs, spe, steps_mode, pipelines.validation_steps,
+                                         config.data.batch_size)
         self.interrupts.notify = self.progress.notify  # printed above a live bar, not over it
         callbacks = [self.divergence, self.history, self.snapshots, self.progress,
                      TensorBoardCallback(self.run.file(TENSORBOARD), spe, steps_mode, config.model.logged_values,
@@ -404,7 +405,8 @@ class TrainingSession:
             self.summary.completed(results)
         if chief:
             write_plots(self.run, console)
-        console.print(metrics_table("final metrics", final))
+        steps_mode = self.config.training.steps is not None
+        console.print(results_table(results, self.prepared.pipelines.steps_per_epoch if steps_mode else None))
         if not chief:
             say(console, f"worker {self.distribution.worker_index} of {self.distribution.num_workers} done; "
                          f"weights sha256 {fingerprint} (the chief wrote the run directory)")
