@@ -114,7 +114,8 @@ def test_worst_mistakes_are_the_most_confident_wrong_predictions():
 # -- tftrain evaluate on trained runs ---------------------------------------------------------
 
 def _predictions(run, split="test"):
-    """The run's model on its evaluation data, computed here with Keras directly."""
+    """The model the run's evaluation used (eval.json's `model`: best.keras by default where the
+    run tracked a monitor) on its evaluation data, computed here with Keras directly."""
     import keras
 
     from tftrain.data import load_data
@@ -123,7 +124,8 @@ def _predictions(run, split="test"):
 
     config = RunDir(run).config()
     data = split_for_evaluation(load_data(config, config.seed), config, config.seed)
-    model = keras.saving.load_model(run / "model.keras", compile=False)
+    used = json.loads((run / "eval.json").read_text())["model"] if (run / "eval.json").is_file() else "model.keras"
+    model = keras.saving.load_model(run / used, compile=False)
     return data, model.predict(data.x.astype(np.float32), verbose=0)
 
 

@@ -211,8 +211,8 @@ def test_cpu_threads_auto_uses_one_thread_for_tiny_steps_only(monkeypatch):
     assert resolve_cpu_threads("auto", SMALL_STEP_MACS // 2, has_gpu=True) is None
     assert resolve_cpu_threads("auto", None, has_gpu=False) is None
     assert resolve_cpu_threads(3, 10, has_gpu=True) == 3
-    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")  # the user's own setting wins
-    assert resolve_cpu_threads("auto", 10, has_gpu=False) is None
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")  # the user's own setting wins (set explicitly, recorded)
+    assert resolve_cpu_threads("auto", 10, has_gpu=False) == 2
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])

@@ -186,16 +186,6 @@ def test_each_worker_reads_its_own_files_and_resumes_its_own_stream(tmp_path):
     assert not build_pipelines(data, config, 0, workers=(0, 2)).file_sharded  # fewer files than workers: by data
 
 
-def test_auto_memory_limit_becomes_a_number_in_the_run_config():
-    from tftrain.data.base import in_memory_limit_mb
-    from tftrain.training.prepare import resolve_memory_limit
-
-    config = validate({"data": {"dataset": "synthetic_regression"}, "model": {"type": "linear"}, "loss": "mse"})
-    assert config.data.in_memory_max_mb == "auto"
-    resolved = resolve_memory_limit(config).data.in_memory_max_mb
-    assert resolved == in_memory_limit_mb("auto") > 0 and validate(yaml.safe_load(resolve_memory_limit(config).to_yaml()))
-
-
 # ---------------------------------------------------------------------------------------------
 # Bad TFRecord input: one line naming the file and record, before training
 

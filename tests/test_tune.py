@@ -169,6 +169,8 @@ def test_jobs_2_runs_trials_at_once_in_two_processes_and_tracks_them_in_mlflow(t
     runs = {lr: folder / t.user_attrs["run_dir"] for lr, t in by_lr.items()}
     pids = {summary(run)["pid"] for run in runs.values()}
     assert len(pids) == 2 and os.getpid() not in pids
+    best = yaml.safe_load((folder / "best.yaml").read_text())  # travels: the worker's share is not in it
+    assert best["training"]["cpu_threads"] == "auto" and best["data"]["in_memory_max_mb"] == "auto"
     _check_mlflow(uri, folder, runs, by_lr[0.1].value)
 
 

@@ -321,8 +321,14 @@ def _join_cluster(cfg, workers: str | None, worker_index: int | None) -> None:
 @_reports_errors
 def evaluate(
     run_dir: RunDirArg,
-    checkpoint: Annotated[str, typer.Option(
-        "--checkpoint", help="Which model: last, best, or a .keras file to evaluate on this run's data.")] = "last",
+    checkpoint: Annotated[Optional[str], typer.Option(
+        "--checkpoint", help="Which model: last, best, or a .keras file to evaluate on this run's data "
+                             "[default: best where the run tracked a monitor, else last].",
+        show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option(
+        "--data", metavar="CONFIG_OR_PATH",
+        help="Evaluate on other data of the same kind: a config file's data: block, or the run's dataset at "
+             "this path (all of it); writes eval-NAME.json and plots/NAME/.")] = None,
     as_json: JsonOpt = False,
     unsafe: Annotated[bool, typer.Option(
         "--unsafe", help="Also load what can run code: Lambda layers, .h5 files, SavedModel directories, "
@@ -336,7 +342,7 @@ def evaluate(
 
     Classifiers: per-class table and confusion matrix; binary: ROC and PR curves; regression: MAE, RMSE, R².
 
-    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --checkpoint best --mistakes 25
+    Example: tftrain evaluate runs/mnist-dense-20260101-120000 --mistakes 25 --data other-test-images/
     """
     from tftrain.security import check_keras_version
 
@@ -344,11 +350,17 @@ def evaluate(
     _start(err_console(), f"evaluating {run_dir}", verbose=False)
     from tftrain.commands.evaluate import evaluate_run, evaluation_tables
 
-    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes)
+    result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes, data=data)
+    from tftrain.commands.evaluation_data import checkpoint_note
+    from tftrain.runs import RunDir
+
+    err_console().print(checkpoint_note(RunDir.open(run_dir), result["checkpoint"], result["model"]),
+                        markup=False, highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
+        of = f" of {result['data']}" if "data" in result else ""
+        out_console().print(f"{run_dir}: {result['model']} on {result['split']}{of} "
                           f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
         for shown in evaluation_tables(result):
             if isinstance(shown, str):
@@ -633,12 +645,16 @@ def predict(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write a .csv or .json file.")] = None,
     force: ForceOpt = False,
     checkpoint: CheckpointOpt = "last",
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", min=1, metavar="K", help="Also the K most probable classes of each example, best first.")] = None,
+    probabilities: Annotated[bool, typer.Option(
+        "--probabilities", help="Also every class's probability, by class name.")] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Predict with a run's model: class and probability, or values.
 
-    Example: tftrain predict runs/mnist-dense-20260101-120000 digits/ --output predictions.csv
+    Example: tftrain predict runs/mnist-dense-20260101-120000 digits/ --top-k 3 --output predictions.csv
     """
     _check_checkpoint(checkpoint)
     from tftrain.commands.predict import predict_run, predictions_table, write_predictions
@@ -648,7 +664,7 @@ def predict(
         check_output(output, force)  # before the model runs: a refused path costs nothing
     _start(err_console(), f"predicting with {run_dir}", verbose=False)
 
-    result = predict_run(run_dir, inputs, checkpoint)
+    result = predict_run(run_dir, inputs, checkpoint, top_k=top_k, probabilities=probabilities)
     for warning in result["warnings"]:
         err_console().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if output is not None:

@@ -65,6 +65,27 @@ def metrics_table(title: str, metrics: dict[str, Any]) -> Table:
     return table
 
 
+def results_table(results: dict[str, Any], steps_per_interval: int | None = None) -> Table:
+    """The table a run ends with: the final metrics, then the best value of the monitored metric
+    and the epoch it came from (in steps mode, `steps_per_interval`: the step), the run's total
+    time and its training rate. `results`: what summary.json records (final, best, seconds,
+    examples_per_second)."""
+    table = metrics_table("final metrics", results.get("final") or {})
+    best = results.get("best") or {}
+    if best.get("value") is not None and best.get("epoch") is not None:
+        at = f"step {best['epoch'] * steps_per_interval}" if steps_per_interval else f"epoch {best['epoch']}"
+        table.add_section()
+        table.add_row(f"best {best['monitor']}", f"{best['value']:.6g} ({at})")
+    seconds = results.get("seconds")
+    if seconds is not None:
+        whole = int(round(seconds))
+        table.add_row("total time", f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}")
+    rate = results.get("examples_per_second")
+    if rate:
+        table.add_row("examples/s (training)", f"{rate:,.0f}")
+    return table
+
+
 def print_table(console: Console, table: Table) -> None:
     """Fitted to a terminal's width; at its natural width in pipes and CI logs, where nothing
     re-wraps lines and a squeezed or cropped cell would only lose information."""

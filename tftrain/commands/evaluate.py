@@ -9,12 +9,14 @@ draws the N most confident misclassified images.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 
 from tftrain.commands import evaluation_plots as figures
+from tftrain.commands.evaluation_data import check_same_kind, default_checkpoint, other_data, tagged
 from tftrain.commands.evaluation_report import (
     THRESHOLDS,
     Predictions,
@@ -82,48 +84,69 @@ def _check_images(shape: tuple[int, ...], split: str) -> None:
                         f"have shape {shape}, not (height, width[, channels])")
 
 
-def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = False,
-                 mistakes: int | None = None) -> dict:
-    """Evaluate a run's model (or the model file `checkpoint`) on the run's test split (else
-    validation, else train); writes eval.json and the evaluation plots (and, with `mistakes`, a
-    grid of the worst misclassified images). Models load in Keras safe mode unless `unsafe`."""
+def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: bool = False,
+                 mistakes: int | None = None, data: str | None = None) -> dict:
+    """Evaluate a run's model (`checkpoint`: best, last or a model file; None: best where the run
+    tracked a monitor, else last) on the run's test split (else validation, else train), or on
+    `data` (a config's data: block, or the run's dataset at another path); writes eval.json (for
+    `data`: eval-NAME.json) and the evaluation plots (and, with `mistakes`, a grid of the worst
+    misclassified images). Models load in Keras safe mode unless `unsafe`."""
     run = RunDir.open(run_dir)
     config = run.config()
     task = RunFacts.of(config).read_as
     if mistakes is not None:
         check_mistakes(config, task)
+    checkpoint = checkpoint or default_checkpoint(run)
     path = model_path(run, checkpoint)
-    data = load_data(config, config.seed)
-    split = evaluation_batches(data, config, config.seed)
-    if mistakes is not None:
-        _check_images(data.input_shape, split.name)
+    config, tag = (config, None) if data is None else other_data(config, data)
+    loaded = load_data(config, config.seed)
     model = load_model(path, unsafe=unsafe)
+    if data is not None:
+        loaded = _as_trained(loaded, model, run.summary().get("data") or {}, data)
+    split = evaluation_batches(loaded, config, config.seed)
+    if mistakes is not None:
+        _check_images(loaded.input_shape, split.name)
     model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
     metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
     outputs, labels = _predict(model, split.batches)
-    predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), data.class_names)
-    title = f"{run.path.name} ({split.name})"
+    predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), loaded.class_names)
+    title = f"{run.path.name} ({split.name}{f' of {data}' if data else ''})"
     result = {
         "checkpoint": checkpoint,
         "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
+        **({"data": data} if data is not None else {}),
         "split": split.name,
         "examples": split.examples,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "evaluated": time.time(),
         "task": task,
-        **analyse(run, predictions, title),
+        **analyse(run, predictions, title, tag),
     }
     if mistakes is not None:
-        result["mistakes"] = draw_mistakes(run, predictions, lambda rows: _rows(split.batches, rows), mistakes, title)
-    run.write_json(EVAL, result)
+        result["mistakes"] = draw_mistakes(run, predictions, lambda rows: _rows(split.batches, rows), mistakes, title,
+                                           tag)
+    run.write_json(tagged(EVAL, tag), result)
     return result
 
 
-def analyse(run: RunDir, p: Predictions, title: str) -> dict:
-    """The task's eval.json sections and their plots (paths relative to the run directory)."""
+def _as_trained(data, model, trained_on: dict, given: str):
+    """Other data checked against the model, with the run's class count (a test set that lacks the
+    last class still gets labels one-hot encoded as wide as the model's output)."""
+    check_same_kind(tuple(model.inputs[0].shape[1:]), data, trained_on, given)
+    classes = trained_on.get("num_classes")
+    if isinstance(classes, int) and data.num_classes is not None and data.num_classes < classes:
+        data = dataclasses.replace(data, num_classes=classes)
+    return data
+
+
+def analyse(run: RunDir, p: Predictions, title: str, tag: str | None = None) -> dict:
+    """The task's eval.json sections and their plots (paths relative to the run directory; in
+    plots/TAG/ for an evaluation on other data)."""
     plots: dict[str, str] = {}
 
     def save(figure, name: str, key: str) -> None:
+        name = tagged(name, tag)
+        run.file(name).parent.mkdir(parents=True, exist_ok=True)
         save_png(figure, run.file(name))
         plots[key] = name
 
@@ -176,7 +199,7 @@ def _rows(batches, indices: np.ndarray) -> np.ndarray:
     return np.stack([found[int(i)] for i in indices])
 
 
-def draw_mistakes(run: RunDir, p: Predictions, images, limit: int, title: str) -> dict:
+def draw_mistakes(run: RunDir, p: Predictions, images, limit: int, title: str, tag: str | None = None) -> dict:
     """eval.json's `mistakes`: the `limit` most confident misclassified examples, drawn in a grid
     (`images(indices)`: their inputs)."""
     indices = worst_mistakes(p, limit)
@@ -192,8 +215,9 @@ def draw_mistakes(run: RunDir, p: Predictions, images, limit: int, title: str) -
                     f"{'p' if 'probability' in e else 'score'} = {e.get('probability', e.get('score')):.3f}"
                     for e in examples]
         heading = f"{title}: the {len(examples)} most confident of {found['misclassified']} mistakes"
-        save_png(figures.mistakes_figure(images(indices), captions, heading), run.file(MISTAKES_PLOT))
-        found["plot"] = MISTAKES_PLOT
+        run.file(tagged(MISTAKES_PLOT, tag)).parent.mkdir(parents=True, exist_ok=True)
+        save_png(figures.mistakes_figure(images(indices), captions, heading), run.file(tagged(MISTAKES_PLOT, tag)))
+        found["plot"] = tagged(MISTAKES_PLOT, tag)
     return found
 
 

@@ -173,8 +173,38 @@ def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> 
     return rows
 
 
-def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str = "last") -> dict[str, Any]:
-    """Predictions of a run's model for every example in `inputs`."""
+def ranked(outputs: np.ndarray, task: str, output_activation: str | None, names: list | None,
+           top_k: int | None, probabilities: bool) -> list[dict[str, Any]]:
+    """Per example of a classifier, beyond its top class: the `top_k` most probable classes, best
+    first (`top_k`), and every class's probability (`probabilities`), by class name where the
+    data names them."""
+    if task not in ("multiclass", "binary"):
+        flag = "--top-k" if top_k is not None else "--probabilities"
+        raise UserError(f"{flag}: ranks the classes of a classifier; this run's model gives "
+                        f"{'scores' if task == 'score' else 'values'} (a {task} run)")
+    values = as_probabilities(np.asarray(outputs, dtype=np.float64), task, output_activation)
+    if task == "binary" and values.shape[1] == 1:
+        values = np.concatenate([1.0 - values, values], axis=1)  # P(class 0), P(class 1)
+    count = values.shape[1]
+    names = [str(n) for n in names] if isinstance(names, list) and len(names) == count else None
+    key = (lambda i: names[i]) if names else (lambda i: str(i))
+    extra: list[dict[str, Any]] = []
+    for p in values:
+        row: dict[str, Any] = {}
+        if top_k is not None:
+            best = np.argsort(-p, kind="stable")[:top_k]
+            row["top_k"] = [{"class": int(i), **({"label": names[i]} if names else {}), "probability": float(p[i])}
+                            for i in best]
+        if probabilities:
+            row["probabilities"] = {key(i): float(p[i]) for i in range(count)}
+        extra.append(row)
+    return extra
+
+
+def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str = "last",
+                top_k: int | None = None, probabilities: bool = False) -> dict[str, Any]:
+    """Predictions of a run's model for every example in `inputs` (and, for a classifier, the
+    `top_k` classes and every class's probability on request)."""
     from tftrain.commands.evaluate import load_model, model_path
 
     run = RunDir.open(run_dir)
@@ -196,10 +226,13 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     task = RunFacts.of(config).read_as
     rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())
     names = trained_on.get("class_names")
-    for row, (source, index) in zip(rows, sources):
+    extra = ranked(outputs, task, config.model.output_activation_name(), names, top_k, probabilities) \
+        if top_k is not None or probabilities else [{} for _ in rows]
+    for row, (source, index), more in zip(rows, sources, extra):
         row["source"], row["index"] = source, index
         if isinstance(names, list) and isinstance(row.get("class"), int) and 0 <= row["class"] < len(names):
             row["label"] = names[row["class"]]  # the name the data gives that class
+        row.update(more)
     return {"run": str(run.path), "model": str(path.relative_to(run.path)), "task": task, "warnings": warnings,
             "predictions": [{"source": r.pop("source"), "index": r.pop("index"), **r} for r in rows]}
 
@@ -235,7 +268,7 @@ def write_predictions(result: dict[str, Any], output: str | Path, force: bool = 
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["source"], lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()})
+        writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
     atomic_write(output, buffer.getvalue())
     return output
 
@@ -257,6 +290,10 @@ def predictions_table(result: dict[str, Any]):
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, dict) and "probability" in value:  # one of --top-k's classes
+        return f"{value.get('label', value['class'])} {value['probability']:.3f}"
+    if isinstance(value, dict):  # --probabilities: class -> probability
+        return ", ".join(f"{k} {v:.3f}" for k, v in value.items())
     if isinstance(value, list):
         return ", ".join(_cell(v) for v in value)
     return str(value)

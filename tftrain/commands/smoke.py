@@ -57,8 +57,8 @@ def smoke_config(config: Config) -> Config:
         training["steps"] = training["log_every"] = SMOKE_BATCHES
     training["epochs"] = 1
     rate = raw["optimizer"]["learning_rate"]
-    if isinstance(rate, dict) and rate.get("warmup_steps"):  # a warmup longer than the smoke run is refused
-        rate["warmup_steps"] = 0
+    if isinstance(rate, dict) and (rate.get("warmup_steps") or rate.get("warmup_epochs")):
+        rate["warmup_steps"], rate["warmup_epochs"] = 0, None  # a warmup as long as the smoke run is refused
     raw["name"] = f"{config.name}-smoke"
     return validate(raw)
 

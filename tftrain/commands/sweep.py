@@ -283,15 +283,14 @@ def _train_in_workers(sweep: Sweep, base: Config, jobs: int, console: Console) -
     by_id = {m.index: m for m in pending}
     threads = fair_cpu_threads(jobs)
     started: dict[int, float] = {}
-    pool = WorkerPool(min(jobs, len(pending)), sweep.path / LOGS)
+    pool = WorkerPool(min(jobs, len(pending)), sweep.path / LOGS, cpu_threads=threads)
     pool.start()
 
     def next_job() -> Job | None:
         if not pending:
             return None
         member = pending.pop(0)
-        share = [f"training.cpu_threads={threads}"] if member.config.training.cpu_threads == "auto" else []
-        argv = ["run", sweep.config_file, *(a for s in [*sweep.sets, *member.sets(), *share] for a in ("--set", s)),
+        argv = ["run", sweep.config_file, *(a for s in [*sweep.sets, *member.sets()] for a in ("--set", s)),
                 "--runs-dir", str(sweep.path), "--name", sweep.member_name(base, member)]
         started[member.index] = time.time()
         say(console, f"[{member.index}/{len(sweep.members)}] {member.label}: started")

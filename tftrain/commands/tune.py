@@ -271,9 +271,10 @@ class StudyRun:
 
     def run(self) -> Path:
         """Run the study here until its budget is spent (or a signal stops it); returns the folder."""
-        from tftrain.commands.workers import StopRequests, WorkerPool, drive
+        from tftrain.commands.workers import StopRequests, WorkerPool, drive, fair_cpu_threads
 
-        pool = WorkerPool(self.jobs, self.folder / LOGS)
+        share = fair_cpu_threads(self.jobs) if self.jobs > 1 else None  # configs saying `auto` follow it
+        pool = WorkerPool(self.jobs, self.folder / LOGS, cpu_threads=share)
         with self.owners.hold(), StopRequests(pool, "stopping: every running trial saves a checkpoint") as stop:
             self.stop = stop
             self._start_tracking()
@@ -435,12 +436,7 @@ class StudyRun:
         return Job(trial.number, argv, self.folder / LOGS / f"{name}.log", report=self.plan.metric)
 
     def _sets(self, values: dict[str, Any]) -> list[str]:
-        from tftrain.commands.workers import fair_cpu_threads
-
-        sets = []
-        if self.jobs > 1 and self.plan.base.training.cpu_threads == "auto":
-            sets.append(f"training.cpu_threads={fair_cpu_threads(self.jobs)}")  # the space may set it after
-        sets += [assignment(key, value) for key, value in values.items()]
+        sets = [assignment(key, value) for key, value in values.items()]
         if self.mlflow is not None:
             sets.append(f"tracking.mlflow.parent_run_id={self.mlflow.run_id}")
         return sets

@@ -1,7 +1,8 @@
 """Worker processes for `tftrain sweep --jobs N` and `tftrain tune --jobs N`: each imports
 TensorFlow once, then trains one run after another with the CLI's own code
 (`tftrain.cli.main(argv, callbacks=...)`, exactly what `tftrain run` does), so N workers train N
-runs at once, each in its own process, with a fair share of the CPU (`training.cpu_threads`).
+runs at once, each in its own process, with a fair share of the CPU (TF_NUM_INTRAOP_THREADS,
+which `training.cpu_threads: auto` follows, so each run's config.yaml keeps `auto`).
 
 The parent (a sweep or a study) hands out jobs and hears back over pipes, one JSON object a line:
 
@@ -92,10 +93,12 @@ class Event:
 
 
 class WorkerPool:
-    """`size` worker processes writing their own output to `log_dir`/worker-N.log."""
+    """`size` worker processes writing their own output to `log_dir`/worker-N.log; `cpu_threads`:
+    each one's share of the cores, for the runs whose config says `training.cpu_threads: auto`
+    (TF_NUM_INTRAOP_THREADS, unless the user set it: their config.yaml then keeps `auto`)."""
 
-    def __init__(self, size: int, log_dir: Path):
-        self.size, self.log_dir = size, Path(log_dir)
+    def __init__(self, size: int, log_dir: Path, cpu_threads: int | None = None):
+        self.size, self.log_dir, self.cpu_threads = size, Path(log_dir), cpu_threads
         self.workers: list[Worker] = []
         self._events: queue.Queue[Event] = queue.Queue()
         self._spawned = 0
@@ -111,6 +114,8 @@ class WorkerPool:
         read_fd, write_fd = os.pipe()
         root = str(Path(tftrain.__file__).resolve().parent.parent)  # the same tftrain as this process
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        if self.cpu_threads is not None:
+            env.setdefault("TF_NUM_INTRAOP_THREADS", str(self.cpu_threads))
         with open(self.log_dir / f"worker-{self._spawned}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tftrain.commands.workers", str(write_fd), str(os.getpid())],

@@ -13,6 +13,7 @@ import numpy as np
 
 from tftrain.data.augmentation import check_augmentation
 from tftrain.data.base import FileList, LabelSummary, LoadedData, StreamedData
+from tftrain.data.label_encoding import stored_task
 from tftrain.data.normalization import check_normalization
 from tftrain.errors import DataError
 from tftrain.models import model_spec
@@ -108,7 +109,7 @@ def _kept_range(labels: list[LabelSummary], ignored) -> tuple[int, int]:
 
 def _check_labels(config: Config, data: LoadedData | StreamedData) -> None:
     loss = config.loss.canonical
-    task = catalog.LOSS_TASKS[loss]
+    task = stored_task(config, data)  # class indices a categorical loss gets one-hot: checked as indices
     name = config.data.dataset
     labels = [s for s in (data.train_labels, data.test_labels) if s is not None and s.count]
     y = data.train_labels
@@ -132,7 +133,7 @@ def _check_labels(config: Config, data: LoadedData | StreamedData) -> None:
             return  # class labels the dataset defines (TFDS ClassLabel): 0..num_classes-1 by construction
         kept_low, kept_high = _kept_range(counted, config.loss.params.get("ignore_class"))
         if kept_low < 0 or outputs is None or kept_high >= outputs:
-            raise DataError(f"loss sparse_categorical_crossentropy: the model has {outputs} outputs (one per "
+            raise DataError(f"loss {loss}: the model has {outputs} outputs (one per "
                             f"class), so labels must lie in [0, {outputs}); the labels of {name} range over "
                             f"{kept_low}..{kept_high}")
     elif task == "one_hot":

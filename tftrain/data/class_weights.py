@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tftrain.data.label_encoding import stored_task
 from tftrain.errors import DataError
-from tftrain.spec.checks import RunFacts
 
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData
@@ -33,7 +33,7 @@ def example_classes(y: np.ndarray, task: str) -> np.ndarray:
 
 def class_count(config: Config, data: LoadedData | StreamedData) -> int:
     """How many classes the loss tells apart in this data."""
-    task = RunFacts.of(config).task
+    task = stored_task(config, data)
     if task == "one_hot":
         return int(data.label_shape[0])
     if task == "binary":
@@ -49,7 +49,7 @@ def class_weights(config: Config, data: LoadedData | StreamedData, y_train: np.n
     choice = config.training.class_weight
     if choice is None:
         return None
-    task = RunFacts.of(config).task
+    task = stored_task(config, data)  # y_train as stored: class indices one-hot encoded later count as classes
     k = class_count(config, data)
     if choice == "balanced":
         classes = example_classes(y_train, task)

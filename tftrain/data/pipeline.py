@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
 from tftrain.data.base import FileList, LoadedData, StreamedData
+from tftrain.data.label_encoding import encode_array, encode_batches, encoding_first, one_hot_classes
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import Config
@@ -125,23 +126,27 @@ class Evaluation:
 
 
 def evaluation_batches(data: LoadedData | StreamedData, config: Config, seed: int) -> Evaluation:
-    """Unshuffled batches of the split to evaluate on (split_for_evaluation's choice)."""
+    """Unshuffled batches of the split to evaluate on (split_for_evaluation's choice), with the
+    labels the loss takes (tftrain.data.label_encoding)."""
     batch_size = config.data.batch_size
     if data.streamed and not isinstance(data.train, FileList):
         from tftrain.data import streaming
 
-        return streaming.evaluation_batches(data, config, seed)
-    split = split_for_evaluation(data, config, seed)
-    return Evaluation(split.name, batched(split, batch_size), len(split.x))
+        evaluation = streaming.evaluation_batches(data, config, seed)
+    else:
+        split = split_for_evaluation(data, config, seed)
+        evaluation = Evaluation(split.name, batched(split, batch_size), len(split.x))
+    return replace(evaluation, batches=encode_batches(evaluation.batches, one_hot_classes(config, data)))
 
 
 def evaluation_arrays(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> Split:
     """The split to evaluate on as arrays (split_for_evaluation's choice); streamed data (files,
     records): only its first `limit` examples are read (what export verifies a model on)."""
-    if not data.streamed:
-        return split_for_evaluation(data, config, seed)
-    evaluation = evaluation_batches(data, config, seed)
-    return Split(evaluation.name, *first_examples(evaluation.batches, limit))
+    if data.streamed:
+        evaluation = evaluation_batches(data, config, seed)  # labels already encoded
+        return Split(evaluation.name, *first_examples(evaluation.batches, limit))
+    split, classes = split_for_evaluation(data, config, seed), one_hot_classes(config, data)
+    return split if classes is None else replace(split, y=encode_array(split.y, classes))
 
 
 def training_sample(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> np.ndarray:
@@ -212,11 +217,22 @@ def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, 
     training batch goes through once gathered (tftrain.data.transforms: class weights,
     augmentation), a pure function of the batch and its step;
     validation batches never do. `workers` (this worker's index, their number): a multi_worker
-    run, whose workers may each read their own files (tftrain.data.streaming)."""
+    run, whose workers may each read their own files (tftrain.data.streaming). Labels reach the
+    transform and the model as the loss takes them (tftrain.data.label_encoding)."""
+    classes = one_hot_classes(config, data)
+    transform = encoding_first(transform, classes)
     if data.streamed and not isinstance(data.train, FileList):
         from tftrain.data import streaming
 
-        return streaming.build_pipelines(data, config, seed, transform, workers)
+        pipelines = streaming.build_pipelines(data, config, seed, transform, workers)
+    else:
+        pipelines = _in_memory_pipelines(data, config, seed, transform)
+    return replace(pipelines, validation=encode_batches(pipelines.validation, classes))
+
+
+def _in_memory_pipelines(data: LoadedData | StreamedData, config: Config, seed: int,
+                         transform: Callable | None) -> Pipelines:
+    """build_pipelines for arrays in memory and one file per example (gathered by index)."""
     batch_size = config.data.batch_size
     train, validation = split_for_training(data, config, seed)
     n = len(train.x)

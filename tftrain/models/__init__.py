@@ -41,8 +41,10 @@ __all__ = ["BY_TAG", "MODEL_TYPES", "TAGS", "ModelSchema", "ModelSpec", "model_s
 
 def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     """Input shape and scale from the data; output units from what the loss trains."""
+    from tftrain.data.label_encoding import stored_task
+
     task = RunFacts.of(config).task
-    if task == "classes":
+    if stored_task(config, data) == "classes":  # class indices (one-hot encoded in the pipeline or not)
         if data.num_classes is None:
             raise DataError(f"loss {config.loss.canonical} needs integer class labels; "
                             f"the labels of {config.data.dataset} are {data.label_dtype}")

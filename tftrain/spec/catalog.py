@@ -197,7 +197,8 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
 # Parameters Keras does not have, with what to write instead (shown with the unknown-parameter error).
 PARAMETER_HINTS = {
     ("sparse_categorical_crossentropy", "label_smoothing"): (
-        "Keras's sparse loss has no label smoothing: use categorical_crossentropy with one-hot labels"),
+        "Keras's sparse loss has no label smoothing: use categorical_crossentropy (integer class labels "
+        "are then one-hot encoded in the pipeline)"),
 }
 
 def monitor_mode(monitor: str, mode: str = "auto") -> str:

@@ -178,7 +178,8 @@ def label_mixing(config: Config, facts: RunFacts) -> list[str]:
         elif name in catalog.LABEL_MIXING and facts.task not in ("one_hot", "binary"):
             found.append(f"data.augmentation.{i}.{name}: mixes labels, so it needs one-hot labels "
                          f"(categorical_crossentropy) or binary ones; loss {config.loss.canonical} takes "
-                         f"{'class indices' if facts.task == 'classes' else 'values that do not mix'}")
+                         + ("class indices: use loss categorical_crossentropy, which one-hot encodes integer "
+                            "labels in the pipeline" if facts.task == "classes" else "values that do not mix"))
     return found
 
 
@@ -192,13 +193,22 @@ def backbone_preprocesses(config: Config, facts: RunFacts) -> str | None:
 
 
 @check
-def schedule_in_steps(config: Config, facts: RunFacts) -> list[str]:
+def schedule_fits_the_run(config: Config, facts: RunFacts) -> list[str]:
     """In steps mode the run's length is known at validate: the warmup must end before it, and
     an "epoch" is a log interval, so boundaries are given in steps."""
     rate, steps = config.optimizer.learning_rate, config.training.steps
-    if steps is None or not config.optimizer.scheduled:
+    if not config.optimizer.scheduled:
+        return []
+    if steps is None:
+        epochs = config.training.epochs
+        if (rate.warmup_epochs or 0) >= epochs:
+            return [f"optimizer.learning_rate.warmup_epochs: {rate.warmup_epochs:g} warmup epochs, but the run "
+                    f"trains {epochs} (training.epochs); the warmup must end before the run does"]
         return []
     found = []
+    if rate.warmup_epochs is not None:
+        found.append("optimizer.learning_rate.warmup_epochs: the run is set by training.steps, whose \"epochs\" are "
+                     "log intervals; give the warmup in steps (warmup_steps)")
     if getattr(rate, "boundary_epochs", None) is not None:
         found.append("optimizer.learning_rate.boundary_epochs: the run is set by training.steps, whose "
                      "\"epochs\" are log intervals; give the boundaries in steps (boundaries)")

@@ -27,7 +27,26 @@ class _LinearWarmup(_Options):
     (Model Garden's LinearWarmup: the schedule is not delayed, only its start is replaced)."""
 
     warmup_steps: NonNegativeInt = 0  # no warmup unless asked for
+    # Or in epochs of the run's real length (fractions allowed), resolved like decay_steps: auto.
+    warmup_epochs: NonNegativeFloat | None = None
     warmup_learning_rate: NonNegativeFloat = 0.0  # warm up from zero, the usual start
+
+    @model_validator(mode="after")
+    def _one_warmup_length(self):
+        return _one_warmup_length(self)
+
+
+def _one_warmup_length(schedule):
+    """warmup_steps and warmup_epochs say the same thing two ways: at most one of them."""
+    if schedule.warmup_steps and schedule.warmup_epochs is not None:
+        raise ValueError(".warmup_epochs: give the warmup in steps (warmup_steps) or in epochs (warmup_epochs), "
+                         "not both")
+    return schedule
+
+
+def warmup_given(schedule) -> bool:
+    """Whether a schedule warms up (in steps or in epochs)."""
+    return bool(schedule.warmup_steps or schedule.warmup_epochs)
 
 
 class CosineDecaySchedule(_Options):
@@ -41,11 +60,14 @@ class CosineDecaySchedule(_Options):
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.0  # Keras's default: decays to zero
     warmup_target: PositiveFloat | None = None  # Keras's default: no warmup
     warmup_steps: NonNegativeInt = 0  # Keras's default: no warmup
+    warmup_epochs: NonNegativeFloat | None = None  # or in epochs (fractions allowed), as _LinearWarmup's
 
     @model_validator(mode="after")
     def _warmup_has_a_target(self):
-        if self.warmup_steps and self.warmup_target is None:
-            raise ValueError(".warmup_target: required with warmup_steps (the learning rate the warmup "
+        _one_warmup_length(self)
+        if warmup_given(self) and self.warmup_target is None:
+            key = "warmup_steps" if self.warmup_steps else "warmup_epochs"
+            raise ValueError(f".warmup_target: required with {key} (the learning rate the warmup "
                              "rises to from initial_learning_rate, as Keras's CosineDecay takes it)")
         if self.warmup_target is None and self.initial_learning_rate == 0:
             raise ValueError(".initial_learning_rate: 0.0 without a warmup would train nothing; give a "
@@ -134,5 +156,5 @@ SCHEDULES: dict[str, tuple[str, type[_Options]]] = {
 def schedule_own_keys(schema: type[_Options]) -> frozenset[str]:
     """Keys of a schedule's schema that are tftrain's, not arguments of its Keras class."""
     warmup = set(_LinearWarmup.model_fields) if issubclass(schema, _LinearWarmup) else set()
-    return frozenset({"schedule", "boundary_epochs", *warmup})
+    return frozenset({"schedule", "boundary_epochs", "warmup_epochs", *warmup})
 

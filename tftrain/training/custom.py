@@ -121,18 +121,20 @@ class CustomLoop:
     def _results(self, prefix: str = "") -> dict[str, float]:
         return {prefix + m.name: float(m.result()) for m in [self.loss_tracker, *self.metrics]}
 
-    def _run(self, steps_fn, iterator, steps: int, callbacks: SessionCallbacks | None = None) -> None:
+    def _run(self, steps_fn, iterator, steps: int, callbacks: SessionCallbacks, test: bool = False) -> None:
+        """`steps` steps, a compiled call of up to steps_per_execution at a time, each call
+        between the batch events model.fit sends (on_test_batch_* for validation)."""
+        begin, end = ((callbacks.on_test_batch_begin, callbacks.on_test_batch_end) if test
+                      else (callbacks.on_train_batch_begin, callbacks.on_train_batch_end))
         done = 0
         while done < steps:
             n = min(self.steps_per_execution, steps - done)
-            if callbacks is not None:
-                callbacks.on_train_batch_begin(done)
+            begin(done)
             steps_fn(iterator, tf.constant(n))
             done += n
-            if callbacks is not None:
-                callbacks.on_train_batch_end(done - 1, self._results())
-                if self.model.stop_training:
-                    return
+            end(done - 1, self._results())
+            if not test and self.model.stop_training:
+                return
 
     def run(self, pipelines: Pipelines, callbacks: SessionCallbacks, start: Position | None) -> None:
         """Train from `start` (None: the beginning) to the end of the run, calling the Keras
@@ -162,7 +164,7 @@ class CustomLoop:
             if validation is not None and not self.model.stop_training:
                 self._reset()
                 callbacks.on_test_begin()  # as model.fit's validation does (the EMA weights swap in)
-                self._run(self._test_steps, iter(validation), pipelines.validation_steps)
+                self._run(self._test_steps, iter(validation), pipelines.validation_steps, callbacks, test=True)
                 results = self._results(prefix="val_")
                 callbacks.on_test_end({k.removeprefix("val_"): v for k, v in results.items()})
                 logs.update(results)

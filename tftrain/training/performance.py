@@ -137,7 +137,10 @@ def resolve_cpu_threads(value: int | str, macs_per_step: int | None, has_gpu: bo
     """
     if value != "auto":
         return int(value)
-    if has_gpu or os.environ.get("TF_NUM_INTRAOP_THREADS") or macs_per_step is None:
+    chosen = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
+    if chosen.isdigit() and int(chosen) > 0:  # set explicitly, so the count in effect is recorded
+        return int(chosen)
+    if has_gpu or chosen or macs_per_step is None:
         return None
     return 1 if macs_per_step < SMALL_STEP_MACS else None
 

@@ -8,14 +8,13 @@ happens here, before the run directory is created, so bad input writes nothing.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from tftrain.data import load_data
-from tftrain.data.base import in_memory_limit_mb
 from tftrain.data.checks import check_data
 from tftrain.data.pipeline import Pipelines, build_pipelines
 from tftrain.data.transforms import training_transform
@@ -26,6 +25,7 @@ from tftrain.tracking import check_tracking
 from tftrain.training.components import build_loss, build_metrics, build_optimizer
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
+from tftrain.training.resolved import resolved_config, resolved_values
 from tftrain.training.schedules import build_learning_rate
 
 
@@ -41,6 +41,8 @@ class Prepared:
     loss: keras.losses.Loss
     metrics: list
     init_note: str | None = None  # what model.init_from loaded, for the console
+    written: Config | None = None  # what config.yaml holds: `auto` kept (None: `config`)
+    resolved: dict = field(default_factory=dict)  # what each `auto` meant here, for summary.json
 
 
 def seed_everything(config: Config) -> Config:
@@ -57,21 +59,15 @@ def seed_everything(config: Config) -> Config:
     return config
 
 
-def resolve_memory_limit(config: Config) -> Config:
-    """`data.in_memory_max_mb: auto` as the number of MiB it means on this machine, recorded in
-    the run's config.yaml so that a resume (on any machine) reads the data the same way."""
-    if config.data.in_memory_max_mb != "auto":
-        return config
-    limit = in_memory_limit_mb("auto")
-    return config.model_copy(update={"data": config.data.model_copy(update={"in_memory_max_mb": limit})})
-
-
-def prepare(config: Config, distribution: Distribution, resumed: bool = False) -> Prepared:
+def prepare(config: Config, distribution: Distribution, resumed: bool = False,
+            recorded: dict | None = None) -> Prepared:
     """Seed, load and check the data, plan, then build the pipelines and the compiled model.
     `resumed`: the resume state will overwrite every weight, so a model.init_from source that
-    no longer exists is skipped (with a note) instead of stopping the resume."""
+    no longer exists is skipped (with a note) instead of stopping the resume. `recorded`: what
+    the resumed run's `auto` values were (summary.json, tftrain.training.resolved)."""
     check_tracking(config)
-    config = resolve_memory_limit(seed_everything(config))
+    written = seed_everything(config)  # config.yaml: the user's values, the seed recorded
+    config = resolved_config(written, recorded)
     data = load_data(config, config.seed)
     check_data(config, data)
     plan = make_plan(config, data, distribution)
@@ -105,7 +101,8 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False) -
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split}
-    return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note)
+    return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note, written,
+                    resolved_values(written, config, plan.cpu_threads))
 
 
 def _trace_training_batches(pipelines: Pipelines) -> None:

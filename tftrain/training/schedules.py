@@ -57,10 +57,14 @@ def build_learning_rate(cfg: OptimizerConfig, total_steps: int | None, steps_per
         return float(rate)
     class_name, _ = SCHEDULES[rate.schedule]
     args = rate.model_dump(exclude=schedule_own_keys(type(rate)))
-    warmup = rate.warmup_steps  # Keras's own (cosine_decay) or LinearWarmup's
+    warmup = warmup_steps(rate, steps_per_epoch)  # Keras's own (cosine_decay) or LinearWarmup's
     if total_steps is not None and warmup >= total_steps:
-        raise ConfigError(f"optimizer.learning_rate.warmup_steps: {warmup} warmup steps, but the run trains "
-                          f"{total_steps} steps; the warmup must end before the run does")
+        given = (f"warmup_epochs: {rate.warmup_epochs:g} is {warmup} warmup steps" if rate.warmup_epochs is not None
+                 else f"warmup_steps: {warmup} warmup steps")
+        raise ConfigError(f"optimizer.learning_rate.{given}, but the run trains {total_steps} steps; the warmup "
+                          "must end before the run does")
+    if rate.schedule == "cosine_decay":
+        args["warmup_steps"] = warmup
     if args.get("decay_steps") == "auto":
         if total_steps is None:
             raise ConfigError("optimizer.learning_rate.decay_steps: auto is the run's length in steps, which this "
@@ -73,6 +77,15 @@ def build_learning_rate(cfg: OptimizerConfig, total_steps: int | None, steps_per
     if rate.schedule == "cosine_decay" or not warmup:
         return schedule
     return LinearWarmup(schedule, warmup, rate.warmup_learning_rate)
+
+
+def warmup_steps(rate, steps_per_epoch: int) -> int:
+    """The warmup's length in steps: `warmup_steps`, or `warmup_epochs` of this run's real epochs
+    (rounded, at least one step when there is a warmup), so that `--set training.epochs=1` or a
+    smaller `data.limit` shortens the warmup with the run."""
+    if rate.warmup_epochs is None:
+        return rate.warmup_steps
+    return max(1, round(rate.warmup_epochs * steps_per_epoch)) if rate.warmup_epochs > 0 else 0
 
 
 def _inner(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:

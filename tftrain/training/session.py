@@ -25,7 +25,7 @@ import tensorflow as tf
 from rich.console import Console
 
 import tftrain
-from tftrain.console import data_lines, metrics_table, model_table, say
+from tftrain.console import data_lines, model_table, results_table, say
 from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.runs import resume_command as plain_resume_command
@@ -60,6 +60,7 @@ from tftrain.training.fit import FitLoop
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
+from tftrain.training.resolved import SUMMARY_KEY as RESOLVED
 from tftrain.training.resume import Position, Record, ResumeCallback, ResumeState, Stateful
 from tftrain.training.signals import Interrupted, InterruptRequests
 
@@ -115,7 +116,8 @@ def resume_training(run_dir: str | Path, console: Console | None = None, verbose
     distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
     check_distribution(config, distribution)  # the cluster may have changed size since
     options = SessionOptions(console or Console(stderr=True), verbose, callbacks, shuffle_callbacks)
-    return _train(Placement(distribution, resumed=run, extends_to=epochs), config, options)
+    return _train(Placement(distribution, resumed=run, extends_to=epochs), config, options,
+                  recorded=run.summary().get(RESOLVED))
 
 
 def _extended(run: RunDir, epochs: int) -> Config:
@@ -135,11 +137,11 @@ def _extended(run: RunDir, epochs: int) -> Config:
                      "training": {**config.training.model_dump(mode="json"), "epochs": epochs}})
 
 
-def _train(placement: Placement, config: Config, options: SessionOptions) -> RunDir | None:
+def _train(placement: Placement, config: Config, options: SessionOptions, recorded: dict | None = None) -> RunDir | None:
     with peers_lost_as_error(placement.distribution):
         placement.check()
-        prepared = prepare(config, placement.distribution, resumed=placement.resumed is not None)
-        with placement.open(prepared.config) as run, InterruptRequests() as interrupts:
+        prepared = prepare(config, placement.distribution, resumed=placement.resumed is not None, recorded=recorded)
+        with placement.open(prepared.written or prepared.config) as run, InterruptRequests() as interrupts:
             TrainingSession(run, placement, prepared, interrupts, options).train()
         return run if placement.is_chief else None
 
@@ -233,7 +235,8 @@ class TrainingSession:
             loop=config.training.loop, steps_per_execution=prepared.plan.steps_per_execution,
             jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
             cpu_threads=prepared.plan.cpu_threads or "default", precision=config.training.precision,
-            versions=versions(), distribute=self.distribution.describe(config.data.batch_size))
+            versions=versions(), distribute=self.distribution.describe(config.data.batch_size),
+            **{RESOLVED: prepared.resolved})
 
     def announce(self, restored: Record | None) -> None:
         """The run directory, the data, the model, warnings and where training resumes."""
@@ -273,7 +276,8 @@ class TrainingSession:
         self.history = HistoryCallback(self.run, spe, steps_mode, config.model.logged_values)
         self.snapshots = SnapshotCallback(self.run, training.checkpoint.monitor, training.checkpoint.mode,
                                           pipelines.validation is not None)
-        self.progress = ProgressCallback(self.console, pipelines.epochs, spe, steps_mode)
+        self.progress = ProgressCallback(self.console, pipelines.epochs, spe, steps_mode, pipelines.validation_steps,
+                                         config.data.batch_size)
         self.interrupts.notify = self.progress.notify  # printed above a live bar, not over it
         callbacks = [self.divergence, self.history, self.snapshots, self.progress,
                      TensorBoardCallback(self.run.file(TENSORBOARD), spe, steps_mode, config.model.logged_values,
@@ -402,7 +406,8 @@ class TrainingSession:
             self.summary.completed(results)
         if chief:
             write_plots(self.run, console)
-        console.print(metrics_table("final metrics", final))
+        steps_mode = self.config.training.steps is not None
+        console.print(results_table(results, self.prepared.pipelines.steps_per_epoch if steps_mode else None))
         if not chief:
             say(console, f"worker {self.distribution.worker_index} of {self.distribution.num_workers} done; "
                          f"weights sha256 {fingerprint} (the chief wrote the run directory)")
