@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -138,12 +137,9 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            from tftrain.schema import printable
+            from tftrain.console import print_error
 
-            for line in str(exc).splitlines() or [""]:  # a config's problems, one line each
-                # Escaped: a path or name the user gave must not send escape sequences to the terminal.
-                err_console().print(f"{exc.label}: {printable(line, limit=2000)}", markup=False, highlight=False,
-                                    soft_wrap=True)
+            print_error(err_console(), exc)
             if getattr(exc, "run_dir", None):  # an interrupted run: its directory is still the result
                 print(exc.run_dir)
             raise typer.Exit(exc.exit_code) from None

@@ -61,6 +61,14 @@ class Outcome:
         return cls("failed", 1, f"{error.__class__.__name__}: {error}"[:500], run_dir)
 
     @classmethod
+    def recorded(cls, run: RunDir) -> Outcome:
+        """The outcome summary.json records for a run that ended while nobody was listening (a
+        tune trial whose tune process was killed): the exit code its status has, its error."""
+        status, summary = run.status(), run.summary()
+        code = {"completed": 0, "pruned": 0, "diverged": DivergedError.exit_code}.get(status, 1)
+        return cls(status, code, summary.get("error"), str(run.path))
+
+    @classmethod
     def died(cls, code: int | None) -> Outcome:
         """A worker process that ended (exit code `code`) without saying how its run ended."""
         return cls("failed", code if isinstance(code, int) and code > 0 else 1,
