@@ -13,7 +13,7 @@ import yaml
 
 from tftrain.config import load_config
 from tftrain.errors import UserError
-from tftrain.commands.smoke import SMOKE_BATCHES, smoke_config
+from tftrain.training.smoke import SMOKE_BATCHES, smoke_config
 from tftrain.commands.sweep import parse_grid, split_values
 
 

@@ -18,36 +18,16 @@ from tftrain.commands import evaluation_plots as figures
 from tftrain.commands.evaluation_report import (
     THRESHOLDS, Predictions, binary_line, binary_summary, classification_summary, confusion_line, read_predictions,
     regression_summary, worst_mistakes)
-from tftrain.commands.plot import save_png
-from tftrain.commands.predict import task_of
-from tftrain.data import load_data
-from tftrain.data.pipeline import evaluation_batches
 from tftrain.errors import UserError
 from tftrain.runs import (
-    CONFUSION_MATRIX_PLOT, EVAL, MISTAKES_PLOT, MODEL, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT,
-    RESIDUALS_PLOT, ROC_PLOT, SNAPSHOTS, RunDir)
-from tftrain.security import load_model, model_kind
-from tftrain.training.components import build_loss, build_metrics
+    CONFUSION_MATRIX_PLOT, EVAL, MISTAKES_PLOT, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT, RESIDUALS_PLOT,
+    ROC_PLOT, RunDir)
+from tftrain.runs.evaluation import evaluate_model, evaluation_split
+from tftrain.runs.model import model_path, task_of
+from tftrain.runs.plots import save_png
+from tftrain.security import load_model
 
 CONSOLE_MATRIX_UP_TO = 20  # classes: a wider confusion matrix is read in the PNG and eval.json
-
-
-def model_path(run: RunDir, checkpoint: str) -> Path | str:
-    """checkpoints/<best|last>.keras (`last` falls back to the final model.keras), or any other
-    model file or URL given as `checkpoint`, to be evaluated on the run's data."""
-    if checkpoint not in SNAPSHOTS:
-        if model_kind(checkpoint) == "url" or Path(checkpoint).exists():
-            return checkpoint
-        raise UserError(f"--checkpoint: expected last, best or a model file, got {checkpoint!r} "
-                        "(no such file)")
-    candidates = [run.snapshot(checkpoint)]
-    if checkpoint == "last":
-        candidates.append(run.file(MODEL))
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise UserError(f"{run.path}: no {checkpoint} model (looked for "
-                    f"{', '.join(str(p.relative_to(run.path)) for p in candidates)})")
 
 
 def check_mistakes(config, task: str) -> None:
@@ -76,13 +56,11 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
     if mistakes is not None:
         check_mistakes(config, task)
     path = model_path(run, checkpoint)
-    data = load_data(config, config.seed)
-    split = evaluation_batches(data, config, config.seed)
+    data, split = evaluation_split(config)
     if mistakes is not None:
         _check_images(data.input_shape, split.name)
     model = load_model(path, unsafe=unsafe)
-    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
-    metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
+    metrics = evaluate_model(model, config, split.batches)
     outputs, labels = _predict(model, split.batches)
     predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), data.class_names)
     title = f"{run.path.name} ({split.name})"
@@ -91,7 +69,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
         "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
         "split": split.name,
         "examples": split.examples,
-        "metrics": {k: float(v) for k, v in metrics.items()},
+        "metrics": metrics,
         "evaluated": time.time(),
         "task": task,
         **analyse(run, predictions, title),

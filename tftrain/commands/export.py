@@ -67,7 +67,8 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
     quantize = _check_request(fmt, quantize)
     run = RunDir.open(run_dir)
     target = _target(run, fmt, output, quantize)
-    from tftrain.commands.evaluate import load_model, model_path
+    from tftrain.runs.model import model_path
+    from tftrain.security import load_model
 
     source = model_path(run, checkpoint)
     raw_dtype = ((run.summary().get("data") or {}).get("train") or {}).get("x_dtype")
@@ -89,7 +90,7 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
     if fmt == "weights":
         _atomic_file(target, lambda tmp: model.save_weights(tmp))
         return Exported(target)
-    from tftrain.commands.predict import task_of
+    from tftrain.runs.model import task_of
     from tftrain.commands.serving import signature_for
 
     config = run.config()

@@ -22,24 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from tftrain import catalog
 from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
+from tftrain.runs.model import as_probabilities, load_run_model, task_of
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
 # Keys tried, in order, for the inputs in an .npz (tftrain's own files and Keras's use x_*).
 NPZ_KEYS = ("x", "inputs", "x_test", "x_train")
-# How a loss's task (tftrain.catalog.LOSS_TASKS) reads the model's outputs.
-_READ_AS = {"classes": "multiclass", "one_hot": "multiclass", "binary": "binary", "score": "score",
-            "regression": "regression"}
-
-
-def task_of(config) -> str:
-    """multiclass | binary | score | regression, from what the run's loss trains."""
-    return _READ_AS[catalog.LOSS_TASKS[config.loss.canonical]]
-
-
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
     """Files as given; a folder stands for the image files in it (sorted)."""
     files: list[Path] = []
@@ -139,27 +129,6 @@ def _as_examples(path: Path, array: np.ndarray, input_shape: tuple[int, ...]) ->
                     f"({shape}{',' if len(input_shape) == 1 else ''}): an array (N, {shape}) or one example")
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def as_probabilities(outputs: np.ndarray, task: str, output_activation: str | None) -> np.ndarray:
-    """The model's outputs, flattened per example, as probabilities where the task has them:
-    softmax rows (multiclass) or sigmoids (binary) unless the output layer already applies them;
-    scores and regression values are returned as they are."""
-    outputs = np.asarray(outputs).reshape(len(outputs), -1)
-    if task == "multiclass" and output_activation != "softmax":
-        return _softmax(outputs)
-    if task == "binary" and output_activation != "sigmoid":
-        return _sigmoid(outputs)
-    return outputs
-
-
 def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> list[dict[str, Any]]:
     """Per example: class and probability (classifiers), score or values (regression)."""
     outputs = as_probabilities(np.asarray(outputs, dtype=np.float64), task, output_activation)
@@ -185,13 +154,10 @@ def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> 
 
 def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str = "last") -> dict[str, Any]:
     """Predictions of a run's model for every example in `inputs`."""
-    from tftrain.commands.evaluate import load_model, model_path
-
     run = RunDir.open(run_dir)
     config = run.config()
     files = expand_inputs(inputs)
-    path = model_path(run, checkpoint)
-    model = load_model(path)
+    model, path = load_run_model(run, checkpoint)
     input_shape = tuple(model.inputs[0].shape[1:])
     label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
     trained_on = run.summary().get("data") if isinstance(run.summary().get("data"), dict) else {}

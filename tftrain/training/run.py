@@ -128,7 +128,7 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
     start(console, f"{what} {shown} ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)",
            verbose)
     if smoke:
-        from tftrain.commands.smoke import smoke_run
+        from tftrain.training.smoke import smoke_run
 
         return smoke_run(cfg, runs_dir=Path(runs_dir), name=name, console=console, verbose=verbose, keep=keep)
     from tftrain.training.session import run_training
