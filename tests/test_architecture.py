@@ -114,7 +114,7 @@ import json, os, sys
 sys.path.insert(0, {str(REPO)!r})
 before = (dict(os.environ), os.umask(0o027))
 import tftrain.cli, tftrain.training.session, tftrain.commands.evaluate, tftrain.commands.predict
-import tftrain.commands.export, tftrain.commands.smoke, tftrain.commands.sweep, tftrain.commands.plot
+import tftrain.commands.export, tftrain.training.smoke, tftrain.commands.sweep, tftrain.commands.plot
 import tftrain.commands.tune, tftrain.commands.study, tftrain.commands.workers, tftrain.tracking, tftrain.hparams
 import tftrain.commands.report, tftrain.commands.tflite, tftrain.commands.onnx_export, tftrain.commands.serving
 import tftrain.commands.export_check, tftrain.commands.evaluation_report, tftrain.commands.evaluation_plots

@@ -107,8 +107,8 @@ def test_tensorboard_scalars_and_graph_match_history_in_both_loops(trained, kind
 
 
 def test_tensorboard_in_steps_mode_steps_by_global_step_per_log_interval(tmp_path, write_config):
-    from tftrain.commands.plot import read_curves
     from tftrain.runs import RunDir
+    from tftrain.runs.plots import read_curves
 
     config = write_config({
         "name": "sgd1", "data": {"dataset": "synthetic_binary", "batch_size": 1, "validation": "none",
@@ -155,8 +155,8 @@ def test_every_run_writes_curves_and_linear_parameter_plots(trained):
 
 
 def test_parameter_plot_draws_the_path_from_w_init_and_the_true_values(trained):
-    from tftrain.commands.plot import read_curves
     from tftrain.runs import RunDir
+    from tftrain.runs.plots import read_curves
 
     curves = read_curves(RunDir(trained["regression"]))
     x, w = curves.parameter("w")
@@ -179,8 +179,9 @@ def test_plots_of_a_one_epoch_run_have_sane_axes_and_a_legend_beside_the_points(
     values without an offset, and a legend that covers none of the points."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from tftrain.commands.plot import metric_figure, overlay_figure, read_curves
+    from tftrain.commands.plot import overlay_figure
     from tftrain.runs import RunDir
+    from tftrain.runs.plots import metric_figure, read_curves
 
     curves = read_curves(RunDir(trained["mnist"]))
     assert curves.x == [1.0] and "val_loss" in curves.columns

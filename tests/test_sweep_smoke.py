@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from tests.kit import hparams_groups
-from tftrain.commands.smoke import SMOKE_BATCHES, smoke_config
 from tftrain.commands.sweep import parse_grid, split_values
 from tftrain.errors import UserError
 from tftrain.spec.loading import load_config
+from tftrain.training.smoke import SMOKE_BATCHES, smoke_config
 
 
 def _npz_regression(folder: Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -138,12 +137,9 @@ def _reports_errors(command):
         except TftrainError as exc:
             if kwargs.get("debug"):
                 raise
-            from tftrain.spec.base import printable
+            from tftrain.console import print_error
 
-            for line in str(exc).splitlines() or [""]:  # a config's problems, one line each
-                # Escaped: a path or name the user gave must not send escape sequences to the terminal.
-                err_console().print(f"{exc.label}: {printable(line, limit=2000)}", markup=False, highlight=False,
-                                    soft_wrap=True)
+            print_error(err_console(), exc)
             if getattr(exc, "run_dir", None):  # an interrupted run: its directory is still the result
                 print(exc.run_dir)
             raise typer.Exit(exc.exit_code) from None
@@ -214,107 +210,25 @@ def run(
     Example: tftrain run configs/linear_regression.yaml --set training.epochs=3
     """
     from tftrain.errors import UserError
-    from tftrain.security import check_keras_version
+    from tftrain.training.run import run_config
 
-    check_keras_version()  # the runs it writes are read back with Keras; refuse a Keras with known holes
     if quiet and verbose:
         raise UserError("--quiet and --verbose: choose one")
     if keep and not smoke:
         raise UserError("--keep: only with --smoke (a run always keeps its run directory)")
-    console, callbacks = _console(quiet), _extra_callbacks(ctx)
-    if resume is not None:
-        if config is not None or name is not None or smoke:
-            raise UserError("--resume takes the run directory alone: the run's own config.yaml is what "
-                            "continues (CONFIG, --name and --smoke do not apply)")
-        result = _resume(resume, set_, workers, worker_index, console, verbose, callbacks)
-    elif config is None:
-        raise UserError("missing CONFIG: tftrain run CONFIG (or tftrain run --resume RUN_DIR)")
-    else:
-        result = _train(config, set_, runs_dir, name, smoke, keep, workers, worker_index, console, verbose, callbacks)
+    result = run_config(config, set_, runs_dir, name, resume=resume, workers=workers, worker_index=worker_index,
+                        console=_console(quiet), verbose=verbose, callbacks=_extra_callbacks(ctx), smoke=smoke,
+                        keep=keep)
     if result is not None:  # None: a multi_worker worker other than the chief, or a smoke test not kept
         print(result.path)
-
-
-def _train(config: Path, sets: list[str], runs_dir: Path, name: str | None, smoke: bool, keep: bool,
-           workers: str | None, worker_index: int | None, console: Console, verbose: bool, callbacks: list):
-    """`tftrain run CONFIG`: a new run (or a smoke test of it)."""
-    from tftrain.runs import check_name
-    from tftrain.spec.loading import load_config
-
-    cfg = load_config(config, sets)
-    if name is not None:
-        check_name(name)
-    from tftrain.tracking import check_tracking
-
-    check_tracking(cfg)  # before TensorFlow's import: a missing tracker is known in a blink
-    _join_cluster(cfg, workers, worker_index)
-    what = "smoke-testing" if smoke else "training"
-    _start(console, f"{what} {config} ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)",
-           verbose)
-    if smoke:
-        from tftrain.commands.smoke import smoke_run
-
-        return smoke_run(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, keep=keep)
-    from tftrain.training.session import run_training
-
-    return run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, callbacks=callbacks)
-
-
-def _resume(run_dir: Path, sets: list[str], workers: str | None, worker_index: int | None, console: Console,
-            verbose: bool, callbacks: list):
-    """`tftrain run --resume RUN_DIR [--set training.epochs=N]`."""
-    from tftrain.errors import UserError
-    from tftrain.runs import RunDir
-
-    epochs = _resume_epochs(sets)
-    if not run_dir.exists() and (workers is not None or worker_index is not None or "TF_CONFIG" in os.environ):
-        raise UserError(f"--resume: {run_dir} does not exist on this machine; every worker resumes from the "
-                        "chief's run directory, so it must be on storage that all workers read "
-                        "(a shared filesystem), at the path given here")
-    _join_cluster(RunDir.open(run_dir).config(), workers, worker_index)
-    _start(console, f"resuming {run_dir}" + (f" to {epochs} epochs" if epochs else ""), verbose)
-    from tftrain.training.session import resume_training
-
-    return resume_training(run_dir, console=console, verbose=verbose, callbacks=callbacks, epochs=epochs)
-
-
-def _resume_epochs(sets: list[str]) -> int | None:
-    """The one override a resume takes: --set training.epochs=N (a positive integer), or None."""
-    from tftrain.errors import UserError
-    from tftrain.spec.safe_yaml import parse_yaml
-
-    if not sets:
-        return None
-    key, _, text = sets[0].partition("=")
-    if len(sets) > 1 or key.strip() != "training.epochs":
-        raise UserError("--resume: the only override it takes is --set training.epochs=N (train a run on to "
-                        f"N epochs); got --set {(sets[1] if key.strip() == 'training.epochs' else sets[0])!r}")
-    epochs = parse_yaml(text, source="--set training.epochs")
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise UserError(f"--set training.epochs: expected a positive integer, got {text!r}")
-    return epochs
 
 
 def _start(console: Console, doing: str, verbose: bool) -> None:
     """Start TensorFlow (seconds), saying meanwhile on a terminal what is about to happen, with
     its start-up noise kept off the console (shown with --verbose)."""
-    from tftrain.tf_setup import start_tensorflow
+    from tftrain.training.run import start
 
-    start_tensorflow(verbose, doing=None if console.quiet else doing)
-
-
-def _join_cluster(cfg, workers: str | None, worker_index: int | None) -> None:
-    """Set TF_CONFIG, which TensorFlow reads when its strategy starts, from --workers and
-    --worker-index."""
-    from tftrain.errors import UserError
-
-    if workers is not None or worker_index is not None:
-        from tftrain.training.distribute import TF_CONFIG, tf_config_from_flags
-
-        if cfg.training.distribute != "multi_worker":
-            raise UserError("--workers/--worker-index: only used with training.distribute=multi_worker "
-                            f"(it is {cfg.training.distribute})")
-        os.environ[TF_CONFIG] = tf_config_from_flags(workers, worker_index)  # read when the strategy starts
+    start(console, doing, verbose)
 
 
 @app.command()

@@ -97,3 +97,12 @@ def print_table(console: Console, table: Table) -> None:
     width = Measurement.get(console, console.options.update(width=1000), table).maximum
     Console(width=max(console.width, width), stderr=console.stderr, quiet=console.quiet,
             file=console.file).print(table)
+
+
+def print_error(console: Console, error: BaseException) -> None:
+    """A tftrain error as `<label>: <line>`, one line each (a config's problems), escaped: a path
+    or name the user gave must not send escape sequences to the terminal."""
+    from tftrain.spec.base import printable
+
+    for line in str(error).splitlines() or [""]:
+        console.print(f"{error.label}: {printable(line, limit=2000)}", markup=False, highlight=False, soft_wrap=True)

@@ -1,4 +1,5 @@
-"""How the runs of a sweep or a study are told apart: by the values they were given.
+"""How the runs of a sweep or a study are told apart: by the values they were given (and
+`flatten`, a config as `section.key` values, as compare, report and trackers list them).
 
     label:     learning_rate=0.1 hidden=[64, 32]      (tables, plot legends, HParams groups)
     name part: learning_rate-0.1_hidden-64_32         (in run directory names: letters, digits, . _ -)
@@ -44,3 +45,17 @@ def name_part(values: dict[str, Any]) -> str:
         text = re.sub(r"[^A-Za-z0-9.]+", "_", _text(value)).strip("_") or "x"
         pieces.append(f"{short[key]}-{text}")
     return re.sub(r"[^A-Za-z0-9._-]", "_", "_".join(pieces))[:MAX_NAME_PART].rstrip("._-")
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out

@@ -84,7 +84,7 @@ def param_text(value: Any) -> str:
 
 def flat_params(config: Config) -> dict[str, str]:
     """The resolved config as `section.key` params (the tune section is the study's, not the run's)."""
-    from tftrain.commands.runs import flatten
+    from tftrain.labels import flatten
 
     data = config.model_dump(mode="json", exclude={"tune"})
     return {key: param_text(value) for key, value in flatten(data).items()}

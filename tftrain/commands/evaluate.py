@@ -28,7 +28,6 @@ from tftrain.commands.evaluation_report import (
     regression_summary,
     worst_mistakes,
 )
-from tftrain.commands.plot import save_png
 from tftrain.data import load_data
 from tftrain.data.pipeline import evaluation_batches
 from tftrain.errors import UserError
@@ -36,37 +35,19 @@ from tftrain.runs import (
     CONFUSION_MATRIX_PLOT,
     EVAL,
     MISTAKES_PLOT,
-    MODEL,
     PRECISION_RECALL_PLOT,
     PREDICTED_VS_TRUE_PLOT,
     RESIDUALS_PLOT,
     ROC_PLOT,
-    SNAPSHOTS,
     RunDir,
 )
-from tftrain.security import load_model, model_kind
+from tftrain.runs.evaluation import evaluate_model
+from tftrain.runs.model import model_path
+from tftrain.runs.plots import save_png
+from tftrain.security import load_model
 from tftrain.spec.checks import RunFacts
-from tftrain.training.components import build_loss, build_metrics
 
 CONSOLE_MATRIX_UP_TO = 20  # classes: a wider confusion matrix is read in the PNG and eval.json
-
-
-def model_path(run: RunDir, checkpoint: str) -> Path | str:
-    """checkpoints/<best|last>.keras (`last` falls back to the final model.keras), or any other
-    model file or URL given as `checkpoint`, to be evaluated on the run's data."""
-    if checkpoint not in SNAPSHOTS:
-        if model_kind(checkpoint) == "url" or Path(checkpoint).exists():
-            return checkpoint
-        raise UserError(f"--checkpoint: expected last, best or a model file, got {checkpoint!r} "
-                        "(no such file)")
-    candidates = [run.snapshot(checkpoint)]
-    if checkpoint == "last":
-        candidates.append(run.file(MODEL))
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise UserError(f"{run.path}: no {checkpoint} model (looked for "
-                    f"{', '.join(str(p.relative_to(run.path)) for p in candidates)})")
 
 
 def check_mistakes(config, task: str) -> None:
@@ -106,8 +87,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: boo
     split = evaluation_batches(loaded, config, config.seed)
     if mistakes is not None:
         _check_images(loaded.input_shape, split.name)
-    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
-    metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
+    metrics = evaluate_model(model, config, split.batches)
     outputs, labels = _predict(model, split.batches)
     predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), loaded.class_names)
     title = f"{run.path.name} ({split.name}{f' of {data}' if data else ''})"
@@ -117,7 +97,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: boo
         **({"data": data} if data is not None else {}),
         "split": split.name,
         "examples": split.examples,
-        "metrics": {k: float(v) for k, v in metrics.items()},
+        "metrics": metrics,
         "evaluated": time.time(),
         "task": task,
         **analyse(run, predictions, title, tag),

@@ -1,7 +1,7 @@
 """The figures `tftrain evaluate` draws: the confusion matrix, ROC and precision-recall curves,
 predicted-vs-true and residual plots, and the gallery of the worst mistakes.
 
-matplotlib's object-oriented API only (no pyplot, no display), as in tftrain.commands.plot.
+matplotlib's object-oriented API only (no pyplot, no display), as in tftrain.runs.plots.
 """
 
 from __future__ import annotations

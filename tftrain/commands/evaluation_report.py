@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tftrain.commands.predict import as_probabilities
+from tftrain.runs.model import as_probabilities
 
 TOP_CONFUSIONS = 5  # one line each on the console: what a reader looks at first
 # Probability (binary) and score (hinge losses) above which an example is class 1, as the
@@ -35,7 +35,7 @@ class Predictions:
     score models: the raw score). Regression: `true` and `predicted` are (N, targets) values.
     """
 
-    task: str  # multiclass | binary | score | regression (tftrain.commands.predict.task_of)
+    task: str  # multiclass | binary | score | regression (tftrain.spec.checks.RunFacts.read_as)
     true: np.ndarray
     predicted: np.ndarray
     class_names: tuple[str, ...] = ()

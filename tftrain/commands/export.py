@@ -67,7 +67,8 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
     quantize = _check_request(fmt, quantize)
     run = RunDir.open(run_dir)
     target = _target(run, fmt, output, quantize)
-    from tftrain.commands.evaluate import load_model, model_path
+    from tftrain.runs.model import model_path
+    from tftrain.security import load_model
 
     source = model_path(run, checkpoint)
     raw_dtype = ((run.summary().get("data") or {}).get("train") or {}).get("x_dtype")

@@ -24,6 +24,7 @@ import numpy as np
 
 from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
+from tftrain.runs.model import as_probabilities, load_run_model
 from tftrain.spec.checks import RunFacts
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -129,27 +130,6 @@ def _as_examples(path: Path, array: np.ndarray, input_shape: tuple[int, ...]) ->
                     f"({shape}{',' if len(input_shape) == 1 else ''}): an array (N, {shape}) or one example")
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def as_probabilities(outputs: np.ndarray, task: str, output_activation: str | None) -> np.ndarray:
-    """The model's outputs, flattened per example, as probabilities where the task has them:
-    softmax rows (multiclass) or sigmoids (binary) unless the output layer already applies them;
-    scores and regression values are returned as they are."""
-    outputs = np.asarray(outputs).reshape(len(outputs), -1)
-    if task == "multiclass" and output_activation != "softmax":
-        return _softmax(outputs)
-    if task == "binary" and output_activation != "sigmoid":
-        return _sigmoid(outputs)
-    return outputs
-
-
 def interpret(outputs: np.ndarray, task: str, output_activation: str | None) -> list[dict[str, Any]]:
     """Per example: class and probability (classifiers), score or values (regression)."""
     outputs = as_probabilities(np.asarray(outputs, dtype=np.float64), task, output_activation)
@@ -205,13 +185,10 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
                 top_k: int | None = None, probabilities: bool = False) -> dict[str, Any]:
     """Predictions of a run's model for every example in `inputs` (and, for a classifier, the
     `top_k` classes and every class's probability on request)."""
-    from tftrain.commands.evaluate import load_model, model_path
-
     run = RunDir.open(run_dir)
     config = run.config()
     files = expand_inputs(inputs)
-    path = model_path(run, checkpoint)
-    model = load_model(path)
+    model, path = load_run_model(run, checkpoint)
     input_shape = tuple(model.inputs[0].shape[1:])
     label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
     trained_on = run.summary().get("data") if isinstance(run.summary().get("data"), dict) else {}

@@ -18,10 +18,12 @@ from typing import Any
 
 from tftrain import __version__
 from tftrain.commands.evaluation_report import binary_line, confusion_line
-from tftrain.commands.plot import overlay_figure, png_bytes, read_curves
-from tftrain.commands.runs import cell_text, compare_runs, duration, flatten
+from tftrain.commands.plot import overlay_figure
+from tftrain.commands.runs import cell_text, compare_runs, duration
 from tftrain.errors import UserError
+from tftrain.labels import flatten
 from tftrain.runs import CONFIG, EVAL, REPORT, RunDir, atomic_write, check_output
+from tftrain.runs.plots import png_bytes, read_curves
 
 # Summary keys shown as times, and keys left out: the process id says nothing after the run,
 # and the class names head the evaluation tables instead.

@@ -13,6 +13,7 @@ from typing import Any
 from rich.table import Table
 
 from tftrain.errors import UserError
+from tftrain.labels import flatten
 from tftrain.runs import CONFIG, EVAL, GROUPS, RunDir, resume_command
 
 
@@ -170,20 +171,6 @@ def _number(value: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # compare
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, name))
-        else:
-            out[name] = value
-    return out
 
 
 def run_metrics(run: RunDir) -> dict[str, Any]:

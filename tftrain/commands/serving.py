@@ -1,6 +1,6 @@
 """The inference function every exported format shares (SavedModel `serving_default`, TFLite,
 ONNX): raw inputs in, as the data come (uint8 images stay uint8: the model rescales them itself),
-and out what the run's task reads from the model (tftrain.commands.predict.task_of):
+and out what the run's task reads from the model (tftrain.spec.checks.RunFacts.read_as):
 
     multiclass, binary   probabilities (N, classes) float32 and class (N,) int64
     score (hinge losses) score (N,) float32 and class (N,) int64 (1 where the score is positive)
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tftrain.commands.predict import as_probabilities
 from tftrain.errors import UserError
+from tftrain.runs.model import as_probabilities
 
 INPUT_NAME = "inputs"  # the name clients send (tftrain's models call their input `inputs` too)
 OUTPUTS = {"multiclass": ("probabilities", "class"), "binary": ("probabilities", "class"),

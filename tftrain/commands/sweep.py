@@ -1,10 +1,10 @@
 """`tftrain sweep`: train the cartesian product of `--grid KEY=V1,V2` values, one run each.
 
 Every member is an ordinary run directory inside one sweep folder, named and labelled by its
-values. Members train one after another in this process (`run_training`), or with `--jobs N`, N
-at a time in worker processes (tftrain.commands.workers), each with a fair share of the CPU
-threads. A member that fails (bad value, missing file, divergence, a crash) is recorded and the
-sweep goes on; sweep.json is rewritten after every member, so an interrupted sweep still says
+values. Members train one after another in this process, or with `--jobs N`, N at a time in
+worker processes (tftrain.commands.workers), each with a fair share of the CPU threads; either
+way with `run_config`, their status being its `Outcome`. A member that fails (bad value, missing
+file, divergence, a crash) is recorded and the sweep goes on; sweep.json is rewritten after every member, so an interrupted sweep still says
 what finished. Each member's values and best value are also a TensorBoard HParams session.
 
     runs/<name>-sweep-<date>-<time>/
@@ -31,7 +31,7 @@ from rich.table import Table
 
 from tftrain import labels
 from tftrain.console import say
-from tftrain.errors import ConfigError, DivergedError, TftrainError, TrainingInterrupted, UserError
+from tftrain.errors import ConfigError, TrainingInterrupted, UserError
 from tftrain.hparams import write_session
 from tftrain.runs import CONFIG, SWEEP, RunDir, atomic_write
 from tftrain.spec.catalog import monitor_mode
@@ -240,7 +240,7 @@ def _train_here(sweep: Sweep, base: Config, console: Console) -> None:
     start_tensorflow(doing=None if console.quiet else f"sweeping {sweep.config_file}")
     import keras
 
-    from tftrain.training.session import run_training
+    from tftrain.training.run import Outcome, run_config
 
     _quiet_retracing_warnings()
     for member in sweep.members:
@@ -249,24 +249,22 @@ def _train_here(sweep: Sweep, base: Config, console: Console) -> None:
         console.rule(f"[{member.index}/{len(sweep.members)}] {member.label}", style="dim")
         before = set(sweep.path.iterdir())
         started = time.time()
+        run, error = None, None
         try:
             keras.backend.clear_session()  # a fresh graph and name scope per member
-            run = run_training(member.config, runs_dir=sweep.path, name=sweep.member_name(base, member),
-                               console=console)
-            member.status, member.run_dir = "completed", str(run.path)
-        except (KeyboardInterrupt, TrainingInterrupted):
-            member.status = "interrupted"  # the member saved a checkpoint; the sweep stops here
+            run = run_config(member.config, runs_dir=sweep.path, name=sweep.member_name(base, member),
+                             console=console)
+        except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 (one crashing member must not stop the sweep)
+            error = exc
+        outcome = Outcome.of(error, run)
+        member.status, member.error = outcome.status, outcome.error
+        if outcome.status == "interrupted":  # the member saved a checkpoint; the sweep stops here
+            member.error = None
             _member_done(sweep, member, started, run_dir=_created(sweep, before))
-            raise
-        except DivergedError as exc:
-            member.status, member.error = "diverged", str(exc)
-        except TftrainError as exc:
-            member.status, member.error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 (one crashing member must not stop the sweep)
-            member.status, member.error = "failed", f"{exc.__class__.__name__}: {exc}"[:500]
+            raise error
         if member.error:
             say(console, f"error: {member.error}")
-        _member_done(sweep, member, started, run_dir=member.run_dir or _created(sweep, before))
+        _member_done(sweep, member, started, run_dir=outcome.run_dir or _created(sweep, before))
 
 
 def _created(sweep: Sweep, before: set[Path]) -> str | None:
@@ -290,21 +288,21 @@ def _train_in_workers(sweep: Sweep, base: Config, jobs: int, console: Console) -
         if not pending:
             return None
         member = pending.pop(0)
-        argv = ["run", sweep.config_file, *(a for s in [*sweep.sets, *member.sets()] for a in ("--set", s)),
-                "--runs-dir", str(sweep.path), "--name", sweep.member_name(base, member)]
+        run = {"config": sweep.config_file, "overrides": [*sweep.sets, *member.sets()],
+               "runs_dir": str(sweep.path), "name": sweep.member_name(base, member)}
         started[member.index] = time.time()
         say(console, f"[{member.index}/{len(sweep.members)}] {member.label}: started")
-        return Job(member.index, argv, sweep.path / LOGS / f"{sweep.member_name(base, member)}.log")
+        return Job(member.index, run, sweep.path / LOGS / f"{sweep.member_name(base, member)}.log")
 
     def on_event(event) -> None:
-        if event.kind not in ("done", "exit") or event.job is None:
+        outcome = event.outcome
+        if outcome is None or event.job is None:
             return
         member = by_id[event.job.id]
-        code = event.data.get("exit", event.data.get("code"))
-        member.status = _STATUS_BY_EXIT.get(code, "failed")
+        member.status = outcome.status
         found = RunDir.find(sweep.path, sweep.member_name(base, member))
-        if member.status != "completed":
-            member.error = _last_error(event.job.log) or f"exit code {code}"
+        if not outcome.ok:
+            member.error = outcome.error or f"exit code {outcome.exit_code}"
         say(console, f"[{member.index}/{len(sweep.members)}] {member.label}: {member.status}"
                      + (f": {member.error}" if member.error else ""))
         _member_done(sweep, member, started[member.index], run_dir=str(found.path) if found else None)
@@ -319,20 +317,6 @@ def _train_in_workers(sweep: Sweep, base: Config, jobs: int, console: Console) -
         raise TrainingInterrupted(f"sweep stopped by {signal.Signals(stop.signum).name}; interrupted members "
                                   f"resume with tftrain run --resume RUN_DIR (see {sweep.path / SWEEP})",
                                   stop.signum)
-
-
-# What a member's `tftrain run` exit code says about it.
-_STATUS_BY_EXIT = {0: "completed", 3: "diverged", 130: "interrupted", 143: "interrupted"}
-
-
-def _last_error(log: Path) -> str | None:
-    """The last `error: ...` line a member's run printed (its one-line reason)."""
-    try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return None
-    found = [line.split(": ", 1)[1] for line in lines if line.startswith(("error: ", "interrupted: ")) and ": " in line]
-    return found[-1][:500] if found else None
 
 
 def _member_done(sweep: Sweep, member: Member, started: float, run_dir: str | None = None) -> None:

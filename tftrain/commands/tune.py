@@ -46,6 +46,7 @@ from tftrain.spec.loading import config_problem, load_config
 from tftrain.spec.schema import Config
 from tftrain.spec.tune import TuneSpec, assignment, load_spec
 from tftrain.spec.tune_checks import check_against
+from tftrain.training.run import Outcome
 
 BASE = "base.yaml"  # in a study folder: the config every trial starts from
 SPEC = "tune.yaml"  # the resolved search (what --resume reads)
@@ -413,7 +414,7 @@ class StudyRun:
         if status in ("completed", "pruned", "diverged", "failed"):  # it ended; the tell did not happen
             say(self.console, f"trial {frozen.number}: had {status} before its tune process stopped: recorded")
             self._record_end(Active(frozen.number, trial, values, self.run_name(frozen.number),
-                                    time.time(), "resumed"), code=0 if status in ("completed", "pruned") else 1)
+                                    time.time(), "resumed"), Outcome.recorded(run))
             return None
         say(self.console, f"trial {frozen.number}: resumed exactly from its last checkpoint ({run.path.name})")
         for row in run.history():  # epochs it finished that its dead tune process did not report
@@ -426,14 +427,14 @@ class StudyRun:
         from tftrain.commands.workers import Job
 
         name = self.run_name(trial.number)
-        argv = ["run", "--resume", str(resume.path)] if resume is not None else \
-            ["run", str(self.folder / BASE), *(a for s in self._sets(values) for a in ("--set", s)),
-             "--runs-dir", str(self.folder), "--name", name]
+        run = {"resume": str(resume.path)} if resume is not None else \
+            {"config": str(self.folder / BASE), "overrides": self._sets(values), "runs_dir": str(self.folder),
+             "name": name}
         self.active[trial.number] = Active(trial.number, trial, values, name, time.time(), how)
         if how != "resumed":
             say(self.console, f"trial {trial.number} started: {labels.label(values)}")
         self._write("running")
-        return Job(trial.number, argv, self.folder / LOGS / f"{name}.log", report=self.plan.metric)
+        return Job(trial.number, run, self.folder / LOGS / f"{name}.log", report=self.plan.metric)
 
     def _sets(self, values: dict[str, Any]) -> list[str]:
         sets = [assignment(key, value) for key, value in values.items()]
@@ -452,14 +453,13 @@ class StudyRun:
             active.trial.report(value, step)
             prune = not self.stopping and active.trial.should_prune()
             event.worker.send({"prune": bool(prune)})
-        elif event.kind in ("done", "exit"):
-            code = event.data.get("exit") if event.kind == "done" else event.data.get("code")
-            self._record_end(active, code, died=event.kind == "exit")
+        elif event.outcome is not None:
+            self._record_end(active, event.outcome, died=event.kind == "exit")
 
-    def _record_end(self, active: Active, code: int | None, died: bool = False) -> None:
+    def _record_end(self, active: Active, outcome: Outcome, died: bool = False) -> None:
         """Tell the storage how the trial ended (or leave it RUNNING when stopped by a signal:
         --resume continues it), with its HParams session and a line."""
-        from tftrain.commands.sweep import _last_error, best_value
+        from tftrain.commands.sweep import best_value
         from tftrain.hparams import write_session
 
         self.active.pop(active.number, None)
@@ -468,20 +468,18 @@ class StudyRun:
         value, error = None, None
         if run is not None:
             active.trial.set_user_attr("run_dir", run.path.name)
-        if self.stopping and (died or code in (130, 143)):
+        if self.stopping and (died or outcome.status == "interrupted"):
             say(self.console, f"trial {active.number} interrupted: it resumes with tftrain tune --resume {self.folder}")
             self._write("running")
             return
-        if code == 0 and status == "completed":
+        if outcome.ok and status == "completed":
             value = best_value(run, self.plan.metric, self.plan.mode)
             state = "COMPLETE" if value is not None else "FAIL"
             error = None if value is not None else f"no finite {self.plan.metric} in its history"
-        elif code == 0 and status == "pruned":
+        elif outcome.ok and status == "pruned":
             state = "PRUNED"
         else:
-            state = "FAIL"
-            log = self.folder / LOGS / f"{active.name}.log"
-            error = f"worker process died (exit code {code})" if died else (_last_error(log) or f"exit code {code}")
+            state, error = "FAIL", outcome.error or f"exit code {outcome.exit_code}"
             if status == "diverged":
                 error = f"diverged: {error}"
         self._tell(active.trial, state=state, value=value, error=error)

@@ -1,16 +1,18 @@
 """Worker processes for `tftrain sweep --jobs N` and `tftrain tune --jobs N`: each imports
-TensorFlow once, then trains one run after another with the CLI's own code
-(`tftrain.cli.main(argv, callbacks=...)`, exactly what `tftrain run` does), so N workers train N
-runs at once, each in its own process, with a fair share of the CPU (TF_NUM_INTRAOP_THREADS,
-which `training.cpu_threads: auto` follows, so each run's config.yaml keeps `auto`).
+TensorFlow once, then trains one run after another with `tftrain.training.run_config` (exactly
+what `tftrain run` does), so N workers train N runs at once, each in its own process, with a fair
+share of the CPU (TF_NUM_INTRAOP_THREADS, which `training.cpu_threads: auto` follows, so each run's
+config.yaml keeps `auto`).
 
 The parent (a sweep or a study) hands out jobs and hears back over pipes, one JSON object a line:
 
-    parent -> worker (its stdin)   {"id": ID, "argv": [...], "log": PATH, "report": METRIC or null}
+    parent -> worker (its stdin)   {"id": ID, "run": {run_config's arguments}, "log": PATH,
+                                    "report": METRIC or null}
                                    {"prune": true|false}        the answer to a report
     worker -> parent (a pipe)      {"event": "ready", "pid": PID}
                                    {"event": "report", "id": ID, "step": N, "value": X}
-                                   {"event": "done", "id": ID, "exit": CODE}
+                                   {"event": "done", "id": ID, "status": S, "exit": CODE,
+                                    "error": LINE or null, "run_dir": PATH or null}   (an Outcome)
 
 A job that names a metric reports it after every epoch and stops when the answer says so
 (tftrain.training.callbacks.pruning). Each run's console output goes to its own log file.
@@ -38,6 +40,7 @@ from typing import Any
 
 import tftrain
 from tftrain.errors import TftrainError
+from tftrain.training.run import Outcome
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
 PARENT_DEATH = getattr(signal, "SIGUSR1", None)  # that signal here (Linux; see _die_with_parent)
@@ -54,10 +57,11 @@ def fair_cpu_threads(jobs: int) -> int:
 
 @dataclass
 class Job:
-    """One run for a worker: `tftrain ARGV`, its console output to `log`."""
+    """One run for a worker: `run_config(**run)` (str and list values: a config file, its
+    overrides, runs_dir, name; or resume), its console output to `log`."""
 
     id: int
-    argv: list[str]
+    run: dict[str, Any]
     log: Path
     report: str | None = None  # the metric to report after every epoch (a tune trial), or None
 
@@ -90,6 +94,16 @@ class Event:
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
     job: Job | None = None  # the job a `report`, `done` or `exit` is about
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """How the job's run ended: what the worker said (`done`), or that its process died
+        (`exit` during a job); None for any other event."""
+        if self.kind == "done":
+            return Outcome.from_json(self.data)
+        if self.kind == "exit" and self.job is not None:
+            return Outcome.died(self.data.get("code"))
+        return None
 
 
 class WorkerPool:
@@ -153,7 +167,7 @@ class WorkerPool:
     def submit(self, worker: Worker, job: Job) -> None:
         """Give `worker` a job."""
         worker.job = job
-        worker.send({"id": job.id, "argv": job.argv, "log": str(job.log), "report": job.report})
+        worker.send({"id": job.id, "run": job.run, "log": str(job.log), "report": job.report})
 
     def next_event(self, timeout: float) -> Event | None:
         """The next thing a worker said, with the workers' state updated; None after `timeout` s."""
@@ -296,22 +310,32 @@ def _reporter(job: dict[str, Any], messages, commands):
     return report
 
 
-def _run_job(job: dict[str, Any], messages, commands) -> int:
-    """`tftrain ARGV` in this process, its output to the job's log; returns its exit code."""
-    from tftrain.cli import main
+def _run_job(job: dict[str, Any], messages, commands) -> Outcome:
+    """`run_config(**job["run"])` in this process, its output to the job's log (as `tftrain run`
+    prints it); returns how the run ended."""
+    from rich.console import Console
+
+    from tftrain.console import print_error
     from tftrain.training.callbacks.pruning import PruningCallback
+    from tftrain.training.run import run_config
 
     callbacks = [PruningCallback(job["report"], _reporter(job, messages, commands))] if job.get("report") else []
     with open(job["log"], "a", encoding="utf-8", buffering=1) as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        console = Console(stderr=True)  # made here: it writes to the log
         try:
-            main(job["argv"], callbacks=callbacks)
-        except SystemExit as exit_:
-            return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        except BaseException:  # noqa: BLE001 (a crash is this run's failure, told to the parent)
-            traceback.print_exc()
-            return 1
-    return 0
+            run = run_config(**job["run"], console=console, callbacks=callbacks)
+        except BaseException as exc:  # noqa: BLE001 (a crash is this run's failure, told to the parent)
+            if isinstance(exc, TftrainError):
+                print_error(console, exc)
+            elif isinstance(exc, KeyboardInterrupt):
+                console.print("interrupted", markup=False)
+            else:
+                traceback.print_exc()
+            return Outcome.of(exc)
+        if run is not None:
+            print(run.path)
+        return Outcome.of(run=run)
 
 
 def serve(messages_fd: int, parent_pid: int) -> None:
@@ -331,9 +355,9 @@ def serve(messages_fd: int, parent_pid: int) -> None:
         if not line.strip():
             continue
         job = json.loads(line)
-        code = _run_job(job, messages, commands)
+        outcome = _run_job(job, messages, commands)
         keras.backend.clear_session()  # a fresh graph and name scope per run
-        if not _send(messages, {"event": "done", "id": job["id"], "exit": code}):
+        if not _send(messages, {"event": "done", "id": job["id"], **outcome.as_json()}):
             return
 
 

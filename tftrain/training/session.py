@@ -427,7 +427,7 @@ def _check_same_checkpoint(distribution: Distribution, record: Record | None, ti
 
 def write_plots(run: RunDir, console: Console) -> None:
     """plots/*.png from history.csv; a plotting problem is a warning, never a lost run."""
-    from tftrain.commands.plot import write_run_plots  # matplotlib is imported only once a run has a history
+    from tftrain.runs.plots import write_run_plots  # matplotlib is imported only once a run has a history
 
     try:
         write_run_plots(run.path)

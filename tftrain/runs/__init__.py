@@ -8,6 +8,11 @@ RunSummary, the only writer of summary.json.
 
 A sweep folder holds sweep.json beside its members' run directories; a tune study folder holds
 study.json beside its trials' (tftrain.commands.sweep, tftrain.commands.tune).
+
+Beside this module, what the commands and training share about a run:
+    model.py       which model file --checkpoint names, loading it, how its outputs read
+    plots.py       plots/<metric>.png from history.csv (written when a run ends), the curves
+    evaluation.py  its model evaluated on a split of its own data (evaluate, the smoke test)
 """
 
 from __future__ import annotations

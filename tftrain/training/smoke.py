@@ -168,13 +168,12 @@ class _SmokeTest:
     def reload(self) -> str:
         import numpy as np
 
-        from tftrain.data import load_data
-        from tftrain.data.pipeline import evaluation_batches
+        from tftrain.runs.evaluation import evaluation_split
         from tftrain.security import load_model
 
-        config, run = self.config, self.run_dir
+        run = self.run_dir
         self.model = load_model(run.file(MODEL))  # safe mode: nothing in the file is executed
-        self.split = evaluation_batches(load_data(config, config.seed), config, config.seed)
+        _, self.split = evaluation_split(self.config)
         x = next(iter(self.split.batches))[0].numpy()
         last = load_model(run.snapshot("last"))
         # The final model and the last snapshot are the same weights: their outputs must agree.
@@ -183,17 +182,15 @@ class _SmokeTest:
         return "model.keras and checkpoints/last.keras loaded in safe mode, same outputs"
 
     def evaluate(self) -> str:
-        from tftrain.training.components import build_loss, build_metrics
+        from tftrain.runs.evaluation import evaluate_model
 
         config, split = self.config, self.split
-        self.model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
         batches = min(SMOKE_BATCHES, math.ceil(split.examples / config.data.batch_size))
-        dataset = split.batches.take(batches)
-        metrics = self.model.evaluate(dataset, return_dict=True, verbose=0)
-        bad = [k for k, v in metrics.items() if not math.isfinite(float(v))]
+        metrics = evaluate_model(self.model, config, split.batches.take(batches))
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
             raise SmokeError(f"non-finite {', '.join(bad)} on the {split.name} split")
-        shown = ", ".join(f"{k}={float(v):.4g}" for k, v in metrics.items())
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         return f"{split.name} split, {batches} batch{'es' if batches > 1 else ''}: {shown}"
 
 
