@@ -147,7 +147,7 @@ def _write_jpegs(folder: str, count: int, seconds: float, side: int, seed: int, 
 def _decode_tftrain(config_path: str, result: str) -> None:
     """One epoch of tftrain's training pipeline (as `tftrain run` builds it), timed."""
     from tftrain.data import load_data
-    from tftrain.data.pipeline import build_pipelines
+    from tftrain.data.pipeline.batches import build_pipelines
     from tftrain.spec.loading import load_config
 
     started = time.perf_counter()

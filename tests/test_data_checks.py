@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tftrain.data.base import LoadedData
-from tftrain.data.checks import check_data
 from tftrain.errors import DataError
 from tftrain.spec.loading import validate
+from tftrain.training.data_checks import check_data
 
 # The output activation each loss is meant for (a mismatch is a config error of its own).
 OUTPUT = {"binary_crossentropy": "sigmoid", "hinge": None, "squared_hinge": None}

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tftrain.data import LOADERS, cifar, fashion_mnist, idx
+from tftrain.data import LOADERS
+from tftrain.data.images import cifar, fashion_mnist, idx
 from tftrain.errors import DataError
 from tftrain.spec.datasets import DATASETS
 from tftrain.spec.schema import DataConfig

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tftrain.commands import evaluation_report as report
-from tftrain.data.fashion_mnist import CLASS_NAMES
+from tftrain.data.images.fashion_mnist import CLASS_NAMES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -119,7 +119,7 @@ def _predictions(run, split="test"):
     import keras
 
     from tftrain.data import load_data
-    from tftrain.data.pipeline import split_for_evaluation
+    from tftrain.data.pipeline.batches import split_for_evaluation
     from tftrain.runs import RunDir
 
     config = RunDir(run).config()

@@ -15,7 +15,7 @@ import pytest
 
 def _test_split(run):
     from tftrain.data import load_data
-    from tftrain.data.pipeline import split_for_evaluation
+    from tftrain.data.pipeline.batches import split_for_evaluation
     from tftrain.runs import RunDir
 
     config = RunDir(run).config()

@@ -265,7 +265,7 @@ def test_no_test_split_under_validation_test_says_what_happens(cli, write_config
 def test_predict_names_classes_and_warns_about_inputs_unlike_the_training_data(cli, tiny_runs, tmp_path):
     import numpy as np
 
-    from tftrain.data.fashion_mnist import CLASS_NAMES
+    from tftrain.data.images.fashion_mnist import CLASS_NAMES
 
     rng = np.random.default_rng(0)
     np.save(tmp_path / "raw.npy", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8))

@@ -34,10 +34,10 @@ def test_integer_labels_are_one_hot_in_every_batch_the_model_sees(tmp_path):
     and evaluation batches exact one-hot rows of the stored indices; the model gets one output
     per class; the stored labels stay indices."""
     from tftrain.data import load_data
-    from tftrain.data.checks import check_data
-    from tftrain.data.pipeline import build_pipelines, evaluation_arrays, evaluation_batches
-    from tftrain.data.transforms import training_transform
+    from tftrain.data.pipeline.batches import build_pipelines, evaluation_arrays, evaluation_batches
+    from tftrain.data.pipeline.transforms import training_transform
     from tftrain.models import model_spec
+    from tftrain.training.data_checks import check_data
 
     write_fashion_idx(tmp_path / "fashion", n_train=64, n_test=32)
     config = _config(tmp_path / "fashion")
@@ -61,9 +61,9 @@ def test_integer_labels_are_one_hot_in_every_batch_the_model_sees(tmp_path):
 def test_streamed_image_folder_labels_are_one_hot_too(tmp_path):
     from tests.test_datasets import write_image_folder
     from tftrain.data import load_data
-    from tftrain.data.checks import check_data
-    from tftrain.data.pipeline import build_pipelines
+    from tftrain.data.pipeline.batches import build_pipelines
     from tftrain.spec.loading import validate
+    from tftrain.training.data_checks import check_data
 
     write_image_folder(tmp_path / "train", classes=("cat", "dog", "fox"))
     config = validate({"data": {"dataset": "image_folder", "path": str(tmp_path / "train"), "batch_size": 4,

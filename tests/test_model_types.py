@@ -289,7 +289,7 @@ def test_init_from_copies_a_backbone_layer_by_layer_with_a_new_head(tmp_path):
     """init_from walks into nested models: every layer of the backbone is matched by its path
     (MobileNetV3Small/conv, ...), the output layer is new when the number of classes differs."""
     from tftrain.models import ModelSpec
-    from tftrain.models.init_from import read_initial_weights
+    from tftrain.runs.init_from import read_initial_weights
     from tftrain.spec.loading import validate
 
     config = validate({"data": {"dataset": "npz", "path": "x.npz"},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tftrain.data import fashion_mnist, idx
+from tftrain.data.images import fashion_mnist, idx
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SYSTEM_DIR = fashion_mnist.SYSTEM_DIR

@@ -303,7 +303,7 @@ def test_pipeline_augmentation_is_a_pure_function_of_seed_and_step():
     generators are never advanced (they are not where the draws come from)."""
     import tensorflow as tf
 
-    from tftrain.data.augmentation import PipelineAugmentation
+    from tftrain.data.pipeline.augmentation import PipelineAugmentation
     from tftrain.spec import catalog
 
     params = {"random_crop": {"height": 16, "width": 16}, "random_translation": {"height_factor": 0.2, "width_factor": 0.2},
@@ -342,7 +342,7 @@ def test_pipeline_flip_gives_keras_random_flips_output():
     flips, the same way, in every mode and both data formats, given the same draws."""
     import tensorflow as tf
 
-    from tftrain.data.pipeline_layers import pipeline_layer_classes
+    from tftrain.data.pipeline.pipeline_layers import pipeline_layer_classes
 
     rng = np.random.default_rng(3)
     images = tf.constant(rng.integers(0, 256, (8, 5, 6, 3), dtype=np.uint8))
@@ -366,7 +366,7 @@ def test_pipeline_translation_gives_keras_random_translations_output():
     float32 and in bfloat16 (a mixed-precision policy's compute dtype)."""
     import tensorflow as tf
 
-    from tftrain.data.pipeline_layers import pipeline_layer_classes
+    from tftrain.data.pipeline.pipeline_layers import pipeline_layer_classes
 
     rng = np.random.default_rng(5)
     images = tf.constant(rng.integers(0, 256, (12, 7, 9, 3), dtype=np.uint8))
@@ -390,9 +390,9 @@ def test_augmentation_never_touches_validation_evaluate_or_predict(tmp_path, ima
     """Validation batches are the raw split; a model with augmentation layers is the identity on
     them at inference (predict twice: the same numbers, equal to the model without them)."""
     from tftrain.data import load_data
-    from tftrain.data.augmentation import layer_arguments
-    from tftrain.data.pipeline import build_pipelines
-    from tftrain.data.transforms import training_transform
+    from tftrain.data.pipeline.augmentation import layer_arguments
+    from tftrain.data.pipeline.batches import build_pipelines
+    from tftrain.data.pipeline.transforms import training_transform
     from tftrain.training.session import run_training
 
     config = feature_config("augmentation_pipeline", "fit", images)
@@ -455,7 +455,7 @@ def test_csv_features_are_standardized_on_the_training_split_inside_the_model(tm
 def test_balanced_class_weights_are_scikit_learns(tmp_path):
     """scikit-learn's compute_class_weight("balanced"): n / (classes present * count)."""
     from tftrain.data.base import LoadedData
-    from tftrain.data.class_weights import class_weights
+    from tftrain.data.pipeline.class_weights import class_weights
     from tftrain.spec.loading import validate
 
     y = np.array([0] * 10 + [1] * 3 + [3] * 7, dtype=np.int32)  # class 2 is absent

@@ -107,7 +107,7 @@ def stream(pipelines, start: int = 0, steps: int | None = None) -> list[list[byt
 ])
 def test_streamed_order_is_a_pure_function_of_the_step(tmp_path, settings):
     from tftrain.data.base import StreamedData
-    from tftrain.data.pipeline import build_pipelines
+    from tftrain.data.pipeline.batches import build_pipelines
 
     examples = write_shards(tmp_path)
     raw = tfrecord_config(tmp_path)
@@ -145,7 +145,7 @@ def test_streamed_order_is_a_pure_function_of_the_step(tmp_path, settings):
 
 def test_unshuffled_stream_reads_the_files_in_order_and_in_memory_holds_the_same(tmp_path):
     from tftrain.data.base import LoadedData
-    from tftrain.data.pipeline import build_pipelines
+    from tftrain.data.pipeline.batches import build_pipelines
 
     examples = write_shards(tmp_path, compress=True)  # gzip, found by its bytes
     raw = tfrecord_config(tmp_path, shuffle=False)
@@ -164,7 +164,7 @@ def test_each_worker_reads_its_own_files_and_resumes_its_own_stream(tmp_path):
     """multi_worker with at least as many files as workers: worker w reads files w, w+2, ... as
     an endless stream of its own epochs (each step takes batch_size / workers records of it), a
     pure function of (seed, step) too."""
-    from tftrain.data.pipeline import build_pipelines
+    from tftrain.data.pipeline.batches import build_pipelines
 
     examples = list(write_shards(tmp_path))
     by_file = [set(examples[a:b]) for a, b in ((0, 11), (11, 23), (23, 36), (36, 48))]
@@ -251,7 +251,7 @@ def test_bad_tfrecord_file_through_the_cli_is_exit_2_and_writes_nothing(cli, tmp
 
 
 def test_random_draws_need_data_in_memory(tmp_path):
-    from tftrain.data.checks import check_data
+    from tftrain.training.data_checks import check_data
 
     write_shards(tmp_path)
     raw = tfrecord_config(tmp_path)
@@ -316,7 +316,7 @@ def test_recipes_plan_the_same_on_streamed_and_in_memory_data(tmp_path):
 
 
 def test_streamed_floats_need_a_value_range_for_contrast(tmp_path):
-    from tftrain.data.augmentation import layer_arguments
+    from tftrain.data.pipeline.augmentation import layer_arguments
 
     pixels = np.random.default_rng(0).random((8, *SHAPE), dtype=np.float32)
     write_records(tmp_path / "train-0.tfrecord", [example({"image": x.tobytes(), "label": [i % 2]})
@@ -418,7 +418,7 @@ def test_tfds_dataset_streams_and_loads_the_same_examples(tfds_dir):
     import tensorflow_datasets as tfds
 
     from tftrain.data.base import LoadedData, StreamedData
-    from tftrain.data.pipeline import build_pipelines, evaluation_batches
+    from tftrain.data.pipeline.batches import build_pipelines, evaluation_batches
 
     config, data = load(tfds_config(tfds_dir))
     assert isinstance(data, StreamedData)
@@ -481,7 +481,7 @@ def folder_config(root: Path, **options) -> dict:
 @pytest.mark.parametrize("options", [{}, {"image_size": [5, 7], "crop_to_aspect_ratio": True}])
 def test_streamed_image_folder_gives_the_very_batches_of_the_in_memory_one(tmp_path, options):
     from tftrain.data.base import FileList, LoadedData
-    from tftrain.data.pipeline import build_pipelines
+    from tftrain.data.pipeline.batches import build_pipelines
 
     write_jpegs(tmp_path / "train")
     write_jpegs(tmp_path / "test", per_class=2)
@@ -517,7 +517,7 @@ def test_image_folder_bad_input(tmp_path):
 
 def test_streamed_csv_reads_what_the_in_memory_path_reads(tmp_path):
     from tftrain.data.base import StreamedData
-    from tftrain.data.pipeline import evaluation_batches
+    from tftrain.data.pipeline.batches import evaluation_batches
 
     rng = np.random.default_rng(2)
     for name, n in (("train.csv", 40), ("test.csv", 7)):

@@ -71,7 +71,7 @@ def convert(config: Config, output: Path, shards: int | None, gzip: bool = False
             if n:
                 files.update(_write_split(data, split, staging, count if split == "train" else
                                           max(1, min(count, math.ceil(example_bytes * n / SHARD_BYTES))), suffix, gzip))
-        from tftrain.data.tfrecord import write_sidecar
+        from tftrain.data.records.tfrecord import write_sidecar
 
         write_sidecar(staging, features, LABEL, files, data.class_names)
         if output.exists():
@@ -111,7 +111,7 @@ def _batches(data: LoadedData | StreamedData, split: str):
         batches = tf.data.Dataset.from_tensor_slices((source.paths, source.labels)).batch(BATCH).map(
             lambda paths, labels: (source.load(paths), labels))
     else:
-        from tftrain.data.streaming import in_order
+        from tftrain.data.pipeline.streaming import in_order
 
         batches = in_order(source, BATCH)
     for x, y in batches:

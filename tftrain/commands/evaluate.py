@@ -29,7 +29,7 @@ from tftrain.commands.evaluation_report import (
     worst_mistakes,
 )
 from tftrain.data import load_data
-from tftrain.data.pipeline import evaluation_batches
+from tftrain.data.pipeline.batches import evaluation_batches
 from tftrain.errors import UserError
 from tftrain.runs import (
     CONFUSION_MATRIX_PLOT,

@@ -158,8 +158,8 @@ def _export_checked(config, model, sig, fmt: str, quantize: str | None, source: 
     """Convert to TFLite or ONNX, run the file on the evaluation split, write it if it matches."""
     from tftrain.commands.export_check import verify
     from tftrain.data import load_data
-    from tftrain.data.pipeline import evaluation_arrays
-    from tftrain.training.components import build_loss
+    from tftrain.data.pipeline.batches import evaluation_arrays
+    from tftrain.models.components import build_loss
 
     data = load_data(config, config.seed)
     split = evaluation_arrays(data, config, config.seed, VERIFY_STREAMED)
@@ -202,7 +202,7 @@ def _calibration(data, config) -> np.ndarray:
     """int8's representative data: CALIBRATION_EXAMPLES training examples (of the split the run
     trained on), drawn with the run's seed, in the data's own dtype."""
     from tftrain.commands.tflite import CALIBRATION_EXAMPLES
-    from tftrain.data.pipeline import training_sample
+    from tftrain.data.pipeline.batches import training_sample
 
     return training_sample(data, config, config.seed, CALIBRATION_EXAMPLES)
 

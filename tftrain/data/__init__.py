@@ -2,7 +2,7 @@
 
 Each loader turns a `DataConfig` into NumPy arrays (`LoadedData`) or, for data larger than
 `data.in_memory_max_mb`, a description of the files to stream (`StreamedData`);
-tftrain.data.pipeline turns either into tf.data pipelines. The names users may write live in
+tftrain.data.pipeline.batches turns either into tf.data pipelines. The names users may write live in
 tftrain.spec.datasets (no NumPy import, for `tftrain validate`); tests/test_catalog.py checks both
 lists agree.
 """
@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tftrain.data import cifar, fashion_mnist, image_folder, mnist, npz, synthetic, tabular, tfds, tfrecord
+from tftrain.data import synthetic
+from tftrain.data.images import cifar, fashion_mnist, image_folder, mnist, npz
+from tftrain.data.records import tfds, tfrecord
+from tftrain.data.tables import csv as tabular
 
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData

@@ -6,11 +6,11 @@ A loader is `load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData`:
   model, so a 60,000-image MNIST never becomes a float copy), for data that fits in memory
   (`data.in_memory_max_mb`);
 - `StreamedData`: where the examples are on disk (record files, or one file per example), read
-  while training by tftrain.data.streaming with bounded memory.
+  while training by tftrain.data.pipeline.streaming with bounded memory.
 
 Both say the same about themselves (per-example shapes and dtypes, counts, a `LabelSummary` per
 split, classes, the files read), which is all the data checks, the model spec and the plan
-read; only the pipelines (tftrain.data.pipeline) tell them apart.
+read; only the pipelines (tftrain.data.pipeline.batches) tell them apart.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class FileList:
 
 @dataclass(frozen=True)
 class StreamedData:
-    """A dataset read from disk while training (tftrain.data.streaming), with what every
+    """A dataset read from disk while training (tftrain.data.pipeline.streaming), with what every
     consumer needs to know of it without reading it again."""
 
     train: RecordFiles | FileList

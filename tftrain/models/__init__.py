@@ -41,7 +41,7 @@ __all__ = ["BY_TAG", "MODEL_TYPES", "TAGS", "ModelSchema", "ModelSpec", "model_s
 
 def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     """Input shape and scale from the data; output units from what the loss trains."""
-    from tftrain.data.label_encoding import stored_task
+    from tftrain.data.pipeline.label_encoding import stored_task
 
     task = RunFacts.of(config).task
     if stored_task(config, data) == "classes":  # class indices (one-hot encoded in the pipeline or not)

@@ -176,7 +176,7 @@ class ApplicationModel(ModelSchema):
 
         inputs = x = keras.Input(shape=spec.input_shape, name="inputs")
         if spec.augmentation:  # data.augmentation_on: model, on the raw pixels
-            from tftrain.data.augmentation import in_model
+            from tftrain.data.pipeline.augmentation import in_model
 
             x = in_model(x, spec.augmentation, spec.seed)
         x = self._to_backbone_input(x, spec)

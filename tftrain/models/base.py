@@ -85,13 +85,13 @@ class ModelSchema(Strict):
 
 def model_input(spec: ModelSpec):
     """`keras.Input` named `inputs`, then the in-model augmentation, then the inputs normalized
-    (per channel, tftrain.data.normalization) or rescaled by `spec.input_scale` when the data
+    (per channel, tftrain.data.pipeline.normalization) or rescaled by `spec.input_scale` when the data
     needs it: returns (the input, the tensor to build on)."""
     import keras
 
     inputs = x = keras.Input(shape=spec.input_shape, name="inputs")
     if spec.augmentation:
-        from tftrain.data.augmentation import in_model
+        from tftrain.data.pipeline.augmentation import in_model
 
         x = in_model(x, spec.augmentation, spec.seed)
     if spec.normalization is not None:

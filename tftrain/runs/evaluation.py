@@ -12,7 +12,7 @@ def evaluation_split(config) -> tuple[Any, Any]:
     """The run's data (LoadedData) and the split it is evaluated on (data.pipeline.Evaluation: name,
     batches, examples), rebuilt from `config` with its own seed."""
     from tftrain.data import load_data
-    from tftrain.data.pipeline import evaluation_batches
+    from tftrain.data.pipeline.batches import evaluation_batches
 
     data = load_data(config, config.seed)
     return data, evaluation_batches(data, config, config.seed)
@@ -20,7 +20,7 @@ def evaluation_split(config) -> tuple[Any, Any]:
 
 def evaluate_model(model, config, batches) -> dict[str, float]:
     """The config's loss and metrics of `model` over `batches` (the model is compiled for it)."""
-    from tftrain.training.components import build_loss, build_metrics
+    from tftrain.models.components import build_loss, build_metrics
 
     model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
     return {k: float(v) for k, v in model.evaluate(batches, return_dict=True, verbose=0).items()}

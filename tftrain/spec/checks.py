@@ -4,7 +4,7 @@ it log and monitor", which tune, the plan, predict and evaluate ask instead of d
 
 Each check is a small named function registered with `@check`, reading the facts computed once
 (as Ludwig's config_validation/checks.py does); `problems(config)` runs them in order. Checks that
-need the data are in tftrain/data/checks.py. No TensorFlow here: `tftrain validate` runs these.
+need the data are in tftrain/training/data_checks.py. No TensorFlow here: `tftrain validate` runs these.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from tftrain.spec.tune import TuneSpec
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 # data.in_memory_max_mb above a petabyte is a typo (the value is in MiB), not a machine.
 MAX_MEMORY_MB = 2**30
-# A permuted window is held in memory (tftrain.data.streaming): 100 million records is already gigabytes.
+# A permuted window is held in memory (tftrain.data.pipeline.streaming): 100 million records is already gigabytes.
 MAX_SHUFFLE_BUFFER = 100_000_000
 
 

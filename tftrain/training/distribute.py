@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
-    from tftrain.data.pipeline import Pipelines
+    from tftrain.data.pipeline.batches import Pipelines
 
 TF_CONFIG = "TF_CONFIG"
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
@@ -109,7 +109,7 @@ def shard_by_example(pipelines: Pipelines) -> Pipelines:
 
     In-memory datasets are tensors, not files, so tf.data's file-based sharding (the AUTO
     default) would only fall back to this after a warning; streamed record files are sharded by
-    file in tftrain.data.streaming where there are enough of them. Every worker builds the same
+    file in tftrain.data.pipeline.streaming where there are enough of them. Every worker builds the same
     seeded order.
     """
     import tensorflow as tf

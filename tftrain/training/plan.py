@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from tftrain.data.augmentation import layer_arguments
 from tftrain.data.base import LoadedData, StreamedData
-from tftrain.data.class_weights import class_weights
-from tftrain.data.normalization import channel_statistics, chunked_statistics
-from tftrain.data.pipeline import Schedule, schedule, split_for_training, training_in_order
+from tftrain.data.pipeline.augmentation import layer_arguments
+from tftrain.data.pipeline.batches import Schedule, schedule, split_for_training, training_in_order
+from tftrain.data.pipeline.class_weights import class_weights
+from tftrain.data.pipeline.normalization import channel_statistics, chunked_statistics
 from tftrain.errors import ConfigError
 from tftrain.models import ModelSpec, model_spec
 from tftrain.spec.base import suggest
@@ -61,7 +61,7 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     step_macs = None if macs is None else macs * config.data.batch_size
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     threads = apply_cpu_threads(resolve_cpu_threads(training.cpu_threads, step_macs, has_gpu))
-    # model.fit draws whole calls from the run's one stream of batches (tftrain.data.pipeline),
+    # model.fit draws whole calls from the run's one stream of batches (tftrain.data.pipeline.batches),
     # so for `fit` a call must not cross an epoch's end; the custom loop cuts its last call.
     # Keras's fit runs several steps per call in a tf.cond, which fails under any strategy
     # (keras-team/keras#19246): one step per call there; the custom loop has no such limit.

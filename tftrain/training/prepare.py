@@ -15,14 +15,14 @@ import keras
 import tensorflow as tf
 
 from tftrain.data import load_data
-from tftrain.data.checks import check_data
-from tftrain.data.pipeline import Pipelines, build_pipelines
-from tftrain.data.transforms import training_transform
+from tftrain.data.pipeline.batches import Pipelines, build_pipelines
+from tftrain.data.pipeline.transforms import training_transform
 from tftrain.errors import ConfigError, UserError
-from tftrain.models.init_from import read_initial_weights
+from tftrain.models.components import build_loss, build_metrics, build_optimizer
+from tftrain.runs.init_from import read_initial_weights
 from tftrain.spec.schema import Config
 from tftrain.tracking import check_tracking
-from tftrain.training.components import build_loss, build_metrics, build_optimizer
+from tftrain.training.data_checks import check_data
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
 from tftrain.training.resolved import resolved_config, resolved_values

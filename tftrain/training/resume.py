@@ -7,7 +7,7 @@ position (epoch, steps done in it), the training time so far, and the state of e
 component of the session, collected through one protocol (`Stateful`) without knowing any
 component's fields. Arrays in a component's state (early stopping's best weights) are kept
 beside the JSON record as .npy bytes. The data position needs no saving: batch `s` of a run is
-a pure function of (seed, s) (tftrain.data.pipeline), so both loops restart the stream at the
+a pure function of (seed, s) (tftrain.data.pipeline.batches), so both loops restart the stream at the
 saved step.
 
 tf.train.CheckpointManager writes a checkpoint's files first and then replaces the small

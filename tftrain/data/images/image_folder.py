@@ -7,7 +7,7 @@ rounded back to uint8 pixels by one function (`loader`), whichever way the data 
 - a folder whose decoded size fits `data.in_memory_max_mb` is decoded once into a uint8 array,
   like every other image dataset (the model rescales it), with every sampling option;
 - a larger one streams: the pipeline draws batches of paths in the same seeded order as arrays
-  (random access by index: tftrain.data.pipeline) and decodes each batch in parallel.
+  (random access by index: tftrain.data.pipeline.batches) and decodes each batch in parallel.
 
 Before that the image headers are read (PIL, without decoding): a file that is not an image, or
 images of different sizes without `image_size`, is one line naming the files. A streamed folder
@@ -198,7 +198,7 @@ def _bad_image(paths: list[str], load_batch) -> str:
     """Find which file of a failed batch TensorFlow cannot decode, and say so in one line."""
     import tensorflow as tf
 
-    from tftrain.data.streaming import tf_message
+    from tftrain.data.pipeline.streaming import tf_message
 
     for path in paths:
         try:
@@ -227,7 +227,7 @@ def _explainer(paths: list[str], load_batch):
                 load_batch(tf.constant(paths[start:start + LOAD_BATCH]))
             except tf.errors.OpError:
                 return _bad_image(paths[start:start + LOAD_BATCH], load_batch) + " (it changed since the run started?)"
-        from tftrain.data.streaming import tf_message
+        from tftrain.data.pipeline.streaming import tf_message
 
         return f"{paths[0]} ...: decoding an image failed while training: {tf_message(exc)}"
 

@@ -9,12 +9,12 @@ so in a parallel tf.data map the draws of one batch would depend on the order in
 happened to run, and a resumed run could not replay them. In the pipeline every layer is given a
 `StepSeeds` instead: its draws for batch `s` come from the stateless seed (run seed, s, layer,
 draw), so the augmented batch is a pure function of (seed, s), like the data order
-(tftrain.data.pipeline), and a run resumed at step s sees exactly the batches it would have seen.
+(tftrain.data.pipeline.batches), and a run resumed at step s sees exactly the batches it would have seen.
 In the model the layers keep Keras's own seed generators: their state is model variables, which
 the resume state checkpoints.
 
 Speed. In the pipeline RandomFlip and RandomTranslation are subclasses of Keras's layers with the
-same draws and the same output, computed more cheaply on a CPU (tftrain.data.pipeline_layers);
+same draws and the same output, computed more cheaply on a CPU (tftrain.data.pipeline.pipeline_layers);
 in the model they are Keras's own, so a saved model holds only Keras's classes and loads in safe
 mode.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tftrain.data.pipeline_layers import pipeline_layer_classes
+from tftrain.data.pipeline.pipeline_layers import pipeline_layer_classes
 from tftrain.errors import ConfigError, DataError
 from tftrain.spec import catalog
 

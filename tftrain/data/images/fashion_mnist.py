@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tftrain.data import idx
 from tftrain.data.base import LoadedData, download, keras_cache_dir
+from tftrain.data.images import idx
 from tftrain.errors import DataError
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """`training.class_weight`: one weight per class, `balanced` or as given, checked against the data.
 
-The weights become each training example's sample weight in the pipeline (tftrain.data.transforms),
+The weights become each training example's sample weight in the pipeline (tftrain.data.pipeline.transforms),
 so both loops weigh the same examples by the same numbers: Keras's fit and the custom loop both
 take the mean of the weighted per-example losses over the batch. Metrics stay unweighted (fit
 weighs only compile's `weighted_metrics`); validation, evaluate and predict are never weighted.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.data.label_encoding import stored_task
+from tftrain.data.pipeline.label_encoding import stored_task
 from tftrain.errors import DataError
 
 if TYPE_CHECKING:

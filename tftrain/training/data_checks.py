@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.data.augmentation import check_augmentation
 from tftrain.data.base import FileList, LabelSummary, LoadedData, StreamedData
-from tftrain.data.label_encoding import stored_task
-from tftrain.data.normalization import check_normalization
+from tftrain.data.pipeline.augmentation import check_augmentation
+from tftrain.data.pipeline.label_encoding import stored_task
+from tftrain.data.pipeline.normalization import check_normalization
 from tftrain.errors import DataError
 from tftrain.models import model_spec
 from tftrain.spec import catalog

@@ -4,7 +4,7 @@ Examples are batched by gathering rows of the in-memory arrays with a batch of i
 images stay uint8 (the model rescales them) and no per-example Python or tf.data work is done.
 A folder of files streams the same way: the arrays hold its paths, and each gathered batch of
 paths is decoded (`Split.load`). Record files (TFRecord, CSV lines, TFDS) that do not fit in
-memory go to tftrain.data.streaming instead, which keeps the same promise below.
+memory go to tftrain.data.pipeline.streaming instead, which keeps the same promise below.
 
 The indices of training batch `s` are a pure function of (seed, s): epoch `e` visits the
 examples in the stateless permutation `index_shuffle(seed, e)`, and `with_replacement` draws
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.data.base import FileList, LoadedData, StreamedData
-from tftrain.data.label_encoding import encode_array, encode_batches, encoding_first, one_hot_classes
+from tftrain.data.pipeline.label_encoding import encode_array, encode_batches, encoding_first, one_hot_classes
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import Config
@@ -59,7 +59,7 @@ class Pipelines:
     validation_steps: int | None
     train_examples: int
     _train_from: Callable[[int], tf.data.Dataset] = field(repr=False)
-    # Each multi_worker worker reads its own files (tftrain.data.streaming); else it keeps its
+    # Each multi_worker worker reads its own files (tftrain.data.pipeline.streaming); else it keeps its
     # share of every global batch (tftrain.training.distribute.shard_by_example).
     file_sharded: bool = False
     # An error raised while reading the data -> a one-line message naming the file (or None).
@@ -84,7 +84,7 @@ def _splits(data: LoadedData | StreamedData) -> tuple[Split, Split | None]:
         return (Split("train", data.x_train, data.y_train),
                 None if data.x_test is None else Split("test", data.x_test, data.y_test))
     if not isinstance(data.train, FileList):
-        raise TypeError("record files are split by tftrain.data.streaming")
+        raise TypeError("record files are split by tftrain.data.pipeline.streaming")
     test = data.test
     return (Split("train", data.train.paths, data.train.labels, data.train.load),
             None if test is None else Split("test", test.paths, test.labels, test.load))
@@ -127,10 +127,10 @@ class Evaluation:
 
 def evaluation_batches(data: LoadedData | StreamedData, config: Config, seed: int) -> Evaluation:
     """Unshuffled batches of the split to evaluate on (split_for_evaluation's choice), with the
-    labels the loss takes (tftrain.data.label_encoding)."""
+    labels the loss takes (tftrain.data.pipeline.label_encoding)."""
     batch_size = config.data.batch_size
     if data.streamed and not isinstance(data.train, FileList):
-        from tftrain.data import streaming
+        from tftrain.data.pipeline import streaming
 
         evaluation = streaming.evaluation_batches(data, config, seed)
     else:
@@ -174,7 +174,7 @@ def first_examples(batches: tf.data.Dataset, limit: int) -> tuple[np.ndarray, np
 def training_in_order(data: LoadedData | StreamedData, config: Config, seed: int) -> tf.data.Dataset:
     """The training split's batches (split_for_training's), unshuffled and untransformed."""
     if data.streamed and not isinstance(data.train, FileList):
-        from tftrain.data import streaming
+        from tftrain.data.pipeline import streaming
 
         return streaming.training_in_order(data, config, seed)
     return batched(split_for_training(data, config, seed)[0], config.data.batch_size)
@@ -214,15 +214,15 @@ def schedule(config: Config, examples: int) -> Schedule:
 def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, transform: Callable | None = None,
                     workers: tuple[int, int] | None = None) -> Pipelines:
     """Build the training and validation datasets for `config`. `transform(x, y, step)`: what each
-    training batch goes through once gathered (tftrain.data.transforms: class weights,
+    training batch goes through once gathered (tftrain.data.pipeline.transforms: class weights,
     augmentation), a pure function of the batch and its step;
     validation batches never do. `workers` (this worker's index, their number): a multi_worker
-    run, whose workers may each read their own files (tftrain.data.streaming). Labels reach the
-    transform and the model as the loss takes them (tftrain.data.label_encoding)."""
+    run, whose workers may each read their own files (tftrain.data.pipeline.streaming). Labels reach the
+    transform and the model as the loss takes them (tftrain.data.pipeline.label_encoding)."""
     classes = one_hot_classes(config, data)
     transform = encoding_first(transform, classes)
     if data.streamed and not isinstance(data.train, FileList):
-        from tftrain.data import streaming
+        from tftrain.data.pipeline import streaming
 
         pipelines = streaming.build_pipelines(data, config, seed, transform, workers)
     else:

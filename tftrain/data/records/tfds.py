@@ -3,7 +3,7 @@
 The builder comes from the data folder (`tfds.builder`: a registered dataset, or any dataset
 prepared there), and never from the network unless `options.download: true`. Its splits' file
 instructions (TFDS split syntax: `train[:90%]`, `train+validation`) become record files read by
-tftrain.data.streaming, each record decoded by the dataset's own features
+tftrain.data.pipeline.streaming, each record decoded by the dataset's own features
 (`info.features.deserialize_example`); counts, shapes, dtypes and class names come from its
 dataset_info.json, so nothing is read before training. Data that fits `data.in_memory_max_mb`
 is read into arrays first.
@@ -66,7 +66,7 @@ def load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
     )
     nbytes = data.example_bytes * (train.count + (test.count if test else 0))
     if fits_in_memory(cfg.in_memory_max_mb, nbytes):
-        from tftrain.data.streaming import to_memory
+        from tftrain.data.pipeline.streaming import to_memory
 
         return to_memory(data)
     return replace(data, reason=streaming_reason(cfg.in_memory_max_mb, nbytes))

@@ -7,9 +7,9 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tftrain.data import idx
 from tftrain.data.base import LoadedData, download, keras_cache_dir
-from tftrain.data.npz import read_npz
+from tftrain.data.images import idx
+from tftrain.data.images.npz import read_npz
 from tftrain.errors import DataError
 
 if TYPE_CHECKING:

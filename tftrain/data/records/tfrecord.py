@@ -11,7 +11,7 @@ the file and record, before anything is written. The first record of each split 
 with these facts, which is read instead while every file it lists is unchanged in size.
 
 Data whose decoded size fits `data.in_memory_max_mb` is then read into arrays; larger data
-streams (tftrain.data.streaming).
+streams (tftrain.data.pipeline.streaming).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
     )
     nbytes = data.example_bytes * (train.count + (test.count if test else 0))
     if fits_in_memory(cfg.in_memory_max_mb, nbytes):
-        from tftrain.data.streaming import to_memory
+        from tftrain.data.pipeline.streaming import to_memory
 
         return to_memory(data)
     return replace(data, reason=streaming_reason(cfg.in_memory_max_mb, nbytes))
@@ -180,7 +180,7 @@ class Records:
         """Read and parse every record of one file: its counts and label statistics."""
         import tensorflow as tf
 
-        from tftrain.data.streaming import raise_read_error
+        from tftrain.data.pipeline.streaming import raise_read_error
 
         if self._scan is None:
             self._scan = tf.function(self._summarize, input_signature=[tf.TensorSpec([None], tf.string)])
@@ -224,7 +224,7 @@ class Records:
         """The first record of `chunk` that does not parse as the features say: a DataError."""
         import tensorflow as tf
 
-        from tftrain.data.streaming import tf_message
+        from tftrain.data.pipeline.streaming import tf_message
 
         message = tf_message(exc)
         for i in range(len(chunk)):
@@ -244,7 +244,7 @@ class Records:
         """Decode the split's first record: an image of another shape is refused before training."""
         import tensorflow as tf
 
-        from tftrain.data.streaming import tf_message
+        from tftrain.data.pipeline.streaming import tf_message
 
         index = next((i for i, c in enumerate(split.counts) if c), None)
         if index is None:
@@ -343,10 +343,9 @@ def _canonical(features: dict) -> dict:
 
 
 def write_sidecar(folder: Path, features: dict, label: str, files: dict[str, dict], class_names) -> Path:
-    """Record what checking `files` (name -> records, bytes, label low/high/values) would find."""
-    from tftrain.runs import atomic_write
-
+    """Record what checking `files` (name -> records, bytes, label low/high/values) would find.
+    Written into `tftrain convert`'s staging folder, which appears under its name in one rename."""
     info = {"format": SIDECAR_FORMAT, "features": features, "label": label,
             "class_names": list(class_names) if class_names else None, "files": files}
-    atomic_write(folder / SIDECAR, json.dumps(info, indent=1) + "\n")
+    (folder / SIDECAR).write_text(json.dumps(info, indent=1) + "\n")
     return folder / SIDECAR

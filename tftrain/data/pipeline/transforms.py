@@ -1,4 +1,4 @@
-"""What every training batch goes through once gathered (the hook of tftrain.data.pipeline):
+"""What every training batch goes through once gathered (the hook of tftrain.data.pipeline.batches):
 class weights as sample weights, then the pipeline's augmentation.
 
 `training_transform(...)` returns `(x, y, step) -> (x, y) | (x, y, sample_weight)`, a pure
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from tftrain.data.augmentation import PipelineAugmentation
+from tftrain.data.pipeline.augmentation import PipelineAugmentation
 from tftrain.spec.checks import RunFacts
 
 if TYPE_CHECKING:

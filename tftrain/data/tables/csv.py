@@ -4,7 +4,7 @@ The target decides the task: integers (0, 1, 2, ...) are class labels, other num
 regression targets, and text ("setosa", "virginica") names classes, numbered in sorted order.
 Read with the standard csv module and NumPy (no pandas dependency for one file format).
 
-Files larger than `data.in_memory_max_mb` stream (tftrain.data.streaming reads their lines,
+Files larger than `data.in_memory_max_mb` stream (tftrain.data.pipeline.streaming reads their lines,
 tf.io.decode_csv parses each batch): they are read once before training, in chunks, with the
 same checks and messages (file, line, column) and the same reading of the target.
 """

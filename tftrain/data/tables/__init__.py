@@ -1,0 +1,1 @@
+"""Tables: CSV files with one label column and feature columns."""
