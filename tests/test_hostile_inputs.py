@@ -1,0 +1,185 @@
+"""Bad input, round three (issue 34): a corpus of hostile inputs over the newer surfaces (shards,
+image folders, wide CSVs, init_from files, tune spaces and storages, convert, exports, predict),
+each run as a real `tftrain` process built in tmp_path. Every case ends with exit 2 and one
+`error:` line naming what to fix: no traceback, no signal, nothing written or left behind, and the
+process's peak memory (its own rusage, from os.wait4) under PEAK_RSS_BOUND within TIME_BOUND.
+
+The bounds are generous so a loaded 2-core machine passes: a TensorFlow import alone peaks near
+0.7 GiB; what they catch is a process that allocates what a hostile file claims (tens of GiB)
+or never ends.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.test_reliability import child_env
+
+PEAK_RSS_BOUND = 3 * 2**30  # bytes: the largest peak resident memory a refusal may take
+TIME_BOUND = 240  # seconds a refusal may take on a loaded machine (a TensorFlow start included)
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    peak_rss: int  # bytes
+
+
+def run_tftrain(args: list, cwd: Path, env: dict | None = None, stdin: str | None = None) -> Outcome:
+    """`python -m tftrain ARGS` in `cwd`; its exit status (negative: killed by that signal) and
+    its own peak RSS. A process past TIME_BOUND is killed and the test fails."""
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "tftrain", *map(str, args)], cwd=cwd,
+                            env={**child_env(cwd.parent), **(env or {})}, text=True, stdout=out, stderr=err,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+    if stdin is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    deadline = time.monotonic() + TIME_BOUND
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            pytest.fail(f"tftrain {' '.join(map(str, args))}: still running after {TIME_BOUND} s")
+        time.sleep(0.2)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0), err.seek(0)
+    return Outcome(proc.returncode, out.read(), err.read(), usage.ru_maxrss * 1024)
+
+
+def tree(root: Path) -> set[str]:
+    """Every path under root (files, folders, links), relative."""
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def assert_refused(outcome: Outcome, *expected: str) -> str:
+    """Exit 2, one `error:` line on stderr holding each of `expected`, no traceback, no signal,
+    peak memory within PEAK_RSS_BOUND; returns the line."""
+    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    assert outcome.code == 2, f"exit {outcome.code}: {outcome.stderr[-3000:]}"
+    assert len(lines) == 1 and lines[0].startswith("error: "), outcome.stderr[-3000:]
+    assert "Traceback" not in outcome.stderr and outcome.stdout == "", outcome.stdout + outcome.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    assert outcome.peak_rss < PEAK_RSS_BOUND, f"peak RSS {outcome.peak_rss / 2**30:.2f} GiB: {lines[0]}"
+    return lines[0]
+
+
+@dataclass
+class Case:
+    """One hostile input: `build(tmp_path)` writes its files and returns the tftrain arguments."""
+    name: str
+    build: Callable[[Path], list]
+    expected: tuple[str, ...]
+    env: dict = field(default_factory=dict)
+
+
+CORPUS: list[Case] = []
+
+
+def case(name: str, *expected: str, env: dict | None = None):
+    """Add the decorated builder to CORPUS."""
+    def add(build):
+        CORPUS.append(Case(name, build, expected, env or {}))
+        return build
+    return add
+
+
+def write(path: Path, content) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    return path
+
+
+def run_args(root: Path, config: dict, *more) -> list:
+    return ["run", write(root / "config.yaml", config), "--runs-dir", root / "runs", *more]
+
+
+# -- class 1: the process dies inside TensorFlow's record reader ------------------------------
+
+RAW = {"image": {"type": "bytes", "decode": "raw", "shape": [2, 2, 1]}, "label": {"type": "int64"}}
+
+
+def tfrecord_config(root: Path, pattern: str) -> dict:
+    return {"data": {"dataset": "tfrecord", "path": str(root / pattern), "validation": "none",
+                     "options": {"features": RAW, "label": "label"}},
+            "model": {"type": "dense", "hidden": [4]}, "loss": "sparse_categorical_crossentropy",
+            "training": {"epochs": 1}}
+
+
+def frame(data: bytes, length: int | None = None) -> bytes:
+    """One TFRecord frame: a length field (its true checksum) claiming `length` bytes."""
+    from tftrain.data.record_framing import masked_crc
+
+    field = struct.pack("<Q", len(data) if length is None else length)
+    return field + struct.pack("<I", masked_crc(field)) + data + b"\0\0\0\0"
+
+
+@case("tfrecord length field claims 1 TiB", "train.tfrecord: truncated record at 0",
+      "claims 1,099,511,627,776 bytes")
+def _(root):
+    write(root / "train.tfrecord", frame(b"x" * 20, length=2**40))
+    return run_args(root, tfrecord_config(root, "train.tfrecord"))
+
+
+@case("gzip shard whose record inflates past the cap", "train.tfrecord.gz: record 0", "a record is at most 256 MiB")
+def _(root):
+    write(root / "train.tfrecord.gz", gzip.compress(frame(bytes(2**26), length=3 * 2**30), compresslevel=1))
+    return run_args(root, tfrecord_config(root, "train.tfrecord.gz"))
+
+
+@case("a shard glob matching a device names data.path", "data.path:", "/dev/stderr", "not a regular file")
+def _(root):
+    config = tfrecord_config(root, "x")
+    config["data"]["path"] = "/dev/std[e]rr"
+    return run_args(root, config)
+
+
+@pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
+def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
+    root = tmp_path / "work"
+    root.mkdir()
+    args = hostile.build(root)
+    before = tree(root)
+    assert_refused(run_tftrain(args, root, hostile.env), *hostile.expected)
+    assert tree(root) == before, "a refusal wrote or removed files"
+
+
+def test_record_framing_counts_what_tensorflow_reads_and_refuses_damaged_lengths(tmp_path):
+    from tests.test_streaming import write_records
+    from tftrain.data.record_framing import check_framing
+    from tftrain.errors import DataError
+
+    records = [bytes([i]) * (i * 37 % 300) for i in range(200)]
+    plain = write_records(tmp_path / "a.tfrecord", records)
+    packed = write_records(tmp_path / "a.tfrecord.gz", records, compress=True)
+    assert check_framing(plain, "") == check_framing(packed, "GZIP") == 200
+    chained = write(tmp_path / "b.tfrecord.gz", packed.read_bytes() * 2)  # two gzip members, as TF reads them
+    assert check_framing(chained, "GZIP") == 400
+    damaged = bytearray(plain.read_bytes())
+    damaged[3] ^= 0x40  # the first length field, now claiming a terabyte
+    with pytest.raises(DataError, match=r"c.tfrecord: corrupted record at 0: record 0's length field fails"):
+        check_framing(write(tmp_path / "c.tfrecord", bytes(damaged)), "")
+    with pytest.raises(DataError, match=r"not a valid gzip stream"):
+        check_framing(write(tmp_path / "d.tfrecord.gz", packed.read_bytes()[:40] + b"\xff" * 64), "GZIP")
