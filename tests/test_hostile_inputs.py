@@ -156,6 +156,71 @@ def _(root):
     return run_args(root, config)
 
 
+# -- class 2: hangs (non-regular files opened as data, counts a file or config makes large) ---
+
+LINEAR = {"data": {"dataset": "synthetic_regression", "validation": "none"}, "model": {"type": "linear"},
+          "loss": "mse", "training": {"epochs": 1}}
+
+
+def png(path: Path, side: int = 8) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((side, side, 3), np.uint8)).save(path)
+    return path
+
+
+def images_npz(root: Path, side: int = 8) -> Path:
+    x = np.zeros((8, side, side, 3), np.uint8)
+    y = (np.arange(8) % 2).astype(np.int64)
+    np.savez(root / "images.npz", x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
+    return root / "images.npz"
+
+
+def image_config(path: Path, **data) -> dict:
+    return {"data": {"dataset": "npz", "path": str(path), **data},
+            "model": {"type": "cnn", "conv": [4], "dense": [4]},
+            "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}, "training": {"epochs": 1}}
+
+
+@case("a FIFO named like an image in an image folder", "b.png: is a FIFO (named pipe)",
+      "an image folder holds image files only")
+def _(root):
+    for name in ("cat/a.png", "dog/a.png"):
+        png(root / "images" / name)
+    os.mkfifo(root / "images" / "dog" / "b.png")
+    config = {**image_config(root / "images"), "data": {"dataset": "image_folder", "path": str(root / "images"), "validation": "none"}}
+    return run_args(root, config)
+
+
+@case("a FIFO as the tune journal", "study.journal is a FIFO (named pipe)", "--storage")
+def _(root):
+    os.mkfifo(root / "study.journal")
+    config = {**LINEAR, "tune": {"space": {"optimizer.learning_rate": {"uniform": [0.01, 0.1]}}, "trials": 2}}
+    return ["tune", write(root / "config.yaml", config), "--storage", f"journal:{root / 'study.journal'}",
+            "--runs-dir", root / "runs"]
+
+
+@case("a CSV header of 200,000 columns", "the header has 200,000 columns; a table has at most 16,384")
+def _(root):
+    write(root / "wide.csv", ",".join(f"c{i}" for i in range(200_000)) + "\n" + ",".join("1" * 200_000) + "\n")
+    config = {"data": {"dataset": "csv", "path": str(root / "wide.csv"), "validation": "none", "options": {"label": "c0"}},
+              "model": {"type": "linear"}, "loss": "mse"}
+    return run_args(root, config)
+
+
+@case("a tune choice list of 50,000 values", "choice lists 50,000 values; at most 1,000")
+def _(root):
+    config = {**LINEAR, "tune": {"space": {"data.batch_size": {"choice": list(range(1, 50_001))}}, "trials": 2}}
+    return ["tune", write(root / "config.yaml", config), "--runs-dir", root / "runs"]
+
+
+@case("augmentation num_ops: 1e9", "rand_augment.num_ops: expected a value <= 64, got 1,000,000,000")
+def _(root):
+    config = image_config(images_npz(root), augmentation=[{"rand_augment": {"num_ops": 10**9}}])
+    return run_args(root, config)
+
+
 @pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
 def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
     root = tmp_path / "work"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,7 @@ from tftrain import catalog
 from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
+from tftrain.models.layer_bounds import check_bound
 from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
 from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 from tftrain.tune_spec import TuneSpec
@@ -248,6 +250,7 @@ class DataConfig(Strict):
                     why = " (tftrain seeds every layer from the run's seed)" if key == "seed" else suggest(key, allowed)
                     raise ValueError(f".{i}.{name}: unknown parameter '{key}'{why}; valid: "
                                      f"{', '.join(sorted(allowed)) or 'none'}")
+                check_bound(key, params[key], f".{i}.{name}.{key}")  # num_ops: 1e9 would never finish tracing
             layers.append({name: dict(params)})
         return layers
 
@@ -348,7 +351,7 @@ class TrainingConfig(Strict):
             if not re.fullmatch(DEVICE_PATTERN, name, flags=re.IGNORECASE):
                 raise ValueError(f"expected device names such as gpu:0 or cpu:1, got {show(name)}")
         canonical = [canonical_device(name) for name in value]
-        duplicates = sorted({name for name in canonical if canonical.count(name) > 1})
+        duplicates = sorted(name for name, n in Counter(canonical).items() if n > 1)
         if duplicates:
             raise ValueError(f"{duplicates[0]} is listed twice")
         return value

@@ -28,6 +28,14 @@ def is_data_file(path: str | os.PathLike) -> bool:
         return False
 
 
+def is_regular(path: str | os.PathLike) -> bool:
+    """True for a regular file (links followed): one stat, for the files of a listed folder."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def require_data_file(path: str | os.PathLike, key: str) -> Path:
     """`path` if it is a data file; else a DataError naming `key` and what the path is."""
     path = Path(path)

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from tftrain import catalog
+from tftrain.models.layer_bounds import check_bound
 from tftrain.models.layers import (
     CLASS_ALIASES,
     COMMON,
@@ -130,6 +131,7 @@ def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
             raise ValueError(f"{here}: unknown parameter {show(key)}{suggest(str(key), valid)}; "
                              f"valid: {', '.join(valid)}")
         out[key] = check_value(kind, given, f"{here}.{key}")
+        check_bound(key, out[key], f"{here}.{key}")
     missing = [key for key, kind in params.items() if kind.endswith("!") and key not in out]
     if missing:
         raise ValueError(f"{here}: required parameter '{missing[0]}' is missing")
