@@ -221,6 +221,94 @@ def _(root):
     return run_args(root, config)
 
 
+# -- class 3: memory bombs (sizes a file or option claims, checked before allocating) ---------
+
+def zip_of(path: Path, members: dict[str, bytes | int]) -> Path:
+    """A deflated zip; an int member is that many zero bytes, written a chunk at a time."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, content in members.items():
+            with archive.open(name, "w", force_zip64=True) as f:
+                if isinstance(content, bytes):
+                    f.write(content)
+                else:
+                    for _ in range(content // 2**24):
+                        f.write(bytes(2**24))
+    return path
+
+
+def npy_header(shape: tuple, dtype: str = "<f4") -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+@case("init_from .keras whose weights inflate 1,000 times", "model.init_from: ", "model.keras: refused: its",
+      "bytes inflate to 268,435,")
+def _(root):
+    zip_of(root / "model.keras", {"config.json": b'{"class_name": "Sequential", "config": {}}',
+                                  "metadata.json": b"{}", "model.weights.h5": 2**28})
+    return run_args(root, {**LINEAR, "model": {"type": "linear", "init_from": str(root / "model.keras")}})
+
+
+@case("journal storage on /dev/zero", "/dev/zero is a device, not a regular file", "--storage")
+def _(root):
+    config = {**LINEAR, "tune": {"space": {"optimizer.learning_rate": {"uniform": [0.01, 0.1]}}, "trials": 2}}
+    return ["tune", write(root / "config.yaml", config), "--storage", "journal:/dev/zero", "--runs-dir", root / "runs"]
+
+
+@case(".npy header in an .npz claiming 4 TiB", "array 'x_train': its header claims 4,096.0 GiB of data")
+def _(root):
+    zip_of(root / "data.npz", {"x_train.npy": npy_header((2**40,)) + bytes(64),
+                               "y_train.npy": npy_header((4,), "<i8") + bytes(32)})
+    return run_args(root, {**LINEAR, "data": {"dataset": "npz", "path": str(root / "data.npz"), "validation": "none"}})
+
+
+@case("a CIFAR pickle calling numpy.ndarray for 10^6 images", "data_batch_1: refused to unpickle a call of numpy.ndarray")
+def _(root):
+    import pickle
+
+    class Claim:
+        def __reduce__(self):
+            return np.ndarray, ((10**6, 3072), "u1")
+
+    batch = pickle.dumps({b"data": Claim(), b"labels": [0] * 4}, protocol=2)
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+        write(root / "cifar" / name, batch)
+    return run_args(root, image_config(root / "cifar") | {"data": {"dataset": "cifar10", "path": str(root / "cifar")}})
+
+
+@case("backbone alpha: 1e6", "model.options.alpha: expected a width multiplier in (0, 4.0], got 1000000.0")
+def _(root):
+    config = image_config(images_npz(root, side=32))
+    config["model"] = {"type": "application", "name": "mobilenet_v3_small", "weights": None,
+                       "options": {"alpha": 1.0e6}}
+    return run_args(root, config)
+
+
+@case("a 100,000-pixel random crop inside the model", "random_crop.height: expected a value <= 16,384, got 100,000")
+def _(root):
+    config = image_config(images_npz(root), augmentation_on="model",
+                          augmentation=[{"random_crop": {"height": 100_000, "width": 100_000}}])
+    return run_args(root, config)
+
+
+@case("a random crop larger than the images", "a 64x64 crop is larger than the 8x8 images", "height <= 8")
+def _(root):
+    config = image_config(images_npz(root), augmentation_on="model",
+                          augmentation=[{"random_crop": {"height": 64, "width": 64}}])
+    return run_args(root, config)
+
+
+@case("tune --jobs 1000000", "--jobs: expected at most 256 trials at once", "got 1,000,000")
+def _(root):
+    config = {**LINEAR, "tune": {"space": {"optimizer.learning_rate": {"uniform": [0.01, 0.1]}}, "trials": 2}}
+    return ["tune", write(root / "config.yaml", config), "--jobs", "1000000", "--runs-dir", root / "runs"]
+
+
 @pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
 def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
     root = tmp_path / "work"

@@ -29,6 +29,7 @@ from pydantic import Field, PositiveInt, field_validator
 
 from tftrain.errors import DataError
 from tftrain.models.base import ModelSchema, ModelSpec, output_layer
+from tftrain.models.layer_bounds import check_bound
 from tftrain.models.layer_config import check_value, entry_parts, snake_case
 from tftrain.models.sequential import check_layer_list, expand, parameters_text, unique_names
 from tftrain.schema import check_activation, show, suggest, unknown
@@ -39,6 +40,7 @@ from tftrain.schema import check_activation, show, suggest, unknown
 #   inside the backbone does it itself (include_preprocessing), from 0..255
 # name -> (keras.applications function, preprocessing, minimum height/width, extra options)
 _MOBILENET = {"alpha": "float", "depth_multiplier": "int"}
+_SIZE_FACTORS = {"alpha": 4.0}  # Keras's pretrained widths go to 1.4; 4 is already a ~16x larger backbone
 _MOBILENET_V3 = {"alpha": "float", "minimalistic": "bool"}
 BACKBONES: dict[str, tuple[str, str, int, dict[str, str]]] = {
     **{f"convnext_{size}": (f"ConvNeXt{size.capitalize().replace('Xlarge', 'XLarge')}", "inside", 32, {})
@@ -111,6 +113,10 @@ class ApplicationModel(ModelSchema):
                 raise ValueError(f"unknown option {show(key)} for {name}{suggest(str(key), allowed)}; "
                                  f"valid: {', '.join(allowed) or 'none'}")
             check_value(allowed[key], given, f".{key}")
+            if key in _SIZE_FACTORS and not 0 < given <= _SIZE_FACTORS[key]:  # alpha: 1e6 scales every filter count
+                raise ValueError(f".{key}: expected a width multiplier in (0, {_SIZE_FACTORS[key]}], got {given!r} "
+                                 "(larger builds a backbone that does not fit in memory)")
+            check_bound(key, given, f".{key}")
         return value
 
     def head_layers(self) -> list[tuple[str, dict]]:
