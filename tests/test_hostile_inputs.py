@@ -336,3 +336,40 @@ def test_record_framing_counts_what_tensorflow_reads_and_refuses_damaged_lengths
         check_framing(write(tmp_path / "c.tfrecord", bytes(damaged)), "")
     with pytest.raises(DataError, match=r"not a valid gzip stream"):
         check_framing(write(tmp_path / "d.tfrecord.gz", packed.read_bytes()[:40] + b"\xff" * 64), "GZIP")
+
+
+# -- class 4: data loss -------------------------------------------------------------------------
+
+def one_error_line(result) -> str:
+    """An in-process CLI result's one `error:` line (exit 2, no traceback)."""
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_convert_never_removes_a_folder_of_the_users_and_refuses_a_symlink(cli, tmp_path, tiny_mnist,
+                                                                           write_config, monkeypatch):
+    source = write_config({"data": {"dataset": "npz", "path": str(tiny_mnist)},
+                           "loss": "sparse_categorical_crossentropy"}, "source.yaml")
+    mine = write(tmp_path / ".shards.converting" / "notes.txt", "mine")  # the old fixed staging name
+    assert cli("convert", source, "--to", "tfrecord", "--output", tmp_path / "shards").exit_code == 0
+    assert mine.read_text() == "mine" and (tmp_path / "shards" / "tftrain-dataset.json").is_file()
+    before = tree(tmp_path)
+
+    import tftrain.commands.convert as convert
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(convert, "_write_split", disk_full)  # a conversion that fails half-way
+    failed = cli("convert", source, "--to", "tfrecord", "--output", tmp_path / "again")
+    assert failed.exit_code != 0 and tree(tmp_path) == before, "a failed conversion left or removed files"
+    monkeypatch.undo()
+    (tmp_path / "empty").mkdir()
+    os.symlink(tmp_path / "empty", tmp_path / "link")
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    for link in ("link", "dangling"):
+        line = one_error_line(cli("convert", source, "--to", "tfrecord", "--output", tmp_path / link))
+        assert f"--output: {tmp_path / link} is a symbolic link; give a new folder" in line
+    assert not any((tmp_path / "empty").iterdir()) and not (tmp_path / "nowhere").exists()
