@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -309,6 +309,73 @@ def _(root):
     return ["tune", write(root / "config.yaml", config), "--jobs", "1000000", "--runs-dir", root / "runs"]
 
 
+# -- class 5: tracebacks become one line ------------------------------------------------------
+
+@case("a piecewise schedule boundary of 1e30", "optimizer.learning_rate.boundaries.0: expected a value <= 2147483647")
+def _(root):
+    schedule = {"schedule": "piecewise_constant", "boundaries": [10**30], "values": [0.1, 0.01]}
+    return run_args(root, {**LINEAR, "optimizer": {"name": "sgd", "learning_rate": schedule}})
+
+
+@case("an extends chain 1,000 files deep", "config.yaml: extends chain of more than 32 files")
+def _(root):
+    for i in range(1, 1000):
+        write(root / f"e{i}.yaml", {"extends": f"e{i + 1}.yaml"})
+    write(root / "e1000.yaml", LINEAR)
+    return run_args(root, {"extends": "e1.yaml"})
+
+
+@case("a 300-character run name", "--name: expected at most 200 characters, got 300")
+def _(root):
+    return run_args(root, LINEAR, "--name", "n" * 300)
+
+
+@case("a 300-character name: in the config", "name: expected string should have at most 200 characters")
+def _(root):
+    return run_args(root, {**LINEAR, "name": "n" * 300})
+
+
+@case("a damaged study.json on tune --resume", "study.json: 'storage' is int, expected a non-empty string")
+def _(root):
+    write(root / "study" / "study.json", '{"study": "s", "storage": 7}')
+    return ["tune", "--resume", root / "study"]
+
+
+@case("a study.json that is not JSON on tune --resume", "study.json: unreadable")
+def _(root):
+    write(root / "study" / "study.json", b"\xff\xfe{garbage")
+    return ["tune", "--resume", root / "study"]
+
+
+@case("string labels in an npz", "array 'y_train' holds <U3 values; expected numbers (class labels as integers")
+def _(root):
+    np.savez(root / "data.npz", x_train=np.zeros((4, 2), np.float32), y_train=np.array(["cat", "dog"] * 2))
+    return run_args(root, {**LINEAR, "data": {"dataset": "npz", "path": str(root / "data.npz"), "validation": "none"}})
+
+
+@case("a corrupt deflate stream in an npz", "data.npz: not a readable .npz file")
+def _(root):
+    np.savez_compressed(root / "data.npz", x_train=np.arange(4096, dtype=np.float32).reshape(-1, 4),
+                        y_train=np.arange(1024, dtype=np.float32))
+    data = bytearray((root / "data.npz").read_bytes())
+    data[1000:1060] = bytes(60)  # inside the first member's deflate stream, past its header
+    (root / "data.npz").write_bytes(bytes(data))
+    return run_args(root, {**LINEAR, "data": {"dataset": "npz", "path": str(root / "data.npz"), "validation": "none"}})
+
+
+@case("a layer name TensorFlow cannot use", "model.layers[0] (dense).name: layer name 'a b!' cannot be used")
+def _(root):
+    return run_args(root, {**LINEAR, "model": {"type": "sequential", "layers": [{"dense": {"units": 1, "name": "a b!"}}]}})
+
+
+@case("a garbage weights file for a backbone", "model.weights: ", "garbage.weights.h5: not weights of mobilenet_v3_small")
+def _(root):
+    write(root / "garbage.weights.h5", bytes(range(256)) * 20)
+    config = image_config(images_npz(root, side=32))
+    config["model"] = {"type": "application", "name": "mobilenet_v3_small", "weights": str(root / "garbage.weights.h5")}
+    return run_args(root, config)
+
+
 @pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
 def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
     root = tmp_path / "work"
@@ -357,7 +424,7 @@ def test_convert_never_removes_a_folder_of_the_users_and_refuses_a_symlink(cli, 
     assert mine.read_text() == "mine" and (tmp_path / "shards" / "tftrain-dataset.json").is_file()
     before = tree(tmp_path)
 
-    import tftrain.commands.convert as convert
+    from tftrain.commands import convert
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -373,3 +440,35 @@ def test_convert_never_removes_a_folder_of_the_users_and_refuses_a_symlink(cli, 
         line = one_error_line(cli("convert", source, "--to", "tfrecord", "--output", tmp_path / link))
         assert f"--output: {tmp_path / link} is a symbolic link; give a new folder" in line
     assert not any((tmp_path / "empty").iterdir()) and not (tmp_path / "nowhere").exists()
+
+
+# -- class 5 on a trained run: predict inputs and plot ----------------------------------------
+
+def test_predict_inputs_that_used_to_raise_are_one_line(cli, tiny_runs, tmp_path):
+    import pickle
+
+    run = tiny_runs["regression"]
+    cases = {
+        "pickled.npz": "holds Python objects (a pickle)",
+        "objects.npy": "holds Python objects (a pickle)",
+        "latin1.csv": "not a readable CSV file",
+        "empty.npy": "an empty array of shape (0, 1); expected at least one example",
+        "claims.npy": "its header claims 4,096.0 GiB of data, but the file holds 8 bytes",
+    }
+    zip_of(tmp_path / "pickled.npz", {"x.npy": npy_header((2,), "|O") + pickle.dumps([1, 2])})
+    write(tmp_path / "objects.npy", npy_header((2,), "|O") + pickle.dumps([1, 2]))
+    write(tmp_path / "latin1.csv", "x\n1.5\ncaf\xe9\n".encode("latin-1"))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 1), np.float32))
+    write(tmp_path / "claims.npy", npy_header((2**40,)) + bytes(8))
+    for name, message in cases.items():
+        line = one_error_line(cli("predict", run, tmp_path / name))
+        assert f"{name}: " in line and message in line, line
+
+
+def test_plot_of_a_history_without_metrics_is_one_line(cli, tiny_runs, tmp_path):
+    import shutil
+
+    run = Path(shutil.copytree(tiny_runs["regression"], tmp_path / "run"))
+    (run / "history.csv").write_text("epoch,lr\n1,0.1\n2,0.1\n")
+    line = one_error_line(cli("plot", run, "--output", tmp_path / "out.png"))
+    assert "history.csv has no metric columns to plot" in line and not (tmp_path / "out.png").exists()

@@ -59,6 +59,7 @@ from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show
 from tftrain.tune_spec import TuneSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+MAX_NAME_LENGTH = 200  # a run folder is the name plus a date, one path component (at most 255 bytes)
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
 DEVICE_PATTERN = r"(/?device:|/)?(cpu|gpu):(\d+)"
 # A YAML file needs a handful of aliases at most; thousands are an alias ("billion laughs") bomb.
@@ -438,7 +439,7 @@ class TrackingConfig(Strict):
 class Config(Strict):
     """One training run, fully described."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)] | None = None  # null -> the config file's stem
     seed: Seed | None = 0  # fixed so two runs of one config agree; null picks one and records it
     deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
     data: DataConfig  # no sensible default: the user must say what to train on

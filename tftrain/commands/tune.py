@@ -535,8 +535,9 @@ class StudyRun:
         previous = {}
         try:
             previous = json.loads((self.folder / "study.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, ValueError):
             pass
+        previous = previous if isinstance(previous, dict) else {}
         return {"study": self.name, "storage": masked(self.url), "status": status,
                 "objective": {"metric": self.plan.metric, "direction": self.plan.direction},
                 "sampler": self.plan.spec.sampler.model_dump(), "pruner": self.plan.spec.pruner.model_dump(),

@@ -41,9 +41,14 @@ def _gib(n: int) -> str:
 def _header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype, int]:
     """(shape, dtype, data bytes) of the .npy at the start of `f`; DataError for a pickle."""
     fmt = np.lib.format
-    version = fmt.read_magic(f)
-    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-    shape, _, dtype = read(f)
+    try:
+        version = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (OSError, EOFError, zlib.error):
+        raise
+    except Exception as exc:  # noqa: BLE001 (a damaged header reaches NumPy's tokenizer: TokenError, SyntaxError)
+        raise DataError(f"{where}: not a NumPy array (its header does not parse: {type(exc).__name__})") from None
     if dtype.hasobject:
         raise DataError(f"{where}: holds Python objects (a pickle), which tftrain never loads; expected an array "
                         "of numbers")

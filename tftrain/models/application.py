@@ -214,8 +214,15 @@ class ApplicationModel(ModelSchema):
     def _backbone_model(self, size: tuple[int, int], weights: str | None):
         """keras.applications' model without its classifier, for images of `size`."""
         function = _functions()[BACKBONES[self.name][0]]
-        with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext():
+        if weights in (None, "imagenet"):
+            with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext():
+                return function(include_top=False, weights=weights, input_shape=(*size, 3), **self.options)
+        try:
             return function(include_top=False, weights=weights, input_shape=(*size, 3), **self.options)
+        except Exception as exc:  # noqa: BLE001 (h5py's OSError, Keras's ValueError for other layers, ...)
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DataError(f"model.weights: {weights}: not weights of {self.name} Keras can load "
+                            f"({why}); expected a {self.name} weights file (.weights.h5)") from None
 
     def _freeze(self, backbone) -> bool:
         """Apply `trainable`; True when the backbone (or its first layers) stays frozen."""
