@@ -376,6 +376,45 @@ def _(root):
     return run_args(root, config)
 
 
+# -- class 6: accepted nonsense, refused at validate --------------------------------------------
+
+def accumulating(batches: int, **training) -> dict:
+    return {**LINEAR, "optimizer": {"name": "sgd", "gradient_accumulation_steps": batches},
+            "training": training or {"epochs": 1}}
+
+
+@case("gradient accumulation over 1e9 batches (validate)",
+      "optimizer.gradient_accumulation_steps: expected an integer in [2, 65536] or null, got 1000000000")
+def _(root):
+    return ["validate", write(root / "config.yaml", accumulating(10**9))]
+
+
+@case("gradient accumulation over more batches than training.steps (validate)",
+      "optimizer.gradient_accumulation_steps: 50 batches per update, but the run trains training.steps 10")
+def _(root):
+    return ["validate", write(root / "config.yaml", accumulating(50, steps=10))]
+
+
+@case("gradient accumulation over more batches than the epochs hold (run)",
+      "optimizer.gradient_accumulation_steps: 5000 batches per update, but the run trains 7 steps on this data")
+def _(root):
+    return run_args(root, accumulating(5000))
+
+
+@case("class_weight naming class 0 twice (validate)", 'training.class_weight.0: class 0 is given twice (0 and "0")')
+def _(root):
+    write(root / "config.yaml", "data: {dataset: synthetic_binary}\nmodel: {type: linear}\n"
+          "loss: binary_crossentropy\ntraining: {epochs: 1, class_weight: {0: 1.0, '0': 2.0}}\n")
+    return ["validate", root / "config.yaml"]
+
+
+@case("class_weight with a YAML duplicate key (validate)", "config.yaml: line 2: key 1.0 is given twice")
+def _(root):
+    write(root / "config.yaml", "data: {dataset: synthetic_binary}\ntraining: {class_weight: {1: 1.0, 1.0: 2.0}}\n"
+          "model: {type: linear}\nloss: binary_crossentropy\n")
+    return ["validate", root / "config.yaml"]
+
+
 @pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
 def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
     root = tmp_path / "work"

@@ -364,11 +364,14 @@ class TrainingConfig(Strict):
         gives) or class names; weights are numbers >= 0, at least one of them positive."""
         if not isinstance(value, dict):
             return value
-        weights = {}
+        weights, given_as = {}, {}
         for key, weight in value.items():
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
                 raise ValueError(f".{key}: expected a weight >= 0, got {show(weight)}")
-            weights[int(key) if isinstance(key, str) and key.isdigit() else key] = float(weight)
+            index = int(key) if isinstance(key, str) and key.isdigit() else key
+            if index in weights:  # 0 and "0" (or "00") name one class: merging them would hide one weight
+                raise ValueError(f".{key}: class {index} is given twice ({show(given_as[index])} and {show(key)})")
+            weights[index], given_as[index] = float(weight), key
         if not any(weights.values()):
             raise ValueError("expected at least one positive weight (classes not listed weigh 1.0)")
         return weights

@@ -75,6 +75,10 @@ def _recipes(config: Config) -> list[str]:
                      f"preprocesses itself ({config.model.name}'s preprocess_input is inside the model); use auto")
     if training.steps is not None and optimizer.scheduled:
         found += _schedule_in_steps(optimizer.learning_rate, training.steps)
+    accumulate = optimizer.params.get("gradient_accumulation_steps")
+    if training.steps is not None and isinstance(accumulate, int) and accumulate > training.steps:
+        found.append(f"optimizer.gradient_accumulation_steps: {accumulate} batches per update, but the run trains "
+                     f"training.steps {training.steps}: no update would ever be applied")
     return found
 
 
