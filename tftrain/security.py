@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from tftrain.errors import TftrainError, UserError
 
 MIN_KERAS = "3.13.2"  # the first release with the fixes for the known .keras loading CVEs
 MAX_CONFIG_BYTES = 64 * 2**20  # a model's config.json is kilobytes; more is not a model we load
+MAX_INFLATION = 100  # inflated / archive bytes past which a .keras file is a zip bomb (weights barely compress)
+MAX_BOMB_FREE_BYTES = 64 * 2**20  # archives inflating to less are never refused for their ratio
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TRUST = "if you trust its source, pass --unsafe"
 
@@ -97,8 +100,9 @@ def refuse_code(path: Path) -> None:
             if info.file_size > MAX_CONFIG_BYTES:
                 raise UserError(f"{path}: refused: its config.json is {info.file_size} bytes "
                                 f"(more than {MAX_CONFIG_BYTES})")
+            _check_inflated_size(path, archive.infolist())
             config = json.loads(archive.read(info))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, zlib.error) as exc:
         raise UserError(f"{path}: not a valid .keras archive ({exc.__class__.__name__})") from None
     for node in _objects(config):
         name = node.get("config", {}).get("name") if isinstance(node.get("config"), dict) else None
@@ -113,6 +117,21 @@ def refuse_code(path: Path) -> None:
             raise UserError(
                 f"{path}: refused: it uses {what!r}, a class that is not part of Keras; loading it would "
                 f"need code from elsewhere, and tftrain runs no code that comes with a model ({_TRUST})")
+
+
+def _check_inflated_size(path: Path, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse an archive whose members inflate past what this machine has available, or far past
+    the file (a zip bomb: Keras reads the weights member into memory whole). Python's zipfile never
+    inflates a member past the size it declares, so the declared sizes bound what loading reads."""
+    from tftrain.data.safe_arrays import available_memory
+
+    inflated, packed = sum(m.file_size for m in members), max(path.stat().st_size, 1)
+    if inflated > available_memory() * 0.8:
+        raise UserError(f"{path}: refused: it inflates to {inflated / 2**30:,.1f} GiB, more than this machine's "
+                        f"{available_memory() / 2**30:,.1f} GiB of available memory")
+    if inflated > MAX_BOMB_FREE_BYTES and inflated > MAX_INFLATION * packed:
+        raise UserError(f"{path}: refused: its {packed:,} bytes inflate to {inflated:,} ({inflated // packed:,} "
+                        f"times; model weights compress at most a few times): not a genuine .keras file")
 
 
 def _objects(node: Any):

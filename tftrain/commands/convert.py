@@ -14,6 +14,8 @@ shards back needs no pass over them and a failed conversion leaves nothing.
 from __future__ import annotations
 
 import math
+import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,16 +57,22 @@ def convert(config: Config, output: Path, shards: int | None, gzip: bool = False
     from tftrain.data import load_data
 
     output = Path(output)
+    if output.is_symlink():  # renaming onto it would replace the link or write where it points
+        raise UserError(f"--output: {output} is a symbolic link; give a new folder")
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise UserError(f"--output: {output} exists and is not an empty folder; give a new folder")
+    if output.parent.exists() and not output.parent.is_dir():
+        raise UserError(f"--output: {output.parent} is not a folder")
     data = load_data(config, config.seed)
     features = _features(data)
     suffix = ".tfrecord.gz" if gzip else ".tfrecord"
     example_bytes = int(np.prod(data.input_shape)) * np.dtype(data.input_dtype).itemsize
     count = shards or max(1, math.ceil(example_bytes * data.train_count / SHARD_BYTES))
-    staging = output.parent / f".{output.name}.converting"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # A new, uniquely named folder: a fixed name could be a folder of the user's, which a failed
+    # conversion would then delete.
+    staging = output.parent / f".{output.name}.converting-{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()  # never exist_ok: an existing folder of that name is not ours to fill or remove
     try:
         files = {}
         for split, n in (("train", data.train_count), ("test", data.test_count)):

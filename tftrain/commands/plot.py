@@ -52,6 +52,9 @@ def overlay_figure(all_curves: list[Curves]) -> Figure:
     for curves in all_curves:
         metrics += [m for m in curves.metrics() if m not in metrics]
     panels = metrics + [p for p in ("w", "b") if any(p in c.columns for c in all_curves)]
+    if not panels:  # a damaged history.csv (only an epoch column): nothing to draw
+        raise UserError(f"{', '.join(c.label for c in all_curves)[:200]}: history.csv has no metric columns to plot "
+                        "(the file is damaged)")
     figure = Figure(layout="constrained")
     axes = _axes_for(figure, len(panels))
     x_names = {c.x_name for c in all_curves}

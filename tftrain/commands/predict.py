@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tftrain.data.safe_arrays import load_npy, load_npz, npz_names
 from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
 from tftrain.runs.model import as_probabilities, load_run_model
@@ -63,26 +64,26 @@ def read_input(path: Path, input_shape: tuple[int, ...], label_column: str | Non
 
 
 def _read_array(path: Path) -> np.ndarray:
-    try:
-        loaded = np.load(path, allow_pickle=False)  # never unpickle objects from an input file
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable {path.suffix} file ({str(exc).splitlines()[0][:100]})") from None
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        key = next((k for k in NPZ_KEYS if k in loaded.files), None)
-        if key is None and len(loaded.files) == 1:
-            key = loaded.files[0]
-        if key is None:
-            raise DataError(f"{path}: which array holds the inputs? expected one of {', '.join(NPZ_KEYS)} "
-                            f"(found {', '.join(loaded.files) or 'none'})")
-        return loaded[key]
+    """An .npy, or the inputs array of an .npz; declared sizes checked, pickles never loaded."""
+    if path.suffix.lower() == ".npy":
+        return load_npy(path)
+    files = npz_names(path)
+    key = next((k for k in NPZ_KEYS if k in files), None)
+    if key is None and len(files) == 1:
+        key = files[0]
+    if key is None:
+        raise DataError(f"{path}: which array holds the inputs? expected one of {', '.join(NPZ_KEYS)} "
+                        f"(found {', '.join(files) or 'none'})")
+    return load_npz(path, [key])[key]
 
 
 def _read_csv(path: Path, label_column: str | None) -> np.ndarray:
     """Numeric rows; a first row that is not numeric is a header (a label column is dropped)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.reader(f) if row]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f) if row]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({str(exc)[:100]}); expected UTF-8 text") from None
     if not rows:
         raise DataError(f"{path}: empty CSV file")
     header = None
@@ -119,6 +120,8 @@ def _read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
 def _as_examples(path: Path, array: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise DataError(f"{path}: expected numbers, got an array of {array.dtype}")
+    if array.size == 0:
+        raise DataError(f"{path}: an empty array of shape {tuple(array.shape)}; expected at least one example")
     if tuple(array.shape[1:]) == input_shape:
         return array
     if tuple(array.shape) == input_shape:  # a single example

@@ -24,6 +24,7 @@ except ImportError:  # Windows: no advisory locks (one tune process per study th
     fcntl = None
 
 from tftrain.errors import UserError
+from tftrain.safe_files import describe, is_data_file
 from tftrain.spec.base import suggest
 from tftrain.spec.tune import Dimension, TuneSpec, yaml_text
 
@@ -70,6 +71,7 @@ def open_storage(url: str):
         path = Path(url.removeprefix("journal:").removeprefix("//"))
         if not path.parent.is_dir():
             raise UserError(f"--storage {url}: folder {path.parent} does not exist")
+        _check_existing(url, path)
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(path)))
@@ -89,7 +91,7 @@ def open_storage(url: str):
     if backend == "sqlite":
         _check_sqlite_path(url, parsed.database)
         kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-        lock = _locked(Path(f"{parsed.database}.lock"))
+        lock = _locked(Path(parsed.database).parent)  # the folder: a refusal leaves no lock file behind
     try:
         with lock:
             return _rdb_storage(opt, url, kwargs)
@@ -126,6 +128,15 @@ def _check_sqlite_path(url: str, database: str | None) -> None:
         raise UserError(f"--storage {url}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UserError(f"--storage {url}: folder {folder} is not writable")
+    _check_existing(url, Path(database))
+
+
+def _check_existing(url: str, path: Path) -> None:
+    """A storage file that exists must be a regular file: a FIFO would block forever, /dev/zero
+    would be read without end."""
+    if os.path.lexists(path) and not is_data_file(path):
+        raise UserError(f"--storage {masked(url)}: {path} {describe(path)}; expected a database or journal "
+                        "file, or a path where one can be made")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,8 +272,9 @@ class Owners:
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """An exclusive lock on `path` (made if needed) while the block runs."""
-    with open(path, "a+") as handle:
+    """An exclusive lock on `path` (a file, made if needed, or an existing folder) while the block runs."""
+    handle = os.open(path, os.O_RDONLY) if path.is_dir() else os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         if fcntl is not None:
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -270,6 +282,8 @@ def _locked(path: Path):
         finally:
             if fcntl is not None:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
 
 
 def one_at_a_time(folder: Path):

@@ -147,11 +147,29 @@ def read_record(folder: Path) -> dict[str, Any]:
     from tftrain.errors import UserError
 
     try:
-        return json.loads((Path(folder) / STUDY).read_text())
+        record = json.loads((Path(folder) / STUDY).read_text())
     except FileNotFoundError:
         raise UserError(f"{folder}: not a tune study folder (no {STUDY})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{folder}/{STUDY}: unreadable ({exc})") from None
+    except (OSError, ValueError) as exc:  # a folder of that name, bytes that are not UTF-8 JSON
+        raise UserError(f"{folder}/{STUDY}: unreadable ({str(exc)[:200]})") from None
+    problem = _record_problem(record)
+    if problem:
+        raise UserError(f"{folder}/{STUDY}: {problem}; the file is damaged (tune rewrites it from the storage "
+                        "when given --storage URL)")
+    return record
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with the shape of a study.json, or None."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    for key in ("study", "storage"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            return f"'{key}' is {type(record.get(key)).__name__}, expected a non-empty string"
+    trials = record.get("trials", [])
+    if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
+        return "'trials' is not a list of objects"
+    return None
 
 
 def trial_run(folder: Path, record: dict[str, Any]) -> RunDir | None:

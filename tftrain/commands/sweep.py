@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tftrain import labels
+from tftrain.commands.job_limits import capped_jobs
 from tftrain.console import say
 from tftrain.errors import ConfigError, TrainingInterrupted, UserError
 from tftrain.hparams import write_session
@@ -213,9 +214,9 @@ def run_sweep(config_file: str | Path, sets: list[str], grid_specs: list[str], r
     console = console or Console(stderr=True)
     if mode not in ("auto", "min", "max"):
         raise UserError(f"--mode: expected auto, min or max, got {mode!r}")
-    if jobs < 1:
-        raise UserError(f"--jobs: expected a positive number of runs at once, got {jobs}")
+    capped_jobs(jobs, None, "runs")
     base, grid, members, metric, mode = plan_sweep(config_file, sets, grid_specs, metric, mode, max_members)
+    jobs, _ = capped_jobs(jobs, len(members), "runs")
     typed_grid = {key: [parse_yaml(v, source=f"--grid {key}") for v in values] for key, values in grid.items()}
     folder = RunDir.create(Path(runs_dir), f"{base.name}-sweep").path
     sweep = Sweep(folder, str(config_file), list(sets), typed_grid, metric, mode, members, jobs)

@@ -38,6 +38,7 @@ from typing import Any
 from rich.console import Console
 
 from tftrain import labels
+from tftrain.commands.job_limits import capped_jobs
 from tftrain.commands.sweep import MAX_MEMBERS, check_member_count
 from tftrain.console import print_table, say
 from tftrain.errors import TftrainError, TrainingInterrupted, UserError
@@ -120,6 +121,7 @@ def tune(config_file: Path, space_file: Path | None, sets: list[str], trials: in
     console = console or Console(stderr=True)
     _check_jobs(jobs)
     plan = plan_study(config_file, space_file, sets, trials, max_members)
+    jobs, capped = capped_jobs(jobs, plan.spec.trials, "trials")
     optuna()  # installed? (one line saying what to install, before anything is written)
     if study_name is not None:
         check_name(study_name)
@@ -142,6 +144,8 @@ def tune(config_file: Path, space_file: Path | None, sets: list[str], trials: in
         atomic_write(folder / BASE, plan.base.to_yaml())
         atomic_write(folder / SPEC, _spec_yaml(plan.spec))
     say(console, f"study {name}: {'new' if created else 'joined'}, storage {_shown(url)}, folder {folder}")
+    if capped:
+        say(console, capped)
     return StudyRun(folder, name, url, study, plan, jobs, console, joined=not created).run()
 
 
@@ -173,8 +177,7 @@ def resume(folder: Path, trials: int | None = None, jobs: int = 1, storage: str 
 
 
 def _check_jobs(jobs: int) -> None:
-    if jobs < 1:
-        raise UserError(f"--jobs: expected a positive number of trials at once, got {jobs}")
+    capped_jobs(jobs, None, "trials")  # refused past MAX_JOBS before anything is read
 
 
 def _shown(url: str) -> str:
@@ -522,8 +525,9 @@ class StudyRun:
         previous = {}
         try:
             previous = json.loads((self.folder / "study.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, ValueError):
             pass
+        previous = previous if isinstance(previous, dict) else {}
         return {"study": self.name, "storage": masked(self.url), "status": status,
                 "objective": {"metric": self.plan.metric, "direction": self.plan.direction},
                 "sampler": self.plan.spec.sampler.model_dump(), "pruner": self.plan.spec.pruner.model_dump(),

@@ -33,6 +33,7 @@ from tftrain.models.layer_config import check_value, entry_parts, snake_case
 from tftrain.models.sequential import check_layer_list, expand, parameters_text, unique_names
 from tftrain.spec.base import show, suggest, unknown
 from tftrain.spec.catalog import check_activation
+from tftrain.spec.layer_bounds import check_bound
 
 # How each family's preprocess_input maps raw pixels (keras.applications.imagenet_utils):
 #   tf     x / 127.5 - 1              torch  (x / 255 - ImageNet mean) / ImageNet std
@@ -40,6 +41,7 @@ from tftrain.spec.catalog import check_activation
 #   inside the backbone does it itself (include_preprocessing), from 0..255
 # name -> (keras.applications function, preprocessing, minimum height/width, extra options)
 _MOBILENET = {"alpha": "float", "depth_multiplier": "int"}
+_SIZE_FACTORS = {"alpha": 4.0}  # Keras's pretrained widths go to 1.4; 4 is already a ~16x larger backbone
 _MOBILENET_V3 = {"alpha": "float", "minimalistic": "bool"}
 BACKBONES: dict[str, tuple[str, str, int, dict[str, str]]] = {
     **{f"convnext_{size}": (f"ConvNeXt{size.capitalize().replace('Xlarge', 'XLarge')}", "inside", 32, {})
@@ -112,6 +114,10 @@ class ApplicationModel(ModelSchema):
                 raise ValueError(f"unknown option {show(key)} for {name}{suggest(str(key), allowed)}; "
                                  f"valid: {', '.join(allowed) or 'none'}")
             check_value(allowed[key], given, f".{key}")
+            if key in _SIZE_FACTORS and not 0 < given <= _SIZE_FACTORS[key]:  # alpha: 1e6 scales every filter count
+                raise ValueError(f".{key}: expected a width multiplier in (0, {_SIZE_FACTORS[key]}], got {given!r} "
+                                 "(larger builds a backbone that does not fit in memory)")
+            check_bound(key, given, f".{key}")
         return value
 
     def head_layers(self) -> list[tuple[str, dict]]:
@@ -209,8 +215,15 @@ class ApplicationModel(ModelSchema):
     def _backbone_model(self, size: tuple[int, int], weights: str | None):
         """keras.applications' model without its classifier, for images of `size`."""
         function = _functions()[BACKBONES[self.name][0]]
-        with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext():
+        if weights in (None, "imagenet"):
+            with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext():
+                return function(include_top=False, weights=weights, input_shape=(*size, 3), **self.options)
+        try:
             return function(include_top=False, weights=weights, input_shape=(*size, 3), **self.options)
+        except Exception as exc:  # noqa: BLE001 (h5py's OSError, Keras's ValueError for other layers, ...)
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DataError(f"model.weights: {weights}: not weights of {self.name} Keras can load "
+                            f"({why}); expected a {self.name} weights file (.weights.h5)") from None
 
     def _freeze(self, backbone) -> bool:
         """Apply `trainable`; True when the backbone (or its first layers) stays frozen."""

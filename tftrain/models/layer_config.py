@@ -19,6 +19,7 @@ from typing import Any
 from tftrain.models.layers import CLASS_ALIASES, COMMON, COMPONENTS, LAYER_ALIASES, LAYERS, REFUSED, UNSUPPORTED_PARAMS
 from tftrain.spec import catalog
 from tftrain.spec.base import show, suggest, unknown
+from tftrain.spec.layer_bounds import check_bound
 
 MAX_LAYERS = 10_000  # expanded layers a model may have: far past any real network, short of a hang
 
@@ -122,6 +123,7 @@ def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
             raise ValueError(f"{here}: unknown parameter {show(key)}{suggest(str(key), valid)}; "
                              f"valid: {', '.join(valid)}")
         out[key] = check_value(kind, given, f"{here}.{key}")
+        check_bound(key, out[key], f"{here}.{key}")
     missing = [key for key, kind in params.items() if kind.endswith("!") and key not in out]
     if missing:
         raise ValueError(f"{here}: required parameter '{missing[0]}' is missing")

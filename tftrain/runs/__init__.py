@@ -36,7 +36,7 @@ except ImportError:  # Windows: no advisory locks; concurrent resumes of one run
 
 from tftrain.errors import UserError
 from tftrain.spec.loading import load_config
-from tftrain.spec.schema import NAME_PATTERN, Config
+from tftrain.spec.schema import MAX_NAME_LENGTH, NAME_PATTERN, Config
 
 # Files and folders of a run directory (relative to it); no other module spells these names.
 CONFIG = "config.yaml"
@@ -134,6 +134,8 @@ def check_name(name: str) -> str:
     """Run names are one path component of letters, digits, '.', '_' and '-'."""
     if not re.fullmatch(NAME_PATTERN, name) or name in (".", ".."):
         raise UserError(f"--name: expected letters, digits, '.', '_' or '-' only, got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:  # the run folder adds a date; a file name has at most 255 bytes
+        raise UserError(f"--name: expected at most {MAX_NAME_LENGTH} characters, got {len(name)}")
     return name
 
 

@@ -80,7 +80,10 @@ def read_initial_weights(init_from: str) -> InitialWeights:
     from tftrain.security import load_model
 
     path = source_file(init_from)
-    model = load_model(path)  # safe mode: a file with code is refused, with the reason
+    try:
+        model = load_model(path)  # safe mode: a file with code is refused, with the reason
+    except UserError as exc:
+        raise UserError(f"model.init_from: {exc}") from None
     layers = weighted_layers(model)
     return InitialWeights(path, {p: [np.asarray(w) for w in layer.get_weights()] for p, layer in layers.items()})
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from tftrain.spec.base import NameCheck
 
+MAX_ACCUMULATION = 65_536  # batches one update may accumulate
+
 # Parameters every Keras optimizer takes (keras.optimizers.Optimizer.__init__).
 _OPTIMIZER_COMMON = frozenset({
     "learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema",
@@ -103,7 +105,8 @@ PARAMETERS: dict[str, Param] = {
     "global_clipnorm": Param("number", 0, low_open=True, nullable=True),
     "use_ema": _BOOL, "ema_momentum": Param("number", 0, 1), "ema_overwrite_frequency": Param("int", 1, nullable=True),
     "loss_scale_factor": Param("number", 0, low_open=True, nullable=True),
-    "gradient_accumulation_steps": Param("int", 2, nullable=True),  # Keras: an integer >= 2
+    # Keras: an integer >= 2; more steps than any run trains never applies an update
+    "gradient_accumulation_steps": Param("int", 2, MAX_ACCUMULATION, nullable=True),
     "momentum": Param("number", 0, 1), "nesterov": _BOOL, "amsgrad": _BOOL, "centered": _BOOL,
     "beta_1": _UNIT_OPEN, "beta_2": _UNIT_OPEN, "rho": _UNIT_OPEN, "epsilon": _POSITIVE,
     "initial_accumulator_value": Param("number", 0),

@@ -218,6 +218,16 @@ def schedule_fits_the_run(config: Config, facts: RunFacts) -> list[str]:
     return found
 
 
+@check
+def accumulation_applies(config: Config, facts: RunFacts) -> str | None:
+    """Gradient accumulation over more batches than the run trains never applies an update."""
+    accumulate, steps = config.optimizer.params.get("gradient_accumulation_steps"), config.training.steps
+    if steps is not None and isinstance(accumulate, int) and accumulate > steps:
+        return (f"optimizer.gradient_accumulation_steps: {accumulate} batches per update, but the run trains "
+                f"training.steps {steps}: no update would ever be applied")
+    return None
+
+
 def _not_logged(key: str, name: str, logged: list[str]) -> str:
     hint = suggest(name, logged) or suggest(name.removeprefix("val_"), logged)  # val_x without validation: x
     why = " (the run has no validation data)" if name.startswith("val_") and not any(

@@ -24,6 +24,7 @@ from tftrain.errors import ConfigError
 from tftrain.spec.base import kind_of, show
 
 EXTENDS = "extends"
+MAX_EXTENDS_DEPTH = 32  # files in one extends chain
 EXTENDS_HELP = ("Files to compose first, in order (paths relative to this file); this file is merged on "
                 "top: mappings merge, lists and scalars replace.")
 ENV_SYNTAX = "${env:NAME} or ${env:NAME,default}"
@@ -105,6 +106,9 @@ class _Composer:
             raise ConfigError(f"{where}: extends cycle; a file cannot extend itself, directly or through others")
         if identity in self.merged:
             return
+        if len(chain) >= MAX_EXTENDS_DEPTH:  # each level is a Python frame: a deep chain would be a RecursionError
+            raise ConfigError(f"{chain[0][1]}: extends chain of more than {MAX_EXTENDS_DEPTH} files (through "
+                              f"{chain[-1][1]}); flatten it")
         content = self.read(path, where, bool(chain))
         if not isinstance(content, dict):
             raise ConfigError(f"{where}: expected a mapping of config keys to extend, got {kind_of(content)}")

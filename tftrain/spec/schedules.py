@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
 from tftrain.spec.base import Strict as _Options
 
@@ -18,7 +18,10 @@ from tftrain.spec.base import Strict as _Options
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 # `auto`: the run's total number of training steps (tftrain.training.schedules).
-StepsOrAuto = PositiveInt | Literal["auto"]
+# Step counts as TensorFlow holds them: a boundary of 10**30 would fail inside TensorFlow mid-run.
+ScheduleSteps = Annotated[int, Field(gt=0, le=2**31 - 1)]
+ScheduleSteps0 = Annotated[int, Field(ge=0, le=2**31 - 1)]
+StepsOrAuto = ScheduleSteps | Literal["auto"]
 
 
 class _LinearWarmup(_Options):
@@ -26,7 +29,7 @@ class _LinearWarmup(_Options):
     `warmup_learning_rate` to the schedule's own value at `warmup_steps`, then follows the schedule
     (Model Garden's LinearWarmup: the schedule is not delayed, only its start is replaced)."""
 
-    warmup_steps: NonNegativeInt = 0  # no warmup unless asked for
+    warmup_steps: ScheduleSteps0 = 0  # no warmup unless asked for
     # Or in epochs of the run's real length (fractions allowed), resolved like decay_steps: auto.
     warmup_epochs: NonNegativeFloat | None = None
     warmup_learning_rate: NonNegativeFloat = 0.0  # warm up from zero, the usual start
@@ -59,7 +62,7 @@ class CosineDecaySchedule(_Options):
     decay_steps: StepsOrAuto = "auto"  # the rest of the run after the warmup: decays exactly to the end
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.0  # Keras's default: decays to zero
     warmup_target: PositiveFloat | None = None  # Keras's default: no warmup
-    warmup_steps: NonNegativeInt = 0  # Keras's default: no warmup
+    warmup_steps: ScheduleSteps0 = 0  # Keras's default: no warmup
     warmup_epochs: NonNegativeFloat | None = None  # or in epochs (fractions allowed), as _LinearWarmup's
 
     @model_validator(mode="after")
@@ -90,8 +93,8 @@ class PiecewiseConstantSchedule(_LinearWarmup):
     in steps (`boundaries`, Keras's key) or in epochs (`boundary_epochs`)."""
 
     schedule: Literal["piecewise_constant"]
-    boundaries: list[PositiveInt] | None = None  # in steps; or boundary_epochs
-    boundary_epochs: list[PositiveInt] | None = None  # in epochs (multiplied by the steps per epoch)
+    boundaries: list[ScheduleSteps] | None = None  # in steps; or boundary_epochs
+    boundary_epochs: list[Annotated[int, Field(gt=0, le=1_000_000)]] | None = None  # in epochs (times the steps per epoch)
     values: Annotated[list[NonNegativeFloat], Field(min_length=1)]  # required: one more than boundaries
 
     @model_validator(mode="after")
@@ -136,7 +139,7 @@ class CosineDecayRestartsSchedule(_LinearWarmup):
 
     schedule: Literal["cosine_decay_restarts"]
     initial_learning_rate: PositiveFloat  # required: no value suits every model
-    first_decay_steps: PositiveInt  # required: the first period's length sets the rhythm
+    first_decay_steps: ScheduleSteps  # required: the first period's length sets the rhythm
     t_mul: PositiveFloat = 2.0  # Keras's default: each period twice as long as the one before
     m_mul: PositiveFloat = 1.0  # Keras's default: every restart at the initial learning rate
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.0  # Keras's default: each period decays to zero

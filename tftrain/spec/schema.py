@@ -27,12 +27,14 @@ from tftrain.spec import catalog
 from tftrain.spec.base import BatchSize, NameCheck, Seed, Steps, Strict, show, suggest, unknown
 from tftrain.spec.compose import escape
 from tftrain.spec.datasets import DATASETS
+from tftrain.spec.layer_bounds import check_bound
 from tftrain.spec.messages import _format_error
 from tftrain.spec.schedules import SCHEDULES
 from tftrain.spec.training import TrainingConfig
 from tftrain.spec.tune import TuneSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+MAX_NAME_LENGTH = 200  # a run folder is the name plus a date, one path component (at most 255 bytes)
 # data.in_memory_max_mb above a petabyte is a typo (the value is in MiB), not a machine.
 MAX_MEMORY_MB = 2**30
 # A permuted window is held in memory (tftrain.data.pipeline.streaming): 100 million records is already gigabytes.
@@ -213,6 +215,7 @@ class DataConfig(Strict):
                     why = " (tftrain seeds every layer from the run's seed)" if key == "seed" else suggest(key, allowed)
                     raise ValueError(f".{i}.{name}: unknown parameter '{key}'{why}; valid: "
                                      f"{', '.join(sorted(allowed)) or 'none'}")
+                check_bound(key, params[key], f".{i}.{name}.{key}")  # num_ops: 1e9 would never finish tracing
             layers.append({name: dict(params)})
         return layers
 
@@ -287,7 +290,7 @@ class TrackingConfig(Strict):
 class Config(Strict):
     """One training run, fully described."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # null -> the config file's stem
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)] | None = None  # null -> the config file's stem
     seed: Seed | None = 0  # fixed so two runs of one config agree; null picks one and records it
     deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
     data: DataConfig  # no sensible default: the user must say what to train on

@@ -5,6 +5,7 @@ plateau, class weights, checkpoints) and the speed and placement settings.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -77,7 +78,7 @@ class TrainingConfig(Strict):
             if not re.fullmatch(DEVICE_PATTERN, name, flags=re.IGNORECASE):
                 raise ValueError(f"expected device names such as gpu:0 or cpu:1, got {show(name)}")
         canonical = [canonical_device(name) for name in value]
-        duplicates = sorted({name for name in canonical if canonical.count(name) > 1})
+        duplicates = sorted(name for name, n in Counter(canonical).items() if n > 1)
         if duplicates:
             raise ValueError(f"{duplicates[0]} is listed twice")
         return value
@@ -89,11 +90,14 @@ class TrainingConfig(Strict):
         gives) or class names; weights are numbers >= 0, at least one of them positive."""
         if not isinstance(value, dict):
             return value
-        weights = {}
+        weights, given_as = {}, {}
         for key, weight in value.items():
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
                 raise ValueError(f".{key}: expected a weight >= 0, got {show(weight)}")
-            weights[int(key) if isinstance(key, str) and key.isdigit() else key] = float(weight)
+            index = int(key) if isinstance(key, str) and key.isdigit() else key
+            if index in weights:  # 0 and "0" (or "00") name one class: merging them would hide one weight
+                raise ValueError(f".{key}: class {index} is given twice ({show(given_as[index])} and {show(key)})")
+            weights[index], given_as[index] = float(weight), key
         if not any(weights.values()):
             raise ValueError("expected at least one positive weight (classes not listed weigh 1.0)")
         return weights

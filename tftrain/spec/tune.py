@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -42,6 +43,7 @@ from tftrain.spec.messages import format_validation_error
 from tftrain.spec.safe_yaml import parse_yaml
 
 KINDS = ("uniform", "loguniform", "int", "choice")
+MAX_CHOICES = 1_000  # values of one choice list
 _SHAPES = "{uniform: [low, high]}, {loguniform: [low, high]}, {int: [low, high]} or {choice: [a, b, ...]}"
 _KEY_PATH = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
@@ -107,8 +109,11 @@ def parse_dimension(key: str, spec: Any) -> Dimension:
 def _choice(key: str, values: Any) -> Dimension:
     if not isinstance(values, list) or not values:
         raise ValueError(f"{key}: choice expects a non-empty list of values, got {show_value(values)}")
+    if len(values) > MAX_CHOICES:  # each is validated as a config; a search over more is no search
+        raise ValueError(f"{key}: choice lists {len(values):,} values; at most {MAX_CHOICES:,} (use a range: "
+                         "{int: [low, high]} or {uniform: [low, high]})")
     texts = [yaml_text(v) for v in values]
-    repeated = sorted({t for t in texts if texts.count(t) > 1})
+    repeated = sorted(t for t, n in Counter(texts).items() if n > 1)
     if repeated:
         raise ValueError(f"{key}: choice lists {repeated[0]} twice")
     return Dimension(key, "choice", choices=tuple(values))

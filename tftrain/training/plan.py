@@ -57,6 +57,7 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     training = config.training
     spec, weights, augmentation = _recipe(config, data)
     plan = schedule(config, data.train_count)
+    _check_accumulation(config, plan.epochs * plan.steps_per_epoch)
     macs = symbolic_macs(config.model, spec)
     step_macs = None if macs is None else macs * config.data.batch_size
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -70,6 +71,17 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
                                       plan.steps_per_epoch, whole_calls=training.loop == "fit",
                                       step_macs=step_macs)
     return Plan(distribution, spec, plan, step_macs, spe, threads, weights, augmentation)
+
+
+def _check_accumulation(config: Config, total_steps: int) -> None:
+    """Refuse gradient accumulation over more batches than the run trains: it would end
+    `completed` without ever updating a weight."""
+    from tftrain.errors import ConfigError
+
+    accumulate = config.optimizer.params.get("gradient_accumulation_steps")
+    if isinstance(accumulate, int) and accumulate > total_steps:
+        raise ConfigError(f"optimizer.gradient_accumulation_steps: {accumulate} batches per update, but the run "
+                          f"trains {total_steps} steps on this data: no update would ever be applied")
 
 
 def _recipe(config: Config, data: LoadedData | StreamedData) -> tuple[ModelSpec, tuple[float, ...] | None, tuple]:

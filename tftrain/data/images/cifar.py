@@ -54,13 +54,32 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     return codecs.encode(text, "latin1")
 
 
+class _NdarrayType:
+    """What `numpy.ndarray` resolves to in a batch: a type token for _reconstruct. Calling
+    ndarray(shape) itself would allocate any shape the file claims (10^9 images from a few bytes)."""
+
+    def __call__(self, *args, **kwargs):
+        raise RefusedGlobal("a call of numpy.ndarray (it would allocate a shape the file claims)")
+
+
+_NDARRAY = _NdarrayType()
+
+
+def _reconstruct_array(subtype, shape, dtype):
+    """numpy's _reconstruct for plain arrays only; the empty array it makes gets its data from
+    the pickle's state, which NumPy checks against the shape before allocating."""
+    if subtype is not _NDARRAY:
+        raise RefusedGlobal(f"_reconstruct of {type(subtype).__name__}")
+    return _reconstruct(np.ndarray, shape, dtype)
+
+
 # (module, name) -> the object it may resolve to. NumPy 1 and 2 spell the internals differently
 # (numpy.core / numpy._core); CIFAR's own batches were written by Python 2 with numpy.core.
 ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct_array,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct_array,
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,  # arrays pickled with protocol 5
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("_codecs", "encode"): _latin1_encode,  # bytes pickled by Python 3 with protocol 2
@@ -123,6 +142,8 @@ def read_python_batch(file: IO[bytes], where: str) -> tuple[np.ndarray, np.ndarr
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
         got = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"{where}: 'data' is {got}; expected a uint8 array of shape (N, {PIXELS})")
+    if isinstance(labels, list) and (len(labels) != len(data) or not all(type(v) is int for v in labels)):
+        labels = np.empty(0)  # nested lists (shared by the pickle's memo) could expand exponentially
     try:
         labels = np.asarray(labels)
     except (TypeError, ValueError):  # ragged or otherwise not array-like

@@ -33,6 +33,7 @@ from tftrain.data.base import (
     streaming_reason,
 )
 from tftrain.errors import DataError
+from tftrain.safe_files import describe, is_regular
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import DataConfig
@@ -103,6 +104,9 @@ def list_folder(folder: Path, class_names: tuple[str, ...] | None = None):
             continue
         for root, _, files in sorted(os.walk(folder / name), key=lambda walk: walk[0]):
             chosen = [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(EXTENSIONS)]
+            for path in chosen:  # a FIFO named like an image would block the header reader forever
+                if not is_regular(path):
+                    raise DataError(f"{path}: {describe(path)}; an image folder holds image files only")
             paths += chosen
             labels += [label] * len(chosen)
     if not paths:

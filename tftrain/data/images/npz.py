@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tftrain.data.base import LoadedData, check_pairs, class_count
+from tftrain.data.safe_arrays import load_npz, npz_names
 from tftrain.errors import DataError
+from tftrain.safe_files import describe
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import DataConfig
@@ -25,7 +26,7 @@ def load(cfg: DataConfig, seed: int) -> LoadedData:
                         "(and optionally x_test, y_test)")
     path = Path(cfg.path).expanduser()
     if not path.is_file():
-        raise DataError(f"data.path: {path} does not exist; expected an .npz file with arrays "
+        raise DataError(f"data.path: {path} {describe(path)}; expected an .npz file with arrays "
                         "x_train, y_train (and optionally x_test, y_test)")
     return read_npz(path, require_test=False)
 
@@ -33,15 +34,16 @@ def load(cfg: DataConfig, seed: int) -> LoadedData:
 def read_npz(path: Path, require_test: bool) -> LoadedData:
     """Read x/y arrays from an .npz without allowing pickled objects (allow_pickle=False)."""
     wanted = TRAIN_KEYS + TEST_KEYS if require_test else TRAIN_KEYS
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in wanted if k not in npz.files]
-            if missing:
-                raise DataError(f"{path}: missing arrays {', '.join(missing)} (found "
-                                f"{', '.join(npz.files) or 'none'}); expected {', '.join(wanted)}")
-            arrays = {k: npz[k] for k in TRAIN_KEYS + TEST_KEYS if k in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({str(exc).splitlines()[0][:100]})") from None
+    files = npz_names(path)
+    missing = [k for k in wanted if k not in files]
+    if missing:
+        raise DataError(f"{path}: missing arrays {', '.join(missing)} (found "
+                        f"{', '.join(files) or 'none'}); expected {', '.join(wanted)}")
+    arrays = load_npz(path, [k for k in TRAIN_KEYS + TEST_KEYS if k in files])  # sizes checked before allocating
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            hint = " (class labels as integers 0..N-1)" if key.startswith("y") else ""
+            raise DataError(f"{path}: array '{key}' holds {array.dtype} values; expected numbers{hint}")
     has_test = all(k in arrays for k in TEST_KEYS)
     for split in ("train", "test") if has_test else ("train",):
         check_pairs(path, arrays[f"x_{split}"], arrays[f"y_{split}"], split)

@@ -46,6 +46,11 @@ def check_augmentation(config: Config, data: LoadedData | StreamedData) -> None:
                         f"examples of {name} have shape {shape}" + (" (a table's rows)" if len(shape) == 1 else ""))
     for i, entry in enumerate(entries):
         (layer, params), = entry.items()
+        size = (params.get("height"), params.get("width"))
+        if layer == "random_crop" and all(isinstance(v, int) for v in size) and (size[0] > shape[0] or size[1] > shape[1]):
+            raise DataError(f"data.augmentation.{i}.random_crop: a {size[0]}x{size[1]} crop is larger than the "
+                            f"{shape[0]}x{shape[1]} images of {name} (Keras would upscale every image to it); expected "
+                            f"height <= {shape[0]} and width <= {shape[1]}")
         if layer == "random_crop" and config.data.augmentation_on == "pipeline":
             size = (params.get("height"), params.get("width"))
             if size != shape[:2]:

@@ -43,7 +43,7 @@ def training_transform(config: Config, augmentation: list | None, class_weights:
 
 
 def _classes(y, task: str):
-    """Each label's class index, as tftrain.data.class_weights.example_classes reads it."""
+    """Each label's class index, as tftrain.data.pipeline.class_weights.example_classes reads it."""
     if task == "one_hot":
         return tf.argmax(y, axis=-1)
     if task == "binary":

@@ -34,7 +34,9 @@ from tftrain.data.base import (
     fits_in_memory,
     streaming_reason,
 )
+from tftrain.data.records.framing import check_framing
 from tftrain.errors import DataError
+from tftrain.safe_files import describe, is_data_file
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import DataConfig
@@ -78,9 +80,14 @@ def match(pattern: str, key: str) -> list[Path]:
     """The files of a glob (sorted), of a folder (every file in it but the sidecar), or one file."""
     path = Path(pattern).expanduser()
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and p.name != SIDECAR and not p.name.startswith("."))
+        found = sorted(p for p in path.iterdir() if is_data_file(p) and p.name != SIDECAR and not p.name.startswith("."))
     else:
-        found = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        matched = [Path(p) for p in glob.glob(str(path))]
+        found = sorted(p for p in matched if is_data_file(p))
+        other = next((p for p in matched if not p.is_dir() and not is_data_file(p)), None)
+        if other is not None:  # a FIFO or device would block or never end
+            raise DataError(f"{key}: {pattern} matches {other}, which {describe(other)}; expected "
+                            "TFRecord files only (narrow the glob)")
     if not found:
         where = "is an empty folder" if path.is_dir() else "matches no files"
         raise DataError(f"{key}: {pattern} {where}; expected TFRecord files (a glob such as "
@@ -163,7 +170,10 @@ class Records:
         """One split's files, counted and checked (or described by their sidecar), its label
         summary, and the class names the sidecar records."""
         compression = _compression(files, self.options["compression"])
+        framed = {f.name: check_framing(f, compression) for f in files}  # before TensorFlow reads a byte
         sidecar = _sidecar(files, self.features, self.label)
+        if sidecar is not None and any(sidecar["files"][f.name].get("records") != framed[f.name] for f in files):
+            sidecar = None  # a sidecar that miscounts is not trusted
         if sidecar is not None:
             entries = [sidecar["files"][f.name] for f in files]
             names = sidecar.get("class_names")

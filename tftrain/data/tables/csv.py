@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,12 @@ from tftrain.data.base import (
     streaming_reason,
 )
 from tftrain.errors import DataError
+from tftrain.safe_files import describe, is_data_file
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import DataConfig
 
+MAX_COLUMNS = 16_384  # a header's columns: each becomes a feature, a decode_csv default, a table row
 CHUNK_ROWS = 65_536  # rows checked at a time when a file streams: bounded memory
 
 
@@ -102,8 +105,11 @@ def _header(path: Path, rows: Iterator, label: str) -> tuple[list[str], int]:
     first = next(rows, None)
     if first is None:
         raise DataError(f"{path}: empty; expected a header row and data rows")
+    if len(first[2]) > MAX_COLUMNS:
+        raise DataError(f"{path}: the header has {len(first[2]):,} columns; a table has at most {MAX_COLUMNS:,} "
+                        "(store wide rows as an .npz array or TFRecord features)")
     header = [name.strip() for name in first[2]]
-    duplicates = sorted({n for n in header if header.count(n) > 1})
+    duplicates = sorted(n for n, count in Counter(header).items() if count > 1)
     if duplicates:
         raise DataError(f"{path}: duplicate column names {', '.join(duplicates)} in the header")
     if label not in header:
@@ -220,8 +226,8 @@ def _is_integer(column: np.ndarray) -> bool:
 
 def _existing(path: str, key: str) -> Path:
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise DataError(f"{key}: {file} does not exist; expected a CSV file with a header row")
+    if not is_data_file(file):  # a FIFO would block the reader forever
+        raise DataError(f"{key}: {file} {describe(file)}; expected a CSV file with a header row")
     return file
 
 
@@ -335,7 +341,7 @@ def _task(scans: list[TargetScan], task: str) -> tuple[str, tuple[str, ...] | No
 
 
 def _streamed(train_path: Path, test_path: Path | None, options: dict, reason: str) -> StreamedData:
-    """A CSV too large for memory, checked once and described for tftrain.data.streaming."""
+    """A CSV too large for memory, checked once and described for tftrain.data.pipeline.streaming."""
     label, delimiter, task = options["label"], options["delimiter"], options["task"]
     tables = [scan_table(train_path, label, delimiter, task)]
     if test_path is not None:
