@@ -335,17 +335,17 @@ def test_resume_command_of_a_tf_config_cluster(monkeypatch):
     """The flags can say a cluster of workers, not one with a `chief` job: then every worker is
     told to keep its TF_CONFIG."""
     from tftrain.training.distribute import Distribution
-    from tftrain.training.session import resume_command
+    from tftrain.training.placement import Placement
 
-    chief = Distribution("multi_worker", strategy=None, is_chief=True, worker_index=0, num_workers=2)
+    chief = Placement(Distribution("multi_worker", strategy=None, is_chief=True, worker_index=0, num_workers=2))
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]},
                                                 "task": {"type": "chief", "index": 0}}))
-    assert resume_command("runs/r 1", chief) == ("tftrain run --resume 'runs/r 1' (on every worker, with "
-                                                 "TF_CONFIG set as for this run)")
+    assert chief.resume_command("runs/r 1") == ("tftrain run --resume 'runs/r 1' (on every worker, with "
+                                                "TF_CONFIG set as for this run)")
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
                                                 "task": {"type": "worker", "index": 1}}))
-    assert resume_command("runs/r", chief) == ("tftrain run --resume runs/r --workers a:1,b:1 --worker-index 1 "
-                                               "(on every worker, each with its own --worker-index)")
+    assert chief.resume_command("runs/r") == ("tftrain run --resume runs/r --workers a:1,b:1 --worker-index 1 "
+                                              "(on every worker, each with its own --worker-index)")
 
 
 @pytest.mark.slow

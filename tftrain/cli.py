@@ -134,18 +134,17 @@ def _reports_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except TftrainError as exc:
-            if kwargs.get("debug"):
+        except (TftrainError, KeyboardInterrupt) as exc:
+            if kwargs.get("debug") and isinstance(exc, TftrainError):
                 raise
             from tftrain.console import print_error
+            from tftrain.training.run import Outcome
 
             print_error(err_console(), exc)
-            if getattr(exc, "run_dir", None):  # an interrupted run: its directory is still the result
-                print(exc.run_dir)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console().print("interrupted", markup=False)
-            raise typer.Exit(130) from None
+            outcome = Outcome.of(exc)
+            if outcome.run_dir:  # an interrupted run: its directory is still the result
+                print(outcome.run_dir)
+            raise typer.Exit(outcome.exit_code) from None
 
     return wrapper
 

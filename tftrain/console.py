@@ -101,8 +101,12 @@ def print_table(console: Console, table: Table) -> None:
 
 def print_error(console: Console, error: BaseException) -> None:
     """A tftrain error as `<label>: <line>`, one line each (a config's problems), escaped: a path
-    or name the user gave must not send escape sequences to the terminal."""
+    or name the user gave must not send escape sequences to the terminal; a second Ctrl-C as
+    `interrupted`."""
     from tftrain.spec.base import printable
 
+    if isinstance(error, KeyboardInterrupt):
+        console.print("interrupted", markup=False)
+        return
     for line in str(error).splitlines() or [""]:
         console.print(f"{error.label}: {printable(line, limit=2000)}", markup=False, highlight=False, soft_wrap=True)

@@ -326,10 +326,8 @@ def _run_job(job: dict[str, Any], messages, commands) -> Outcome:
         try:
             run = run_config(**job["run"], console=console, callbacks=callbacks)
         except BaseException as exc:  # noqa: BLE001 (a crash is this run's failure, told to the parent)
-            if isinstance(exc, TftrainError):
-                print_error(console, exc)
-            elif isinstance(exc, KeyboardInterrupt):
-                console.print("interrupted", markup=False)
+            if isinstance(exc, (TftrainError, KeyboardInterrupt)):
+                print_error(console, exc)  # as `tftrain run` prints it
             else:
                 traceback.print_exc()
             return Outcome.of(exc)

@@ -374,10 +374,13 @@ class RunSummary:
         """Trained to the end (or stopped early by a callback); `results`: metrics, timing."""
         self._update(**results, status="completed", finished=time.time())
 
-    def pruned(self, results: dict[str, Any], at: dict[str, Any]) -> None:
-        """Stopped early by a tune study's pruner after the report `at` (step, value); what it
-        trained is kept (model.keras, snapshots, history), as for a completed run."""
-        self._update(**results, status="pruned", pruned_at=at, finished=time.time())
+    def ended_early(self, status: str, results: dict[str, Any], **facts: Any) -> None:
+        """Stopped early by a callback that says how the run ended (tftrain.training.callbacks.EndsRun):
+        `pruned` by a tune study's pruner, with `pruned_at` (step, value); what it trained is kept
+        (model.keras, snapshots, history), as for a completed run."""
+        if status not in ("completed", "pruned"):  # the ends where a run keeps what it trained
+            raise ValueError(f"a run cannot end early as {status!r}")
+        self._update(**results, **facts, status=status, finished=time.time())
 
 
 def to_json(data: dict) -> str:

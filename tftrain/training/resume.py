@@ -192,12 +192,14 @@ class ResumeCallback(keras.callbacks.Callback):
     """Saves the resume state at every epoch end, every `every_steps` steps and when a signal
     asked to stop (then raises `Interrupted`).
 
-    The session runs it after every other callback, so a checkpoint holds what they all did at
-    that step; batch indices count from the epoch's start (tftrain.training.callbacks).
+    It runs after every other callback (`after_others`), so a checkpoint holds what they all did
+    at that step; batch indices count from the epoch's start (tftrain.training.callbacks).
     `agree` (multi_worker: tftrain.training.distribute.SignalAgreement) turns this worker's
     pending signal into the one all workers act on: every worker must stop after the same step,
     or the ones still training would fail in a collective op with the ones that stopped.
     """
+
+    after_others = 3
 
     def __init__(self, state: ResumeState, components: list[Stateful], steps_per_epoch: int,
                  every_steps: int | None, interrupts: InterruptRequests, restored: Record | None = None,

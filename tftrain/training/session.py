@@ -27,11 +27,10 @@ from rich.console import Console
 import tftrain
 from tftrain.console import data_lines, model_table, results_table, say
 from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
-from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
-from tftrain.runs import resume_command as plain_resume_command
+from tftrain.runs import MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.spec.loading import validate
 from tftrain.spec.schema import Config
-from tftrain.training.callbacks import SessionCallbacks
+from tftrain.training.callbacks import EndsRun, SessionCallbacks
 from tftrain.training.callbacks.accumulators import MetricAccumulators
 from tftrain.training.callbacks.divergence import DivergenceCallback
 from tftrain.training.callbacks.early_stopping import EarlyStopping
@@ -39,23 +38,12 @@ from tftrain.training.callbacks.ema import EmaValidation, uses_ema
 from tftrain.training.callbacks.history import HistoryCallback
 from tftrain.training.callbacks.plateau import ReduceLROnPlateau
 from tftrain.training.callbacks.progress import ProgressCallback, StepLogCallback
-from tftrain.training.callbacks.pruning import PruningCallback
 from tftrain.training.callbacks.snapshots import SnapshotCallback, save_atomically
 from tftrain.training.callbacks.tensorboard import TensorBoardCallback
 from tftrain.training.callbacks.throughput import ThroughputCallback
 from tftrain.training.callbacks.tracking import tracking_callbacks
 from tftrain.training.custom import CustomLoop
-from tftrain.training.distribute import (
-    Distribution,
-    SignalAgreement,
-    check_distribution,
-    cluster_flags,
-    create_distribution,
-    peers_lost_as_error,
-    values_on_every_worker,
-    wait_for_every_worker,
-    weights_fingerprint,
-)
+from tftrain.training.distribute import Distribution, check_distribution, create_distribution, peers_lost_as_error
 from tftrain.training.fit import FitLoop
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
@@ -143,19 +131,7 @@ def _train(placement: Placement, config: Config, options: SessionOptions, record
         prepared = prepare(config, placement.distribution, resumed=placement.resumed is not None, recorded=recorded)
         with placement.open(prepared.written or prepared.config) as run, InterruptRequests() as interrupts:
             TrainingSession(run, placement, prepared, interrupts, options).train()
-        return run if placement.is_chief else None
-
-
-def resume_command(run_path: Path | str, distribution: Distribution | None = None) -> str:
-    """The command that continues the run at `run_path`, ready to paste into a shell; for a
-    multi_worker run, the chief's, with a word on what the other workers run."""
-    command = plain_resume_command(run_path)
-    if distribution is None or distribution.kind != "multi_worker":
-        return command
-    flags = cluster_flags()
-    if flags is None:  # the cluster came from a TF_CONFIG that the flags cannot express
-        return f"{command} (on every worker, with TF_CONFIG set as for this run)"
-    return f"{command} {flags} (on every worker, each with its own --worker-index)"
+        return placement.result(run)
 
 
 def versions() -> dict[str, str]:
@@ -217,13 +193,13 @@ class TrainingSession:
         if folder is None:
             return None
         record = self.state.restore(warn=lambda text: say(self.console, f"warning: {text}"), folder=folder)
-        if self.distribution.kind == "multi_worker":
-            _check_same_checkpoint(self.distribution, record, self.config.training.distribute_timeout)
+        self.placement.check_restored(record.at.global_step if record else None,
+                                      self.config.training.distribute_timeout)
         return record
 
     def record_start(self, restored: Record | None) -> None:
         """summary.json: a new run's facts, or one more session of a resumed run."""
-        if self.placement.resumed is not None and self.placement.is_chief:
+        if self.placement.continues_summary:
             at = (restored.at if restored else Position(0, 0, 0)).describe()
             if self.placement.extends_to is not None:
                 at["to_epochs"] = self.placement.extends_to
@@ -240,12 +216,8 @@ class TrainingSession:
 
     def announce(self, restored: Record | None) -> None:
         """The run directory, the data, the model, warnings and where training resumes."""
-        console, distribution = self.console, self.distribution
-        if distribution.is_chief:
-            say(console, f"run directory: {self.run.path}")
-        else:
-            say(console, f"worker {distribution.worker_index} of {distribution.num_workers}: the chief "
-                         "(worker 0) writes the run directory")
+        console = self.console
+        say(console, self.placement.where_message(self.run))
         say(console, data_lines(self.prepared.data_info))
         console.print(model_table(self.prepared.model))
         if self.prepared.init_note:
@@ -267,8 +239,8 @@ class TrainingSession:
 
     # -- callbacks ---------------------------------------------------------------------------
     def build_callbacks(self, restored: Record | None) -> SessionCallbacks:
-        """tftrain's callbacks and the caller's, in any order, each stateful one given its
-        restored state; then the throughput meter and the resume saver."""
+        """tftrain's callbacks and the caller's, in any order (those that must run after the
+        others say so: `after_others`), each stateful one given its restored state."""
         config, pipelines, training = self.config, self.prepared.pipelines, self.config.training
         steps_mode, model = training.steps is not None, self.prepared.model
         spe = pipelines.steps_per_epoch
@@ -290,21 +262,19 @@ class TrainingSession:
         if self.options.verbose:
             callbacks.append(StepLogCallback(self.console, spe))
         callbacks += tracking_callbacks(self.run, config, self.warn, spe, steps_mode, self.placement.is_chief)
-        callbacks += list(self.options.callbacks)
+        if training.reduce_lr_on_plateau:
+            callbacks.append(ReduceLROnPlateau.from_config(training.reduce_lr_on_plateau))
+        self.throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
+        callbacks += [self.throughput, *self.options.callbacks]
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
-        # It changes the learning rate at an epoch's end after every other callback has logged the
-        # rate that epoch trained with (so history and TensorBoard never depend on the order).
-        tail = [ReduceLROnPlateau.from_config(training.reduce_lr_on_plateau)] if training.reduce_lr_on_plateau else []
-        stateful = [callback for callback in [*callbacks, *tail] if isinstance(callback, Stateful)]
+        stateful = [callback for callback in callbacks if isinstance(callback, Stateful)]
         for component in stateful:
             if restored is not None and component.state_key in restored.states:
                 component.set_state(restored.states[component.state_key])
-        self.throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
-        agree = SignalAgreement(model.distribute_strategy) if self.distribution.kind == "multi_worker" else None
         saver = ResumeCallback(self.state, stateful, spe, training.checkpoint.every_steps, self.interrupts,
-                               restored, agree)
-        return SessionCallbacks(callbacks, [*tail, self.throughput, saver], model, pipelines.epochs, spe,
+                               restored, self.placement.signal_agreement(model.distribute_strategy))
+        return SessionCallbacks([*callbacks, saver], model, pipelines.epochs, spe,
                                 resume_at=restored.at if restored else None)
 
     def warn(self, text: str) -> None:
@@ -330,8 +300,8 @@ class TrainingSession:
             self.summary.interrupted("SIGINT")
             raise TrainingInterrupted(
                 f"SIGINT again: stopped at once, without a new checkpoint (the previous one still works); "
-                f"resume with: {resume_command(self.run.path, self.distribution)}", signal.SIGINT,
-                run_dir=str(self.run.path) if self.placement.is_chief else None) from None
+                f"resume with: {self.placement.resume_command(self.run.path)}", signal.SIGINT,
+                run_dir=self.placement.shown_run_dir(self.run)) from None
         except BaseException as exc:
             read_error = self._data_error(exc)
             self.summary.failed(read_error or exc, seconds=time.time() - started)
@@ -351,34 +321,50 @@ class TrainingSession:
         if message is None:
             return None
         return DataReadError(f"{message}; the run failed, its last checkpoint resumes it once the file is "
-                             f"fixed: {resume_command(self.run.path, self.distribution)}")
+                             f"fixed: {self.placement.resume_command(self.run.path)}")
 
     def _interrupted(self, stop: Interrupted) -> None:
-        at, distribution = stop.at, self.distribution
-        if distribution.kind == "multi_worker":  # all stopped after this step: leave together
-            wait_for_every_worker(f"tftrain-stop-{at.global_step}", self.config.training.distribute_timeout)
+        at = stop.at
+        error = self.placement.interrupted(self.run, f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, "
+                                           f"step {at.step})", stop.signum, at.global_step,
+                                           self.config.training.distribute_timeout)
         self.summary.interrupted(str(stop), seconds=stop.seconds, at=at.describe())
-        where = f"{stop} after step {at.global_step} (epoch {at.epoch + 1}, step {at.step})"
-        if self.placement.is_chief:
-            raise TrainingInterrupted(f"{where}; checkpoint saved; resume with: "
-                                      f"{resume_command(self.run.path, distribution)}", stop.signum,
-                                      run_dir=str(self.run.path)) from None
-        chief_run = self.placement.resumed.path if self.placement.resumed is not None else "RUN_DIR"
-        raise TrainingInterrupted(f"{where}; the chief saved the checkpoint; resume with: "
-                                  f"{resume_command(chief_run, distribution)}, RUN_DIR being the "
-                                  "chief's run directory", stop.signum) from None
+        raise error from None
 
     # -- finish ------------------------------------------------------------------------------
     def finish(self, restored: Record | None, started: float) -> None:
         """Record the results; save the final model and plots (or report the divergence)."""
-        model, console, chief = self.prepared.model, self.console, self.placement.is_chief
+        model, console, placement = self.prepared.model, self.console, self.placement
+        results = self.results(restored, started)
+        fingerprint = placement.fingerprint(model)
+        if fingerprint is not None:  # lets anyone check that every worker ended with the same model
+            results["distribute"] = {**self.run.summary().get("distribute", {}), "weights_sha256": fingerprint}
+        step = self.divergence.diverged_at_step
+        if step is not None:
+            self.summary.diverged(step, results)
+            placement.write_plots(self.run, console)
+            raise DivergedError(f"loss became NaN or infinite at step {step}; the last good checkpoint is in "
+                                f"{placement.checkpoints_of(self.run)}")
+        save_atomically(model, self.run.file(MODEL))
+        ended = next((end for c in self.callbacks.callbacks if isinstance(c, EndsRun) and (end := c.run_end())), None)
+        if ended is not None:  # a callback ended the run early as something else (a tune trial: pruned)
+            self.summary.ended_early(ended[0], results, **ended[1])
+        else:
+            self.summary.completed(results)
+        placement.write_plots(self.run, console)
+        steps_mode = self.config.training.steps is not None
+        console.print(results_table(results, self.prepared.pipelines.steps_per_epoch if steps_mode else None))
+        placement.say_done(console, fingerprint)
+
+    def results(self, restored: Record | None, started: float) -> dict:
+        """What summary.json records of a session that trained to its end: epochs, steps, the
+        final and best metrics, time and throughput."""
         rows = self.history.rows
-        final = {k: v for k, v in (rows[-1] if rows else {}).items() if k not in ("epoch", "step")}
         rate = self.throughput.result()
-        results = {
+        return {
             "epochs_done": len(rows),
             "steps_done": self.callbacks.steps_done,  # batches; optimizer.iterations counts weight updates
-            "final": final,
+            "final": {k: v for k, v in (rows[-1] if rows else {}).items() if k not in ("epoch", "step")},
             "best": {"monitor": self.snapshots.monitor, "value": self.snapshots.best,
                      "epoch": self.snapshots.best_epoch},
             "seconds": round(time.time() - started + (restored.seconds if restored else 0.0), 3),
@@ -386,51 +372,3 @@ class TrainingSession:
             "examples_per_second": rate["examples_per_second"],
             "throughput": rate,
         }
-        fingerprint = None
-        if self.distribution.kind != "none":  # lets anyone check that every worker ended with the same model
-            fingerprint = weights_fingerprint(model)
-            results["distribute"] = {**self.run.summary().get("distribute", {}), "weights_sha256": fingerprint}
-        step = self.divergence.diverged_at_step
-        if step is not None:
-            self.summary.diverged(step, results)
-            if chief:  # other workers train into a scratch folder nobody looks at
-                write_plots(self.run, console)
-            where = self.run.file(CHECKPOINTS) if chief else "the chief's run directory"
-            raise DivergedError(f"loss became NaN or infinite at step {step}; the last good checkpoint is in {where}")
-        save_atomically(model, self.run.file(MODEL))
-        pruned = next((c.pruned_at for c in self.options.callbacks if isinstance(c, PruningCallback)
-                       and c.pruned_at is not None), None)
-        if pruned is not None:  # a tune trial its study stopped early: it keeps what it trained
-            self.summary.pruned(results, pruned)
-        else:
-            self.summary.completed(results)
-        if chief:
-            write_plots(self.run, console)
-        steps_mode = self.config.training.steps is not None
-        console.print(results_table(results, self.prepared.pipelines.steps_per_epoch if steps_mode else None))
-        if not chief:
-            say(console, f"worker {self.distribution.worker_index} of {self.distribution.num_workers} done; "
-                         f"weights sha256 {fingerprint} (the chief wrote the run directory)")
-
-
-def _check_same_checkpoint(distribution: Distribution, record: Record | None, timeout_s: int) -> None:
-    """Every worker of a resumed multi_worker run must have restored the same checkpoint, or
-    they would run different steps in lock-step and fail in a collective op, without saying why."""
-    steps = values_on_every_worker(distribution.strategy, record.at.global_step if record else -1)
-    if len(set(steps)) > 1:
-        wait_for_every_worker("tftrain-restored", timeout_s)  # all stop: leave together
-        found = ", ".join("none" if step < 0 else f"step {step}" for step in steps)
-        raise UserError(f"the workers restored different checkpoints ({found}, by replica): every worker "
-                        "must resume from the chief's run directory itself, on storage that all of them "
-                        "read, not from a copy")
-
-
-def write_plots(run: RunDir, console: Console) -> None:
-    """plots/*.png from history.csv; a plotting problem is a warning, never a lost run."""
-    from tftrain.runs.plots import write_run_plots  # matplotlib is imported only once a run has a history
-
-    try:
-        write_run_plots(run.path)
-    except Exception as exc:  # noqa: BLE001 (the trained model and history are already saved)
-        say(console, f"warning: plots not written: {exc.__class__.__name__}: {exc}")
-

@@ -4,29 +4,48 @@ Both loops (`fit` and `custom`) emit the same Keras callback events with the sam
 (`loss`, metrics, `val_*`) through `SessionCallbacks`, so everything here works unchanged in
 both. Stateful callbacks (history, snapshots, early stopping, metric accumulators) declare
 their resume state (`state_key`, `get_state`, `set_state`: tftrain.training.resume.Stateful).
+
+Callbacks run in the order they are given, and any order works (a test shuffles it), except
+for those whose class sets `after_others` (a number): they run after all the rest, lowest
+first, because they must see what the others did at that step (the learning rate on a
+plateau, 1; the throughput meter, 2; the resume saver, 3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import keras
+
+
+@runtime_checkable
+class EndsRun(Protocol):
+    """A callback that can end its run early as something other than `completed` (a tune
+    trial's pruner: `pruned`): `run_end()` is None until it has, then (status, facts to record
+    in summary.json)."""
+
+    def run_end(self) -> tuple[str, dict[str, Any]] | None: ...
+
+
+def in_order(callbacks: Sequence[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
+    """`callbacks` as they run: in the order given, those with `after_others` last (lowest first)."""
+    return sorted(callbacks, key=lambda callback: getattr(callback, "after_others", 0))
 
 
 class SessionCallbacks(keras.callbacks.CallbackList):
     """One session's callbacks as both loops drive them.
 
-    - `callbacks` may come in any order; `tail` (the throughput meter, then the resume saver)
-      always runs after them, so each sees what the others did at that step.
+    - `callbacks` may come in any order; those that declare `after_others` run after the rest.
     - Batch indices are passed on counted from the epoch's start, also in the epoch a resume
       starts part-way through (both loops count that epoch's batches from where they restart).
     - `end_resumed_epoch()` (for `fit`): Keras's fit has no shorter first epoch, so the resumed
       epoch is stopped after its remaining steps and then ends normally (validation, epoch end).
     """
 
-    def __init__(self, callbacks: Sequence[keras.callbacks.Callback], tail: Sequence[keras.callbacks.Callback],
-                 model: keras.Model, epochs: int, steps_per_epoch: int, resume_at=None):
-        super().__init__([*callbacks, *tail], add_history=True, model=model, epochs=epochs,
+    def __init__(self, callbacks: Sequence[keras.callbacks.Callback], model: keras.Model, epochs: int,
+                 steps_per_epoch: int, resume_at=None):
+        super().__init__(in_order(callbacks), add_history=True, model=model, epochs=epochs,
                          steps=steps_per_epoch, verbose=0)
         self.steps_per_epoch = steps_per_epoch
         self.resume_at = resume_at  # tftrain.training.resume.Position, or None

@@ -16,6 +16,9 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     Keras resets them when training begins, so a restored state is put back then."""
 
     state_key = "reduce_lr_on_plateau"
+    # It changes the learning rate at an epoch's end after every other callback has logged the
+    # rate that epoch trained with (so history and TensorBoard never depend on the order).
+    after_others = 1
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

@@ -1,6 +1,6 @@
 """A tune trial's reports to its study: the objective after every epoch (or log interval), and a
 stop when the study's pruner says the trial will not beat the others. The run then ends as
-`pruned` (RunSummary.pruned) and keeps what it trained: model.keras, snapshots, history.
+`pruned` (its `run_end`, which the session records) and keeps what it trained: model.keras, snapshots, history.
 
 `report(step, value) -> bool` is how the value reaches the study; for `tftrain tune` it is a
 line to the tune process, which asks Optuna (tftrain.commands.workers). Steps are epoch (or log
@@ -30,6 +30,10 @@ class PruningCallback(keras.callbacks.Callback):
         self.metric = metric
         self.report = report
         self.pruned_at: dict[str, Any] | None = None
+
+    def run_end(self) -> tuple[str, dict[str, Any]] | None:
+        """("pruned", {"pruned_at": ...}) once the study pruned the trial (tftrain.training.callbacks.EndsRun)."""
+        return ("pruned", {"pruned_at": self.pruned_at}) if self.pruned_at is not None else None
 
     def get_state(self) -> dict[str, Any]:
         """Where the trial was pruned, if it was."""
