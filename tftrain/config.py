@@ -49,7 +49,7 @@ from pydantic import (
 )
 
 from tftrain import catalog
-from tftrain.compose import Composed, Source, compose, escape
+from tftrain.compose import Composed, Source, compose, escape, key_path, set_at
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
 from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
@@ -646,28 +646,22 @@ def _check_expansion(text: str, source: str, loader: type = _SAFE_LOADER) -> Non
             raise ConfigError(f"{source}: {what}; refused (this looks like an alias bomb)")
 
 
-def apply_override(raw: dict, override: str) -> tuple[str, ...]:
-    """Apply one `--set a.b.c=value` (value read as a YAML scalar) to the raw config dict;
-    returns the key path it set."""
+def apply_override(raw: dict, override: str) -> tuple:
+    """Apply one `--set a.b.c=value` (value read as a YAML scalar; list items as
+    `model.nodes[1].layer.conv2d.filters`) to the raw config dict; returns the key path it set."""
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. training.epochs=3")
     value = parse_yaml(text, source=f"--set {key}")
-    parts = key.strip().split(".")
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if isinstance(child, str) and part in ("loss", "optimizer"):
-            child = {"name": child}  # `loss: mse` + `--set loss.reduction=sum`
-        elif child is None:
-            child = {}
-        elif not isinstance(child, dict):
-            raise ConfigError(
-                f"--set {key}: '{'.'.join(parts[:i + 1])}' is {kind_of(child)}, not a mapping")
-        node[part] = child
-        node = child
-    node[parts[-1]] = value
-    return tuple(parts)
+    path = key_path(key.strip())
+
+    def mapping_for(part, current):
+        if isinstance(current, str) and part in ("loss", "optimizer"):
+            return {"name": current}  # `loss: mse` + `--set loss.reduction=sum`
+        return {} if current is None else None
+
+    set_at(raw, path, value, key.strip(), mapping_for)
+    return path
 
 
 def validate(raw: dict, composed: Composed | None = None) -> Config:
