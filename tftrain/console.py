@@ -87,13 +87,18 @@ def results_table(results: dict[str, Any], steps_per_interval: int | None = None
 
 
 def print_table(console: Console, table: Table) -> None:
-    """Fitted to a terminal's width; at its natural width in pipes and CI logs, where nothing
-    re-wraps lines and a squeezed or cropped cell would only lose information."""
-    if console.is_terminal:
-        console.print(table)
-        return
+    """Fitted to a terminal's width, cells folded onto more lines where it is too narrow (a run
+    name is what users copy into the next command: never cut to an ellipsis); at its natural
+    width in pipes and CI logs, where nothing re-wraps lines and a squeezed or cropped cell
+    would only lose information."""
     from rich.measure import Measurement
 
     width = Measurement.get(console, console.options.update(width=1000), table).maximum
+    if console.is_terminal:
+        if width > console.width:
+            for column in table.columns:
+                column.overflow, column.no_wrap = "fold", False
+        console.print(table)
+        return
     Console(width=max(console.width, width), stderr=console.stderr, quiet=console.quiet,
             file=console.file).print(table)

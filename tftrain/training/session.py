@@ -56,6 +56,7 @@ from tftrain.training.distribute import (
     weights_fingerprint,
 )
 from tftrain.training.fit import FitLoop
+from tftrain.training.hints import batch_norm_hint
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
@@ -407,6 +408,9 @@ class TrainingSession:
             write_plots(self.run, console)
         steps_mode = self.config.training.steps is not None
         console.print(results_table(results, self.prepared.pipelines.steps_per_epoch if steps_mode else None))
+        hint = batch_norm_hint(model, final, self.callbacks.steps_done)
+        if hint:
+            say(console, hint)
         if not chief:
             say(console, f"worker {self.distribution.worker_index} of {self.distribution.num_workers} done; "
                          f"weights sha256 {fingerprint} (the chief wrote the run directory)")
