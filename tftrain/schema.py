@@ -37,11 +37,12 @@ def whole_number(value: Any) -> Any:
 
 
 _Whole = BeforeValidator(whole_number)
-Steps = Annotated[int, _Whole, Field(gt=0, le=MAX_STEPS)]
-Epochs = Annotated[int, _Whole, Field(gt=0, le=MAX_EPOCHS)]
-BatchSize = Annotated[int, _Whole, Field(gt=0, le=MAX_BATCH)]
-Seed = Annotated[int, _Whole, Field(ge=0, le=MAX_SEED)]
-Threads = Annotated[int, _Whole, Field(gt=0, le=MAX_THREADS)]
+# The bounds first: pydantic then writes them into the JSON Schema as its keywords.
+Steps = Annotated[int, Field(gt=0, le=MAX_STEPS), _Whole]
+Epochs = Annotated[int, Field(gt=0, le=MAX_EPOCHS), _Whole]
+BatchSize = Annotated[int, Field(gt=0, le=MAX_BATCH), _Whole]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), _Whole]
+Threads = Annotated[int, Field(gt=0, le=MAX_THREADS), _Whole]
 
 
 class Strict(BaseModel):
