@@ -13,6 +13,17 @@ def say(console: Console, text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def model_layers(model) -> list[dict[str, Any]]:
+    """Name, type, output shape and parameter count of each layer (summary.json's `layers`, which
+    the report shows without loading the model)."""
+    rows = []
+    for layer in model.layers:
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        rows.append({"name": layer.name, "type": type(layer).__name__,
+                     "output_shape": list(shape) if shape is not None else None, "params": layer.count_params()})
+    return rows
+
+
 def model_table(model) -> Table:
     """Layer, type, output shape and parameter count for each layer, plus the total."""
     table = Table(title=f"model: {model.name}", title_justify="left")
@@ -20,10 +31,9 @@ def model_table(model) -> Table:
     table.add_column("type")
     table.add_column("output shape")
     table.add_column("params", justify="right")
-    for layer in model.layers:
-        shape = getattr(getattr(layer, "output", None), "shape", None)
-        table.add_row(layer.name, type(layer).__name__, str(tuple(shape)) if shape is not None else "?",
-                      f"{layer.count_params():,}")
+    for row in model_layers(model):
+        shape = row["output_shape"]
+        table.add_row(row["name"], row["type"], str(tuple(shape)) if shape is not None else "?", f"{row['params']:,}")
     table.add_section()
     table.add_row("total", "", "", f"{model.count_params():,}")
     return table

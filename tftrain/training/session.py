@@ -26,7 +26,7 @@ from rich.console import Console
 
 import tftrain
 from tftrain.config import Config, validate
-from tftrain.console import data_lines, model_table, results_table, say
+from tftrain.console import data_lines, model_layers, model_table, results_table, say
 from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import CHECKPOINTS, MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.runs import resume_command as plain_resume_command
@@ -232,6 +232,7 @@ class TrainingSession:
         prepared, config = self.prepared, self.config
         self.summary.started(
             seed=config.seed, data=prepared.data_info, params=prepared.model.count_params(),
+            layers=model_layers(prepared.model),
             loop=config.training.loop, steps_per_execution=prepared.plan.steps_per_execution,
             jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
             cpu_threads=prepared.plan.cpu_threads or "default", precision=config.training.precision,
