@@ -11,9 +11,8 @@ import copy
 import jsonschema
 import pytest
 
-from tftrain import catalog
-
 from tests.conftest import CONFIGS
+from tftrain import catalog
 
 
 @pytest.fixture(scope="module")

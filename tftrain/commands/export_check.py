@@ -16,7 +16,6 @@ import numpy as np
 from tftrain.commands.evaluation_report import true_classes
 from tftrain.commands.serving import Signature, reference_outputs
 
-
 # A quantized classifier agreeing with the float model on fewer examples than this gets a warning.
 MIN_CLASS_AGREEMENT = 0.9
 

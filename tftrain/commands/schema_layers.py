@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tftrain import catalog
-from tftrain.models.application import BACKBONES, _ALIASES
+from tftrain.models.application import _ALIASES, BACKBONES
 from tftrain.models.layers import CLASS_ALIASES, COMMON, COMPONENTS, LAYER_ALIASES, LAYERS
 
 LAYER, LAYER_ITEM, NODE, AUGMENTATION = "Layer", "LayerListItem", "GraphNode", "Augmentation"

@@ -12,7 +12,6 @@ import difflib
 
 import numpy as np
 
-from tftrain import catalog
 from tftrain.config import Config
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.label_encoding import stored_task
