@@ -46,7 +46,7 @@ def test_integer_labels_are_one_hot_in_every_batch_the_model_sees(tmp_path):
     assert model_spec(config, data).outputs == 10 and data.y_train.ndim == 1
     transform = training_transform(config, [("MixUp", {})], None, 0)
     pipes = build_pipelines(data, config, 0, transform)
-    x, y = next(iter(pipes.train(0)))
+    _, y = next(iter(pipes.train(0)))
     assert y.shape == (16, 10) and np.allclose(y.numpy().sum(axis=1), 1.0)
     assert not set(np.unique(y.numpy())) <= {0.0, 1.0}  # mixed
     _, again = next(iter(pipes.train(0)))

@@ -93,9 +93,9 @@ def test_report_of_one_run_holds_every_section_inlined(cli, evaluated):
     target = run / "report.html"
     assert result.stdout.strip() == str(target)
     page = _page(target)
-    assert page.sections == ["run-0", "run-0-summary", "run-0-curves", "run-0-evaluation",
+    assert page.sections == ["run-0", "run-0-summary", "run-0-layers", "run-0-curves", "run-0-evaluation",
                              "run-0-confusion-matrix", "run-0-mistakes", "run-0-config"]
-    assert len(page.images) == 3  # curves, confusion matrix, mistakes
+    assert len(page.images) == 4  # curves, learning rate, confusion matrix, mistakes
     evaluation = json.loads((run / "eval.json").read_text())
     assert (run / "config.yaml").read_text() in page.text["run-0-config"]
     summary = page.text["run-0-summary"]
@@ -130,9 +130,9 @@ def test_report_of_several_runs_compares_them_and_shows_each(cli, evaluated, tmp
     assert "run-1-plots" in page.sections and "ROC AUC" in page.text["run-1-evaluation"]
     assert "run-1-confusion-matrix" in page.sections and "run-2-confusion-matrix" not in page.sections
     assert "not evaluated yet: tftrain evaluate" in page.text["run-2-evaluation"]
-    # curves: one overlay for the comparison and one per run; confusion matrices of the two
+    # curves and learning rate: for the comparison and per run; confusion matrices of the two
     # classifiers; the mistakes; ROC and precision-recall of the binary run.
-    assert len(page.images) == 1 + 3 + 2 + 1 + 2
+    assert len(page.images) == 2 * (1 + 3) + 2 + 1 + 2
 
 
 def test_report_refuses_to_overwrite_and_other_bad_input(cli, evaluated, tmp_path):

@@ -621,6 +621,8 @@ def export(
     check = exported.verification
     if as_json:
         print(json.dumps({"path": str(exported.path), "verification": check.to_dict() if check else None}, indent=2))
+        if check is not None and check.warning:
+            err_console().print(f"warning: {check.warning}", markup=False, highlight=False, soft_wrap=True)
         return
     if format_ == "saved_model":
         err_console().print(signature_text(exported.path), markup=False, highlight=False, soft_wrap=True)
@@ -629,6 +631,8 @@ def export(
 
         err_console().print(verification_heading(check), markup=False, highlight=False, soft_wrap=True)
         _print_table(verification_table(check), err_console())
+        if check.warning:
+            err_console().print(f"warning: {check.warning}", markup=False, highlight=False, soft_wrap=True)
     print(exported.path)
 
 

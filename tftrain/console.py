@@ -13,6 +13,17 @@ def say(console: Console, text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def model_layers(model) -> list[dict[str, Any]]:
+    """Name, type, output shape and parameter count of each layer (summary.json's `layers`, which
+    the report shows without loading the model)."""
+    rows = []
+    for layer in model.layers:
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        rows.append({"name": layer.name, "type": type(layer).__name__,
+                     "output_shape": list(shape) if shape is not None else None, "params": layer.count_params()})
+    return rows
+
+
 def model_table(model) -> Table:
     """Layer, type, output shape and parameter count for each layer, plus the total."""
     table = Table(title=f"model: {model.name}", title_justify="left")
@@ -20,10 +31,9 @@ def model_table(model) -> Table:
     table.add_column("type")
     table.add_column("output shape")
     table.add_column("params", justify="right")
-    for layer in model.layers:
-        shape = getattr(getattr(layer, "output", None), "shape", None)
-        table.add_row(layer.name, type(layer).__name__, str(tuple(shape)) if shape is not None else "?",
-                      f"{layer.count_params():,}")
+    for row in model_layers(model):
+        shape = row["output_shape"]
+        table.add_row(row["name"], row["type"], str(tuple(shape)) if shape is not None else "?", f"{row['params']:,}")
     table.add_section()
     table.add_row("total", "", "", f"{model.count_params():,}")
     return table
@@ -87,14 +97,19 @@ def results_table(results: dict[str, Any], steps_per_interval: int | None = None
 
 
 def print_table(console: Console, table: Table) -> None:
-    """Fitted to a terminal's width; at its natural width in pipes and CI logs, where nothing
-    re-wraps lines and a squeezed or cropped cell would only lose information."""
-    if console.is_terminal:
-        console.print(table)
-        return
+    """Fitted to a terminal's width, cells folded onto more lines where it is too narrow (a run
+    name is what users copy into the next command: never cut to an ellipsis); at its natural
+    width in pipes and CI logs, where nothing re-wraps lines and a squeezed or cropped cell
+    would only lose information."""
     from rich.measure import Measurement
 
     width = Measurement.get(console, console.options.update(width=1000), table).maximum
+    if console.is_terminal:
+        if width > console.width:
+            for column in table.columns:
+                column.overflow, column.no_wrap = "fold", False
+        console.print(table)
+        return
     Console(width=max(console.width, width), stderr=console.stderr, quiet=console.quiet,
             file=console.file).print(table)
 

@@ -39,9 +39,12 @@ def mlflow_settings(config: Config) -> MlflowTracking | None:
 
 
 def check_tracking(config: Config) -> None:
-    """Bad input before anything is written: a config that tracks to MLflow where it is not installed."""
+    """Bad input before anything is written: a config that tracks to MLflow or W&B where it is
+    not installed."""
     if mlflow_settings(config) is not None and importlib.util.find_spec("mlflow") is None:
         raise UserError(f"tracking.mlflow: MLflow is not installed; {INSTALL}")
+    if config.tracking is not None and config.tracking.wandb is not None and importlib.util.find_spec("wandb") is None:
+        raise UserError("tracking.wandb: Weights & Biases is not installed; pip install 'tftrain[wandb]'")
 
 
 def client(settings: MlflowTracking):

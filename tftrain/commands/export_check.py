@@ -16,6 +16,9 @@ import numpy as np
 from tftrain.commands.evaluation_report import true_classes
 from tftrain.commands.serving import Signature, reference_outputs
 
+# A quantized classifier agreeing with the float model on fewer examples than this gets a warning.
+MIN_CLASS_AGREEMENT = 0.9
+
 
 @dataclass(frozen=True)
 class Verification:
@@ -41,9 +44,19 @@ class Verification:
         """Within tolerance (always, for a quantized export)."""
         return self.tolerance is None or self.max_relative_difference <= self.tolerance
 
+    @property
+    def warning(self) -> str | None:
+        """A quantized classifier that gives the Keras model's class on under
+        MIN_CLASS_AGREEMENT of the examples: written (it is reported only), but said plainly."""
+        if self.tolerance is not None or self.class_agreement is None or self.class_agreement >= MIN_CLASS_AGREEMENT:
+            return None
+        return (f"{self.format} gives the Keras model's class on only {self.class_agreement:.1%} of the "
+                f"{self.examples} examples of {self.split} (under {MIN_CLASS_AGREEMENT:.0%}): check it on your "
+                "data, calibrate on more examples, or quantize less (float16, dynamic)")
+
     def to_dict(self) -> dict:
         """Plain data, for --json."""
-        return {**asdict(self), "passed": self.passed}
+        return {**asdict(self), "passed": self.passed, "warning": self.warning}
 
 
 def verify(model, run_exported: Callable[[np.ndarray], dict], sig: Signature, x: np.ndarray, y: np.ndarray,

@@ -46,8 +46,27 @@ def overlay_curves(run_dirs: list[str | Path]) -> list[Curves]:
     return all_curves
 
 
-def overlay_figure(all_curves: list[Curves]) -> Figure:
-    """The figure of `overlay_plot`: a panel per metric (and w, b), a color per run."""
+def learning_rate_figure(all_curves: list[Curves]) -> Figure | None:
+    """The learning rate each epoch (or log interval) trained with, a line per run (None: no
+    run logged one)."""
+    drawn = [c for c in all_curves if "lr" in c.columns and any(math.isfinite(v) for v in c.columns["lr"])]
+    if not drawn:
+        return None
+    figure = Figure(figsize=(7.0, 3.0), layout="constrained")
+    ax = figure.add_subplot(1, 1, 1)
+    for i, curves in enumerate(drawn):
+        ax.plot(curves.x, curves.columns["lr"], marker=".", color=f"C{i % 10}", label=curves.label)
+    finish_axes(ax, "learning rate", drawn[0].x_name)
+    ax.get_legend().remove()  # under the panel, as the metrics' (overlay_figure's legend_below)
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(3, len(drawn)),
+                  fontsize="small")
+    return figure
+
+
+def overlay_figure(all_curves: list[Curves], legend_below: bool = False) -> Figure:
+    """The figure of `overlay_plot`: a panel per metric (and w, b), a color per run;
+    `legend_below`: one legend for the figure under its panels (long run labels then squeeze no
+    panel), else one beside each panel."""
     metrics: list[str] = []
     for curves in all_curves:
         metrics += [m for m in curves.metrics() if m not in metrics]
@@ -73,4 +92,15 @@ def overlay_figure(all_curves: list[Curves]) -> Figure:
             else:
                 plot_pair(ax, curves, panel, label_prefix=f"{curves.label} ", color=color)
         finish_axes(ax, panel, x_name)
+        if legend_below:
+            ax.get_legend().remove()
+    if legend_below and axes:
+        handles, labels = {}, []
+        for ax in axes:  # every panel's entries once (train/validation of each run, true w and b)
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                if label not in handles:
+                    handles[label] = handle
+                    labels.append(label)
+        figure.legend([handles[label] for label in labels], labels, loc="outside lower center",
+                      ncols=min(3, len(labels)), fontsize="small")
     return figure

@@ -1,6 +1,7 @@
 """`tftrain report RUN... [--output FILE.html]`: one self-contained HTML page to look at (and for
-a CI job to upload): per run its summary, curves, evaluation table, confusion matrix, the other
-evaluation plots and its config; for several runs first their comparison (config differences, metrics
+a CI job to upload): per run a summary (what was trained, on what, how long, the result; all of
+summary.json folded under it), its layers, curves (metrics, with one legend under the panels, and
+the learning rate), evaluation table, confusion matrix, the other evaluation plots and its config; for several runs first their comparison (config differences, metrics
 side by side, curves overlaid).
 
 Images are inlined as data: URIs and the styles sit in the page, so the file opens anywhere, alone.
@@ -18,7 +19,7 @@ from typing import Any
 
 from tftrain import __version__
 from tftrain.commands.evaluation_report import binary_line, confusion_line
-from tftrain.commands.plot import overlay_figure
+from tftrain.commands.plot import learning_rate_figure, overlay_figure
 from tftrain.commands.runs import cell_text, compare_runs, duration
 from tftrain.errors import UserError
 from tftrain.labels import flatten
@@ -28,7 +29,7 @@ from tftrain.runs.plots import png_bytes, read_curves
 # Summary keys shown as times, and keys left out: the process id says nothing after the run,
 # and the class names head the evaluation tables instead.
 _TIMES = {"started", "finished", "evaluated"}
-_HIDDEN = {"pid", "data.class_names"}
+_HIDDEN = {"pid", "data.class_names", "layers"}
 # What eval.json's `plots` hold, in the order and with the headings the page shows them.
 _EVALUATION_PLOTS = {"roc": "ROC curve", "precision_recall": "Precision-recall curve",
                      "predicted_vs_true": "Predicted vs true", "residuals": "Residuals"}
@@ -49,6 +50,8 @@ nav a { margin-right: 1rem; } .gallery { display: flex; flex-wrap: wrap; gap: 1r
 .columns table { width: 100%; } .columns td:first-child { white-space: nowrap; }
 .columns td:last-child { overflow-wrap: anywhere; }
 details summary { cursor: pointer; color: #656d76; }
+table.overview th { text-align: left; background: #f6f8fa; white-space: nowrap; vertical-align: top; }
+table.overview td { text-align: left; }
 """
 
 
@@ -110,7 +113,9 @@ def _run_section(run: RunDir, index: int) -> str:
     parts = [f'<section id="run-{index}" class="run">', f"<h2>{_e(run.path.name)}</h2>",
              f'<p>status <b class="status-{_e(status)}">{_e(status)}</b> · '
              f'<span class="muted">{_e(run.path)}</span></p>',
-             f'<section id="run-{index}-summary" class="summary"><h3>Summary</h3>{_summary_table(summary)}</section>',
+             f'<section id="run-{index}-summary" class="summary"><h3>Summary</h3>{_overview(run, summary, evaluation)}'
+             f"<details><summary>all of summary.json</summary>{_summary_table(summary)}</details></section>",
+             f'<section id="run-{index}-layers" class="layers"><h3>Layers</h3>{_layers(summary)}</section>',
              f'<section id="run-{index}-curves" class="curves"><h3>Curves</h3>'
              f"{_curves([run] if run.history() else [], run.path.name)}</section>",
              f'<section id="run-{index}-evaluation" class="evaluation"><h3>Evaluation</h3>'
@@ -158,10 +163,98 @@ def _summary_table(summary: dict) -> str:
 
 
 def _curves(runs: list[RunDir], label: str) -> str:
+    """The metrics' curves (one legend under the panels), then the learning rate's."""
     if not runs:
         return '<p class="muted">no history.csv rows yet</p>'
-    figure = overlay_figure([read_curves(run) for run in runs])
-    return _image(png_bytes(figure), f"curves of {label}")
+    curves = [read_curves(run) for run in runs]
+    parts = [_image(png_bytes(overlay_figure(curves, legend_below=True)), f"curves of {label}")]
+    rate = learning_rate_figure(curves)
+    if rate is not None:
+        parts.append(f"<h4>Learning rate</h4>{_image(png_bytes(rate), f'learning rate of {label}')}")
+    return "\n".join(parts)
+
+
+def _overview(run: RunDir, summary: dict, evaluation: dict | None) -> str:
+    """What was trained, on what, how, how long, and the result, in a few lines."""
+    if not summary:
+        return '<p class="muted">no summary.json yet</p>'
+    config = run.config()
+    rows = [["model", _model_line(config, summary)], ["data", _data_line(config, summary)],
+            ["training", _training_line(config)], ["time", _time_line(summary)],
+            ["result", _result_line(summary)]]
+    if evaluation is not None:
+        metrics = ", ".join(f"{k} {cell_text(v)}" for k, v in evaluation.get("metrics", {}).items())
+        rows.append(["evaluation", f"{metrics} on {evaluation.get('split', '?')} "
+                                   f"({evaluation.get('examples', '?')} examples, {evaluation.get('model', '?')})"])
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows if v)
+    return f'<table class="overview"><tbody>{body}</tbody></table>'
+
+
+def _model_line(config, summary: dict) -> str:
+    model = config.model
+    kind = {"application": f"application {getattr(model, 'name', '')}", "dense": f"dense {getattr(model, 'hidden', '')}",
+            "cnn": f"cnn conv {getattr(model, 'conv', '')}"}.get(model.type, model.type)
+    params = summary.get("params")
+    return f"{kind}, {params:,} parameters" if isinstance(params, int) else kind
+
+
+def _data_line(config, summary: dict) -> str:
+    data = summary.get("data") if isinstance(summary.get("data"), dict) else {}
+    parts = [config.data.dataset]
+    if isinstance(data.get("train_examples"), int):
+        parts.append(f"{data['train_examples']:,} training examples")
+    if data.get("validation"):
+        parts.append(f"validated on {data['validation']}")
+    names = data.get("class_names")
+    if isinstance(data.get("num_classes"), int):
+        shown = f" ({', '.join(map(str, names[:6]))}{', ...' if len(names) > 6 else ''})" if names else ""
+        parts.append(f"{data['num_classes']} classes{shown}")
+    return ", ".join(parts)
+
+
+def _training_line(config) -> str:
+    rate = config.optimizer.learning_rate
+    rate_text = rate.schedule if hasattr(rate, "schedule") else cell_text(rate)
+    length = f"{config.training.steps} steps" if config.training.steps else f"{config.training.epochs} epochs"
+    return (f"{config.loss.canonical}, {config.optimizer.name} (learning rate {rate_text}), batch "
+            f"{config.data.batch_size}, {length}, {config.training.loop} loop")
+
+
+def _time_line(summary: dict) -> str:
+    parts = []
+    if isinstance(summary.get("seconds"), (int, float)):
+        parts.append(duration(summary["seconds"]))
+    if isinstance(summary.get("epochs_done"), int):
+        parts.append(f"{summary['epochs_done']} epochs, {summary.get('steps_done', '?')} steps")
+    if isinstance(summary.get("examples_per_second"), (int, float)):
+        parts.append(f"{summary['examples_per_second']:,.0f} examples/s")
+    if isinstance(summary.get("started"), (int, float)):
+        parts.append(f"started {_time(summary['started'])}")
+    return ", ".join(parts)
+
+
+def _result_line(summary: dict) -> str:
+    parts = [summary.get("status", "?")]
+    best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
+    if best.get("value") is not None:
+        parts.append(f"best {best['monitor']} {cell_text(best['value'])} at epoch {best.get('epoch')}")
+    final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+    shown = {k: v for k, v in final.items() if k != "lr"}
+    if shown:
+        parts.append("final " + ", ".join(f"{k} {cell_text(v)}" for k, v in shown.items()))
+    return "; ".join(parts)
+
+
+def _layers(summary: dict) -> str:
+    """The model's layers as the run recorded them (older runs did not)."""
+    layers = summary.get("layers")
+    if not isinstance(layers, list) or not layers:
+        return '<p class="muted">not recorded by this run (tftrain show CONFIG lists the configured layers)</p>'
+    rows = [[str(layer.get("name")), str(layer.get("type")),
+             "(" + ", ".join("None" if d is None else str(d) for d in layer.get("output_shape") or []) + ")",
+             f"{layer.get('params', 0):,}"] for layer in layers]
+    total = sum(layer.get("params", 0) for layer in layers)
+    return _table(["layer", "type", "output shape", "params"], rows + [["total", "", "", f"{total:,}"]])
 
 
 def _evaluation(run: RunDir, evaluation: dict | None) -> str:

@@ -30,6 +30,7 @@ from tftrain.errors import UserError
 from tftrain.spec.base import NameCheck, building_validators
 from tftrain.spec.compose import ENV_SYNTAX, EXTENDS, EXTENDS_HELP
 from tftrain.spec.datasets import DATASETS
+from tftrain.spec.schedules import SCHEDULES
 from tftrain.spec.schema import Config, DataConfig, component_choices
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -49,11 +50,29 @@ def config_schema() -> dict[str, Any]:
         {"if": {"properties": {"dataset": {"const": name}}, "required": ["dataset"]},
          "then": {"properties": {"options": refs[entry.options, "validation"]}}}
         for name, entry in DATASETS.items()]
+    _add_catalogs(definitions)
     top = definitions.pop(_name(refs[Config, "validation"]))
     top["properties"] = {EXTENDS: _EXTENDS_SCHEMA, **top["properties"]}
     schema = {"$schema": DRAFT, **top, "title": "tftrain config", DEFINITIONS: definitions}
     _allow_env_references(schema)
     return schema
+
+
+def _add_catalogs(definitions: dict[str, Any]) -> None:
+    """What the classes declare as free lists and strings, from the catalogs validate checks them
+    against: layer entries, graph nodes, augmentation entries, backbone names."""
+    from tftrain.commands import schema_layers as layers
+
+    ref = f"#/{DEFINITIONS}/"
+    definitions.update(layers.definitions(ref))
+    for model, key, item in (("SequentialModel", "layers", layers.LAYER_ITEM), ("GraphModel", "nodes", layers.NODE),
+                             ("ApplicationModel", "head", layers.LAYER_ITEM)):
+        definitions[model]["properties"][key]["items"] = {"$ref": ref + item}
+    definitions["DataConfig"]["properties"]["augmentation"]["items"] = {"$ref": ref + layers.AUGMENTATION}
+    definitions["ApplicationModel"]["properties"]["name"]["enum"] = layers.backbone_names()
+    rate = definitions["OptimizerConfig"]["anyOf"][1]["properties"]["learning_rate"]
+    rate["description"] = (f"{rate.get('description', '')}; a number, or {{schedule: NAME, ...}} with NAME one of "
+                           f"{', '.join(SCHEDULES)} (Keras's arguments, warmup_steps or warmup_epochs)")
 
 
 def schema_text() -> str:
@@ -117,7 +136,7 @@ class _Generator(GenerateJsonSchema):
         for name, prop in list(properties.items()):
             prop.pop("title", None)
             if name in comments and "description" not in prop:
-                properties[name] = prop = _described(prop, comments[name])
+                properties[name] = prop = _described(prop, user_text(cls.__name__, name, comments[name]))
         for name, check in _name_checks(cls).items():
             if name in properties:
                 _allow_names(properties[name], check.names)
@@ -130,6 +149,34 @@ class _Generator(GenerateJsonSchema):
         json_schema.pop("discriminator", None)  # OpenAPI's keyword, not JSON Schema's
         json_schema["anyOf"] = json_schema.pop("oneOf")
         return json_schema
+
+
+# What a required key is, for the hover of keys whose source comment only says why there is no
+# default (written for the next contributor, not for the user).
+REQUIRED_TEXT = {
+    ("ApplicationModel", "name"): "The keras.applications backbone: mobilenet_v3_small, resnet50, efficientnet_b0, "
+                                  "... (snake_case, or Keras's name such as MobileNetV3Small)",
+    ("SequentialModel", "layers"): "The model's Keras layers in order, by snake_case name with their parameters: "
+                                   "[{conv2d: {filters: 32, kernel_size: 3}}, flatten, {dense: {units: 10}}]; "
+                                   "{repeat: N, layers: [...]} repeats a block",
+    ("GraphModel", "nodes"): "Named nodes {name, layer, inputs}; `input` is the data, the last node the output; "
+                             "{name, repeat, nodes} repeats a group",
+    ("DataConfig", "dataset"): "What to train on: mnist, fashion_mnist, cifar10, npz, csv, image_folder, tfrecord, "
+                               "tfds, synthetic_regression, synthetic_binary",
+    ("Config", "data"): "The data to train on: dataset, path, batch_size, validation, augmentation, ...",
+    ("Config", "loss"): "The loss by Keras name (sparse_categorical_crossentropy, mse, ...), or {name: ..., "
+                        "from_logits: true, label_smoothing: 0.1}",
+}
+
+
+def user_text(cls: str, field: str, comment: str) -> str:
+    """A key's hover text from its source comment: for a required key, what it is (the comment
+    says only why it has no default); otherwise why its default was chosen (editors show the
+    default beside it)."""
+    for marker in ("no sensible default:", "required:"):
+        if comment.startswith(marker):
+            return REQUIRED_TEXT.get((cls, field), f"Required: {comment.removeprefix(marker).strip()}")
+    return comment
 
 
 def _described(prop: dict[str, Any], text: str) -> dict[str, Any]:

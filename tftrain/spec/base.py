@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # Upper bounds for counts, so a value too large for what consumes it is refused by validate
 # instead of overflowing (or allocating) halfway through a run.
@@ -23,11 +23,24 @@ MAX_BATCH = 2**20  # a batch of a million examples fits no accelerator
 MAX_SEED = 2**32 - 1  # NumPy's and Keras's seeds are 32-bit
 MAX_THREADS = 1024  # TensorFlow's thread pools, on any machine that exists
 
-Steps = Annotated[int, Field(gt=0, le=MAX_STEPS)]
-Epochs = Annotated[int, Field(gt=0, le=MAX_EPOCHS)]
-BatchSize = Annotated[int, Field(gt=0, le=MAX_BATCH)]
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-Threads = Annotated[int, Field(gt=0, le=MAX_THREADS)]
+
+
+def whole_number(value: Any) -> Any:
+    """A float with no fractional part (`epochs: 1e3`, which YAML reads as 1000.0) as the integer
+    it is: JSON Schema's `integer` (what an editor checks against) accepts it, so validate does
+    too; anything else is left for the strict check to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_Whole = BeforeValidator(whole_number)
+# The bounds first: pydantic then writes them into the JSON Schema as its keywords.
+Steps = Annotated[int, Field(gt=0, le=MAX_STEPS), _Whole]
+Epochs = Annotated[int, Field(gt=0, le=MAX_EPOCHS), _Whole]
+BatchSize = Annotated[int, Field(gt=0, le=MAX_BATCH), _Whole]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), _Whole]
+Threads = Annotated[int, Field(gt=0, le=MAX_THREADS), _Whole]
 
 
 class Strict(BaseModel):
@@ -124,5 +137,6 @@ def printable(text: str, limit: int = SHOWN_LENGTH) -> str:
 
 def kind_of(value: Any) -> str:
     """`a mapping`, `a list`, `a string`, `null`, `an int`..."""
+    name = type(value).__name__
     return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}")
+        type(value), f"a{'n' if name[:1] in 'aeiou' else ''} {name}")

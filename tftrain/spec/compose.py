@@ -228,3 +228,58 @@ def escape(value: Any) -> Any:
     if isinstance(value, list):
         return [escape(v) for v in value]
     return value.replace("${", "$${") if isinstance(value, str) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# `--set KEY=VALUE` keys: dotted names with list items, `model.nodes[1].layer.conv2d.filters`
+# (or `model.nodes.1.layer...`, as error messages write the path).
+
+_SEGMENT = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
+
+
+def key_path(key: str) -> KeyPath:
+    """`a.b[1].c` (or `a.b.1.c`) as ('a', 'b', 1, 'c'); a digits-only segment is an index too
+    (it is used as one where the value there is a list). ConfigError on a malformed key."""
+    parts: list = []
+    for segment in key.split("."):
+        match = _SEGMENT.fullmatch(segment.strip())
+        if not match:
+            raise ConfigError(f"--set {key}: expected a key path such as model.nodes[1].layer.conv2d.filters")
+        name, indices = match.groups()
+        parts.append(int(name) if name.isdigit() else name)
+        parts += [int(i) for i in re.findall(r"\[(\d+)\]", indices)]
+    return tuple(parts)
+
+
+def set_at(raw: dict, path: KeyPath, value: Any, key: str, mapping_for: Callable[[Any, Any], Any]) -> None:
+    """Set `value` at `path` in `raw`, making mappings on the way (`mapping_for(name, current)`:
+    what a missing or scalar parent becomes, or None where it cannot). List items must exist."""
+    node: Any = raw
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = _shown(path[:i + 1])
+        if isinstance(node, list):
+            if not isinstance(part, int) or not 0 <= part < len(node):
+                raise ConfigError(f"--set {key}: {_shown(path[:i]) or 'the config'} is a list of {len(node)} "
+                                  f"item{'s' * (len(node) != 1)} (0..{len(node) - 1}); {where} is not one of them")
+        elif not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: '{_shown(path[:i])}' is {kind_of(node)}, not a mapping")
+        if last:
+            node[part] = value
+            return
+        child = node[part] if isinstance(node, list) else node.get(part)
+        if not isinstance(child, (dict, list)):
+            made = mapping_for(part, child)
+            if made is None:
+                raise ConfigError(f"--set {key}: '{where}' is {kind_of(child)}, not a mapping")
+            child = made
+        node[part] = child
+        node = child
+
+
+def _shown(path: KeyPath) -> str:
+    """('model', 'nodes', 1, 'layer') as model.nodes[1].layer."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from tftrain.errors import ConfigError
 from tftrain.spec import checks
 from tftrain.spec.base import building_validators, kind_of
-from tftrain.spec.compose import Composed, Source, compose
+from tftrain.spec.compose import Composed, Source, compose, key_path, set_at
 from tftrain.spec.messages import _model_in, format_validation_error
 from tftrain.spec.safe_yaml import parse_yaml
 from tftrain.spec.schema import Config, _Named
@@ -97,28 +97,22 @@ def _is_list(annotation: Any) -> bool:
     return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
 
 
-def apply_override(raw: dict, override: str) -> tuple[str, ...]:
-    """Apply one `--set a.b.c=value` (value read as a YAML scalar) to the raw config dict;
-    returns the key path it set."""
+def apply_override(raw: dict, override: str) -> tuple:
+    """Apply one `--set a.b.c=value` (value read as a YAML scalar; list items as
+    `model.nodes[1].layer.conv2d.filters`) to the raw config dict; returns the key path it set."""
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. training.epochs=3")
     value = parse_yaml(text, source=f"--set {key}")
-    parts = key.strip().split(".")
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if isinstance(child, str) and part in ("loss", "optimizer"):
-            child = {"name": child}  # `loss: mse` + `--set loss.reduction=sum`
-        elif child is None:
-            child = {}
-        elif not isinstance(child, dict):
-            raise ConfigError(
-                f"--set {key}: '{'.'.join(parts[:i + 1])}' is {kind_of(child)}, not a mapping")
-        node[part] = child
-        node = child
-    node[parts[-1]] = value
-    return tuple(parts)
+    path = key_path(key.strip())
+
+    def mapping_for(part, current):
+        if isinstance(current, str) and part in ("loss", "optimizer"):
+            return {"name": current}  # `loss: mse` + `--set loss.reduction=sum`
+        return {} if current is None else None
+
+    set_at(raw, path, value, key.strip(), mapping_for)
+    return path
 
 
 def validate(raw: dict, composed: Composed | None = None) -> Config:

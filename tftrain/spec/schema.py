@@ -281,10 +281,21 @@ class MlflowTracking(Strict):
         return value
 
 
+class WandbTracking(Strict):
+    """Log the run to Weights & Biases: config, metrics per epoch, status, the model as an artifact."""
+
+    mode: Literal["offline", "online"] = "offline"  # offline: files in the run directory, `wandb sync` uploads them
+    project: str | None = None  # null: the config's name
+    entity: str | None = None  # null: W&B's default (your user or team)
+    tags: list[str] = []  # none: W&B's filters are the user's to choose
+    log_model: bool = True  # model.keras is what the run produced: keep it with the run
+
+
 class TrackingConfig(Strict):
     """Experiment trackers a run also logs to (its run directory is written either way)."""
 
     mlflow: MlflowTracking | None = None  # none unless named: tracking needs a server or database
+    wandb: WandbTracking | None = None  # none unless named: an account (online) or a later `wandb sync`
 
 
 class Config(Strict):

@@ -25,7 +25,7 @@ import tensorflow as tf
 from rich.console import Console
 
 import tftrain
-from tftrain.console import data_lines, model_table, results_table, say
+from tftrain.console import data_lines, model_layers, model_table, results_table, say
 from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.spec.loading import validate
@@ -45,6 +45,7 @@ from tftrain.training.callbacks.tracking import tracking_callbacks
 from tftrain.training.custom import CustomLoop
 from tftrain.training.distribute import Distribution, check_distribution, create_distribution, peers_lost_as_error
 from tftrain.training.fit import FitLoop
+from tftrain.training.hints import batch_norm_hint
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
@@ -208,6 +209,7 @@ class TrainingSession:
         prepared, config = self.prepared, self.config
         self.summary.started(
             seed=config.seed, data=prepared.data_info, params=prepared.model.count_params(),
+            layers=model_layers(prepared.model),
             loop=config.training.loop, steps_per_execution=prepared.plan.steps_per_execution,
             jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
             cpu_threads=prepared.plan.cpu_threads or "default", precision=config.training.precision,
@@ -354,6 +356,9 @@ class TrainingSession:
         placement.write_plots(self.run, console)
         steps_mode = self.config.training.steps is not None
         console.print(results_table(results, self.prepared.pipelines.steps_per_epoch if steps_mode else None))
+        hint = batch_norm_hint(model, results["final"], self.callbacks.steps_done)
+        if hint:
+            say(console, hint)
         placement.say_done(console, fingerprint)
 
     def results(self, restored: Record | None, started: float) -> dict:
