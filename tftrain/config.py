@@ -332,7 +332,8 @@ class TrainingConfig(Strict):
     steps_per_execution: Steps | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
     jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
     cpu_threads: Threads | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"  # exact by default; auto: bfloat16 where the hardware has it and the model gains
+    in_graph: bool | Literal["auto"] = "auto"  # auto: data in memory on one device is gathered inside the compiled step
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
     distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
@@ -390,6 +391,9 @@ class TrainingConfig(Strict):
             # Keras itself turns `auto` off under a strategy; XLA fails on replicas' mirrored variables.
             raise ValueError(f".jit_compile: true cannot be combined with distribute: {self.distribute}; "
                              "use false or auto (auto turns XLA off under a strategy, as Keras does)")
+        if self.in_graph is True and self.distribute != "none":
+            raise ValueError(f".in_graph: true cannot be combined with distribute: {self.distribute} (a strategy "
+                             "shares each batch out to its replicas through tf.data); use auto or false")
         if (self.loop == "fit" and self.distribute != "none" and self.steps_per_execution != "auto"
                 and self.steps_per_execution > 1):
             # Keras's multi-step call puts the step in a tf.cond, which fails under a strategy.

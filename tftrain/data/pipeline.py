@@ -60,6 +60,8 @@ class Pipelines:
     file_sharded: bool = False
     # An error raised while reading the data -> a one-line message naming the file (or None).
     explain: Callable[[BaseException], str | None] | None = field(default=None, repr=False)
+    # The same batches gathered inside the compiled step (the plan's choice), or None.
+    in_graph: InGraphBatches | None = field(default=None, repr=False)
 
     @property
     def total_steps(self) -> int:
@@ -72,6 +74,25 @@ class Pipelines:
         if not 0 <= start_step <= self.total_steps:
             raise ValueError(f"start_step {start_step} outside 0..{self.total_steps}")
         return self._train_from(start_step)
+
+
+@dataclass(frozen=True)
+class InGraphBatches:
+    """The training split held as tensors that the compiled step gathers its batch from, by
+    index: `batch(s)` is batch s of `Pipelines.train` (the same indices, the same transform), so
+    a loop can run many steps per call with no input pipeline, no iterator and no copy between
+    threads. Only for data in memory; the loops take it where the plan chose it."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+    indices: Callable[[tf.Tensor], tf.Tensor] = field(repr=False)
+    transform: Callable | None = field(default=None, repr=False)
+
+    def batch(self, step: tf.Tensor) -> tuple:
+        """Training batch `step` (an int64 scalar): (x, y), or (x, y, sample_weight)."""
+        idx = self.indices(step)
+        x, y = tf.gather(self.x, idx), tf.gather(self.y, idx)
+        return (x, y) if self.transform is None else self.transform(x, y, step)
 
 
 def _splits(data: LoadedData | StreamedData) -> tuple[Split, Split | None]:
@@ -204,12 +225,13 @@ def schedule(config: Config, examples: int) -> Schedule:
 
 
 def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, transform: Callable | None = None,
-                    workers: tuple[int, int] | None = None) -> Pipelines:
+                    workers: tuple[int, int] | None = None, in_graph: bool = False) -> Pipelines:
     """Build the training and validation datasets for `config`. `transform(x, y, step)`: what each
     training batch goes through once gathered (tftrain.data.transforms: class weights,
     augmentation), a pure function of the batch and its step;
     validation batches never do. `workers` (this worker's index, their number): a multi_worker
-    run, whose workers may each read their own files (tftrain.data.streaming)."""
+    run, whose workers may each read their own files (tftrain.data.streaming). `in_graph` (arrays
+    in memory only): also hold the training split as tensors for the loops to gather from."""
     if data.streamed and not isinstance(data.train, FileList):
         from tftrain.data import streaming
 
@@ -234,6 +256,7 @@ def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, 
         return with_transform(batches, start_step, transform)
 
     validation_ds = batched(validation, batch_size) if validation is not None else None
+    graph = InGraphBatches(tf.constant(train.x), tf.constant(train.y), indices, transform) if in_graph else None
     return Pipelines(
         validation=validation_ds,
         validation_split=validation.name if validation is not None else None,
@@ -243,6 +266,7 @@ def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, 
         train_examples=n,
         _train_from=train_from,
         explain=data.train.explain if data.streamed else None,
+        in_graph=graph,
     )
 
 
