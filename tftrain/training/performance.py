@@ -93,13 +93,12 @@ def precision_note(precision: str, has_gpu: bool, flags: set[str] | None = None)
     return None
 
 
-def resolve_precision(value: str, step_macs: int | None, flags: set[str] | None = None) -> tuple[str, str]:
+def resolve_precision(value: str, step_macs: int | None, hardware: str | None) -> tuple[str, str]:
     """The Keras dtype policy for `training.precision` and why: `auto` is mixed_bfloat16 where the
-    hardware multiplies bfloat16 (a GPU of compute capability >= 8.0; else a CPU with
-    AVX512-BF16 or AMX) and the step is large enough to gain (BF16_MIN_STEP_MACS), else float32."""
+    hardware multiplies bfloat16 (`hardware`: bf16_hardware()'s answer) and the step is large
+    enough to gain (BF16_MIN_STEP_MACS), else float32."""
     if value != "auto":
         return value, "training.precision"
-    hardware = _bf16_hardware(flags)
     if hardware is None:
         return "float32", "auto: no bfloat16 units (GPU compute capability >= 8.0, or CPU avx512_bf16 / amx_bf16)"
     if step_macs is None or step_macs < BF16_MIN_STEP_MACS:
@@ -109,8 +108,9 @@ def resolve_precision(value: str, step_macs: int | None, flags: set[str] | None 
     return "mixed_bfloat16", f"auto: {hardware}, {step_macs / 1e6:,.0f}M multiply-adds a step"
 
 
-def _bf16_hardware(flags: set[str] | None) -> str | None:
-    """What multiplies bfloat16 here (the GPUs when there are any, else the CPU), or None."""
+def bf16_hardware(flags: set[str] | None = None) -> str | None:
+    """What multiplies bfloat16 here, or None: the GPUs when there are any (all of compute
+    capability >= 8.0), else the CPU (AVX512-BF16 or AMX in its /proc/cpuinfo flags)."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

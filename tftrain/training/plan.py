@@ -24,6 +24,7 @@ from tftrain.schema import suggest
 from tftrain.training.distribute import Distribution
 from tftrain.training.performance import (
     apply_cpu_threads,
+    bf16_hardware,
     resolve_cpu_threads,
     resolve_in_graph,
     resolve_precision,
@@ -75,7 +76,8 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     spe = resolve_steps_per_execution(1 if fit_under_strategy else training.steps_per_execution,
                                       plan.steps_per_epoch, whole_calls=training.loop == "fit",
                                       step_macs=step_macs)
-    precision, precision_reason = resolve_precision(training.precision, step_macs)
+    precision, precision_reason = resolve_precision(training.precision, step_macs,
+                                                     bf16_hardware() if training.precision == "auto" else None)
     in_graph, in_graph_reason = resolve_in_graph(training.in_graph, data.streamed, distribution.kind)
     if training.in_graph is True and not in_graph:
         raise ConfigError(f"training.in_graph: true needs the training data in memory ({in_graph_reason}); "
