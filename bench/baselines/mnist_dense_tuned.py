@@ -52,4 +52,5 @@ if args.result:
     with open(args.result, "w") as f:
         json.dump({**meter.result(),
                    "loss": history.history["loss"][-1], "accuracy": history.history["accuracy"][-1],
-                   "test_loss": test_loss, "test_accuracy": test_accuracy}, f)
+                   "test_loss": test_loss, "test_accuracy": test_accuracy,
+                   "threads": tf.config.threading.get_intra_op_parallelism_threads()}, f)
