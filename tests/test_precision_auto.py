@@ -32,6 +32,9 @@ def test_auto_is_bfloat16_only_with_units_and_a_step_large_enough():
     policy, why = resolve_precision("auto", CIFAR_STEP, None)
     assert policy == "float32" and "no bfloat16 units" in why
     assert resolve_precision("mixed_float16", 10, None) == ("mixed_float16", "training.precision")
+    assert resolve_precision("float32", MNIST_STEP, cpu) == ("float32", "training.precision")
+    assert resolve_precision("float32", CIFAR_STEP, cpu) == (  # a hint where auto would be faster
+        "float32", "training.precision; auto would pick mixed_bfloat16 here (CPU avx512_bf16 + amx_bf16)")
 
 
 def test_cpu_flags_without_bfloat16_units_mean_none():
