@@ -351,6 +351,9 @@ def dense_case(sizes: Sizes, work: Path, mnist: Path, limit: int | None,
         baseline_variant("hand-tuned Keras fit", "mnist_dense_tuned.py",
                          ["--data", str(mnist), "--epochs", epochs] + (["--limit", str(limit)] if limit else [])),
         *raw_variants("dense", mnist, epochs, limit),
+        tftrain_variant("tftrain loop: fit, in_graph: false", config, [*data, "training.loop=fit", "training.in_graph=false"]),
+        tftrain_variant("tftrain loop: custom, in_graph: false", config,
+                        [*data, "training.loop=custom", "training.in_graph=false"]),
     ]
     if explore:  # what `steps_per_execution: auto` (128 here) and XLA are worth
         for loop in ("fit", "custom"):
