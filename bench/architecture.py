@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent / "tftrain"
 # Layers from the bottom: a module may import its own layer and those below it. Everything not
 # listed is the top (cli, the Python API, commands).
 LAYERS = ("errors", "safe_files", "spec", "console", "plugins", "data", "security", "models", "runs", "labels", "hparams",
-          "tracking", "tf_setup", "usage", "training")
+          "tracking", "tracking_wandb", "tf_setup", "usage", "training")
 # DESIGN.md: the config layer reads the model types' schema classes (the `model:` union).
 ALLOWED = {("tftrain.spec", "tftrain.models")}
 MODULE_LINES, FUNCTION_LINES = 500, 60

@@ -7,10 +7,15 @@ Cases, each run as separate processes alternating baseline and tftrain (A B C A 
 load changes on a shared machine hit every variant alike; the tables show medians:
 
   dense     the beginner-quickstart script (model.fit on NumPy arrays / 255.0) against
-            configs/mnist_dense.yaml with `loop: fit` and `loop: custom`.
+            configs/mnist_dense.yaml with `loop: fit` and `loop: custom`, beside the hand-tuned
+            Keras loop (bench/baselines/mnist_dense_tuned.py) and the raw-kernel limit
+            (bench/baselines/raw_kernel.py: the same step in plain TensorFlow ops, in a tf.range
+            loop over data in the graph) on one and on two threads.
   cnn       the CIFAR CNN with a hand-written @tf.function GradientTape step on NumPy slices,
             against configs/cifar10_cnn.yaml (custom loop), the same with `loop: fit`, and
-            with `training.precision: mixed_bfloat16`.
+            with `training.precision: auto` (bfloat16 where the CPU has the units), beside the
+            raw-kernel limit in float32 (one and two threads) and in bfloat16 (machines with
+            the units; a line says it is skipped elsewhere).
   resnet    configs/cifar10_resnet20.yaml (a 72-layer graph, 0.27M parameters, ~41M multiply-adds
             per image) against the tutorial CNN of configs/cifar10_cnn.yaml (~4.5M), both tftrain
             runs on the same CIFAR-shaped data: what a real residual network costs per example
@@ -81,9 +86,6 @@ FULL = Sizes(mnist_train=60000, mnist_test=10000, dense_epochs=2, cifar_train=10
              cnn_epochs=1, dense_repeats=5, cnn_repeats=5, overhead_repeats=5, cli_repeats=11)
 QUICK = Sizes(mnist_train=19200, mnist_test=2000, dense_epochs=2, cifar_train=6400, cifar_test=640,
               cnn_epochs=1, dense_repeats=3, cnn_repeats=3, overhead_repeats=3, cli_repeats=7)
-# Without bfloat16 units a mixed_bfloat16 CNN step is ~10x slower (emulated): measure its rate
-# once, on a short run, instead of spending minutes per round on it.
-SHORT_RUN = ["data.limit=1280", "training.epochs=1"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,8 @@ def tftrain_variant(name: str, config: Path, sets: list[str], **options) -> Vari
         final = summary["final"]
         shutil.rmtree(run_dir, ignore_errors=True)
         return {**summary["throughput"], "loss": final.get("loss"), "accuracy": final.get("accuracy"),
-                "test_loss": final.get("val_loss"), "test_accuracy": final.get("val_accuracy")}
+                "test_loss": final.get("val_loss"), "test_accuracy": final.get("val_accuracy"),
+                "threads": summary.get("cpu_threads"), "precision": summary.get("precision")}
 
     return Variant(name, command, read, **options)
 
@@ -238,8 +241,9 @@ def training_table(variants: list[Variant], results: dict[str, list[dict]]) -> s
         rate = median(runs, "examples_per_second")
         value = (lambda key, digits: "-") if variant.rate_only else (lambda key, digits: _num(median(runs, key), digits))
         spread = [r["examples_per_second"] for r in runs]
+        threads = {str(r["threads"]) if r.get("threads") not in (None, 0, "default") else "default" for r in runs}
         rows.append([
-            name, _num(rate, 0), f"{min(spread):,.0f}-{max(spread):,.0f}",
+            name, ", ".join(sorted(threads)), _num(rate, 0), f"{min(spread):,.0f}-{max(spread):,.0f}",
             f"{rate / base:.2f}x" if rate and base else "-",
             _num(median(runs, "cpu_us_per_example"), 1),
             _num(median(runs, "examples_per_second_with_first_call"), 0),
@@ -247,7 +251,7 @@ def training_table(variants: list[Variant], results: dict[str, list[dict]]) -> s
             value("loss", 4), value("accuracy", 4), "-" if variant.rate_only else spread_text(runs, "test_accuracy"),
             _num(median(runs, "rss"), 0), _num(median(runs, "wall"), 1), _num(median(runs, "load"), 2),
         ])
-    return markdown_table(["variant", "examples/s", "range", "vs baseline", "CPU us/example", "incl. 1st call",
+    return markdown_table(["variant", "threads", "examples/s", "range", "vs baseline", "CPU us/example", "incl. 1st call",
                            "1st call s", "loss", "accuracy", "test acc", "peak RSS MiB", "wall s",
                            "load"], rows)
 
@@ -344,6 +348,12 @@ def dense_case(sizes: Sizes, work: Path, mnist: Path, limit: int | None,
                          ["--data", str(mnist), "--epochs", epochs] + (["--limit", str(limit)] if limit else [])),
         tftrain_variant("tftrain loop: fit", config, [*data, "training.loop=fit"]),
         tftrain_variant("tftrain loop: custom", config, [*data, "training.loop=custom"]),
+        baseline_variant("hand-tuned Keras fit", "mnist_dense_tuned.py",
+                         ["--data", str(mnist), "--epochs", epochs] + (["--limit", str(limit)] if limit else [])),
+        *raw_variants("dense", mnist, epochs, limit),
+        tftrain_variant("tftrain loop: fit, in_graph: false", config, [*data, "training.loop=fit", "training.in_graph=false"]),
+        tftrain_variant("tftrain loop: custom, in_graph: false", config,
+                        [*data, "training.loop=custom", "training.in_graph=false"]),
     ]
     if explore:  # what `steps_per_execution: auto` (128 here) and XLA are worth
         for loop in ("fit", "custom"):
@@ -360,12 +370,39 @@ def dense_case(sizes: Sizes, work: Path, mnist: Path, limit: int | None,
         f"- tftrain `loop: custom` >= 3x baseline: {verdict(custom >= 3)} ({custom:.2f}x; "
         f"{cpu_ratio(results, variants[2].name, variants[0].name)})",
         same_results(results, variants[:3]),
+        *limit_checks(results, [variants[1].name, variants[2].name], [v.name for v in variants[4:6]], 0.7),
     ]
+    for name in (variants[1].name, variants[2].name):
+        tuned = ratio(results, name, variants[3].name)
+        checks.append(f"- {name} >= 1.0x the hand-tuned Keras fit: {verdict(tuned >= 1.0)} ({tuned:.2f}x; "
+                      f"{cpu_ratio(results, name, variants[3].name)})")
     steps = (limit or sizes.mnist_train) // 32
     text = (f"### Dense, MNIST-shaped ({limit or sizes.mnist_train} x 28x28 uint8 train, "
             f"{sizes.mnist_test} test, batch 32, SGD, {epochs} epochs = {steps * sizes.dense_epochs} steps)\n\n"
             + training_table(variants, results))
     return text, checks
+
+
+def raw_variants(model: str, data: Path, epochs: str, limit: int | None = None,
+                 precision: str = "float32") -> list[Variant]:
+    """The raw-kernel limit (bench/baselines/raw_kernel.py) on one and on two intra-op threads."""
+    extra = (["--limit", str(limit)] if limit else []) + (["--precision", precision] if precision != "float32" else [])
+    label = "" if precision == "float32" else f" {precision}"
+    return [baseline_variant(f"raw kernel{label}, {threads} thread{'s' if threads > 1 else ''}", "raw_kernel.py",
+                             ["--model", model, "--data", str(data), "--epochs", epochs, "--threads", str(threads),
+                              *extra]) for threads in (1, 2)]
+
+
+def limit_checks(results: dict, names: list[str], limits: list[str], target: float) -> list[str]:
+    """Each of `names` as a ratio of the fastest of `limits` (the raw-kernel runs), by wall time
+    and by CPU time per example."""
+    fastest = max(limits, key=lambda limit: median(results[limit], "examples_per_second") or 0)
+    lines = []
+    for name in names:
+        share = ratio(results, name, fastest)
+        lines.append(f"- {name} >= {target}x the raw-kernel limit ({fastest}): {verdict(share >= target)} "
+                     f"({share:.2f}x; {cpu_ratio(results, name, fastest)})")
+    return lines
 
 
 def cnn_case(sizes: Sizes, work: Path, images: Path, explore: bool = False) -> tuple[str, list[str]]:
@@ -378,12 +415,11 @@ def cnn_case(sizes: Sizes, work: Path, images: Path, explore: bool = False) -> t
         tftrain_variant("tftrain loop: fit", config, [*data, "training.loop=fit"]),
     ]
     bf16_units = has_bf16()
-    bf16_sets = [*data, "training.loop=custom", "training.precision=mixed_bfloat16"]
+    variants.append(tftrain_variant("tftrain custom precision: auto", config,
+                                    [*data, "training.loop=custom", "training.precision=auto"]))
+    variants += raw_variants("cnn", images, epochs)
     if bf16_units:
-        variants.append(tftrain_variant("tftrain custom mixed_bfloat16", config, bf16_sets))
-    else:
-        variants.append(tftrain_variant("tftrain custom mixed_bfloat16 (no bf16 units: one short run)",
-                                        config, bf16_sets + SHORT_RUN, rounds=1, rate_only=True))
+        variants.append(raw_variants("cnn", images, epochs, precision="bfloat16")[1])
     if explore:
         for loop in ("fit", "custom"):
             variants.append(tftrain_variant(f"tftrain {loop}, jit_compile=true", config,
@@ -396,11 +432,17 @@ def cnn_case(sizes: Sizes, work: Path, images: Path, explore: bool = False) -> t
         f"{cpu_ratio(results, names[1], names[0])})",
         f"- `loop: custom` >= 0.95x `loop: fit`: {verdict(vs_fit >= 0.95)} ({vs_fit:.2f}x; "
         f"{cpu_ratio(results, names[1], names[2])})",
-        (f"- mixed_bfloat16 >= 1.5x baseline: {verdict(bf16 >= 1.5)} ({bf16:.2f}x)" if bf16_units else
-         f"- mixed_bfloat16 >= 1.5x baseline: n/a, this CPU has no bfloat16 units "
-         f"({' / '.join(BF16_FLAGS)} absent): measured {bf16:.2f}x"),
-        same_results(results, variants),
+        (f"- precision: auto >= 1.5x baseline (float32 GradientTape loop): {verdict(bf16 >= 1.5)} ({bf16:.2f}x; "
+         f"{cpu_ratio(results, names[3], names[0])}; chose {results[names[3]][0].get('precision')})" if bf16_units else
+         f"- precision: auto >= 1.5x baseline: n/a, this CPU has no bfloat16 units "
+         f"({' / '.join(BF16_FLAGS)} absent; auto chose {results[names[3]][0].get('precision')}): measured {bf16:.2f}x"),
+        same_results(results, variants[:4]),
+        *limit_checks(results, [names[1]], names[4:6], 0.7),
     ]
+    if bf16_units:
+        checks += limit_checks(results, [names[3]], names[6:7], 0.7)
+    else:
+        checks.append("- raw-kernel bfloat16 limit: skipped, this CPU has no bfloat16 units")
     steps = sizes.cifar_train // 64
     text = (f"### CNN, CIFAR-shaped ({sizes.cifar_train} x 32x32x3 uint8 train, {sizes.cifar_test} test, "
             f"batch 64, Adam, {epochs} epochs = {steps * sizes.cnn_epochs} steps)\n\n" + training_table(variants, results))

@@ -62,6 +62,12 @@ def data_lines(info: dict[str, Any]) -> str:
         lines.append(f"  classes: {info['num_classes']}{shown}")
     if info.get("validation"):
         lines.append(f"  validation: {info['validation']}")
+    if "input" in info:  # the plan's choices, with their reasons (tftrain.training.performance)
+        graph = info["input"]
+        how = "in-graph (batches gathered inside the compiled step)" if graph["in_graph"] else "tf.data pipeline"
+        lines.append(f"  input: {how}: {graph['reason']}")
+    if "precision" in info:
+        lines.append(f"  precision: {info['precision']['policy']} ({info['precision']['reason']})")
     return "\n".join(lines)
 
 

@@ -62,7 +62,8 @@ class TrainingConfig(Strict):
     steps_per_execution: Steps | Literal["auto"] = "auto"  # steps per compiled call: same results, less Python per step
     jit_compile: bool | Literal["auto"] = "auto"  # XLA as Keras decides: on GPUs when the model supports it, never on CPU
     cpu_threads: Threads | Literal["auto"] = "auto"  # TF intra-op threads; auto: 1 for tiny steps on CPU, else one per core
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # exact by default
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"  # exact by default; auto: bfloat16 where the hardware has it and the model gains
+    in_graph: bool | Literal["auto"] = "auto"  # auto: data in memory on one device is gathered inside the compiled step
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
     distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
@@ -119,6 +120,9 @@ class TrainingConfig(Strict):
             # A leading "." makes format_validation_error report this under training.devices.
             raise ValueError(f".devices: only used with distribute: mirrored (distribute is {self.distribute}); "
                              "multi_worker uses every GPU of each worker")
+        if self.in_graph is True and self.distribute != "none":
+            raise ValueError(f".in_graph: true cannot be combined with distribute: {self.distribute} (a strategy "
+                             "shares each batch out to its replicas through tf.data); use auto or false")
         if self.jit_compile is True and self.distribute != "none":
             # Keras itself turns `auto` off under a strategy; XLA fails on replicas' mirrored variables.
             raise ValueError(f".jit_compile: true cannot be combined with distribute: {self.distribute}; "

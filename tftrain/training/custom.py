@@ -5,6 +5,9 @@ examples of the epoch, metrics reset every epoch, `val_` prefixed validation res
 rest of tftrain cannot tell the two loops apart. Several steps run per compiled call
 (`steps_per_execution`) to keep Python out of the hot path.
 
+Where the plan holds the training split in the graph (`Pipelines.in_graph`), each step gathers
+its own batch by index inside the compiled call: no iterator, no tf.data, the same batches.
+
 Under a tf.distribute strategy each step runs on every replica (`strategy.run`) over its share
 of the global batch; see `_replica_loss` for how the loss is averaged over the global batch.
 """
@@ -38,6 +41,7 @@ class CustomLoop:
         self.accumulators = [self.loss_tracker, *metrics]
         if run_eagerly:
             self._train_steps, self._test_steps = self._train_steps_py, self._test_steps_py
+            self._train_steps_in_graph = self._train_steps_in_graph_py
         else:
             if jit_compile:
                 # XLA compiles one step, as in Keras's fit: the iterator loop around it has ops
@@ -46,6 +50,8 @@ class CustomLoop:
                 self._test_step = tf.function(self._test_step, jit_compile=True)
             self._train_steps = tf.function(self._train_steps_py)
             self._test_steps = tf.function(self._test_steps_py)
+            self._train_steps_in_graph = tf.function(self._train_steps_in_graph_py)
+        self.in_graph = None  # the pipelines' InGraphBatches, set by run()
 
     # -- the compiled bodies --------------------------------------------------------------
     def _train_step(self, x, y, sample_weight=None):
@@ -107,6 +113,11 @@ class CustomLoop:
             batch = next(iterator)  # (x, y), or (x, y, sample_weight) with class weights
             self.strategy.run(self._train_step, args=batch)
 
+    def _train_steps_in_graph_py(self, first, n):
+        for i in tf.range(n):
+            batch = self.in_graph.batch(first + tf.cast(i, tf.int64))  # training batch `first + i` of the run
+            self.strategy.run(self._train_step, args=batch)
+
     def _test_steps_py(self, iterator, n):
         for _ in tf.range(n):
             x, y = next(iterator)
@@ -121,16 +132,16 @@ class CustomLoop:
     def _results(self, prefix: str = "") -> dict[str, float]:
         return {prefix + m.name: float(m.result()) for m in [self.loss_tracker, *self.metrics]}
 
-    def _run(self, steps_fn, iterator, steps: int, callbacks: SessionCallbacks, test: bool = False) -> None:
-        """`steps` steps, a compiled call of up to steps_per_execution at a time, each call
-        between the batch events model.fit sends (on_test_batch_* for validation)."""
+    def _run(self, call, steps: int, callbacks: SessionCallbacks, test: bool = False) -> None:
+        """`steps` steps in compiled calls of up to steps_per_execution (call(n) runs n of them),
+        each call between the batch events model.fit sends (on_test_batch_* for validation)."""
         begin, end = ((callbacks.on_test_batch_begin, callbacks.on_test_batch_end) if test
                       else (callbacks.on_train_batch_begin, callbacks.on_train_batch_end))
         done = 0
         while done < steps:
             n = min(self.steps_per_execution, steps - done)
             begin(done)
-            steps_fn(iterator, tf.constant(n))
+            call(n)
             done += n
             end(done - 1, self._results())
             if not test and self.model.stop_training:
@@ -151,7 +162,7 @@ class CustomLoop:
         callbacks.on_train_begin()
         # One stream for the whole run, cut into epochs (or log intervals) of steps_per_epoch;
         # each replica gets its share of every global batch (the default strategy: the batch).
-        iterator = iter(self.strategy.experimental_distribute_dataset(pipelines.train(start.global_step)))
+        train = self._training_calls(pipelines, start.global_step)
         validation = (self.strategy.experimental_distribute_dataset(pipelines.validation)
                       if pipelines.validation is not None else None)
         logs: dict[str, float] = {}
@@ -159,12 +170,14 @@ class CustomLoop:
             self._reset()
             callbacks.on_epoch_begin(epoch)
             steps = pipelines.steps_per_epoch - (start.step if epoch == start.epoch else 0)
-            self._run(self._train_steps, iterator, steps, callbacks)
+            self._run(train, steps, callbacks)
             logs = self._results()
             if validation is not None and not self.model.stop_training:
                 self._reset()
                 callbacks.on_test_begin()  # as model.fit's validation does (the EMA weights swap in)
-                self._run(self._test_steps, iter(validation), pipelines.validation_steps, callbacks, test=True)
+                batches = iter(validation)
+                self._run(lambda n: self._test_steps(batches, tf.constant(n)), pipelines.validation_steps, callbacks,
+                          test=True)
                 results = self._results(prefix="val_")
                 callbacks.on_test_end({k.removeprefix("val_"): v for k, v in results.items()})
                 logs.update(results)
@@ -173,6 +186,20 @@ class CustomLoop:
                 break
         self.optimizer.finalize_variable_values(self.model.trainable_variables)  # as fit ends (EMA)
         callbacks.on_train_end(logs)
+
+    def _training_calls(self, pipelines: Pipelines, first_step: int):
+        """call(n): the run's next n training steps, from global step `first_step` on."""
+        self.in_graph = pipelines.in_graph
+        if self.in_graph is None:
+            iterator = iter(self.strategy.experimental_distribute_dataset(pipelines.train(first_step)))
+            return lambda n: self._train_steps(iterator, tf.constant(n))
+        position = [first_step]
+
+        def call(n):
+            self._train_steps_in_graph(tf.constant(position[0], tf.int64), tf.constant(n))
+            position[0] += n
+
+        return call
 
     def finish(self, callbacks: SessionCallbacks) -> None:
         """Only the end of training is left (killed after the last checkpoint)."""

@@ -1,8 +1,16 @@
-"""The `fit` loop: Keras's own model.fit."""
+"""The `fit` loop: Keras's own model.fit.
+
+Where the plan holds the training split in the graph (`Pipelines.in_graph`), fit reads a stream
+of step numbers instead of batches, and the model's train step gathers batch `s` by index before
+Keras's own step runs on it: the same batches, with no input pipeline between the calls' steps.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import keras
+import tensorflow as tf
 
 from tftrain.data.pipeline.batches import Pipelines
 from tftrain.training.callbacks import SessionCallbacks
@@ -28,8 +36,12 @@ class FitLoop:
         start = start or Position(0, 0, 0)
         if start.step:
             callbacks.end_resumed_epoch()
+        with _in_graph_steps(self.model, pipelines) as train:
+            self._fit(train(start.global_step), pipelines, callbacks, start)
+
+    def _fit(self, train, pipelines: Pipelines, callbacks: SessionCallbacks, start: Position) -> None:
         self.model.fit(
-            pipelines.train(start.global_step),
+            train,
             epochs=pipelines.epochs,
             initial_epoch=start.epoch,
             steps_per_epoch=pipelines.steps_per_epoch,
@@ -46,3 +58,26 @@ class FitLoop:
         callbacks.on_train_begin()
         self.model.optimizer.finalize_variable_values(self.model.trainable_weights)
         callbacks.on_train_end()
+
+
+@contextmanager
+def _in_graph_steps(model: keras.Model, pipelines: Pipelines):
+    """What fit reads, as a function of the first step: the batches (tf.data), or where the
+    training split is in the graph, the step numbers, with the model's train step gathering each
+    batch for Keras's own step (an instance attribute, removed again when fit returns)."""
+    graph = pipelines.in_graph
+    if graph is None:
+        yield pipelines.train
+        return
+    keras_step = type(model).train_step
+
+    def train_step(step):
+        return keras_step(model, graph.batch(step))
+
+    model.train_step, model.train_function = train_step, None  # Keras builds the function from train_step
+    total = pipelines.total_steps
+    try:
+        yield lambda first: tf.data.Dataset.range(first, total)
+    finally:
+        del model.train_step
+        model.train_function = None

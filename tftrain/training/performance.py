@@ -1,10 +1,10 @@
 """The speed options resolved against the data and the machine.
 
-`training.steps_per_execution`, `training.jit_compile`, `training.cpu_threads` and
-`training.precision` are the knobs users expect for speed. `precision` changes the numbers a run
-produces, so it stays float32 unless asked for; the others default to `auto`, decided here
-(steps per compiled call, CPU threads) or by Keras (XLA), and the values actually used are
-written to summary.json.
+`training.steps_per_execution`, `training.jit_compile`, `training.cpu_threads`,
+`training.precision` and `training.in_graph` are the knobs users expect for speed. They default
+to `auto` (precision: float32, see the README), decided here (steps per compiled call, CPU
+threads, precision, in-graph data) or by Keras (XLA), and the values actually used are written
+to summary.json.
 """
 
 from __future__ import annotations
@@ -27,6 +27,15 @@ AUTO_CALLS_PER_EPOCH = 10
 
 # /proc/cpuinfo flags of CPUs that multiply bfloat16 in hardware (AVX512-BF16, AMX).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+# `precision: auto` computes in bfloat16 only for steps of at least this many multiply-adds
+# (forward pass, whole batch): below it the casts around every op cost more than the faster
+# multiplies save. Measured on 2 cores with AVX512-BF16/AMX (raw kernels, bench/baselines/
+# raw_kernel.py): the MNIST dense model at batch 32 (3.3M) runs 0.83x float32's rate in
+# bfloat16, the CIFAR CNN at batch 64 (290M) 3.0x.
+BF16_MIN_STEP_MACS = 50_000_000
+# GPUs with bfloat16 arithmetic: compute capability 8.0 (Ampere) and later.
+BF16_GPU_CAPABILITY = (8, 0)
 
 # `cpu_threads: auto` runs steps with fewer multiply-adds than this (forward pass, whole batch) on
 # one intra-op thread: splitting ops that small across cores costs more in hand-offs and spinning
@@ -82,6 +91,53 @@ def precision_note(precision: str, has_gpu: bool, flags: set[str] | None = None)
                 f"({' / '.join(BF16_CPU_FLAGS)} not in its flags), so it usually runs slower "
                 "than float32 here")
     return None
+
+
+def resolve_precision(value: str, step_macs: int | None, hardware: str | None) -> tuple[str, str]:
+    """The Keras dtype policy for `training.precision` and why: `auto` is mixed_bfloat16 where the
+    hardware multiplies bfloat16 (`hardware`: bf16_hardware()'s answer) and the step is large
+    enough to gain (BF16_MIN_STEP_MACS), else float32. A float32 run that auto would run in
+    bfloat16 says so in its reason (the data lines), so users learn of the faster choice."""
+    if value != "auto":
+        gain = value == "float32" and hardware is not None and (step_macs or 0) >= BF16_MIN_STEP_MACS
+        return value, "training.precision" + (f"; auto would pick mixed_bfloat16 here ({hardware})" if gain else "")
+    if hardware is None:
+        return "float32", "auto: no bfloat16 units (GPU compute capability >= 8.0, or CPU avx512_bf16 / amx_bf16)"
+    if step_macs is None or step_macs < BF16_MIN_STEP_MACS:
+        size = "cost unknown" if step_macs is None else f"{step_macs / 1e6:,.1f}M multiply-adds a step"
+        return "float32", (f"auto: {hardware}, but the model is too small to gain ({size} < "
+                           f"{BF16_MIN_STEP_MACS / 1e6:,.0f}M)")
+    return "mixed_bfloat16", f"auto: {hardware}, {step_macs / 1e6:,.0f}M multiply-adds a step"
+
+
+def bf16_hardware(flags: set[str] | None = None) -> str | None:
+    """What multiplies bfloat16 here, or None: the GPUs when there are any (all of compute
+    capability >= 8.0), else the CPU (AVX512-BF16 or AMX in its /proc/cpuinfo flags)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+                        for gpu in gpus]
+        if min(capabilities) >= BF16_GPU_CAPABILITY:
+            return f"GPU compute capability {'.'.join(map(str, min(capabilities)))}"
+        return None
+    flags = cpu_flags() if flags is None else flags
+    found = [flag for flag in BF16_CPU_FLAGS if flag in flags]
+    return f"CPU {' + '.join(found)}" if found else None
+
+
+def resolve_in_graph(value: bool | str, streamed: bool, distribute: str) -> tuple[bool, str]:
+    """Whether the loops gather training batches inside the compiled step, and why (or why not):
+    `auto` does for data in memory on one device. A strategy splits every global batch across
+    its replicas through tf.data's distributed iterator, which needs the tf.data pipeline."""
+    if value is False:
+        return False, "training.in_graph: false"
+    if streamed:
+        return False, "the data are read from disk while training"
+    if distribute != "none":
+        return False, f"training.distribute: {distribute} shares each batch out to its replicas through tf.data"
+    return True, "the training split is in memory"
 
 
 def forward_macs(model) -> int:

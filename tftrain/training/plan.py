@@ -24,7 +24,10 @@ from tftrain.spec.schema import Config
 from tftrain.training.distribute import Distribution
 from tftrain.training.performance import (
     apply_cpu_threads,
+    bf16_hardware,
     resolve_cpu_threads,
+    resolve_in_graph,
+    resolve_precision,
     resolve_steps_per_execution,
     symbolic_macs,
 )
@@ -42,6 +45,10 @@ class Plan:
     cpu_threads: int  # TensorFlow intra-op threads in effect (0: its default, one per core)
     class_weights: tuple[float, ...] | None = None  # training.class_weight per class index, or None
     augmentation: tuple = ()  # the pipeline's augmentation layers: (Keras class name, arguments)
+    precision: str = "float32"  # the Keras dtype policy (training.precision, `auto` resolved)
+    precision_reason: str = "training.precision"
+    in_graph: bool = False  # training batches gathered inside the compiled step (training.in_graph)
+    in_graph_reason: str = ""
 
     @property
     def total_steps(self) -> int:
@@ -70,7 +77,14 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     spe = resolve_steps_per_execution(1 if fit_under_strategy else training.steps_per_execution,
                                       plan.steps_per_epoch, whole_calls=training.loop == "fit",
                                       step_macs=step_macs)
-    return Plan(distribution, spec, plan, step_macs, spe, threads, weights, augmentation)
+    precision, precision_reason = resolve_precision(training.precision, step_macs,
+                                                     bf16_hardware() if training.precision in ("auto", "float32") else None)
+    in_graph, in_graph_reason = resolve_in_graph(training.in_graph, data.streamed, distribution.kind)
+    if training.in_graph is True and not in_graph:
+        raise ConfigError(f"training.in_graph: true needs the training data in memory ({in_graph_reason}); "
+                          "use auto or false")
+    return Plan(distribution, spec, plan, step_macs, spe, threads, weights, augmentation,
+                precision, precision_reason, in_graph, in_graph_reason)
 
 
 def _check_accumulation(config: Config, total_steps: int) -> None:

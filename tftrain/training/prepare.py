@@ -59,6 +59,14 @@ def seed_everything(config: Config) -> Config:
     return config
 
 
+def resolve_precision(config: Config, precision: str) -> Config:
+    """`training.precision: auto` as the policy the plan chose; summary.json records it
+    (tftrain.training.resolved) so that a resume, on any machine, trains in the same precision."""
+    if config.training.precision != "auto":
+        return config
+    return config.model_copy(update={"training": config.training.model_copy(update={"precision": precision})})
+
+
 def prepare(config: Config, distribution: Distribution, resumed: bool = False,
             recorded: dict | None = None) -> Prepared:
     """Seed, load and check the data, plan, then build the pipelines and the compiled model.
@@ -71,10 +79,11 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
     data = load_data(config, config.seed)
     check_data(config, data)
     plan = make_plan(config, data, distribution)
+    config = resolve_precision(config, plan.precision)
     keras.utils.set_random_seed(config.seed)  # the plan's symbolic build drew from the seeded generators
     workers = (distribution.worker_index, distribution.num_workers) if distribution.kind == "multi_worker" else None
     transform = training_transform(config, list(plan.augmentation), plan.class_weights, config.seed)
-    pipelines = build_pipelines(data, config, config.seed, transform, workers=workers)
+    pipelines = build_pipelines(data, config, config.seed, transform, workers=workers, in_graph=plan.in_graph)
     if transform is not None:
         _trace_training_batches(pipelines)
     if distribution.kind == "multi_worker":
@@ -86,7 +95,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
     else:
         initial = read_initial_weights(config.model.init_from) if config.model.init_from else None  # model.init_from, read in safe mode outside the strategy
     with distribution.strategy.scope():
-        keras.mixed_precision.set_global_policy(training.precision)
+        keras.mixed_precision.set_global_policy(plan.precision)
         try:
             model = config.model.build(plan.spec)
         finally:
@@ -96,11 +105,13 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
         loss = build_loss(config.loss)
         metrics = build_metrics(config)
         rate = build_learning_rate(config.optimizer, plan.total_steps, plan.schedule.steps_per_epoch)
-        model.compile(optimizer=build_optimizer(config.optimizer, training.precision, rate), loss=loss,
+        model.compile(optimizer=build_optimizer(config.optimizer, plan.precision, rate), loss=loss,
                       metrics=metrics, steps_per_execution=plan.steps_per_execution,
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
     info = {**data.describe(), "train_examples": pipelines.train_examples,
-            "validation": pipelines.validation_split}
+            "validation": pipelines.validation_split,
+            "input": {"in_graph": plan.in_graph, "reason": plan.in_graph_reason},
+            "precision": {"policy": plan.precision, "reason": plan.precision_reason}}
     return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note, written,
                     resolved_values(written, config, plan.cpu_threads))
 

@@ -10,6 +10,7 @@ same intra-op thread count (which can change a result's last bits), on any machi
     data.in_memory_max_mb    a quarter of this machine's memory, in MiB (tftrain.data.base)
     training.cpu_threads     the plan's thread count (tftrain.training.performance; a worker of
                              `sweep/tune --jobs N` gets its share through TF_NUM_INTRAOP_THREADS)
+    training.precision       the policy the plan chose (mixed_bfloat16 where the hardware has it)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tftrain.data.base import in_memory_limit_mb
 from tftrain.spec.schema import Config
 
 SUMMARY_KEY = "resolved"
-MEMORY, THREADS = "data.in_memory_max_mb", "training.cpu_threads"
+MEMORY, THREADS, PRECISION = "data.in_memory_max_mb", "training.cpu_threads", "training.precision"
 
 
 def resolved_config(config: Config, recorded: dict[str, Any] | None = None) -> Config:
@@ -35,6 +36,9 @@ def resolved_config(config: Config, recorded: dict[str, Any] | None = None) -> C
     threads = recorded.get(THREADS)
     if training.cpu_threads == "auto" and isinstance(threads, int) and threads > 0:
         training = training.model_copy(update={"cpu_threads": threads})
+    precision = recorded.get(PRECISION)
+    if training.precision == "auto" and precision in ("float32", "mixed_bfloat16", "mixed_float16"):
+        training = training.model_copy(update={"precision": precision})
     return config.model_copy(update={"data": data, "training": training})
 
 
@@ -46,4 +50,6 @@ def resolved_values(written: Config, used: Config, cpu_threads: int) -> dict[str
         values[MEMORY] = used.data.in_memory_max_mb
     if written.training.cpu_threads == "auto" and cpu_threads > 0:
         values[THREADS] = cpu_threads
+    if written.training.precision == "auto":
+        values[PRECISION] = used.training.precision
     return values

@@ -64,6 +64,8 @@ class Pipelines:
     file_sharded: bool = False
     # An error raised while reading the data -> a one-line message naming the file (or None).
     explain: Callable[[BaseException], str | None] | None = field(default=None, repr=False)
+    # The same batches gathered inside the compiled step (the plan's choice), or None.
+    in_graph: InGraphBatches | None = field(default=None, repr=False)
 
     @property
     def total_steps(self) -> int:
@@ -76,6 +78,25 @@ class Pipelines:
         if not 0 <= start_step <= self.total_steps:
             raise ValueError(f"start_step {start_step} outside 0..{self.total_steps}")
         return self._train_from(start_step)
+
+
+@dataclass(frozen=True)
+class InGraphBatches:
+    """The training split held as tensors that the compiled step gathers its batch from, by
+    index: `batch(s)` is batch s of `Pipelines.train` (the same indices, the same transform), so
+    a loop can run many steps per call with no input pipeline, no iterator and no copy between
+    threads. Only for data in memory; the loops take it where the plan chose it."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+    indices: Callable[[tf.Tensor], tf.Tensor] = field(repr=False)
+    transform: Callable | None = field(default=None, repr=False)
+
+    def batch(self, step: tf.Tensor) -> tuple:
+        """Training batch `step` (an int64 scalar): (x, y), or (x, y, sample_weight)."""
+        idx = self.indices(step)
+        x, y = tf.gather(self.x, idx), tf.gather(self.y, idx)
+        return (x, y) if self.transform is None else self.transform(x, y, step)
 
 
 def _splits(data: LoadedData | StreamedData) -> tuple[Split, Split | None]:
@@ -212,13 +233,14 @@ def schedule(config: Config, examples: int) -> Schedule:
 
 
 def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, transform: Callable | None = None,
-                    workers: tuple[int, int] | None = None) -> Pipelines:
+                    workers: tuple[int, int] | None = None, in_graph: bool = False) -> Pipelines:
     """Build the training and validation datasets for `config`. `transform(x, y, step)`: what each
     training batch goes through once gathered (tftrain.data.pipeline.transforms: class weights,
     augmentation), a pure function of the batch and its step;
     validation batches never do. `workers` (this worker's index, their number): a multi_worker
-    run, whose workers may each read their own files (tftrain.data.pipeline.streaming). Labels reach the
-    transform and the model as the loss takes them (tftrain.data.pipeline.label_encoding)."""
+    run, whose workers may each read their own files (tftrain.data.pipeline.streaming). `in_graph`
+    (arrays in memory only): also hold the training split as tensors for the loops to gather from.
+    Labels reach the transform and the model as the loss takes them (tftrain.data.pipeline.label_encoding)."""
     classes = one_hot_classes(config, data)
     transform = encoding_first(transform, classes)
     if data.streamed and not isinstance(data.train, FileList):
@@ -226,12 +248,12 @@ def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, 
 
         pipelines = streaming.build_pipelines(data, config, seed, transform, workers)
     else:
-        pipelines = _in_memory_pipelines(data, config, seed, transform)
+        pipelines = _in_memory_pipelines(data, config, seed, transform, in_graph)
     return replace(pipelines, validation=encode_batches(pipelines.validation, classes))
 
 
 def _in_memory_pipelines(data: LoadedData | StreamedData, config: Config, seed: int,
-                         transform: Callable | None) -> Pipelines:
+                         transform: Callable | None, in_graph: bool = False) -> Pipelines:
     """build_pipelines for arrays in memory and one file per example (gathered by index)."""
     batch_size = config.data.batch_size
     train, validation = split_for_training(data, config, seed)
@@ -253,6 +275,7 @@ def _in_memory_pipelines(data: LoadedData | StreamedData, config: Config, seed: 
         return with_transform(batches, start_step, transform)
 
     validation_ds = batched(validation, batch_size) if validation is not None else None
+    graph = InGraphBatches(tf.constant(train.x), tf.constant(train.y), indices, transform) if in_graph else None
     return Pipelines(
         validation=validation_ds,
         validation_split=validation.name if validation is not None else None,
@@ -262,6 +285,7 @@ def _in_memory_pipelines(data: LoadedData | StreamedData, config: Config, seed: 
         train_examples=n,
         _train_from=train_from,
         explain=data.train.explain if data.streamed else None,
+        in_graph=graph,
     )
 
 
