@@ -105,6 +105,10 @@ MaxMembersOpt = Annotated[int, typer.Option("--max-members", help="Refuse a grid
                                             "(each is validated and listed, and trained).")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Runs at once, each in its own process with a "
                                       "fair share of the CPU threads.")]
+PluginOpt = Annotated[list[str], typer.Option(
+    "--plugin", metavar="MODULE", help="Import this module of yours first: its registered layers, losses, metrics "
+    "and callbacks become usable by name (repeatable; only code you trust). A run whose config names plugins needs "
+    "the same ones.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists (never a run's own files).")]
 
 
@@ -119,6 +123,42 @@ def _print_table(table, console: Console | None = None) -> None:
     from tftrain.console import print_table
 
     print_table(console or out_console(), table)
+
+
+def _user_config(config: Path, sets: list[str], given: list[str], console: Console | None = None,
+                 verbose: bool = False):
+    """A config the user runs, `--plugin` modules added to its plugins; its plugins are imported
+    (with TensorFlow started quietly first, when there are any). Returns (composed, Config)."""
+    from tftrain.compose import Source
+    from tftrain.config import compose_config, validate
+
+    composed = compose_config(config, sets)
+    raw = composed.raw
+    if given:
+        listed = raw.get("plugins") if isinstance(raw.get("plugins"), list) else []
+        raw["plugins"] = [*listed, *(name for name in given if name not in listed)]
+        composed.set(("plugins",), Source("--plugin", in_file=False))
+    if raw.get("plugins"):
+        _start(console or err_console(), f"importing the plugins of {config}", verbose)
+    return composed, validate(raw, composed)
+
+
+def _run_plugins(run_dir: Path, given: list[str]) -> None:
+    """Import the `--plugin` modules, then check that they are the ones the run's config names
+    (tftrain imports nothing a run directory names: the user names it, or the command stops)."""
+    from tftrain import plugins
+    from tftrain.errors import UserError
+    from tftrain.runs import RunDir
+
+    for name in given:
+        try:
+            plugins.check_module_name(name)
+        except ValueError as exc:
+            raise UserError(f"--plugin: {exc}") from None
+    run = RunDir.open(run_dir)
+    needed = run.config().plugins  # registered names are looked up only once the modules are imported
+    plugins.require(needed, given, str(run_dir))
+    plugins.import_plugins(given, where="--plugin")
 
 
 def _check_checkpoint(checkpoint: str) -> None:
@@ -207,6 +247,7 @@ def run(
         help="multi_worker: every worker's address, the same list on every machine.")] = None,
     worker_index: Annotated[Optional[int], typer.Option(
         "--worker-index", help="multi_worker: this worker's position in --workers (0 is the chief).")] = None,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Train a model from CONFIG (or continue one with --resume RUN_DIR); prints the run directory.
@@ -226,22 +267,24 @@ def run(
         if config is not None or name is not None or smoke:
             raise UserError("--resume takes the run directory alone: the run's own config.yaml is what "
                             "continues (CONFIG, --name and --smoke do not apply)")
+        _run_plugins(resume, plugin)
         result = _resume(resume, set_, workers, worker_index, console, verbose, callbacks)
     elif config is None:
         raise UserError("missing CONFIG: tftrain run CONFIG (or tftrain run --resume RUN_DIR)")
     else:
-        result = _train(config, set_, runs_dir, name, smoke, keep, workers, worker_index, console, verbose, callbacks)
+        result = _train(config, set_, runs_dir, name, smoke, keep, workers, worker_index, console, verbose, callbacks,
+                        plugin)
     if result is not None:  # None: a multi_worker worker other than the chief, or a smoke test not kept
         print(result.path)
 
 
 def _train(config: Path, sets: list[str], runs_dir: Path, name: str | None, smoke: bool, keep: bool,
-           workers: str | None, worker_index: int | None, console: Console, verbose: bool, callbacks: list):
+           workers: str | None, worker_index: int | None, console: Console, verbose: bool, callbacks: list,
+           plugin: list[str]):
     """`tftrain run CONFIG`: a new run (or a smoke test of it)."""
-    from tftrain.config import load_config
     from tftrain.runs import check_name
 
-    cfg = load_config(config, sets)
+    _, cfg = _user_config(config, sets, plugin, console, verbose)
     if name is not None:
         check_name(name)
     from tftrain.tracking import check_tracking
@@ -330,6 +373,7 @@ def evaluate(
     mistakes: Annotated[Optional[int], typer.Option(
         "--mistakes", min=1, metavar="N",
         help="Also draw the N most confident misclassified test images (plots/mistakes.png).")] = None,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Evaluate a finished run's model on its test split; writes eval.json and plots/.
@@ -342,6 +386,7 @@ def evaluate(
 
     check_keras_version()
     _start(err_console(), f"evaluating {run_dir}", verbose=False)
+    _run_plugins(run_dir, plugin)
     from tftrain.commands.evaluate import evaluate_run, evaluation_tables
 
     result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes)
@@ -371,14 +416,13 @@ def _say_plots(run_dir: Path, result: dict) -> None:
 
 @app.command()
 @_reports_errors
-def validate(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> None:  # noqa: B006
-    """Check a config without training (no TensorFlow import: instant).
+def validate(config: ConfigArg, set_: SetOpt = [], plugin: PluginOpt = [],  # noqa: B006
+             debug: DebugOpt = False) -> None:
+    """Check a config without training (no TensorFlow import unless it names plugins: instant).
 
     Example: tftrain validate configs/mnist_dense.yaml --set data.batch_size=64
     """
-    from tftrain.config import load_config
-
-    cfg = load_config(config, set_)
+    _, cfg = _user_config(config, set_, plugin)
     print(f"{config}: ok ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)")
 
 
@@ -389,6 +433,7 @@ def show(
     set_: SetOpt = [],  # noqa: B006
     sources: Annotated[bool, typer.Option("--sources", help="Say beside each key which file, --set or "
                                           "default it came from.")] = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved);
@@ -396,10 +441,7 @@ def show(
 
     Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit --sources
     """
-    from tftrain.config import compose_config, validate
-
-    composed = compose_config(config, set_)
-    resolved = validate(composed.raw, composed)
+    composed, resolved = _user_config(config, set_, plugin)
     if sources:
         from tftrain.commands.show import annotated_yaml
 
@@ -634,6 +676,7 @@ def predict(
     force: ForceOpt = False,
     checkpoint: CheckpointOpt = "last",
     as_json: JsonOpt = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Predict with a run's model: class and probability, or values.
@@ -647,6 +690,7 @@ def predict(
     if output is not None:
         check_output(output, force)  # before the model runs: a refused path costs nothing
     _start(err_console(), f"predicting with {run_dir}", verbose=False)
+    _run_plugins(run_dir, plugin)
 
     result = predict_run(run_dir, inputs, checkpoint)
     for warning in result["warnings"]:
@@ -673,6 +717,7 @@ def export(
                                                    "(default: RUN_DIR/export/...).")] = None,
     checkpoint: CheckpointOpt = "last",
     as_json: JsonOpt = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Export a run's model for TF Serving, phones and edge devices (TFLite), ONNX runtimes, or Keras code.
@@ -687,6 +732,7 @@ def export(
     from tftrain.commands.export import export_run, signature_text
 
     _start(err_console(), f"exporting {run_dir}", verbose=False)
+    _run_plugins(run_dir, plugin)
 
     exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize)
     check = exported.verification

@@ -52,6 +52,7 @@ from tftrain import catalog
 from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
+from tftrain.plugins import check_entry, check_module_name, import_plugins, is_registered_name, snake_name, validating
 from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
 from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 from tftrain.tune_spec import TuneSpec
@@ -110,6 +111,9 @@ class _Named(BaseModel):
 
     @model_validator(mode="after")
     def _known(self) -> _Named:
+        if is_registered_name(self.name) and self._kind in ("loss", "metric"):
+            check_entry(self._kind, self.name, self.params)  # a plugin's class: its own signature
+            return self
         if self.canonical not in self._table:
             raise ValueError(unknown(self._kind, self.name, [*self._table, *self._aliases]))
         allowed = self._table[self.canonical][1]
@@ -131,11 +135,43 @@ class _Named(BaseModel):
 
 
 class LossConfig(_Named):
-    """`loss: mse` or `loss: {name: sparse_categorical_crossentropy, from_logits: true}`."""
+    """`loss: mse` or `loss: {name: sparse_categorical_crossentropy, from_logits: true}`; a
+    plugin's loss by its registered name, with `task:` (what it trains, which Keras's own
+    losses imply): `{name: "my_pkg>FocalLoss", task: classes, gamma: 2.0}`."""
 
     _table = catalog.LOSSES
     _aliases = catalog.LOSS_ALIASES
     _kind = "loss"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_task(cls, value: Any) -> Any:
+        """A plugin loss says what it trains (`task`, tftrain's key, not the class's)."""
+        name = value.get("name") if isinstance(value, dict) else value
+        if not is_registered_name(name):
+            return value
+        task = value.get("task") if isinstance(value, dict) else None
+        tasks = sorted(set(catalog.LOSS_TASKS.values()))
+        if task not in tasks:
+            given = "" if task is None else f", got {show(task)}"
+            raise ValueError(f".task: loss {show(name)} is a plugin's: say what it trains with task: one of "
+                             f"{', '.join(tasks)} (how labels are checked and outputs read){given}")
+        return value
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The Keras constructor arguments (a plugin loss's `task` is tftrain's, not one)."""
+        params = dict(self.model_extra or {})
+        if is_registered_name(self.name):
+            params.pop("task", None)
+        return params
+
+    @property
+    def task(self) -> str:
+        """What the loss trains (tftrain.catalog.LOSS_TASKS; a plugin loss says it with `task`)."""
+        if is_registered_name(self.name):
+            return self.model_extra["task"]
+        return catalog.LOSS_TASKS[self.canonical]
 
 
 class MetricConfig(_Named):
@@ -144,6 +180,15 @@ class MetricConfig(_Named):
     _table = catalog.METRICS
     _aliases = catalog.METRIC_ALIASES
     _kind = "metric"
+
+    @property
+    def logged_name(self) -> str:
+        """The name its values are logged under: `name:` if given, else the name as written (a
+        plugin's registered name in snake_case: "my_pkg>MacroF1" -> macro_f1)."""
+        given = self.params.get("name")
+        if isinstance(given, str):
+            return given
+        return snake_name(self.name) if is_registered_name(self.name) else self.name
 
 
 def _learning_rate_tag(value: Any) -> str | None:
@@ -336,6 +381,27 @@ class TrainingConfig(Strict):
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
     distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
+    # A plugin's registered callbacks: ["my_pkg>Recorder", {"my_pkg>Recorder": {every: 10}}].
+    callbacks: list[Any] = Field(default_factory=list)  # none: tftrain's own callbacks only
+
+    @field_validator("callbacks")
+    @classmethod
+    def _plugin_callbacks(cls, value: list[Any]) -> list[dict[str, dict[str, Any]]]:
+        """Each a registered name or `{name: {parameters}}`; returned as `[{name: {parameters}}]`."""
+        entries = []
+        for i, entry in enumerate(value):
+            name, params = (entry, {}) if isinstance(entry, str) else (
+                next(iter(entry.items())) if isinstance(entry, dict) and len(entry) == 1 else (None, None))
+            params = {} if params is None and name is not None else params
+            if not isinstance(name, str) or not isinstance(params, dict):
+                raise ValueError(f".{i}: expected a callback's registered name or {{name: {{parameters}}}} such as "
+                                 f'{{"my_pkg>Recorder": {{every: 10}}}}, got {show(entry)}')
+            if not is_registered_name(name):
+                raise ValueError(f'.{i}: {show(name)} is not a registered name ("package>Name"): training.callbacks '
+                                 "lists a plugin's own callbacks (tftrain's are keys of training:)")
+            check_entry("callback", name, params)
+            entries.append({name: dict(params)})
+        return entries
 
     @field_validator("devices")
     @classmethod
@@ -446,6 +512,19 @@ class Config(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
     tracking: TrackingConfig | None = None  # the run directory alone; {mlflow: {...}} also logs to MLflow
     tune: TuneSpec | None = None  # what `tftrain tune` searches (tftrain run ignores it)
+    plugins: list[str] = Field(default_factory=list)  # none: only Keras's own objects; modules are imported first
+
+    @field_validator("plugins")
+    @classmethod
+    def _module_names(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            try:
+                check_module_name(name)
+            except ValueError as exc:
+                raise ValueError(f".{i}: {exc}") from None
+        if len(set(value)) < len(value):
+            raise ValueError(f"a module is listed twice: {', '.join(value)}")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -473,11 +552,12 @@ class Config(Strict):
 # Loading
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), import_plugins: bool = True) -> Config:
     """Read, compose (`extends`, `${env:...}`), override and validate a config file; raises
-    ConfigError with a one-line message."""
+    ConfigError with a one-line message. `import_plugins`: import the modules its `plugins`
+    names (a config the user runs); False for a run directory's (tftrain.plugins.require)."""
     composed = compose_config(path, overrides)
-    return validate(composed.raw, composed)
+    return validate(composed.raw, composed, import_plugins=import_plugins)
 
 
 def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Composed:
@@ -670,15 +750,30 @@ def apply_override(raw: dict, override: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def validate(raw: dict, composed: Composed | None = None) -> Config:
+def validate(raw: dict, composed: Composed | None = None, import_plugins: bool = True) -> Config:
     """Validate a raw config dict; its problems become a ConfigError of one line each, naming
-    the file a bad value came from when that is not the file given (`composed`)."""
+    the file a bad value came from when that is not the file given (`composed`). The modules
+    its `plugins` names are imported first (unless not `import_plugins`), so that their
+    registered names are checked; a config that names none imports nothing."""
+    modules = raw.get("plugins") if isinstance(raw, dict) else None
+    if import_plugins and isinstance(modules, list) and modules:
+        try:
+            for module in modules:
+                check_module_name(module)
+        except ValueError:
+            pass  # reported by the schema, with its key path
+        else:
+            _import_plugins(modules)
     try:
-        with building_validators():
+        with building_validators(), validating(modules):
             return Config.model_validate(raw)
     except ValidationError as exc:
         origin = (lambda loc: _origin(composed, loc)) if composed else None
         raise ConfigError(format_validation_error(exc, raw, origin=origin)) from None
+
+
+def _import_plugins(modules: list[str]) -> None:
+    import_plugins(modules)
 
 
 def component_choices(model: type[BaseModel]) -> dict[str, frozenset[str]] | None:

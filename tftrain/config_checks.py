@@ -30,7 +30,7 @@ def problems(config: Config) -> list[str]:
 def logged_names(config: Config) -> list[str]:
     """The names a run of `config` logs each epoch: loss, each metric (by its Keras `name`),
     and their `val_` twins unless it trains without validation."""
-    names = ["loss", *(metric.params.get("name", metric.name) for metric in config.metrics)]
+    names = ["loss", *(metric.logged_name for metric in config.metrics)]
     return names + ([] if config.data.validation == "none" else [f"val_{name}" for name in names])
 
 
@@ -53,7 +53,7 @@ def _monitors(config: Config) -> list[str | None]:
 def _recipes(config: Config) -> list[str]:
     """Training recipes that cannot work together, or not with this loss (tests/test_recipes.py)."""
     training, data, optimizer = config.training, config.data, config.optimizer
-    task = catalog.LOSS_TASKS[config.loss.canonical]
+    task = config.loss.task
     found = []
     if training.reduce_lr_on_plateau is not None and optimizer.scheduled:
         found.append("training.reduce_lr_on_plateau: cannot be combined with a learning-rate schedule "
@@ -102,11 +102,11 @@ def _logits_and_loss(config: Config) -> str | None:
     """A model that outputs logits trained with a loss that expects probabilities (or the
     other way round) trains, to nonsense, without a word; softmax on one unit is always 1."""
     loss, activation = config.loss, config.model.output_activation_name()
-    task = catalog.LOSS_TASKS[loss.canonical]
+    task = loss.task
     if task in ("binary", "score") and activation == "softmax":
         return (f"model: softmax over the one output unit loss {loss.canonical} trains is always 1: use "
                 "sigmoid (or no output activation, with from_logits: true)")
-    if task not in PROBABILITIES or "from_logits" not in catalog.LOSSES[loss.canonical][1]:
+    if task not in PROBABILITIES or "from_logits" not in catalog.LOSSES.get(loss.canonical, ("", ()))[1]:
         return None
     from_logits = bool(loss.params.get("from_logits", False))
     wanted = PROBABILITIES[task][0]

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from tftrain import catalog
 from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
 
@@ -37,7 +36,7 @@ _READ_AS = {"classes": "multiclass", "one_hot": "multiclass", "binary": "binary"
 
 def task_of(config) -> str:
     """multiclass | binary | score | regression, from what the run's loss trains."""
-    return _READ_AS[catalog.LOSS_TASKS[config.loss.canonical]]
+    return _READ_AS[config.loss.task]
 
 
 def expand_inputs(paths: list[str | Path]) -> list[Path]:

@@ -78,7 +78,7 @@ def _check_inferred_task(config: Config, data: LoadedData | StreamedData) -> Non
     regression loss it is most likely a quantity, and the user should say which it is."""
     options = config.data.options
     if (config.data.dataset == "csv" and options.get("task") == "auto" and data.num_classes is not None
-            and catalog.LOSS_TASKS[config.loss.canonical] == "regression"):
+            and config.loss.task == "regression"):
         values = data.train_labels.values
         distinct = f"{len(values)} distinct values" if values is not None else "many distinct values"
         raise DataError(f"data: the csv label column '{options['label']}' holds whole numbers, read as class labels "
@@ -103,7 +103,7 @@ def _kept_range(labels: list[LabelSummary], ignored) -> tuple[int, int]:
 
 def _check_labels(config: Config, data: LoadedData | StreamedData) -> None:
     loss = config.loss.canonical
-    task = catalog.LOSS_TASKS[loss]
+    task = config.loss.task
     name = config.data.dataset
     labels = [s for s in (data.train_labels, data.test_labels) if s is not None and s.count]
     y = data.train_labels

@@ -12,7 +12,6 @@ import difflib
 
 import numpy as np
 
-from tftrain import catalog
 from tftrain.config import Config
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.errors import DataError
@@ -30,7 +29,7 @@ def example_classes(y: np.ndarray, task: str) -> np.ndarray:
 
 def class_count(config: Config, data: LoadedData | StreamedData) -> int:
     """How many classes the loss tells apart in this data."""
-    task = catalog.LOSS_TASKS[config.loss.canonical]
+    task = config.loss.task
     if task == "one_hot":
         return int(data.label_shape[0])
     if task == "binary":
@@ -46,7 +45,7 @@ def class_weights(config: Config, data: LoadedData | StreamedData, y_train: np.n
     choice = config.training.class_weight
     if choice is None:
         return None
-    task = catalog.LOSS_TASKS[config.loss.canonical]
+    task = config.loss.task
     k = class_count(config, data)
     if choice == "balanced":
         classes = example_classes(y_train, task)

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from tftrain import catalog
 from tftrain.config import Config
 from tftrain.data.augmentation import PipelineAugmentation
 
@@ -24,7 +23,7 @@ def training_transform(config: Config, augmentation: list | None, class_weights:
     """The per-batch function for training: `augmentation` (layer arguments, tftrain.data.
     augmentation.layer_arguments) when it runs in the pipeline, `class_weights` by class index."""
     augment = PipelineAugmentation(augmentation, seed) if augmentation else None
-    task = catalog.LOSS_TASKS[config.loss.canonical]
+    task = config.loss.task
     weights = tf.constant(class_weights, tf.float32) if class_weights is not None else None
     if augment is None and weights is None:
         return None

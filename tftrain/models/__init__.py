@@ -40,7 +40,7 @@ __all__ = ["BY_TAG", "MODEL_TYPES", "TAGS", "ModelSchema", "ModelSpec", "model_s
 
 def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     """Input shape and scale from the data; output units from what the loss trains."""
-    task = catalog.LOSS_TASKS[config.loss.canonical]
+    task = config.loss.task
     if task == "classes":
         if data.num_classes is None:
             raise DataError(f"loss {config.loss.canonical} needs integer class labels; "

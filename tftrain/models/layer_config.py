@@ -26,6 +26,7 @@ from tftrain.models.layers import (
     REFUSED,
     UNSUPPORTED_PARAMS,
 )
+from tftrain.plugins import check_entry, is_registered_name
 from tftrain.schema import show, suggest, unknown
 
 MAX_LAYERS = 10_000  # expanded layers a model may have: far past any real network, short of a hang
@@ -89,9 +90,9 @@ def layer_name(name: Any, where: str) -> str:
     refused = REFUSED.get(bare) or REFUSED.get(_REFUSED_BY_SNAKE.get(name, ""))
     if refused:
         raise ValueError(f"{where}: layer {show(name)} is refused: {refused}")
-    if ">" in name or "." in name:
-        raise ValueError(f"{where}: layer {show(name)} is refused: it is not a built-in Keras layer, and "
-                         "tftrain builds only Keras's own layers (a custom class would need code from elsewhere)")
+    if "." in name:
+        raise ValueError(f"{where}: layer {show(name)} is refused: it is not a built-in Keras layer; a layer of "
+                         "your own is a plugin's, named as it is registered (\"my_pkg>MyLayer\", with plugins: [my_pkg])")
     close = suggest(name, _ALL_NAMES) or suggest(name, list(_BY_CLASS))
     raise ValueError(f"{where}: unknown layer {show(name)}{close} (Keras layer names in snake_case, such "
                      "as conv2d or batch_normalization, or Keras class names such as Conv2D)")
@@ -116,6 +117,8 @@ def split_entry(value: Any, where: str, what: str = "a layer") -> tuple[Any, Any
 def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
     """A checked, normalised layer entry `{name: {parameters}}`; ValueError naming `where`."""
     raw_name, args = split_entry(value, where)
+    if is_registered_name(raw_name):
+        return _plugin_layer(raw_name, args, where)
     name = layer_name(raw_name, where)
     params = LAYERS[name][1]
     here = f"{where} ({name})"
@@ -134,6 +137,20 @@ def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
     if missing:
         raise ValueError(f"{here}: required parameter '{missing[0]}' is missing")
     return {name: out}
+
+
+def _plugin_layer(name: str, args: Any, where: str) -> dict[str, dict[str, Any]]:
+    """A plugin's layer by its registered name: its parameters are checked against the class's
+    own signature (once the plugins are imported), its values are the user's own."""
+    if args is None:
+        args = {}
+    if not isinstance(args, dict) or any(not isinstance(k, str) for k in args):
+        raise ValueError(f"{where} ({name}): expected a mapping of its parameters, got {show(args)}")
+    try:
+        check_entry("layer", name, args)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return {name: dict(args)}
 
 
 def _as_parameters(args: Any, params: dict[str, str], where: str) -> dict[str, Any]:

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import keras
 
-from tftrain import catalog
+from tftrain import catalog, plugins
 from tftrain.config import Config, LossConfig, MetricConfig, OptimizerConfig
 from tftrain.errors import ConfigError
+from tftrain.plugins import is_registered_name
+
+
+def build_callbacks(config: Config) -> list[keras.callbacks.Callback]:
+    """The plugins' callbacks that training.callbacks names, with their parameters."""
+    return [plugins.build("callback", name, params) for entry in config.training.callbacks
+            for name, params in entry.items()]
 
 
 def build_loss(cfg: LossConfig) -> keras.losses.Loss:
-    """The configured loss (e.g. SparseCategoricalCrossentropy(from_logits=True))."""
+    """The configured loss (e.g. SparseCategoricalCrossentropy(from_logits=True)), or a plugin's."""
+    if is_registered_name(cfg.name):
+        return plugins.build("loss", cfg.name, cfg.params)
     class_name = catalog.LOSSES[cfg.canonical][0]
     return _deserialize(keras.losses.deserialize, class_name, cfg.params, "loss")
 
@@ -41,13 +50,15 @@ def build_metrics(config: Config) -> list[keras.metrics.Metric]:
 
 
 def _metric(cfg: MetricConfig, loss: LossConfig) -> keras.metrics.Metric:
-    params = {"name": cfg.name, **cfg.params}
+    params = {"name": cfg.logged_name, **cfg.params}
+    if is_registered_name(cfg.name):
+        return _plugin_metric(cfg.name, params)
     if cfg.canonical != "accuracy":
         class_name = catalog.METRICS[cfg.canonical][0]
         return _deserialize(keras.metrics.deserialize, class_name, params, "metric")
     # "accuracy" means the accuracy that fits the labels the loss expects. Keras's own guess
     # thresholds binary predictions at 0.5 even when they are logits; here logits use 0.
-    task = catalog.LOSS_TASKS[loss.canonical]
+    task = loss.task
     if task == "classes":
         return keras.metrics.SparseCategoricalAccuracy(**params)
     if task == "one_hot":
@@ -56,6 +67,17 @@ def _metric(cfg: MetricConfig, loss: LossConfig) -> keras.metrics.Metric:
         from_logits = bool(loss.params.get("from_logits", False))
         return keras.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5, **params)
     return keras.metrics.Accuracy(**params)
+
+
+def _plugin_metric(name: str, params: dict) -> keras.metrics.Metric:
+    """A plugin's metric, logged under `params["name"]`: a registered function is averaged over
+    batches as Keras compiles its own functions; a class gets the name if it takes one."""
+    target = plugins.lookup_or_error("metric", name)
+    if not isinstance(target, type):
+        return keras.metrics.MeanMetricWrapper(target, name=params["name"])
+    if not plugins.accepts(target, "name"):
+        params = {k: v for k, v in params.items() if k != "name"}
+    return plugins.build("metric", name, params)
 
 
 def _deserialize(deserialize, class_name: str, params: dict, kind: str):

@@ -22,7 +22,7 @@ from tftrain.data.pipeline import Pipelines, build_pipelines
 from tftrain.data.transforms import training_transform
 from tftrain.errors import ConfigError, UserError
 from tftrain.tracking import check_tracking
-from tftrain.training.components import build_loss, build_metrics, build_optimizer
+from tftrain.training.components import build_callbacks, build_loss, build_metrics, build_optimizer
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
 from tftrain.training.schedules import build_learning_rate
@@ -40,6 +40,7 @@ class Prepared:
     loss: keras.losses.Loss
     metrics: list
     init_note: str | None = None  # what model.init_from loaded, for the console
+    callbacks: tuple = ()  # the plugins' callbacks training.callbacks names (made before any file is written)
 
 
 def seed_everything(config: Config) -> Config:
@@ -104,7 +105,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False) -
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split}
-    return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note)
+    return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note, tuple(build_callbacks(config)))
 
 
 def _trace_training_batches(pipelines: Pipelines) -> None:

@@ -285,7 +285,7 @@ class TrainingSession:
         if self.options.verbose:
             callbacks.append(StepLogCallback(self.console, spe))
         callbacks += tracking_callbacks(self.run, config, self.warn, spe, steps_mode, self.placement.is_chief)
-        callbacks += list(self.options.callbacks)
+        callbacks += [*self.prepared.callbacks, *self.options.callbacks]  # a plugin's Stateful ones resume too
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
         # It changes the learning rate at an epoch's end after every other callback has logged the
