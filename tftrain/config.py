@@ -101,6 +101,7 @@ class _Named(BaseModel):
     # instance, which cost more than the rest of validating a config (catalog tables of sets).
     _table: ClassVar[dict] = {}
     _aliases: ClassVar[dict] = {}
+    _required: ClassVar[dict] = {}  # name -> parameters Keras requires
     _kind: ClassVar[str] = ""
 
     @classmethod
@@ -126,6 +127,9 @@ class _Named(BaseModel):
             problem = catalog.PARAMETERS[key].problem(value)
             if problem:  # a leading "." makes the message name the parameter's key path
                 raise ValueError(f".{key}: {problem} ({self._kind} {self.name})")
+        missing = [key for key in self._required.get(self.canonical, ()) if key not in (self.model_extra or {})]
+        if missing:
+            raise ValueError(f"{self._kind} {self.name}: required parameter '{missing[0]}' is missing")
         for group in catalog.EXCLUSIVE:
             given = [key for key in group if self.params.get(key) is not None]
             if len(given) > 1:
@@ -179,6 +183,7 @@ class MetricConfig(_Named):
 
     _table = catalog.METRICS
     _aliases = catalog.METRIC_ALIASES
+    _required = catalog.METRIC_REQUIRED
     _kind = "metric"
 
     @property

@@ -24,7 +24,7 @@ TEST_PATH_OPTION = {"csv": "test_path", "image_folder": "test_path", "tfrecord":
 def problems(config: Config) -> list[str]:
     """Every cross-key problem of `config`, most important first (empty: none)."""
     return [p for p in (_logits_and_loss(config), _validation_split(config), *_monitors(config),
-                        *_recipes(config)) if p]
+                        *_recipes(config), *_metric_tasks(config)) if p]
 
 
 def logged_names(config: Config) -> list[str]:
@@ -76,6 +76,31 @@ def _recipes(config: Config) -> list[str]:
     if training.steps is not None and optimizer.scheduled:
         found += _schedule_in_steps(optimizer.learning_rate, training.steps)
     return found
+
+
+def _metric_tasks(config: Config) -> list[str]:
+    """A metric that reads labels or outputs of another kind than the loss trains on (F1 on
+    integer class labels, R² on classes), or that thresholds probabilities of a logits model."""
+    loss, found = config.loss, []
+    task, logits = loss.task, bool(loss.params.get("from_logits", False))
+    for i, metric in enumerate(config.metrics):
+        tasks = catalog.METRIC_TASKS.get(metric.canonical)
+        if tasks is not None and task not in tasks:
+            found.append(f"metrics.{i}: {metric.name} reads {' or '.join(_TASK_WORDS[t] for t in tasks)}, but loss "
+                         f"{loss.name} trains {_TASK_WORDS[task]}" + _METRIC_HINTS.get((metric.canonical, task), ""))
+        elif metric.canonical in catalog.THRESHOLDED and logits:
+            found.append(f"metrics.{i}: {metric.name} thresholds probabilities, but the model outputs logits "
+                         f"(loss {loss.name} has from_logits: true); give the output layer a sigmoid or softmax "
+                         "activation and drop from_logits")
+    return found
+
+
+# What each task's labels are, in messages.
+_TASK_WORDS = {"classes": "integer class labels", "one_hot": "one-hot labels", "binary": "binary labels (0 or 1)",
+               "score": "signed scores (-1 or 1)", "regression": "real-valued targets"}
+_METRIC_HINTS = {(name, "classes"): " (one-hot labels with categorical_crossentropy; mean_iou reads class indices)"
+                 for name in ("f1_score", "fbeta_score", "precision_at_recall", "recall_at_precision",
+                              "one_hot_iou", "one_hot_mean_iou")}
 
 
 def _schedule_in_steps(rate, steps: int) -> list[str]:

@@ -81,7 +81,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
     if mistakes is not None:
         _check_images(data.input_shape, split.name)
     model = load_model(path, unsafe=unsafe)
-    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
+    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, model.outputs[0].shape[-1]))
     metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
     outputs, labels = _predict(model, split.batches)
     predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), data.class_names)

@@ -185,7 +185,7 @@ class _SmokeTest:
         from tftrain.training.components import build_loss, build_metrics
 
         config, split = self.config, self.split
-        self.model.compile(loss=build_loss(config.loss), metrics=build_metrics(config))
+        self.model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, self.model.outputs[0].shape[-1]))
         batches = min(SMOKE_BATCHES, math.ceil(split.examples / config.data.batch_size))
         dataset = split.batches.take(batches)
         metrics = self.model.evaluate(dataset, return_dict=True, verbose=0)

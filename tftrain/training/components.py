@@ -44,13 +44,14 @@ def build_optimizer(cfg: OptimizerConfig, precision: str = "float32", learning_r
     return optimizer
 
 
-def build_metrics(config: Config) -> list[keras.metrics.Metric]:
-    """The configured metrics, named as the user wrote them (`accuracy`, `mae`, ...)."""
-    return [_metric(m, config.loss) for m in config.metrics]
+def build_metrics(config: Config, num_classes: int | None = None) -> list[keras.metrics.Metric]:
+    """The configured metrics, named as the user wrote them (`accuracy`, `mae`, ...);
+    `num_classes`: the model's output width, for the metrics that count classes."""
+    return [_metric(m, config.loss, num_classes) for m in config.metrics]
 
 
-def _metric(cfg: MetricConfig, loss: LossConfig) -> keras.metrics.Metric:
-    params = {"name": cfg.logged_name, **cfg.params}
+def _metric(cfg: MetricConfig, loss: LossConfig, num_classes: int | None = None) -> keras.metrics.Metric:
+    params = {"name": cfg.logged_name, **_filled(cfg, loss.task, num_classes), **cfg.params}
     if is_registered_name(cfg.name):
         return _plugin_metric(cfg.name, params)
     if cfg.canonical != "accuracy":
@@ -67,6 +68,23 @@ def _metric(cfg: MetricConfig, loss: LossConfig) -> keras.metrics.Metric:
         from_logits = bool(loss.params.get("from_logits", False))
         return keras.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5, **params)
     return keras.metrics.Accuracy(**params)
+
+
+def _filled(cfg: MetricConfig, task: str, num_classes: int | None) -> dict:
+    """Keras arguments that follow from the data and the loss, where the config gives none: the
+    class count, whether labels and outputs are class ids or rows, a binary F1's threshold."""
+    name, filled = cfg.canonical, {}
+    if name in catalog.METRIC_NUM_CLASSES and num_classes is not None:
+        filled["num_classes"] = num_classes
+    if name in ("iou", "mean_iou"):  # the model outputs a row of scores, not class ids
+        filled.update(sparse_y_true=task == "classes", sparse_y_pred=False)
+    if name in ("pearson_correlation", "concordance_correlation"):
+        filled["axis"] = 0  # across a batch's examples; Keras's -1 correlates each example's own outputs (NaN for one)
+    if name in ("f1_score", "fbeta_score"):
+        filled["average"] = "macro"  # Keras's default, one score per class, is a vector: a run logs numbers
+        if task == "binary":
+            filled["threshold"] = 0.5  # one output unit: Keras's default (the row's largest is 1) would count all as 1
+    return filled
 
 
 def _plugin_metric(name: str, params: dict) -> keras.metrics.Metric:

@@ -98,7 +98,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False) -
         if initial is not None:
             init_note = initial.copy_into(model, plan.spec.outputs)
         loss = build_loss(config.loss)
-        metrics = build_metrics(config)
+        metrics = build_metrics(config, plan.spec.outputs)
         rate = build_learning_rate(config.optimizer, plan.total_steps, plan.schedule.steps_per_epoch)
         model.compile(optimizer=build_optimizer(config.optimizer, training.precision, rate), loss=loss,
                       metrics=metrics, steps_per_execution=plan.steps_per_execution,
