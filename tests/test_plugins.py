@@ -97,6 +97,20 @@ class MacroF1(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="my_pkg")
+class Constant(keras.initializers.Initializer):
+    """Every weight starts at `value`."""
+
+    def __init__(self, value=0.5):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return ops.full(shape, self.value, dtype=dtype)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+@keras.saving.register_keras_serializable(package="my_pkg")
 class Recorder(keras.callbacks.Callback):
     """Counts the batches trained and appends the count to a file at each epoch's end; its
     count resumes with the run (state_key, get_state, set_state: tftrain's Stateful)."""
@@ -140,6 +154,7 @@ CONFIG = {
     "model": {"type": "sequential", "layers": [
         {"dense": {"units": 8, "activation": "relu"}},
         {"my_pkg>Scale": {"init": 0.5}},
+        {"dense": {"units": 4, "bias_initializer": {"my_pkg>Constant": {"value": 0.1}}}},
         {"dropout": 0.5},  # the result depends on the RNG state too
         {"dense": {"units": 1, "activation": "sigmoid"}}]},
     "loss": {"name": "my_pkg>FocalLoss", "task": "binary", "gamma": 2.0},
@@ -274,6 +289,10 @@ def test_a_model_file_naming_a_class_no_plugin_gives_is_refused_without_importin
     ({"plugins": []}, "is a plugin's registered name, but the config names no plugins"),
     ({"model": {"type": "sequential", "layers": [{"my_pkg>Scale": {"int": 1.0}}, {"dense": 1}]}},
      "model.layers[0]: layer 'my_pkg>Scale': unknown parameter \"int\" — did you mean 'init'?"),
+    ({"model": {"type": "sequential", "layers": [{"dense": {"units": 1, "bias_initializer": {"my_pkg>Constant": {"valu": 1}}}}]}},
+     "model.layers[0] (dense).bias_initializer: initializer 'my_pkg>Constant': unknown parameter \"valu\" — did you mean 'value'?"),
+    ({"model": {"type": "sequential", "layers": [{"dense": {"units": 1, "kernel_regularizer": "my_pkg>Constant"}}]}},
+     "\"my_pkg>Constant\" is registered, but it is not a regularizer"),
     ({"model": {"type": "sequential", "layers": [{"lambda": {}}, {"dense": 1}]}}, "is refused"),
     ({"training": {"callbacks": ["my_pkg>Recorder"]}}, "callback 'my_pkg>Recorder': required parameter 'path'"),
 ])
@@ -292,3 +311,14 @@ def test_plugin_flag_adds_to_the_config_and_show_lists_it(world, cli, write_conf
     result = cli("show", path, "--plugin", "my_pkg.layers")
     assert result.exit_code == 0, result.output
     assert "\nplugins:\n- my_pkg.layers\n" in result.output
+
+
+def test_the_python_api_asks_for_plugins_too(world):
+    import tftrain
+
+    run = tftrain.load_run(world["dirs"]["base_fit"])
+    assert run.status == "completed" and run.history[-1]["epoch"] == EPOCHS  # reading needs no plugin
+    with pytest.raises(tftrain.UserError, match=r"pass plugins=\['my_pkg.layers'\]"):
+        run.model()
+    model = tftrain.load_run(world["dirs"]["base_fit"], plugins=["my_pkg.layers"]).model()
+    assert any(type(layer).__name__ == "Scale" for layer in model.layers)

@@ -31,11 +31,19 @@ class Run:
     """A run directory, read on demand: `status`, `summary`, `history`, `config`, `path`,
     `model()`, `evaluate()`, `predict(x)`, `export(format)`."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, plugins: Sequence[str] = ()):
         from tftrain.runs import RunDir
 
         self._run = RunDir.open(path)
         self.path = self._run.path
+        self._plugins = tuple(plugins)  # the modules its config names, if any: imported only when named
+
+    def _load_plugins(self) -> None:
+        """Before its model is built or loaded: the plugins its config names, given as `plugins=`."""
+        from tftrain import plugins
+
+        plugins.require(self.config.plugins, self._plugins, str(self.path), python=True)
+        plugins.import_plugins(self._plugins, where="plugins=")
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.status!r})"
@@ -69,6 +77,7 @@ class Run:
         from tftrain.commands.evaluate import load_model, model_path
 
         _start_tensorflow()
+        self._load_plugins()
         return load_model(model_path(self._run, checkpoint))
 
     def evaluate(self, checkpoint: str = "last") -> dict[str, Any]:
@@ -76,6 +85,7 @@ class Run:
         from tftrain.commands.evaluate import evaluate_run
 
         _start_tensorflow()
+        self._load_plugins()
         return evaluate_run(self.path, checkpoint)
 
     def predict(self, x, checkpoint: str = "last"):
@@ -87,12 +97,14 @@ class Run:
         from tftrain.commands.export import export_run
 
         _start_tensorflow()
+        self._load_plugins()
         return Path(export_run(self.path, format, output, "last").path)
 
 
-def load_run(path: str | Path) -> Run:
-    """An existing run directory."""
-    return Run(path)
+def load_run(path: str | Path, plugins: Sequence[str] = ()) -> Run:
+    """An existing run directory; `plugins`: the modules its config names, if it names any
+    (a run directory never makes tftrain import code by itself)."""
+    return Run(path, plugins)
 
 
 def train(config_or_path: str | Path | Mapping, overrides: Mapping[str, Any] | None = None,
@@ -116,15 +128,18 @@ def train(config_or_path: str | Path | Mapping, overrides: Mapping[str, Any] | N
     return Run(run.path)
 
 
-def resume(path: str | Path, data: Any = None, callbacks: Sequence | None = None, quiet: bool = False) -> Run:
+def resume(path: str | Path, data: Any = None, callbacks: Sequence | None = None, quiet: bool = False,
+           plugins: Sequence[str] = ()) -> Run:
     """Continue an interrupted run exactly; `data`: the arrays it trained on, if they were given
-    in memory (checked against the fingerprint it recorded: other arrays are refused)."""
+    in memory (checked against the fingerprint it recorded: other arrays are refused);
+    `plugins`: the modules its config names, if any."""
     _start_tensorflow()
-    run = Run(path)
+    run = Run(path, plugins)
+    run._load_plugins()
     if data is not None:
         _same_arrays(run, data)
     resumed = _resume_config(run.path, callbacks or (), quiet)
-    return Run(resumed.path)
+    return Run(resumed.path, plugins)
 
 
 # -- the one call into training (the lead swaps in tftrain.training.run_config at merge) ----------

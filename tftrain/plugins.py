@@ -86,12 +86,13 @@ def imported() -> tuple[str, ...]:
     return tuple(_imported)
 
 
-def require(needed: Sequence[str], given: Sequence[str], what: str) -> None:
+def require(needed: Sequence[str], given: Sequence[str], what: str, python: bool = False) -> None:
     """A command on `what` (a run directory) whose config names plugins `needed` works only
-    when the user named the same modules (`given`, imported already); else one line."""
+    when the user named the same modules (`given`); else one line saying how (`python`: as the
+    Python API takes them)."""
     missing = [name for name in needed if name not in given]
     if missing:
-        flags = " ".join(f"--plugin {name}" for name in missing)
+        flags = f"plugins={list(needed)!r}" if python else " ".join(f"--plugin {name}" for name in missing)
         raise UserError(f"{what}: its config names plugins ({', '.join(needed)}), which tftrain imports only when "
                         f"you name them: pass {flags} (only if you trust that code)")
 

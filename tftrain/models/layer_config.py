@@ -139,15 +139,15 @@ def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
     return {name: out}
 
 
-def _plugin_layer(name: str, args: Any, where: str) -> dict[str, dict[str, Any]]:
-    """A plugin's layer by its registered name: its parameters are checked against the class's
-    own signature (once the plugins are imported), its values are the user's own."""
+def _plugin_layer(name: str, args: Any, where: str, kind: str = "layer") -> dict[str, dict[str, Any]]:
+    """A plugin's layer (or initializer, regularizer, constraint) by its registered name: its
+    parameters are checked against the class's own signature (once the plugins are imported)."""
     if args is None:
         args = {}
     if not isinstance(args, dict) or any(not isinstance(k, str) for k in args):
         raise ValueError(f"{where} ({name}): expected a mapping of its parameters, got {show(args)}")
     try:
-        check_entry("layer", name, args)
+        check_entry(kind, name, args)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
     return {name: dict(args)}
@@ -228,6 +228,9 @@ def check_component(kind: str, value: Any, where: str) -> str | dict[str, dict[s
     """A regularizer, initializer or constraint: `name` or `{name: parameters}`, normalised."""
     table = COMPONENTS[kind]
     raw_name, args = split_entry(value, where, f"a {kind}")
+    if is_registered_name(raw_name):  # a plugin's: checked against its own signature
+        entry = _plugin_layer(raw_name, args, where, kind)
+        return raw_name if isinstance(value, str) else entry
     name = _component_name(kind, raw_name, where)
     params = table[name][1]
     here = f"{where} ({name})"
@@ -294,5 +297,7 @@ def keras_layer(entry: dict[str, dict[str, Any]], name: str, dtype: str | None =
 def keras_component(kind: str, value: str | dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Keras's serialized form of a normalised regularizer, initializer or constraint."""
     name, args = (value, {}) if isinstance(value, str) else next(iter(value.items()))
+    if is_registered_name(name):  # Keras's deserializer finds it in the registry by this name alone
+        return {"module": None, "class_name": name, "config": dict(args), "registered_name": name}
     return {"module": _KERAS_MODULE[kind], "class_name": COMPONENTS[kind][name][0], "config": dict(args),
             "registered_name": None}
