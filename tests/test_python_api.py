@@ -126,3 +126,24 @@ def test_the_example_notebook_runs(tmp_path, monkeypatch):
     assert "completed" in outputs and "keras_file" in outputs
     assert "unknown key 'epocs' in 'training'" in outputs
     assert (tmp_path / "runs").is_dir()
+
+
+def test_an_interrupted_api_run_resumes_exactly_with_the_same_arrays(tmp_path):
+    """SIGTERM (real, sent to this process after step 5) stops an arrays run with a checkpoint;
+    tftrain.resume with the same arrays ends bit-identical to an uninterrupted run."""
+    import signal
+
+    import tftrain
+    from tests.test_reliability import AtStep, assert_identical
+
+    x, y = _arrays(40)
+    config = {**CONFIG, "deterministic": True, "training": {"epochs": 2, "checkpoint": {"every_steps": 2}}}
+    base = tftrain.train(config, data=(x, y), runs_dir=tmp_path / "base", quiet=True)
+    with pytest.raises(tftrain.TrainingInterrupted) as stopped:
+        tftrain.train(config, data=(x, y), runs_dir=tmp_path / "run", quiet=True,
+                      callbacks=[AtStep(5, lambda: os.kill(os.getpid(), signal.SIGTERM))])
+    run = tftrain.load_run(stopped.value.run_dir)
+    assert run.status == "interrupted"
+    resumed = tftrain.resume(run.path, data=(x, y), quiet=True)
+    assert resumed.status == "completed"
+    assert_identical(resumed.path, base.path)
