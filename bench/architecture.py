@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent / "tftrain"
 # listed is the top (cli, the Python API, commands).
 LAYERS = ("errors", "safe_files", "spec", "console", "plugins", "data", "security", "models", "runs", "labels", "hparams",
           "tracking", "tracking_wandb", "tf_setup", "usage", "training")
-# DESIGN.md: the config layer reads the model types' schema classes (the `model:` union).
-ALLOWED = {("tftrain.spec", "tftrain.models")}
+# DESIGN.md: the config layer reads the model types' schema classes (the `model:` union), and
+# validate imports the plugins a config names to look their registered names up (What runs code).
+ALLOWED = {("tftrain.spec", "tftrain.models"), ("tftrain.spec", "tftrain.plugins")}
 MODULE_LINES, FUNCTION_LINES = 500, 60
 
 

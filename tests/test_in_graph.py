@@ -33,11 +33,10 @@ def _config(**patch):
     {"epochs": 2, "class_weight": "balanced"},  # (x, y, sample_weight)
 ])
 def test_in_graph_batch_s_is_the_pipelines_batch_s(training):
-    from tftrain.data.class_weights import class_weights
-    from tftrain.data.transforms import training_transform
-
     from tftrain.data import load_data
-    from tftrain.data.pipeline import build_pipelines, split_for_training
+    from tftrain.data.pipeline.batches import build_pipelines, split_for_training
+    from tftrain.data.pipeline.class_weights import class_weights
+    from tftrain.data.pipeline.transforms import training_transform
 
     config = _config(training=training, data={"validation": 0.2})
     data = load_data(config, config.seed)

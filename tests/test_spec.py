@@ -18,8 +18,9 @@ from tftrain.spec.tune import read_spec
 from tftrain.spec.tune_checks import check_against
 
 SPEC = REPO / "tftrain" / "spec"
-# What spec may import of tftrain: itself, the error classes, and the model types' schema classes.
-ALLOWED = ("tftrain.spec", "tftrain.errors", "tftrain.models")
+# What spec may import of tftrain: itself, the error classes, the model types' schema classes, and
+# the plugins module (validate imports the modules a config names, to check their registered names).
+ALLOWED = ("tftrain.spec", "tftrain.errors", "tftrain.models", "tftrain.plugins")
 
 
 def _tftrain_imports(path) -> set[str]:

@@ -104,6 +104,10 @@ MaxMembersOpt = Annotated[int, typer.Option("--max-members", help="Refuse a grid
                                             "(each is validated and listed, and trained).")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Runs at once, each in its own process with a "
                                       "fair share of the CPU threads.")]
+PluginOpt = Annotated[list[str], typer.Option(
+    "--plugin", metavar="MODULE", help="Import this module of yours first: its registered layers, losses, metrics "
+    "and callbacks become usable by name (repeatable; only code you trust). A run whose config names plugins needs "
+    "the same ones.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists (never a run's own files).")]
 
 
@@ -118,6 +122,26 @@ def _print_table(table, console: Console | None = None) -> None:
     from tftrain.console import print_table
 
     print_table(console or out_console(), table)
+
+
+def _user_config(config: Path, sets: list[str], given: list[str], console: Console | None = None,
+                 verbose: bool = False):
+    """A config the user runs, `--plugin` modules added to its plugins; its plugins are imported
+    (with TensorFlow started quietly first, when there are any). Returns (composed, Config)."""
+    from tftrain.spec.loading import compose_config, validate
+
+    composed = compose_config(config, sets, plugins=given)
+    if composed.raw.get("plugins"):
+        _start(console or err_console(), f"importing the plugins of {config}", verbose)
+    return composed, validate(composed.raw, composed)
+
+
+def _run_plugins(run_dir: Path, given: list[str]) -> None:
+    """Import the `--plugin` modules a command on a run directory was given (and only those,
+    once they are the ones the run's config names: tftrain.training.run.import_run_plugins)."""
+    from tftrain.training.run import import_run_plugins
+
+    import_run_plugins(run_dir, given)
 
 
 def _check_checkpoint(checkpoint: str) -> None:
@@ -202,6 +226,7 @@ def run(
         help="multi_worker: every worker's address, the same list on every machine.")] = None,
     worker_index: Annotated[Optional[int], typer.Option(
         "--worker-index", help="multi_worker: this worker's position in --workers (0 is the chief).")] = None,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Train a model from CONFIG (or continue one with --resume RUN_DIR); prints the run directory.
@@ -217,7 +242,7 @@ def run(
         raise UserError("--keep: only with --smoke (a run always keeps its run directory)")
     result = run_config(config, set_, runs_dir, name, resume=resume, workers=workers, worker_index=worker_index,
                         console=_console(quiet), verbose=verbose, callbacks=_extra_callbacks(ctx), smoke=smoke,
-                        keep=keep)
+                        keep=keep, plugins=plugin)
     if result is not None:  # None: a multi_worker worker other than the chief, or a smoke test not kept
         print(result.path)
 
@@ -249,6 +274,7 @@ def evaluate(
     mistakes: Annotated[Optional[int], typer.Option(
         "--mistakes", min=1, metavar="N",
         help="Also draw the N most confident misclassified test images (plots/mistakes.png).")] = None,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Evaluate a finished run's model on its test split; writes eval.json and plots/.
@@ -261,6 +287,7 @@ def evaluate(
 
     check_keras_version()
     _start(err_console(), f"evaluating {run_dir}", verbose=False)
+    _run_plugins(run_dir, plugin)
     from tftrain.commands.evaluate import evaluate_run, evaluation_tables
 
     result = evaluate_run(run_dir, checkpoint, unsafe=unsafe, mistakes=mistakes, data=data)
@@ -296,14 +323,13 @@ def _say_plots(run_dir: Path, result: dict) -> None:
 
 @app.command()
 @_reports_errors
-def validate(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> None:  # noqa: B006
-    """Check a config without training (no TensorFlow import: instant).
+def validate(config: ConfigArg, set_: SetOpt = [], plugin: PluginOpt = [],  # noqa: B006
+             debug: DebugOpt = False) -> None:
+    """Check a config without training (no TensorFlow import unless it names plugins: instant).
 
     Example: tftrain validate configs/mnist_dense.yaml --set data.batch_size=64
     """
-    from tftrain.spec.loading import load_config
-
-    cfg = load_config(config, set_)
+    _, cfg = _user_config(config, set_, plugin)
     print(f"{config}: ok ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)")
 
 
@@ -314,6 +340,7 @@ def show(
     set_: SetOpt = [],  # noqa: B006
     sources: Annotated[bool, typer.Option("--sources", help="Say beside each key which file, --set or "
                                           "default it came from.")] = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Print the resolved config, every default included, as YAML (extends and ${env:...} resolved);
@@ -321,10 +348,7 @@ def show(
 
     Example: tftrain show configs/cifar10_cnn.yaml --set training.loop=fit --sources
     """
-    from tftrain.spec.loading import compose_config, validate
-
-    composed = compose_config(config, set_)
-    resolved = validate(composed.raw, composed)
+    composed, resolved = _user_config(config, set_, plugin)
     if sources:
         from tftrain.commands.show import annotated_yaml
 
@@ -563,6 +587,7 @@ def predict(
     probabilities: Annotated[bool, typer.Option(
         "--probabilities", help="Also every class's probability, by class name.")] = False,
     as_json: JsonOpt = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Predict with a run's model: class and probability, or values.
@@ -576,6 +601,7 @@ def predict(
     if output is not None:
         check_output(output, force)  # before the model runs: a refused path costs nothing
     _start(err_console(), f"predicting with {run_dir}", verbose=False)
+    _run_plugins(run_dir, plugin)
 
     result = predict_run(run_dir, inputs, checkpoint, top_k=top_k, probabilities=probabilities)
     for warning in result["warnings"]:
@@ -602,6 +628,7 @@ def export(
                                                    "(default: RUN_DIR/export/...).")] = None,
     checkpoint: CheckpointOpt = "last",
     as_json: JsonOpt = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Export a run's model for TF Serving, phones and edge devices (TFLite), ONNX runtimes, or Keras code.
@@ -616,6 +643,7 @@ def export(
     from tftrain.commands.export import export_run, signature_text
 
     _start(err_console(), f"exporting {run_dir}", verbose=False)
+    _run_plugins(run_dir, plugin)
 
     exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize)
     check = exported.verification

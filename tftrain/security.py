@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tftrain import plugins
 from tftrain.errors import TftrainError, UserError
 
 MIN_KERAS = "3.13.2"  # the first release with the fixes for the known .keras loading CVEs
@@ -111,12 +112,15 @@ def refuse_code(path: Path) -> None:
                 f"{path}: refused: layer {name!r} is a Lambda layer, a Python function stored in the file "
                 f"that would run on this machine; tftrain loads models in Keras safe mode only ({_TRUST})")
         module, registered = node.get("module"), node.get("registered_name")
+        if isinstance(registered, str) and plugins.provides(registered):
+            continue  # registered by a plugin module the user named (--plugin): loaded from the registry
         # Keras's own objects come from keras.* modules; registered custom ones are "package>Name".
         if (isinstance(module, str) and module.split(".")[0] != "keras") or ">" in str(registered or ""):
             what = registered or f"{module}.{node.get('class_name')}"
             raise UserError(
                 f"{path}: refused: it uses {what!r}, a class that is not part of Keras; loading it would "
-                f"need code from elsewhere, and tftrain runs no code that comes with a model ({_TRUST})")
+                f"need code from elsewhere, and tftrain runs no code that comes with a model (if a plugin module "
+                f"you trust registers it, pass --plugin MODULE; else {_TRUST})")
 
 
 def _check_inflated_size(path: Path, members: list[zipfile.ZipInfo]) -> None:

@@ -16,6 +16,7 @@ from tftrain.models.base import ModelSchema, ModelSpec
 from tftrain.models.cnn import CnnModel
 from tftrain.models.dense import DenseModel
 from tftrain.models.graph import GraphModel
+from tftrain.models.keras_file import KerasFileModel
 from tftrain.models.linear import LinearModel
 from tftrain.models.sequential import SequentialModel
 from tftrain.spec import catalog
@@ -32,6 +33,7 @@ MODEL_TYPES: tuple[type[ModelSchema], ...] = (
     SequentialModel,
     GraphModel,
     ApplicationModel,
+    KerasFileModel,
 )
 TAGS: tuple[str, ...] = tuple(model.tag() for model in MODEL_TYPES)
 BY_TAG: dict[str, type[ModelSchema]] = dict(zip(TAGS, MODEL_TYPES))

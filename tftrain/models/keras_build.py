@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING
 import keras
 from keras.src.backend.common.stateless_scope import StatelessScope  # no public equivalent
 
-from tftrain.errors import DataError
+from tftrain import plugins
+from tftrain.errors import DataError, UserError
+from tftrain.models.base import ModelSpec
 from tftrain.models.layer_config import entry_parts, keras_layer
 from tftrain.models.layers import ARGUMENT_INPUTS, IMAGE_LAYERS, LIST_INPUTS
+from tftrain.plugins import is_registered_name
 
 if TYPE_CHECKING:
     from tftrain.models.base import ModelSpec
@@ -38,9 +41,15 @@ def keras_message(exc: BaseException) -> str:
 
 
 def make_layer(entry: dict, name: str, where: str, dtype: str | None = None) -> keras.layers.Layer:
-    """The Keras layer of a normalised entry, made by keras.layers.deserialize (safe mode)."""
+    """The Keras layer of a normalised entry, made by keras.layers.deserialize (safe mode); a
+    plugin's layer by its class, registered under the entry's name."""
+    kind, args = entry_parts(entry)
     try:
+        if is_registered_name(kind):
+            return plugins.build("layer", kind, {"name": name, **({"dtype": dtype} if dtype else {}), **args})
         return keras.layers.deserialize(keras_layer(entry, name, dtype))
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 (Keras raises ValueError/TypeError/... for bad arguments)
         raise DataError(f"{where}: {keras_message(exc)}") from None
 

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from tftrain.models.layers import CLASS_ALIASES, COMMON, COMPONENTS, LAYER_ALIASES, LAYERS, REFUSED, UNSUPPORTED_PARAMS
+from tftrain.plugins import check_entry, is_registered_name
 from tftrain.spec import catalog
 from tftrain.spec.base import show, suggest, unknown
 from tftrain.spec.layer_bounds import check_bound
@@ -82,9 +83,9 @@ def layer_name(name: Any, where: str) -> str:
     refused = REFUSED.get(bare) or REFUSED.get(_REFUSED_BY_SNAKE.get(name, ""))
     if refused:
         raise ValueError(f"{where}: layer {show(name)} is refused: {refused}")
-    if ">" in name or "." in name:
-        raise ValueError(f"{where}: layer {show(name)} is refused: it is not a built-in Keras layer, and "
-                         "tftrain builds only Keras's own layers (a custom class would need code from elsewhere)")
+    if "." in name:
+        raise ValueError(f"{where}: layer {show(name)} is refused: it is not a built-in Keras layer; a layer of "
+                         "your own is a plugin's, named as it is registered (\"my_pkg>MyLayer\", with plugins: [my_pkg])")
     close = suggest(name, _ALL_NAMES) or suggest(name, list(_BY_CLASS))
     raise ValueError(f"{where}: unknown layer {show(name)}{close} (Keras layer names in snake_case, such "
                      "as conv2d or batch_normalization, or Keras class names such as Conv2D)")
@@ -109,6 +110,8 @@ def split_entry(value: Any, where: str, what: str = "a layer") -> tuple[Any, Any
 def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
     """A checked, normalised layer entry `{name: {parameters}}`; ValueError naming `where`."""
     raw_name, args = split_entry(value, where)
+    if is_registered_name(raw_name):
+        return _plugin_layer(raw_name, args, where)
     name = layer_name(raw_name, where)
     params = LAYERS[name][1]
     here = f"{where} ({name})"
@@ -128,6 +131,20 @@ def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
     if missing:
         raise ValueError(f"{here}: required parameter '{missing[0]}' is missing")
     return {name: out}
+
+
+def _plugin_layer(name: str, args: Any, where: str, kind: str = "layer") -> dict[str, dict[str, Any]]:
+    """A plugin's layer (or initializer, regularizer, constraint) by its registered name: its
+    parameters are checked against the class's own signature (once the plugins are imported)."""
+    if args is None:
+        args = {}
+    if not isinstance(args, dict) or any(not isinstance(k, str) for k in args):
+        raise ValueError(f"{where} ({name}): expected a mapping of its parameters, got {show(args)}")
+    try:
+        check_entry(kind, name, args)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return {name: dict(args)}
 
 
 def _as_parameters(args: Any, params: dict[str, str], where: str) -> dict[str, Any]:
@@ -205,6 +222,9 @@ def check_component(kind: str, value: Any, where: str) -> str | dict[str, dict[s
     """A regularizer, initializer or constraint: `name` or `{name: parameters}`, normalised."""
     table = COMPONENTS[kind]
     raw_name, args = split_entry(value, where, f"a {kind}")
+    if is_registered_name(raw_name):  # a plugin's: checked against its own signature
+        entry = _plugin_layer(raw_name, args, where, kind)
+        return raw_name if isinstance(value, str) else entry
     name = _component_name(kind, raw_name, where)
     params = table[name][1]
     here = f"{where} ({name})"
@@ -271,5 +291,7 @@ def keras_layer(entry: dict[str, dict[str, Any]], name: str, dtype: str | None =
 def keras_component(kind: str, value: str | dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Keras's serialized form of a normalised regularizer, initializer or constraint."""
     name, args = (value, {}) if isinstance(value, str) else next(iter(value.items()))
+    if is_registered_name(name):  # Keras's deserializer finds it in the registry by this name alone
+        return {"module": None, "class_name": name, "config": dict(args), "registered_name": name}
     return {"module": _KERAS_MODULE[kind], "class_name": COMPONENTS[kind][name][0], "config": dict(args),
             "registered_name": None}

@@ -227,8 +227,10 @@ class RunDir:
         return run
 
     def config(self) -> Config:
-        """The run's resolved config."""
-        return load_config(self.path / CONFIG)
+        """The run's resolved config. Its plugins are not imported (a run directory never makes
+        tftrain run code): their registered names are looked up only if the user imported the
+        same modules (`--plugin`; tftrain.plugins.require)."""
+        return load_config(self.path / CONFIG, import_plugins=False)
 
     def summary(self) -> dict[str, Any]:
         """summary.json, or {} if the run has not written one yet; a damaged one is a UserError

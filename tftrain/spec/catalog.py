@@ -42,7 +42,7 @@ OPTIMIZERS: dict[str, tuple[str, frozenset[str]]] = {
 class Param:
     """What one Keras constructor argument may be: its type, range and allowed values."""
 
-    kind: str  # bool | int | number | str | choice | numbers (a number or a list of numbers)
+    kind: str  # bool | int | number | str | choice | numbers (a number or a list of numbers) | ints (a list of integers)
     low: float | None = None
     high: float | None = None
     low_open: bool = False  # (low, ...] instead of [low, ...]
@@ -54,6 +54,9 @@ class Param:
         """None when `value` is acceptable, else what was expected (`expected ...`)."""
         if value is None:
             return None if self.nullable else f"expected {self._describe()}, got null"
+        if self.kind == "ints":
+            ok = isinstance(value, (list, tuple)) and value and not any(self._number_problem(v) for v in value)
+            return None if ok else f"expected a list of integers >= {self.low:g}, got {_shown(value)}"
         if self.kind == "numbers" and isinstance(value, list):
             bad = next((v for v in value if self._number_problem(v)), None)
             return None if value and bad is None else f"expected {self._describe()}, got {value!r}"[:200]
@@ -68,7 +71,7 @@ class Param:
     def _number_problem(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return True
-        if self.kind == "int" and not isinstance(value, int):
+        if self.kind in ("int", "ints") and not isinstance(value, int):
             return True
         if value != value or value in (float("inf"), float("-inf")):  # nan, inf
             return True
@@ -77,6 +80,8 @@ class Param:
         return self.high is not None and (value >= self.high if self.high_open else value > self.high)
 
     def _describe(self) -> str:
+        if self.kind == "choice":
+            return f"one of {', '.join(map(str, self.choices))}" + (" or null" if self.nullable else "")
         what = {"int": "an integer", "numbers": "a number or a list of numbers"}.get(self.kind, "a finite number")
         if self.low is not None and self.high is not None:
             what += f" in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
@@ -121,6 +126,18 @@ PARAMETERS: dict[str, Param] = {
     "num_thresholds": Param("int", 2, 100_000), "curve": Param("choice", choices=("ROC", "PR")),
     "multi_label": _BOOL, "thresholds": Param("numbers", 0, 1, nullable=True),
     "top_k": Param("int", 1, nullable=True), "class_id": Param("int", 0, nullable=True),
+    "summation_method": Param("choice", choices=("interpolation", "minoring", "majoring")),
+    "num_labels": Param("int", 1, nullable=True),
+    # Keras's null (one score per class) would log a vector: a run logs one number per metric.
+    "average": Param("choice", choices=("micro", "macro", "weighted")),
+    "beta": _POSITIVE,
+    # The operating point the *_at_* metrics hold (a rate in [0, 1]).
+    "recall": Param("number", 0, 1), "precision": Param("number", 0, 1),
+    "specificity": Param("number", 0, 1), "sensitivity": Param("number", 0, 1),
+    "class_aggregation": Param("choice", choices=("uniform_average", "variance_weighted_average")),  # null: a vector
+    "num_regressors": Param("int", 0),
+    "num_classes": Param("int", 2), "target_class_ids": Param("ints", 0),
+    "sparse_y_true": _BOOL, "sparse_y_pred": _BOOL,
 }
 # Keras refuses more than one of these on an optimizer.
 EXCLUSIVE = (("clipnorm", "clipvalue", "global_clipnorm"),)
@@ -195,7 +212,75 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "auc": ("AUC", _METRIC_COMMON | {"num_thresholds", "curve", "from_logits", "multi_label"}),
     "precision": ("Precision", _METRIC_COMMON | {"thresholds", "top_k", "class_id"}),
     "recall": ("Recall", _METRIC_COMMON | {"thresholds", "top_k", "class_id"}),
+    # The rest of keras.metrics (Mean and Sum aside: they average values, not labels and predictions).
+    "binary_crossentropy": ("BinaryCrossentropy", _METRIC_COMMON | {"from_logits", "label_smoothing"}),
+    "categorical_crossentropy": ("CategoricalCrossentropy", _METRIC_COMMON | {"from_logits", "label_smoothing", "axis"}),
+    "sparse_categorical_crossentropy": (
+        "SparseCategoricalCrossentropy", _METRIC_COMMON | {"from_logits", "ignore_class", "axis"}),
+    "hinge": ("Hinge", _METRIC_COMMON),
+    "squared_hinge": ("SquaredHinge", _METRIC_COMMON),
+    "categorical_hinge": ("CategoricalHinge", _METRIC_COMMON),
+    "kl_divergence": ("KLDivergence", _METRIC_COMMON),
+    "poisson": ("Poisson", _METRIC_COMMON),
+    "mean_absolute_percentage_error": ("MeanAbsolutePercentageError", _METRIC_COMMON),
+    "mean_squared_logarithmic_error": ("MeanSquaredLogarithmicError", _METRIC_COMMON),
+    "log_cosh_error": ("LogCoshError", _METRIC_COMMON),
+    "cosine_similarity": ("CosineSimilarity", _METRIC_COMMON | {"axis"}),
+    "pearson_correlation": ("PearsonCorrelation", _METRIC_COMMON | {"axis"}),
+    "concordance_correlation": ("ConcordanceCorrelation", _METRIC_COMMON | {"axis"}),
+    "r2_score": ("R2Score", _METRIC_COMMON | {"class_aggregation", "num_regressors"}),
+    "f1_score": ("F1Score", _METRIC_COMMON | {"average", "threshold"}),
+    "fbeta_score": ("FBetaScore", _METRIC_COMMON | {"average", "beta", "threshold"}),
+    "true_positives": ("TruePositives", _METRIC_COMMON | {"thresholds"}),
+    "true_negatives": ("TrueNegatives", _METRIC_COMMON | {"thresholds"}),
+    "false_positives": ("FalsePositives", _METRIC_COMMON | {"thresholds"}),
+    "false_negatives": ("FalseNegatives", _METRIC_COMMON | {"thresholds"}),
+    "precision_at_recall": ("PrecisionAtRecall", _METRIC_COMMON | {"recall", "num_thresholds", "class_id"}),
+    "recall_at_precision": ("RecallAtPrecision", _METRIC_COMMON | {"precision", "num_thresholds", "class_id"}),
+    "sensitivity_at_specificity": (
+        "SensitivityAtSpecificity", _METRIC_COMMON | {"specificity", "num_thresholds", "class_id"}),
+    "specificity_at_sensitivity": (
+        "SpecificityAtSensitivity", _METRIC_COMMON | {"sensitivity", "num_thresholds", "class_id"}),
+    "iou": ("IoU", _METRIC_COMMON | {"num_classes", "target_class_ids", "ignore_class", "sparse_y_true",
+                                    "sparse_y_pred", "axis"}),
+    "mean_iou": ("MeanIoU", _METRIC_COMMON | {"num_classes", "ignore_class", "sparse_y_true", "sparse_y_pred", "axis"}),
+    "binary_iou": ("BinaryIoU", _METRIC_COMMON | {"target_class_ids", "threshold"}),
+    "one_hot_iou": ("OneHotIoU", _METRIC_COMMON | {"num_classes", "target_class_ids", "ignore_class",
+                                                  "sparse_y_pred", "axis"}),
+    "one_hot_mean_iou": ("OneHotMeanIoU", _METRIC_COMMON | {"num_classes", "ignore_class", "sparse_y_pred", "axis"}),
 }
+
+# Parameters Keras requires (num_classes, which it requires too, is filled from the data).
+METRIC_REQUIRED = {
+    "precision_at_recall": ("recall",), "recall_at_precision": ("precision",),
+    "sensitivity_at_specificity": ("specificity",), "specificity_at_sensitivity": ("sensitivity",),
+    "iou": ("target_class_ids",), "one_hot_iou": ("target_class_ids",),
+}
+# The metrics that count classes: num_classes is the model's output width unless given.
+METRIC_NUM_CLASSES = frozenset({"iou", "mean_iou", "one_hot_iou", "one_hot_mean_iou"})
+# The tasks (LOSS_TASKS) whose labels and outputs a metric reads; metrics not listed read any.
+# Keras's F1/FBeta and the one-hot IoUs compare label rows with output rows (one-hot labels);
+# the thresholded ones read one probability per label; regression scores read values.
+_BINARY_OR_ROWS = ("binary", "one_hot")
+METRIC_TASKS: dict[str, tuple[str, ...]] = {
+    "binary_crossentropy": ("binary",), "categorical_crossentropy": ("one_hot",),
+    "sparse_categorical_crossentropy": ("classes",), "categorical_hinge": ("one_hot",),
+    "hinge": ("score",), "squared_hinge": ("score",),
+    "top_k_categorical_accuracy": ("one_hot",), "sparse_top_k_categorical_accuracy": ("classes",),
+    "f1_score": _BINARY_OR_ROWS, "fbeta_score": _BINARY_OR_ROWS,
+    **{name: _BINARY_OR_ROWS for name in ("true_positives", "true_negatives", "false_positives", "false_negatives",
+                                          "precision_at_recall", "recall_at_precision",
+                                          "sensitivity_at_specificity", "specificity_at_sensitivity")},
+    "iou": ("classes", "one_hot"), "mean_iou": ("classes", "one_hot"), "binary_iou": ("binary",),
+    "one_hot_iou": ("one_hot",), "one_hot_mean_iou": ("one_hot",),
+    **{name: ("regression",) for name in ("r2_score", "pearson_correlation", "concordance_correlation",
+                                          "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
+                                          "log_cosh_error", "poisson")},
+}
+# Metrics that threshold probabilities: on a model that outputs logits they count nonsense.
+THRESHOLDED = frozenset({"f1_score", "fbeta_score", "binary_iou", "true_positives", "true_negatives",
+                         "false_positives", "false_negatives", "precision_at_recall", "recall_at_precision",
+                         "sensitivity_at_specificity", "specificity_at_sensitivity"})
 
 # Parameters Keras does not have, with what to write instead (shown with the unknown-parameter error).
 PARAMETER_HINTS = {
@@ -208,7 +293,10 @@ def monitor_mode(monitor: str, mode: str = "auto") -> str:
     """`auto`: max for accuracy-like names (acc, auc, precision, recall), else min."""
     if mode != "auto":
         return mode
-    return "max" if any(s in monitor for s in ("acc", "auc", "precision", "recall")) else "min"
+    if any(s in monitor for s in ("acc", "auc", "precision", "recall", "specificity", "sensitivity", "true_")):
+        return "max"
+    words = set(monitor.split("_"))  # whole words: "iou" is in "previous"
+    return "max" if words & {"f1", "fbeta", "iou", "r2", "correlation", "similarity"} else "min"
 
 
 METRIC_ALIASES = {
@@ -216,6 +304,10 @@ METRIC_ALIASES = {
     "mse": "mean_squared_error",
     "mae": "mean_absolute_error",
     "rmse": "root_mean_squared_error",
+    "f_beta_score": "fbeta_score",  # Keras's snake_case of FBetaScore
+    "logcosh": "log_cosh_error",  # Keras's name for its values
+    "io_u": "iou", "mean_io_u": "mean_iou", "binary_io_u": "binary_iou",
+    "one_hot_io_u": "one_hot_iou", "one_hot_mean_io_u": "one_hot_mean_iou",
 }
 
 # Every keras.activations function that takes only its input (`threshold` needs two more

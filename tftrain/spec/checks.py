@@ -48,8 +48,8 @@ class RunFacts:
             monitors["training.early_stopping.monitor"] = training.early_stopping.monitor
         if training.reduce_lr_on_plateau is not None:
             monitors["training.reduce_lr_on_plateau.monitor"] = training.reduce_lr_on_plateau.monitor
-        return cls(task=catalog.LOSS_TASKS[config.loss.canonical], validation=_validation_source(config),
-                   metrics=("loss", *(m.params.get("name", m.name) for m in config.metrics)), monitors=monitors)
+        return cls(task=config.loss.task, validation=_validation_source(config),
+                   metrics=("loss", *(m.logged_name for m in config.metrics)), monitors=monitors)
 
     @property
     def validates(self) -> bool:
@@ -109,7 +109,7 @@ def logits_and_loss(config: Config, facts: RunFacts) -> str | None:
     if task in ("binary", "score") and activation == "softmax":
         return (f"model: softmax over the one output unit loss {loss.canonical} trains is always 1: use "
                 "sigmoid (or no output activation, with from_logits: true)")
-    if task not in PROBABILITIES or "from_logits" not in catalog.LOSSES[loss.canonical][1]:
+    if task not in PROBABILITIES or "from_logits" not in catalog.LOSSES.get(loss.canonical, ("", ()))[1]:
         return None
     from_logits = bool(loss.params.get("from_logits", False))
     wanted = PROBABILITIES[task][0]
@@ -226,6 +226,32 @@ def accumulation_applies(config: Config, facts: RunFacts) -> str | None:
         return (f"optimizer.gradient_accumulation_steps: {accumulate} batches per update, but the run trains "
                 f"training.steps {steps}: no update would ever be applied")
     return None
+
+
+@check
+def metric_tasks(config: Config, facts: RunFacts) -> list[str]:
+    """A metric that reads labels or outputs of another kind than the loss trains on (F1 on
+    integer class labels, R² on classes), or that thresholds probabilities of a logits model."""
+    loss, found = config.loss, []
+    task, logits = facts.task, bool(loss.params.get("from_logits", False))
+    for i, metric in enumerate(config.metrics):
+        tasks = catalog.METRIC_TASKS.get(metric.canonical)
+        if tasks is not None and task not in tasks:
+            found.append(f"metrics.{i}: {metric.name} reads {' or '.join(_TASK_WORDS[t] for t in tasks)}, but loss "
+                         f"{loss.name} trains {_TASK_WORDS[task]}" + _METRIC_HINTS.get((metric.canonical, task), ""))
+        elif metric.canonical in catalog.THRESHOLDED and logits:
+            found.append(f"metrics.{i}: {metric.name} thresholds probabilities, but the model outputs logits "
+                         f"(loss {loss.name} has from_logits: true); give the output layer a sigmoid or softmax "
+                         "activation and drop from_logits")
+    return found
+
+
+# What each task's labels are, in messages.
+_TASK_WORDS = {"classes": "integer class labels", "one_hot": "one-hot labels", "binary": "binary labels (0 or 1)",
+               "score": "signed scores (-1 or 1)", "regression": "real-valued targets"}
+_METRIC_HINTS = {(name, "classes"): " (one-hot labels with categorical_crossentropy; mean_iou reads class indices)"
+                 for name in ("f1_score", "fbeta_score", "precision_at_recall", "recall_at_precision",
+                              "one_hot_iou", "one_hot_mean_iou")}
 
 
 def _not_logged(key: str, name: str, logged: list[str]) -> str:

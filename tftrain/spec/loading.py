@@ -9,12 +9,15 @@ from __future__ import annotations
 import copy
 import functools
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from tftrain import plugins
 from tftrain.errors import ConfigError
+from tftrain.plugins import check_module_name
 from tftrain.spec import checks
 from tftrain.spec.base import building_validators, kind_of
 from tftrain.spec.compose import Composed, Source, compose, key_path, set_at
@@ -26,14 +29,17 @@ from tftrain.spec.schema import Config, _Named
 MAX_CONFIG_BYTES = 1_000_000
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), import_plugins: bool = True,
+                plugins: Sequence[str] = ()) -> Config:
     """Read, compose (`extends`, `${env:...}`), override and validate a config file; raises
-    ConfigError with a one-line message."""
-    composed = compose_config(path, overrides)
-    return validate(composed.raw, composed)
+    ConfigError with a one-line message. `import_plugins`: import the modules its `plugins`
+    names (a config the user runs); False for a run directory's (tftrain.plugins.require).
+    `plugins`: modules given beside the file (`--plugin`), added to its `plugins`."""
+    composed = compose_config(path, overrides, plugins)
+    return validate(composed.raw, composed, import_plugins=import_plugins)
 
 
-def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Composed:
+def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: Sequence[str] = ()) -> Composed:
     """The raw config of `path` (its `extends` chain merged, environment variables resolved,
     `--set` applied, `name` defaulted) with the source of every key, before validation."""
     path = Path(path)
@@ -43,6 +49,10 @@ def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
     raw = composed.raw
     for override in overrides:
         composed.set(apply_override(raw, override), Source("--set", in_file=False))
+    if plugins:  # `--plugin MODULE`: imported as if the file listed it
+        listed = raw.get("plugins") if isinstance(raw.get("plugins"), list) else []
+        raw["plugins"] = [*listed, *(name for name in plugins if name not in listed)]
+        composed.set(("plugins",), Source("--plugin", in_file=False))
     if raw.get("name") is None:
         raw["name"] = _default_name(path)
         composed.set(("name",), Source("default: the config file's name", in_file=False))
@@ -115,12 +125,23 @@ def apply_override(raw: dict, override: str) -> tuple:
     return path
 
 
-def validate(raw: dict, composed: Composed | None = None) -> Config:
+def validate(raw: dict, composed: Composed | None = None, import_plugins: bool = True) -> Config:
     """Validate a raw config dict: the schema, then the cross-key checks (tftrain.spec.checks).
     Its problems become a ConfigError of one line each, naming the file a bad value came from when
-    that is not the file given (`composed`)."""
+    that is not the file given (`composed`). The modules its `plugins` names are imported first
+    (unless not `import_plugins`), so that their registered names are checked; a config that
+    names none imports nothing."""
+    modules = raw.get("plugins") if isinstance(raw, dict) else None
+    if import_plugins and isinstance(modules, list) and modules:
+        try:
+            for module in modules:
+                check_module_name(module)
+        except ValueError:
+            pass  # reported by the schema, with its key path
+        else:
+            plugins.import_plugins(modules)
     try:
-        with building_validators():
+        with building_validators(), plugins.validating(modules):
             config = Config.model_validate(raw)
     except ValidationError as exc:
         origin = (lambda loc: _origin(composed, loc)) if composed else None

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from tftrain.models import MODEL_TYPES, DenseModel
+from tftrain.plugins import check_entry, check_module_name, is_registered_name, snake_name
 from tftrain.spec import catalog
 from tftrain.spec.base import BatchSize, NameCheck, Seed, Steps, Strict, show, suggest, unknown
 from tftrain.spec.compose import escape
@@ -67,6 +68,7 @@ class _Named(BaseModel):
     # instance, which cost more than the rest of validating a config (catalog tables of sets).
     _table: ClassVar[dict] = {}
     _aliases: ClassVar[dict] = {}
+    _required: ClassVar[dict] = {}  # name -> parameters Keras requires
     _kind: ClassVar[str] = ""
 
     @classmethod
@@ -77,6 +79,9 @@ class _Named(BaseModel):
 
     @model_validator(mode="after")
     def _known(self) -> _Named:
+        if is_registered_name(self.name) and self._kind in ("loss", "metric"):
+            check_entry(self._kind, self.name, self.params)  # a plugin's class: its own signature
+            return self
         if self.canonical not in self._table:
             raise ValueError(unknown(self._kind, self.name, [*self._table, *self._aliases]))
         allowed = self._table[self.canonical][1]
@@ -89,6 +94,9 @@ class _Named(BaseModel):
             problem = catalog.PARAMETERS[key].problem(value)
             if problem:  # a leading "." makes the message name the parameter's key path
                 raise ValueError(f".{key}: {problem} ({self._kind} {self.name})")
+        missing = [key for key in self._required.get(self.canonical, ()) if key not in (self.model_extra or {})]
+        if missing:
+            raise ValueError(f"{self._kind} {self.name}: required parameter '{missing[0]}' is missing")
         for group in catalog.EXCLUSIVE:
             given = [key for key in group if self.params.get(key) is not None]
             if len(given) > 1:
@@ -98,11 +106,43 @@ class _Named(BaseModel):
 
 
 class LossConfig(_Named):
-    """`loss: mse` or `loss: {name: sparse_categorical_crossentropy, from_logits: true}`."""
+    """`loss: mse` or `loss: {name: sparse_categorical_crossentropy, from_logits: true}`; a
+    plugin's loss by its registered name, with `task:` (what it trains, which Keras's own
+    losses imply): `{name: "my_pkg>FocalLoss", task: classes, gamma: 2.0}`."""
 
     _table = catalog.LOSSES
     _aliases = catalog.LOSS_ALIASES
     _kind = "loss"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_task(cls, value: Any) -> Any:
+        """A plugin loss says what it trains (`task`, tftrain's key, not the class's)."""
+        name = value.get("name") if isinstance(value, dict) else value
+        if not is_registered_name(name):
+            return value
+        task = value.get("task") if isinstance(value, dict) else None
+        tasks = sorted(set(catalog.LOSS_TASKS.values()))
+        if task not in tasks:
+            given = "" if task is None else f", got {show(task)}"
+            raise ValueError(f".task: loss {show(name)} is a plugin's: say what it trains with task: one of "
+                             f"{', '.join(tasks)} (how labels are checked and outputs read){given}")
+        return value
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The Keras constructor arguments (a plugin loss's `task` is tftrain's, not one)."""
+        params = dict(self.model_extra or {})
+        if is_registered_name(self.name):
+            params.pop("task", None)
+        return params
+
+    @property
+    def task(self) -> str:
+        """What the loss trains (catalog.LOSS_TASKS; a plugin loss says it with `task`)."""
+        if is_registered_name(self.name):
+            return self.model_extra["task"]
+        return catalog.LOSS_TASKS[self.canonical]
 
 
 class MetricConfig(_Named):
@@ -110,7 +150,17 @@ class MetricConfig(_Named):
 
     _table = catalog.METRICS
     _aliases = catalog.METRIC_ALIASES
+    _required = catalog.METRIC_REQUIRED
     _kind = "metric"
+
+    @property
+    def logged_name(self) -> str:
+        """The name its values are logged under: `name:` if given, else the name as written (a
+        plugin's registered name in snake_case: "my_pkg>MacroF1" -> macro_f1)."""
+        given = self.params.get("name")
+        if isinstance(given, str):
+            return given
+        return snake_name(self.name) if is_registered_name(self.name) else self.name
 
 
 def _learning_rate_tag(value: Any) -> str | None:
@@ -312,6 +362,19 @@ class Config(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
     tracking: TrackingConfig | None = None  # the run directory alone; {mlflow: {...}} also logs to MLflow
     tune: TuneSpec | None = None  # what `tftrain tune` searches (tftrain run ignores it)
+    plugins: list[str] = Field(default_factory=list)  # none: only Keras's own objects; modules are imported first
+
+    @field_validator("plugins")
+    @classmethod
+    def _module_names(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            try:
+                check_module_name(name)
+            except ValueError as exc:
+                raise ValueError(f".{i}: {exc}") from None
+        if len(set(value)) < len(value):
+            raise ValueError(f"a module is listed twice: {', '.join(value)}")
+        return value
 
     @field_validator("name")
     @classmethod

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from tftrain.plugins import check_entry, is_registered_name
 from tftrain.spec.base import MAX_EPOCHS, Epochs, Steps, Strict, Threads, show
 
 # `gpu:0`, `/gpu:0`, `/device:GPU:0`, `CPU:1`: the local device names tf.distribute accepts.
@@ -67,6 +68,27 @@ class TrainingConfig(Strict):
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
     distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
+    # A plugin's registered callbacks: ["my_pkg>Recorder", {"my_pkg>Recorder": {every: 10}}].
+    callbacks: list[Any] = Field(default_factory=list)  # none: tftrain's own callbacks only
+
+    @field_validator("callbacks")
+    @classmethod
+    def _plugin_callbacks(cls, value: list[Any]) -> list[dict[str, dict[str, Any]]]:
+        """Each a registered name or `{name: {parameters}}`; returned as `[{name: {parameters}}]`."""
+        entries = []
+        for i, entry in enumerate(value):
+            name, params = (entry, {}) if isinstance(entry, str) else (
+                next(iter(entry.items())) if isinstance(entry, dict) and len(entry) == 1 else (None, None))
+            params = {} if params is None and name is not None else params
+            if not isinstance(name, str) or not isinstance(params, dict):
+                raise ValueError(f".{i}: expected a callback's registered name or {{name: {{parameters}}}} such as "
+                                 f'{{"my_pkg>Recorder": {{every: 10}}}}, got {show(entry)}')
+            if not is_registered_name(name):
+                raise ValueError(f'.{i}: {show(name)} is not a registered name ("package>Name"): training.callbacks '
+                                 "lists a plugin's own callbacks (tftrain's are keys of training:)")
+            check_entry("callback", name, params)
+            entries.append({name: dict(params)})
+        return entries
 
     @field_validator("devices")
     @classmethod

@@ -18,7 +18,7 @@ from tftrain.data import load_data
 from tftrain.data.pipeline.batches import Pipelines, build_pipelines
 from tftrain.data.pipeline.transforms import training_transform
 from tftrain.errors import ConfigError, UserError
-from tftrain.models.components import build_loss, build_metrics, build_optimizer
+from tftrain.models.components import build_callbacks, build_loss, build_metrics, build_optimizer
 from tftrain.runs.init_from import read_initial_weights
 from tftrain.spec.schema import Config
 from tftrain.tracking import check_tracking
@@ -43,6 +43,7 @@ class Prepared:
     init_note: str | None = None  # what model.init_from loaded, for the console
     written: Config | None = None  # what config.yaml holds: `auto` kept (None: `config`)
     resolved: dict = field(default_factory=dict)  # what each `auto` meant here, for summary.json
+    callbacks: tuple = ()  # the plugins' callbacks training.callbacks names (made before any file is written)
 
 
 def seed_everything(config: Config) -> Config:
@@ -103,7 +104,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
         if initial is not None:
             init_note = initial.copy_into(model, plan.spec.outputs)
         loss = build_loss(config.loss)
-        metrics = build_metrics(config)
+        metrics = build_metrics(config, plan.spec.outputs)
         rate = build_learning_rate(config.optimizer, plan.total_steps, plan.schedule.steps_per_epoch)
         model.compile(optimizer=build_optimizer(config.optimizer, plan.precision, rate), loss=loss,
                       metrics=metrics, steps_per_execution=plan.steps_per_execution,
@@ -113,7 +114,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
             "input": {"in_graph": plan.in_graph, "reason": plan.in_graph_reason},
             "precision": {"policy": plan.precision, "reason": plan.precision_reason}}
     return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note, written,
-                    resolved_values(written, config, plan.cpu_threads))
+                    resolved_values(written, config, plan.cpu_threads), tuple(build_callbacks(config)))
 
 
 def _trace_training_batches(pipelines: Pipelines) -> None:

@@ -88,7 +88,7 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
                overrides: Sequence[str] | None = None, runs_dir: str | Path = "runs", name: str | None = None, *,
                resume: str | Path | None = None, workers: str | None = None, worker_index: int | None = None,
                console: Console | None = None, verbose: bool = False, callbacks: Sequence[Any] = (),
-               smoke: bool = False, keep: bool = False) -> RunDir | None:
+               smoke: bool = False, keep: bool = False, plugins: Sequence[str] = ()) -> RunDir | None:
     """Run a config as `tftrain run` does, and return its run directory.
 
     `config`: a YAML file (loaded, composed and validated, `overrides` being its `--set KEY=VALUE`
@@ -97,6 +97,8 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
     `training.epochs=N`, to train a run on). `workers`/`worker_index`: join a multi_worker cluster
     (`--workers`, `--worker-index`). `smoke`: every stage on a few batches (`keep`: its run
     directory stays in `runs_dir`). `callbacks`: Keras callbacks run beside tftrain's own.
+    `plugins`: modules of the user's to import (`--plugin`); a resumed run needs the ones its
+    config names, given here (a run directory never makes tftrain import anything itself).
 
     Returns None for a multi_worker worker other than the chief, or a smoke test not kept.
     Raises what `tftrain run` reports (`Outcome.of` maps it to a status and an exit code).
@@ -112,10 +114,11 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
         if config is not None or name is not None or smoke:
             raise UserError("--resume takes the run directory alone: the run's own config.yaml is what "
                             "continues (CONFIG, --name and --smoke do not apply)")
+        import_run_plugins(Path(resume), list(plugins))
         return _resume(Path(resume), overrides, workers, worker_index, console, verbose, callbacks)
     if config is None:
         raise UserError("missing CONFIG: tftrain run CONFIG (or tftrain run --resume RUN_DIR)")
-    cfg, shown = _loaded(config, overrides)
+    cfg, shown = _loaded(config, overrides, list(plugins))
     if name is not None:
         from tftrain.runs import check_name
 
@@ -136,13 +139,14 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
     return run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, callbacks=callbacks)
 
 
-def _loaded(config: str | Path | Config | Mapping[str, Any], overrides: list[str]) -> tuple[Config, str]:
+def _loaded(config: str | Path | Config | Mapping[str, Any], overrides: list[str],
+            plugins: list[str]) -> tuple[Config, str]:
     """The validated config, and how the start-up line names it (the file, or the config's name)."""
     from tftrain.spec.loading import apply_override, load_config, validate
     from tftrain.spec.schema import Config
 
     if isinstance(config, (str, Path)):
-        return load_config(config, overrides), str(config)
+        return load_config(config, overrides, plugins=plugins), str(config)
     if isinstance(config, Config):
         if not overrides:
             return config, config.name or "config"
@@ -152,6 +156,8 @@ def _loaded(config: str | Path | Config | Mapping[str, Any], overrides: list[str
     import copy
 
     raw = copy.deepcopy(dict(config))
+    if plugins:
+        raw["plugins"] = [*raw.get("plugins", []), *(p for p in plugins if p not in raw.get("plugins", []))]
     for override in overrides:
         apply_override(raw, override)
     raw.setdefault("name", None)
@@ -176,6 +182,25 @@ def _resume(run_dir: Path, overrides: list[str], workers: str | None, worker_ind
     from tftrain.training.session import resume_training
 
     return resume_training(run_dir, console=console, verbose=verbose, callbacks=callbacks, epochs=epochs)
+
+
+def import_run_plugins(run_dir: Path, given: list[str]) -> None:
+    """Import the `--plugin` modules given for a command on `run_dir`, once they are the ones its
+    config names (tftrain imports nothing a run directory names: the user names it, or the
+    command stops with one line saying which to pass)."""
+    from tftrain import plugins
+    from tftrain.runs import RunDir
+
+    for name in given:
+        try:
+            plugins.check_module_name(name)
+        except ValueError as exc:
+            raise UserError(f"--plugin: {exc}") from None
+    if not Path(run_dir).exists() and not given:
+        return  # the resume itself says the run directory is missing
+    needed = RunDir.open(run_dir).config().plugins  # registered names are looked up only once imported
+    plugins.require(needed, given, str(run_dir))
+    plugins.import_plugins(given, where="--plugin")
 
 
 def resume_epochs(overrides: Sequence[str]) -> int | None:

@@ -267,7 +267,7 @@ class TrainingSession:
         if training.reduce_lr_on_plateau:
             callbacks.append(ReduceLROnPlateau.from_config(training.reduce_lr_on_plateau))
         self.throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
-        callbacks += [self.throughput, *self.options.callbacks]
+        callbacks += [self.throughput, *self.prepared.callbacks, *self.options.callbacks]  # a plugin's Stateful ones resume too
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
         stateful = [callback for callback in callbacks if isinstance(callback, Stateful)]
