@@ -36,6 +36,7 @@ class ModelSpec:
     # data.augmentation_on: model: (Keras class name, arguments) of each layer, seeded from `seed`.
     augmentation: tuple[tuple[str, dict], ...] = ()
     seed: int = 0
+    input_dtype: str = "float32"  # the examples' dtype (<U.. for strings), for the model's data checks
 
 
 class ModelSchema(Strict):
@@ -61,6 +62,10 @@ class ModelSchema(Strict):
         """The activation of the model's output layer: None for raw values (logits, for a
         classifier). Read by predict (probabilities or logits) and the loss/model checks."""
         return getattr(self, "output_activation", None)
+
+    def takes_strings(self) -> bool:
+        """Whether the model takes raw strings (its tokenizer is a layer of it)."""
+        return False
 
     def check(self, spec: ModelSpec) -> None:
         """Raise DataError when this model cannot take data of `spec` (before anything is built)."""

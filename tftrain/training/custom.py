@@ -81,9 +81,9 @@ class CustomLoop:
             loss = self.loss_fn(y, predictions, sample_weight=sample_weight)
             if self.model.losses:
                 loss = loss + tf.add_n(self.model.losses)
-            return loss, loss, tf.shape(x)[0]
+            return loss, loss, _examples(x)
         values = self.per_example_loss(y, predictions, sample_weight=sample_weight)  # weighted, not averaged
-        local = tf.stack([tf.cast(tf.size(values), values.dtype), tf.cast(tf.shape(x)[0], values.dtype)])
+        local = tf.stack([tf.cast(tf.size(values), values.dtype), tf.cast(_examples(x), values.dtype)])
         replicas = self.strategy.num_replicas_in_sync
         context = tf.distribute.get_replica_context()
         total = context.all_reduce(tf.distribute.ReduceOp.SUM, local) if replicas > 1 else local
@@ -149,8 +149,9 @@ class CustomLoop:
         callbacks.on_train_begin()
         # One stream for the whole run, cut into epochs (or log intervals) of steps_per_epoch;
         # each replica gets its share of every global batch (the default strategy: the batch).
-        iterator = iter(self.strategy.experimental_distribute_dataset(pipelines.train(start.global_step)))
-        validation = (self.strategy.experimental_distribute_dataset(pipelines.validation)
+        train = preprocessed(self.model, pipelines.train(start.global_step))
+        iterator = iter(self.strategy.experimental_distribute_dataset(train))
+        validation = (self.strategy.experimental_distribute_dataset(preprocessed(self.model, pipelines.validation))
                       if pipelines.validation is not None else None)
         logs: dict[str, float] = {}
         for epoch in range(start.epoch, pipelines.epochs):
@@ -177,3 +178,17 @@ class CustomLoop:
         callbacks.on_train_begin()
         self.optimizer.finalize_variable_values(self.model.trainable_variables)
         callbacks.on_train_end()
+
+
+def preprocessed(model: keras.Model, dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The batches a keras-hub task model takes: its preprocessor (a tokenizer, an image converter)
+    mapped over the raw batches, as keras-hub's own fit, evaluate and predict do (model.fit does
+    it itself); any other model takes the batches as they are."""
+    if getattr(model, "preprocessor", None) is None or not hasattr(model, "preprocess_samples"):
+        return dataset
+    return dataset.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _examples(x) -> tf.Tensor:
+    """The batch's example count, whatever the inputs' structure (a tensor, a list, a dict)."""
+    return tf.shape(tf.nest.flatten(x)[0])[0]
