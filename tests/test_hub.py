@@ -11,8 +11,10 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+import yaml
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -189,3 +191,87 @@ def test_text_classifier_on_images(cli, write_config, tmp_path, bert, tiny_image
 def test_num_classes_that_the_labels_contradict(cli, write_config, tmp_path, bert, reviews):
     _refused(cli, write_config, tmp_path, text_config(bert, reviews, num_classes=5), "model.num_classes: 5",
              "2 classes", command="run")
+
+
+# -- LoRA -------------------------------------------------------------------------------------
+class Weights(keras.callbacks.Callback):
+    """Every weight of the model when training begins and ends, by path; and the predictions
+    of the trained (unmerged) model on `probe`."""
+
+    def __init__(self, probe: np.ndarray):
+        super().__init__()
+        self.probe = probe
+
+    def on_train_begin(self, logs=None):
+        self.before = {w.path: np.array(w) for w in self.model.weights}
+        self.trainable = {w.path for w in self.model.trainable_weights}
+
+    def on_train_end(self, logs=None):
+        self.after = {w.path: np.array(w) for w in self.model.weights}
+        self.predictions = self.model.predict(self.probe, verbose=0)
+
+
+PROBE = np.array(["the movie good great", "a film awful dull", "plot fine bad"])
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_lora_trains_only_adapters_and_head_and_export_merges(cli, write_config, tmp_path, bert, reviews, loop):
+    config = text_config(bert, reviews, lora={"rank": 2, "alpha": 4})
+    config["training"]["loop"] = loop
+    watch = Weights(PROBE)
+    result = cli("run", write_config(config), "--runs-dir", tmp_path / "runs", callbacks=[watch])
+    run = run_dir(result)
+    changed = {path for path in watch.before if not np.array_equal(watch.before[path], watch.after[path])}
+    assert changed == watch.trainable  # every trainable weight moved, and nothing else did
+    kinds = {path.rsplit("/", 1)[-1] for path in changed}
+    assert kinds == {"lora_kernel_a", "lora_kernel_b", "kernel", "bias"}
+    assert all("lora_kernel" in path or path.startswith("logits/") for path in changed), sorted(changed)
+    assert any("query" in path for path in changed) and any("value" in path for path in changed)
+    assert "trainable" in result.output and "frozen" in result.output  # the parameter table says which
+    # `tftrain export --format keras`: Keras writes the adapters merged into the kernels.
+    exported = cli("export", run, "--format", "keras")
+    assert exported.exit_code == 0, exported.output
+    merged = keras.saving.load_model(run / "export" / "model.keras", compile=False, safe_mode=True)
+    assert not any("lora" in w.path for w in merged.weights)
+    np.testing.assert_allclose(merged.predict(PROBE, verbose=0), watch.predictions, rtol=1e-5, atol=1e-5)
+    base = keras_hub.models.Backbone.from_preset(str(bert))
+    query = next(w for w in merged.weights if w.path.endswith("query/kernel"))
+    assert not np.allclose(np.array(query), np.array(base.get_layer("transformer_layer_0")._self_attention_layer
+                                                        ._query_dense.kernel))
+
+
+def test_lora_target_that_names_no_layer(cli, write_config, tmp_path, bert, reviews):
+    _refused(cli, write_config, tmp_path, text_config(bert, reviews, lora={"targets": ["querry"]}),
+             "model.lora.targets", "'querry'", "did you mean", "query", command="run")
+
+
+# -- kill -9 and resume: bit-identical --------------------------------------------------------
+def killed_and_resumed(root: Path, config: dict, kill_at: int) -> tuple[Path, Path]:
+    """Run `config` in a paced child SIGKILLed after step `kill_at`, and uninterrupted here
+    meanwhile; resume the child's run here. Returns (resumed run, baseline run)."""
+    import signal
+
+    from tests.test_reliability import Child, InProcess, child_env
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "c.yaml").write_text(yaml.safe_dump(config))
+    args = ["run", "--runs-dir", "runs", "c.yaml"]
+    child = Child(args, root, child_env(root), True, kill_at, signal.SIGKILL)
+    baseline = InProcess(args, root)
+    assert baseline.exit_code == 0, baseline
+    assert child.wait() == -9, child
+    resumed = InProcess(["run", "--resume", child.run_dir(root)], root)
+    assert resumed.exit_code == 0, resumed
+    assert "resuming from epoch" in resumed.output, resumed
+    return child.run_dir(root), baseline.run_dir(root)
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_lora_run_killed_mid_epoch_resumes_bit_identical(tmp_path, bert, reviews, loop):
+    from tests.test_reliability import assert_identical
+
+    config = text_config(bert, reviews, lora={"rank": 2})
+    config["model"]["sequence_length"] = 8
+    config["training"] = {"loop": loop, "epochs": 3, "checkpoint": {"every_steps": 2}}  # 6 steps an epoch
+    resumed, baseline = killed_and_resumed(tmp_path / loop, config, kill_at=9)
+    assert_identical(resumed, baseline)
