@@ -52,6 +52,7 @@ from tftrain import catalog
 from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
+from tftrain.models.stages import UnfreezeConfig
 from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
 from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 from tftrain.tune_spec import TuneSpec
@@ -336,6 +337,7 @@ class TrainingConfig(Strict):
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
     distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
+    unfreeze: UnfreezeConfig | None = None  # null: model.trainable holds for the whole run
 
     @field_validator("devices")
     @classmethod

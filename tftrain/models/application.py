@@ -191,6 +191,19 @@ class ApplicationModel(ModelSchema):
             x = call_layer(make_layer(entry, name, where), kind_of(entry), [x], where)
         return keras.Model(inputs, output_layer(x, spec, self.output_activation), name=self.name)
 
+    def set_stage(self, model, unfrozen: bool) -> None:
+        import keras
+
+        from tftrain.models.hub_tuning import train_everything
+
+        backbone, = (layer for layer in model.layers if isinstance(layer, keras.Model))
+        if not unfrozen:
+            train_everything(backbone)
+            self._freeze(backbone)
+            return
+        # Batch normalization stays frozen, as _freeze keeps it: its statistics stay the pretrained ones.
+        train_everything(backbone, keep_frozen=(keras.layers.BatchNormalization,))
+
     def _to_backbone_input(self, x, spec: ModelSpec):
         """Channel axis, grey -> RGB, resizing and the backbone's preprocess_input, as layers."""
         import keras

@@ -67,6 +67,12 @@ class ModelSchema(Strict):
         """Whether the model takes raw strings (its tokenizer is a layer of it)."""
         return False
 
+    def set_stage(self, model: keras.Model, unfrozen: bool) -> None:
+        """training.unfreeze: make the backbone of `model` (built by this schema) train whole
+        (`unfrozen`) or as `trainable` says. Only types with a pretrained backbone have one
+        (tftrain.models.stages checks the config)."""
+        raise TypeError(f"model.type {self.type} has no backbone to unfreeze")
+
     def check(self, spec: ModelSpec) -> None:
         """Raise DataError when this model cannot take data of `spec` (before anything is built)."""
 

@@ -139,6 +139,13 @@ class HubModel(ModelSchema):
             apply_trainable(task.backbone, self.trainable)
         return task
 
+    def set_stage(self, model, unfrozen: bool) -> None:
+        from tftrain.models.hub_tuning import apply_trainable, train_everything
+
+        train_everything(model.backbone)
+        if not unfrozen:
+            apply_trainable(model.backbone, self.trainable)
+
     def _preprocessor(self, hub):
         """The preset's own preprocessor for the task (tokenizer and packer, or image converter)."""
         if self.task == "text_classifier":

@@ -52,3 +52,11 @@ def apply_trainable(backbone, trainable: bool | int) -> None:
                         "layers with weights")
     for layer in weighted[:-trainable]:
         layer.trainable = False
+
+
+def train_everything(model, keep_frozen: tuple = ()) -> None:
+    """Every layer of `model`, nested ones included, trains (layers of the `keep_frozen` types
+    excepted). Setting `model.trainable` is not enough: a Functional model does not pass it on to
+    layers frozen one by one."""
+    for layer in model._flatten_layers(include_self=True):  # noqa: SLF001 (Keras's own walk)
+        layer.trainable = not isinstance(layer, keep_frozen)

@@ -36,16 +36,24 @@ class CustomLoop:
         self.steps_per_execution = steps_per_execution
         # The metric objects whose accumulators a mid-epoch checkpoint carries.
         self.accumulators = [self.loss_tracker, *metrics]
-        if run_eagerly:
+        self._run_eagerly, self._jit_compile = run_eagerly, jit_compile
+        self._compile()
+
+    def _compile(self) -> None:
+        """The step functions, traced at their first call with the variables that train then;
+        made again when those change (training.unfreeze, at an epoch's start)."""
+        self._trained = [id(v) for v in self.model.trainable_variables]
+        self._step, self._test = self._train_step, self._test_step
+        if self._run_eagerly:
             self._train_steps, self._test_steps = self._train_steps_py, self._test_steps_py
-        else:
-            if jit_compile:
-                # XLA compiles one step, as in Keras's fit: the iterator loop around it has ops
-                # (IteratorGetNext) that XLA cannot compile.
-                self._train_step = tf.function(self._train_step, jit_compile=True)
-                self._test_step = tf.function(self._test_step, jit_compile=True)
-            self._train_steps = tf.function(self._train_steps_py)
-            self._test_steps = tf.function(self._test_steps_py)
+            return
+        if self._jit_compile:
+            # XLA compiles one step, as in Keras's fit: the iterator loop around it has ops
+            # (IteratorGetNext) that XLA cannot compile.
+            self._step = tf.function(self._train_step, jit_compile=True)
+            self._test = tf.function(self._test_step, jit_compile=True)
+        self._train_steps = tf.function(self._train_steps_py)
+        self._test_steps = tf.function(self._test_steps_py)
 
     # -- the compiled bodies --------------------------------------------------------------
     def _train_step(self, x, y, sample_weight=None):
@@ -105,12 +113,12 @@ class CustomLoop:
     def _train_steps_py(self, iterator, n):
         for _ in tf.range(n):
             batch = next(iterator)  # (x, y), or (x, y, sample_weight) with class weights
-            self.strategy.run(self._train_step, args=batch)
+            self.strategy.run(self._step, args=batch)
 
     def _test_steps_py(self, iterator, n):
         for _ in tf.range(n):
             x, y = next(iterator)
-            self.strategy.run(self._test_step, args=(x, y))
+            self.strategy.run(self._test, args=(x, y))
 
     # -- the epoch loop -------------------------------------------------------------------
     def _reset(self):
@@ -157,6 +165,8 @@ class CustomLoop:
         for epoch in range(start.epoch, pipelines.epochs):
             self._reset()
             callbacks.on_epoch_begin(epoch)
+            if [id(v) for v in self.model.trainable_variables] != self._trained:
+                self._compile()  # a callback changed what trains (training.unfreeze)
             steps = pipelines.steps_per_epoch - (start.step if epoch == start.epoch else 0)
             self._run(self._train_steps, iterator, steps, callbacks)
             logs = self._results()
