@@ -19,9 +19,11 @@ saved model loads in safe mode.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -221,7 +223,11 @@ class ApplicationModel(ModelSchema):
     def _backbone_model(self, size: tuple[int, int], weights: str | None):
         """keras.applications' model without its classifier, for images of `size`."""
         function = _functions()[BACKBONES[self.name][0]]
-        with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext():
+        with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext(), \
+                warnings.catch_warnings():
+            # Keras warns that the 224x224 weights load for another input size: tftrain asks for the
+            # data's size on purpose (convolutions take any size), so the warning says nothing new.
+            warnings.filterwarnings("ignore", message=r"`input_shape` is undefined or non-square")
             return function(include_top=False, weights=weights, input_shape=(*size, 3), **self.options)
 
     def _freeze(self, backbone) -> bool:
@@ -299,7 +305,8 @@ def _keras_download(backbone: str):
     if refuse:
         urllib.request.install_opener(urllib.request.build_opener(RefuseDownloads))
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        # Keras says "Downloading data from ..." on stdout: on stderr when it may, not at all offline.
+        with contextlib.redirect_stdout(io.StringIO() if refuse else sys.stderr):
             yield
     except Exception as exc:  # Keras raises a bare Exception for failed downloads
         found = _FETCH_FAILED.search(str(exc))
