@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Console
@@ -25,18 +26,31 @@ def model_layers(model) -> list[dict[str, Any]]:
 
 
 def model_table(model) -> Table:
-    """Layer, type, output shape and parameter count for each layer, plus the total."""
+    """Layer, type, output shape and parameter count for each layer, plus the total; where some
+    weights are frozen (a backbone, LoRA), how many of each layer's parameters train."""
+    frozen = bool(model.non_trainable_weights) and any(_count(w) for w in model.non_trainable_weights)
     table = Table(title=f"model: {model.name}", title_justify="left")
     table.add_column("layer")
     table.add_column("type")
     table.add_column("output shape")
     table.add_column("params", justify="right")
-    for row in model_layers(model):
+    if frozen:
+        table.add_column("trainable", justify="right")
+    for layer, row in zip(model.layers, model_layers(model)):
         shape = row["output_shape"]
-        table.add_row(row["name"], row["type"], str(tuple(shape)) if shape is not None else "?", f"{row['params']:,}")
+        cells = [row["name"], row["type"], str(tuple(shape)) if shape is not None else "?", f"{row['params']:,}"]
+        table.add_row(*cells, *([f"{sum(_count(w) for w in layer.trainable_weights):,}"] if frozen else []))
     table.add_section()
-    table.add_row("total", "", "", f"{model.count_params():,}")
+    trained = sum(_count(w) for w in model.trainable_weights)
+    table.add_row("total", "", "", f"{model.count_params():,}", *([f"{trained:,}"] if frozen else []))
+    if frozen:
+        table.add_row("frozen", "", "", f"{model.count_params() - trained:,}", "")
     return table
+
+
+def _count(variable) -> int:
+    """Values in one variable."""
+    return math.prod(variable.shape)
 
 
 def layers_table(rows: list[tuple[str, str, str, str]], title: str) -> Table:

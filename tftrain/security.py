@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 import zipfile
 import zlib
 from importlib import metadata
@@ -85,9 +86,13 @@ def load_model(source: str | Path, unsafe: bool = False):
         kind = model_kind(source)
     if kind == "saved_model":
         return _saved_model(keras, Path(source))
+    hub = kind == "keras" and import_keras_hub_for(Path(source))
     try:
-        # safe_mode applies to this call only (a scope inside Keras), never to the process.
-        return keras.saving.load_model(source, compile=False, safe_mode=not unsafe)
+        with warnings.catch_warnings():
+            if hub:  # keras-hub tasks compile themselves when built; the saved optimizer is not wanted here
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            # safe_mode applies to this call only (a scope inside Keras), never to the process.
+            return keras.saving.load_model(source, compile=False, safe_mode=not unsafe)
     except Exception as exc:  # Keras raises ValueError/TypeError/OSError for bad or unsafe content
         raise UserError(f"{source}: cannot load the model: {_explain(exc)}") from None
 
@@ -114,6 +119,8 @@ def refuse_code(path: Path) -> None:
         module, registered = node.get("module"), node.get("registered_name")
         if isinstance(registered, str) and plugins.provides(registered):
             continue  # registered by a plugin module the user named (--plugin): loaded from the registry
+        if _keras_hub_class(module, registered):
+            continue  # a keras-hub model (tftrain[hub]): its classes are a library's, not the file's
         # Keras's own objects come from keras.* modules; registered custom ones are "package>Name".
         if (isinstance(module, str) and module.split(".")[0] != "keras") or ">" in str(registered or ""):
             what = registered or f"{module}.{node.get('class_name')}"
@@ -136,6 +143,34 @@ def _check_inflated_size(path: Path, members: list[zipfile.ZipInfo]) -> None:
     if inflated > MAX_BOMB_FREE_BYTES and inflated > MAX_INFLATION * packed:
         raise UserError(f"{path}: refused: its {packed:,} bytes inflate to {inflated:,} ({inflated // packed:,} "
                         f"times; model weights compress at most a few times): not a genuine .keras file")
+
+
+def _keras_hub_class(module: Any, registered: Any) -> bool:
+    """A class keras-hub itself registers (module keras_hub.*, name "keras_hub>Name"): loaded from
+    the installed keras-hub package, never from the file, in safe mode as Keras's own."""
+    return (isinstance(module, str) and module.split(".")[0] == "keras_hub"
+            and str(registered or "").startswith("keras_hub>"))
+
+
+def uses_keras_hub(path: Path) -> bool:
+    """Whether a .keras archive holds keras-hub classes (read from its config.json)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return b'"keras_hub>' in archive.read("config.json")
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
+
+
+def import_keras_hub_for(path: Path) -> bool:
+    """Import keras-hub (its classes register themselves with Keras) when the model needs it;
+    True when it does."""
+    if not uses_keras_hub(path):
+        return False
+    try:
+        import keras_hub  # noqa: F401 (registers keras-hub's classes for deserialization)
+    except ImportError:
+        raise UserError(f"{path}: a keras-hub model; install keras-hub: pip install 'tftrain[hub]'") from None
+    return True
 
 
 def _objects(node: Any):

@@ -16,6 +16,7 @@ from tftrain.models.base import ModelSchema, ModelSpec
 from tftrain.models.cnn import CnnModel
 from tftrain.models.dense import DenseModel
 from tftrain.models.graph import GraphModel
+from tftrain.models.hub import HubModel
 from tftrain.models.keras_file import KerasFileModel
 from tftrain.models.linear import LinearModel
 from tftrain.models.sequential import SequentialModel
@@ -34,6 +35,7 @@ MODEL_TYPES: tuple[type[ModelSchema], ...] = (
     GraphModel,
     ApplicationModel,
     KerasFileModel,
+    HubModel,
 )
 TAGS: tuple[str, ...] = tuple(model.tag() for model in MODEL_TYPES)
 BY_TAG: dict[str, type[ModelSchema]] = dict(zip(TAGS, MODEL_TYPES))
@@ -56,4 +58,5 @@ def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     else:
         outputs = int(math.prod(data.label_shape)) or 1
     scale = data.input_scale if config.data.normalize == "auto" else None  # per_channel: tftrain.training.plan
-    return ModelSpec(tuple(data.input_shape), scale, outputs, "float32", config.data.dataset, task)
+    return ModelSpec(tuple(data.input_shape), scale, outputs, "float32", config.data.dataset, task,
+                     input_dtype=str(data.input_dtype))

@@ -19,9 +19,11 @@ saved model loads in safe mode.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -198,6 +200,19 @@ class ApplicationModel(ModelSchema):
             x = call_layer(make_layer(entry, name, where), kind_of(entry), [x], where)
         return keras.Model(inputs, output_layer(x, spec, self.output_activation), name=self.name)
 
+    def set_stage(self, model, unfrozen: bool) -> None:
+        import keras
+
+        from tftrain.models.hub_tuning import train_everything
+
+        backbone, = (layer for layer in model.layers if isinstance(layer, keras.Model))
+        if not unfrozen:
+            train_everything(backbone)
+            self._freeze(backbone)
+            return
+        # Batch normalization stays frozen, as _freeze keeps it: its statistics stay the pretrained ones.
+        train_everything(backbone, keep_frozen=(keras.layers.BatchNormalization,))
+
     def _to_backbone_input(self, x, spec: ModelSpec):
         """Channel axis, grey -> RGB, resizing and the backbone's preprocess_input, as layers."""
         import keras
@@ -215,8 +230,12 @@ class ApplicationModel(ModelSchema):
     def _backbone_model(self, size: tuple[int, int], weights: str | None):
         """keras.applications' model without its classifier, for images of `size`."""
         function = _functions()[BACKBONES[self.name][0]]
-        if weights in (None, "imagenet"):
-            with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext():
+        with _keras_download(self.name) if weights == "imagenet" else contextlib.nullcontext(), \
+                warnings.catch_warnings():
+            # Keras warns that the 224x224 weights load for another input size: tftrain asks for the
+            # data's size on purpose (convolutions take any size), so the warning says nothing new.
+            warnings.filterwarnings("ignore", message=r"`input_shape` is undefined or non-square")
+            if weights in (None, "imagenet"):
                 return function(include_top=False, weights=weights, input_shape=(*size, 3), **self.options)
         try:
             return function(include_top=False, weights=weights, input_shape=(*size, 3), **self.options)
@@ -300,7 +319,8 @@ def _keras_download(backbone: str):
     if refuse:
         urllib.request.install_opener(urllib.request.build_opener(RefuseDownloads))
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        # Keras says "Downloading data from ..." on stdout: on stderr when it may, not at all offline.
+        with contextlib.redirect_stdout(io.StringIO() if refuse else sys.stderr):
             yield
     except Exception as exc:  # Keras raises a bare Exception for failed downloads
         found = _FETCH_FAILED.search(str(exc))

@@ -35,6 +35,7 @@ class ModelSpec:
     # data.augmentation_on: model: (Keras class name, arguments) of each layer, seeded from `seed`.
     augmentation: tuple[tuple[str, dict], ...] = ()
     seed: int = 0
+    input_dtype: str = "float32"  # the examples' dtype (<U.. for strings), for the model's data checks
 
 
 class ModelSchema(Strict):
@@ -60,6 +61,16 @@ class ModelSchema(Strict):
         """The activation of the model's output layer: None for raw values (logits, for a
         classifier). Read by predict (probabilities or logits) and the loss/model checks."""
         return getattr(self, "output_activation", None)
+
+    def takes_strings(self) -> bool:
+        """Whether the model takes raw strings (its tokenizer is a layer of it)."""
+        return False
+
+    def set_stage(self, model: keras.Model, unfrozen: bool) -> None:
+        """training.unfreeze: make the backbone of `model` (built by this schema) train whole
+        (`unfrozen`) or as `trainable` says. Only types with a pretrained backbone have one
+        (tftrain.spec.checks.unfreeze_fits checks the config)."""
+        raise TypeError(f"model.type {self.type} has no backbone to unfreeze")
 
     def check(self, spec: ModelSpec) -> None:
         """Raise DataError when this model cannot take data of `spec` (before anything is built)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tftrain.spec import catalog
-from tftrain.spec.base import printable, suggest
+from tftrain.spec.base import printable, show, suggest
 from tftrain.spec.datasets import DATASETS
 
 if TYPE_CHECKING:
@@ -252,6 +252,33 @@ _TASK_WORDS = {"classes": "integer class labels", "one_hot": "one-hot labels", "
 _METRIC_HINTS = {(name, "classes"): " (one-hot labels with categorical_crossentropy; mean_iou reads class indices)"
                  for name in ("f1_score", "fbeta_score", "precision_at_recall", "recall_at_precision",
                               "one_hot_iou", "one_hot_mean_iou")}
+
+
+@check
+def unfreeze_fits(config: Config, facts: RunFacts) -> str | None:
+    """training.unfreeze against the rest of the config: a frozen backbone to unfreeze, an epoch
+    the run reaches, a learning rate that no schedule also sets."""
+    unfreeze, model = config.training.unfreeze, config.model
+    if unfreeze is None:
+        return None
+    if model.type not in ("application", "hub"):
+        return (f"training.unfreeze: model.type {model.type} has no pretrained backbone to unfreeze "
+                "(application and hub do)")
+    if getattr(model, "lora", None) is not None:
+        return ("training.unfreeze: cannot be combined with model.lora, which keeps the backbone frozen "
+                "and trains adapters instead")
+    if getattr(model, "trainable", None) is True:
+        return ("training.unfreeze: the backbone already trains from the start (model.trainable: true); set "
+                "model.trainable: false (or N, its last N layers) to train the head first")
+    if config.training.steps is not None:
+        return "training.unfreeze: counts epochs; the run trains training.steps (use training.epochs)"
+    if unfreeze.epoch > config.training.epochs:
+        return (f"training.unfreeze.epoch: {unfreeze.epoch} is past the last epoch ({config.training.epochs}): "
+                "the backbone would never train")
+    if unfreeze.learning_rate is not None and config.optimizer.scheduled:
+        return (f"training.unfreeze.learning_rate: {show(unfreeze.learning_rate)} cannot be combined with a "
+                f"learning-rate schedule ({config.optimizer.learning_rate.schedule}): both would set the rate")
+    return None
 
 
 def _not_logged(key: str, name: str, logged: list[str]) -> str:

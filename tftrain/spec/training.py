@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveFloat, field_validator, model_validator
 
 from tftrain.plugins import check_entry, is_registered_name
 from tftrain.spec.base import MAX_EPOCHS, Epochs, Steps, Strict, Threads, show
@@ -47,6 +47,16 @@ class CheckpointConfig(Strict):
     every_steps: Steps | None = None  # null: resume state at epoch ends; N: every N steps too (long epochs)
 
 
+class UnfreezeConfig(Strict):
+    """`training.unfreeze`: train the head first (the backbone frozen by `model.trainable`), then,
+    from epoch `epoch` (counted from 1, as the progress shows) the whole backbone too at
+    `learning_rate` (Keras's transfer-learning guide: the new head, then everything at a low rate);
+    tftrain.training.callbacks.unfreeze switches the stage."""
+
+    epoch: int = Field(ge=2, le=MAX_EPOCHS)  # no default: how long the head trains alone is the user's choice
+    learning_rate: PositiveFloat | None = None  # null: the optimizer's rate goes on; fine-tuning usually wants ~10x less
+
+
 class TrainingConfig(Strict):
     """How long and with which loop to train."""
 
@@ -68,6 +78,7 @@ class TrainingConfig(Strict):
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # one device; scaling out is opt-in
     devices: list[str] | None = None  # mirrored only: null -> every visible GPU (the CPU if none)
     distribute_timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 300  # seconds to wait for the other workers: time to start them by hand
+    unfreeze: UnfreezeConfig | None = None  # null: model.trainable holds for the whole run
     # A plugin's registered callbacks: ["my_pkg>Recorder", {"my_pkg>Recorder": {every: 10}}].
     callbacks: list[Any] = Field(default_factory=list)  # none: tftrain's own callbacks only
 

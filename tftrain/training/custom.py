@@ -39,19 +39,27 @@ class CustomLoop:
         self.steps_per_execution = steps_per_execution
         # The metric objects whose accumulators a mid-epoch checkpoint carries.
         self.accumulators = [self.loss_tracker, *metrics]
-        if run_eagerly:
+        self._run_eagerly, self._jit_compile = run_eagerly, jit_compile
+        self.in_graph = None  # the pipelines' InGraphBatches, set by run()
+        self._compile()
+
+    def _compile(self) -> None:
+        """The step functions, traced at their first call with the variables that train then;
+        made again when those change (training.unfreeze, at an epoch's start)."""
+        self._trained = [id(v) for v in self.model.trainable_variables]
+        self._step, self._test = self._train_step, self._test_step
+        if self._run_eagerly:
             self._train_steps, self._test_steps = self._train_steps_py, self._test_steps_py
             self._train_steps_in_graph = self._train_steps_in_graph_py
-        else:
-            if jit_compile:
-                # XLA compiles one step, as in Keras's fit: the iterator loop around it has ops
-                # (IteratorGetNext) that XLA cannot compile.
-                self._train_step = tf.function(self._train_step, jit_compile=True)
-                self._test_step = tf.function(self._test_step, jit_compile=True)
-            self._train_steps = tf.function(self._train_steps_py)
-            self._test_steps = tf.function(self._test_steps_py)
-            self._train_steps_in_graph = tf.function(self._train_steps_in_graph_py)
-        self.in_graph = None  # the pipelines' InGraphBatches, set by run()
+            return
+        if self._jit_compile:
+            # XLA compiles one step, as in Keras's fit: the iterator loop around it has ops
+            # (IteratorGetNext) that XLA cannot compile.
+            self._step = tf.function(self._train_step, jit_compile=True)
+            self._test = tf.function(self._test_step, jit_compile=True)
+        self._train_steps = tf.function(self._train_steps_py)
+        self._test_steps = tf.function(self._test_steps_py)
+        self._train_steps_in_graph = tf.function(self._train_steps_in_graph_py)
 
     # -- the compiled bodies --------------------------------------------------------------
     def _train_step(self, x, y, sample_weight=None):
@@ -87,9 +95,9 @@ class CustomLoop:
             loss = self.loss_fn(y, predictions, sample_weight=sample_weight)
             if self.model.losses:
                 loss = loss + tf.add_n(self.model.losses)
-            return loss, loss, tf.shape(x)[0]
+            return loss, loss, _examples(x)
         values = self.per_example_loss(y, predictions, sample_weight=sample_weight)  # weighted, not averaged
-        local = tf.stack([tf.cast(tf.size(values), values.dtype), tf.cast(tf.shape(x)[0], values.dtype)])
+        local = tf.stack([tf.cast(tf.size(values), values.dtype), tf.cast(_examples(x), values.dtype)])
         replicas = self.strategy.num_replicas_in_sync
         context = tf.distribute.get_replica_context()
         total = context.all_reduce(tf.distribute.ReduceOp.SUM, local) if replicas > 1 else local
@@ -111,7 +119,7 @@ class CustomLoop:
     def _train_steps_py(self, iterator, n):
         for _ in tf.range(n):
             batch = next(iterator)  # (x, y), or (x, y, sample_weight) with class weights
-            self.strategy.run(self._train_step, args=batch)
+            self.strategy.run(self._step, args=batch)
 
     def _train_steps_in_graph_py(self, first, n):
         for i in tf.range(n):
@@ -121,7 +129,7 @@ class CustomLoop:
     def _test_steps_py(self, iterator, n):
         for _ in tf.range(n):
             x, y = next(iterator)
-            self.strategy.run(self._test_step, args=(x, y))
+            self.strategy.run(self._test, args=(x, y))
 
     # -- the epoch loop -------------------------------------------------------------------
     def _reset(self):
@@ -163,12 +171,14 @@ class CustomLoop:
         # One stream for the whole run, cut into epochs (or log intervals) of steps_per_epoch;
         # each replica gets its share of every global batch (the default strategy: the batch).
         train = self._training_calls(pipelines, start.global_step)
-        validation = (self.strategy.experimental_distribute_dataset(pipelines.validation)
+        validation = (self.strategy.experimental_distribute_dataset(preprocessed(self.model, pipelines.validation))
                       if pipelines.validation is not None else None)
         logs: dict[str, float] = {}
         for epoch in range(start.epoch, pipelines.epochs):
             self._reset()
             callbacks.on_epoch_begin(epoch)
+            if [id(v) for v in self.model.trainable_variables] != self._trained:
+                self._compile()  # a callback changed what trains (training.unfreeze)
             steps = pipelines.steps_per_epoch - (start.step if epoch == start.epoch else 0)
             self._run(train, steps, callbacks)
             logs = self._results()
@@ -189,9 +199,12 @@ class CustomLoop:
 
     def _training_calls(self, pipelines: Pipelines, first_step: int):
         """call(n): the run's next n training steps, from global step `first_step` on."""
-        self.in_graph = pipelines.in_graph
+        # A keras-hub task's preprocessor (its tokenizer) runs in tf.data, on the batches as read.
+        has_preprocessor = getattr(self.model, "preprocessor", None) is not None
+        self.in_graph = None if has_preprocessor else pipelines.in_graph
         if self.in_graph is None:
-            iterator = iter(self.strategy.experimental_distribute_dataset(pipelines.train(first_step)))
+            train = preprocessed(self.model, pipelines.train(first_step))
+            iterator = iter(self.strategy.experimental_distribute_dataset(train))
             return lambda n: self._train_steps(iterator, tf.constant(n))
         position = [first_step]
 
@@ -206,3 +219,17 @@ class CustomLoop:
         callbacks.on_train_begin()
         self.optimizer.finalize_variable_values(self.model.trainable_variables)
         callbacks.on_train_end()
+
+
+def preprocessed(model: keras.Model, dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The batches a keras-hub task model takes: its preprocessor (a tokenizer, an image converter)
+    mapped over the raw batches, as keras-hub's own fit, evaluate and predict do (model.fit does
+    it itself); any other model takes the batches as they are."""
+    if getattr(model, "preprocessor", None) is None or not hasattr(model, "preprocess_samples"):
+        return dataset
+    return dataset.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _examples(x) -> tf.Tensor:
+    """The batch's example count, whatever the inputs' structure (a tensor, a list, a dict)."""
+    return tf.shape(tf.nest.flatten(x)[0])[0]

@@ -32,6 +32,8 @@ def check_data(config: Config, data: LoadedData | StreamedData) -> None:
         splits.append(("test", data.test_labels))
     for split, labels in splits:
         for role, dtype in (("inputs", data.input_dtype), ("labels", labels.dtype)):
+            if role == "inputs" and config.model.takes_strings() and np.dtype(dtype).kind in "US":
+                continue  # raw text, tokenized by the model itself
             if not (np.issubdtype(np.dtype(dtype), np.number) or dtype == "bool"):
                 raise DataError(f"data: the {split} {role} of {name} are {dtype}; expected numbers")
     if data.test_labels is not None and data.streamed is False:

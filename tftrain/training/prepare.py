@@ -109,6 +109,8 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
         model.compile(optimizer=build_optimizer(config.optimizer, plan.precision, rate), loss=loss,
                       metrics=metrics, steps_per_execution=plan.steps_per_execution,
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
+        if training.unfreeze is not None:
+            _build_optimizer_for_every_stage(config, model)
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split,
             "input": {"in_graph": plan.in_graph, "reason": plan.in_graph_reason},
@@ -126,3 +128,12 @@ def _trace_training_batches(pipelines: Pipelines) -> None:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"data.augmentation: {str(exc).strip().splitlines()[0][:300]}") from None
+
+
+def _build_optimizer_for_every_stage(config: Config, model: keras.Model) -> None:
+    """training.unfreeze: the optimizer gets slots for every variable that will train (the
+    unfrozen backbone's too) before the first step, so the resume state has one shape for the
+    whole run; then the model goes back to its first stage (the head alone)."""
+    config.model.set_stage(model, unfrozen=True)
+    model.optimizer.build(model.trainable_variables)
+    config.model.set_stage(model, unfrozen=False)

@@ -42,6 +42,7 @@ from tftrain.training.callbacks.snapshots import SnapshotCallback, save_atomical
 from tftrain.training.callbacks.tensorboard import TensorBoardCallback
 from tftrain.training.callbacks.throughput import ThroughputCallback
 from tftrain.training.callbacks.tracking import tracking_callbacks
+from tftrain.training.callbacks.unfreeze import Unfreeze
 from tftrain.training.custom import CustomLoop
 from tftrain.training.distribute import Distribution, check_distribution, create_distribution, peers_lost_as_error
 from tftrain.training.fit import FitLoop
@@ -261,6 +262,8 @@ class TrainingSession:
             callbacks.append(EarlyStopping(**training.early_stopping.model_dump()))
         if uses_ema(model):
             callbacks.append(EmaValidation())
+        if training.unfreeze is not None:
+            callbacks.append(Unfreeze(training.unfreeze, config.model.set_stage))
         if self.options.verbose:
             callbacks.append(StepLogCallback(self.console, spe))
         callbacks += tracking_callbacks(self.run, config, self.warn, spe, steps_mode, self.placement.is_chief)

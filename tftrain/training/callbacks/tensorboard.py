@@ -89,9 +89,10 @@ class TensorBoardCallback(keras.callbacks.Callback):
 
     def _write_graph(self) -> None:
         """The op graph of the model's forward pass (TensorBoard's Graphs tab)."""
-        specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in self.model.inputs]
-        forward = tf.function(lambda *x: self.model(x[0] if len(x) == 1 else list(x), training=False))
-        graph = forward.get_concrete_function(*specs).graph
+        # The inputs' own structure: a tensor, a list, or a dict (a keras-hub model's features).
+        specs = keras.tree.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype, name=t.name), self.model.input)
+        forward = tf.function(lambda x: self.model(x, training=False))
+        graph = forward.get_concrete_function(specs).graph
         with self._writer(TRAIN).as_default():
             tf.summary.graph(graph)
 

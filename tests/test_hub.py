@@ -1,0 +1,277 @@
+"""`model.type: hub`: keras-hub presets trained from a local folder on raw strings, LoRA, and the
+one-line errors for presets, tasks and data that do not fit.
+
+The presets are tiny random ones, built here with keras-hub's own classes and written with
+`save_to_preset` (a 2-layer BERT with a 16-word vocabulary), so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+keras_hub = pytest.importorskip("keras_hub")
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "movie", "film", "plot",
+         "good", "great", "fine", "bad", "awful", "dull"]
+POSITIVE, NEGATIVE, NEUTRAL = ["good", "great", "fine"], ["bad", "awful", "dull"], ["the", "a", "movie", "film", "plot"]
+
+
+def write_bert_preset(folder: Path, max_sequence_length: int = 32) -> Path:
+    """A 2-layer BERT (hidden 16) with its tokenizer and classifier preprocessor, as a preset."""
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=VOCAB)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=12)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(VOCAB), num_layers=2, num_heads=2, hidden_dim=16,
+                                             intermediate_dim=32, max_sequence_length=max_sequence_length)
+    for part in (backbone, tokenizer, preprocessor):
+        part.save_to_preset(str(folder))
+    return folder
+
+
+def write_reviews(path: Path, n_train: int = 48, n_test: int = 16, seed: int = 0) -> Path:
+    """An .npz of raw strings (a word-level sentiment task a tiny BERT learns) and 0/1 labels."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        y = rng.integers(0, 2, n)
+        x = [" ".join([*rng.choice(NEUTRAL, 3), *rng.choice(POSITIVE if label else NEGATIVE, 2)]) for label in y]
+        return np.array(x), y.astype(np.int64)
+
+    (x_train, y_train), (x_test, y_test) = split(n_train), split(n_test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory) -> Path:
+    return write_bert_preset(tmp_path_factory.mktemp("presets") / "bert_tiny")
+
+
+@pytest.fixture
+def reviews(tmp_path) -> Path:
+    return write_reviews(tmp_path / "reviews.npz")
+
+
+def text_config(preset: Path, data: Path, **model) -> dict:
+    return {
+        "name": "hub", "seed": 3, "deterministic": True,
+        "data": {"dataset": "npz", "path": str(data), "batch_size": 8},
+        "model": {"type": "hub", "preset": str(preset), "task": "text_classifier", "sequence_length": 12, **model},
+        "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "metrics": ["accuracy"],
+        "training": {"epochs": 2},
+    }
+
+
+def run_dir(result) -> Path:
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+# -- training ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_text_classifier_trains_on_raw_strings_and_evaluates(cli, write_config, tmp_path, bert, reviews, loop):
+    config = text_config(bert, reviews)
+    config["training"]["loop"] = loop
+    run = run_dir(cli("run", write_config(config), "--runs-dir", tmp_path / "runs"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["data"]["train"]["x_dtype"].startswith("<U")
+    evaluated = cli("evaluate", run, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["examples"] == 16  # the saved model took the raw test strings
+
+
+def test_both_loops_train_the_same_hub_model(cli, write_config, tmp_path, bert, reviews):
+    histories = []
+    for loop in ("fit", "custom"):
+        config = text_config(bert, reviews)
+        config["training"]["loop"] = loop
+        run = run_dir(cli("run", write_config(config, f"{loop}.yaml"), "--runs-dir", tmp_path / loop))
+        histories.append(np.genfromtxt(run / "history.csv", delimiter=",", names=True))
+    for name in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(histories[0][name], histories[1][name], rtol=1e-5, atol=1e-6)
+
+
+def test_offline_switch_is_the_datasets_one():
+    from tftrain.data.base import OFFLINE_ENV
+    from tftrain.models.hub_preset import OFFLINE_ENV as HUB_OFFLINE_ENV
+
+    assert HUB_OFFLINE_ENV == OFFLINE_ENV
+
+
+# -- bad input: one line, exit 2, nothing written -----------------------------------------------
+def _refused(cli, write_config, tmp_path, config, *expected, command="validate"):
+    args = ("run", write_config(config), "--runs-dir", tmp_path / "runs") if command == "run" \
+        else ("validate", write_config(config))
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert "Traceback" not in message
+    for text in expected:
+        assert text in message, message
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    return message
+
+
+def test_missing_preset_folder(cli, write_config, tmp_path, reviews):
+    _refused(cli, write_config, tmp_path, text_config(tmp_path / "nowhere", reviews),
+             "model.preset", "nowhere: no such folder", "keras-hub preset folder")
+
+
+def test_folder_that_is_not_a_preset(cli, write_config, tmp_path, reviews):
+    (tmp_path / "empty").mkdir()
+    _refused(cli, write_config, tmp_path, text_config(tmp_path / "empty", reviews), "has no config.json")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"module": "transformers", "class_name": "Bert"}))
+    _refused(cli, write_config, tmp_path, text_config(tmp_path / "other", reviews),
+             "not a keras-hub preset", "transformers")
+
+
+def test_task_the_preset_cannot_do(cli, write_config, tmp_path, bert, reviews):
+    config = text_config(bert, reviews)
+    config["model"].update(task="image_classifier")
+    del config["model"]["sequence_length"]
+    _refused(cli, write_config, tmp_path, config, "cannot do task image_classifier", "image_converter.json",
+             "task: text_classifier?")
+
+
+def test_sequence_length_past_the_position_embedding(cli, write_config, tmp_path, bert, reviews):
+    _refused(cli, write_config, tmp_path, text_config(bert, reviews, sequence_length=64),
+             "sequence_length: 64", "32 tokens", "BertBackbone")
+
+
+def test_lora_with_a_frozen_backbone_is_contradictory(cli, write_config, tmp_path, bert, reviews):
+    _refused(cli, write_config, tmp_path, text_config(bert, reviews, lora={"rank": 2}, trainable=False),
+             "lora", "trainable: false")
+
+
+def test_validate_imports_no_tensorflow(tmp_path, write_config, bert, reviews):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = write_config(text_config(bert, reviews, lora={"rank": 2}))
+    code = ("import sys; from tftrain.cli import main; rc = main(['validate', sys.argv[1]]); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules and 'numpy' not in sys.modules; "
+            "sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_offline_handle_names_the_folder_to_fill(cli, write_config, tmp_path, monkeypatch, bert, reviews):
+    monkeypatch.setenv("TFTRAIN_OFFLINE", "1")
+    handle = "kaggle://keras/bert/keras/bert_tiny_en_uncased/2"
+    folder = tmp_path / "keras_home" / "presets" / "kaggle" / "keras/bert/keras/bert_tiny_en_uncased/2"
+    message = _refused(cli, write_config, tmp_path, text_config(handle, reviews), "downloads are off", str(folder))
+    assert "TFTRAIN_OFFLINE" in message
+    shutil.copytree(bert, folder)  # filled as the message says: the same config now validates
+    assert cli("validate", write_config(text_config(handle, reviews))).exit_code == 0
+
+
+def test_strings_for_a_model_that_takes_numbers(cli, write_config, tmp_path, reviews):
+    config = {**text_config(Path("."), reviews), "model": {"type": "dense", "output_activation": None}}
+    _refused(cli, write_config, tmp_path, config, "inputs", "<U", "expected numbers", command="run")
+
+
+def test_text_classifier_on_images(cli, write_config, tmp_path, bert, tiny_images):
+    config = text_config(bert, tiny_images)
+    _refused(cli, write_config, tmp_path, config, "text_classifier takes one string per example", "uint8",
+             command="run")
+
+
+def test_num_classes_that_the_labels_contradict(cli, write_config, tmp_path, bert, reviews):
+    _refused(cli, write_config, tmp_path, text_config(bert, reviews, num_classes=5), "model.num_classes: 5",
+             "2 classes", command="run")
+
+
+# -- LoRA -------------------------------------------------------------------------------------
+class Weights(keras.callbacks.Callback):
+    """Every weight of the model when training begins and ends, by path; and the predictions
+    of the trained (unmerged) model on `probe`."""
+
+    def __init__(self, probe: np.ndarray):
+        super().__init__()
+        self.probe = probe
+
+    def on_train_begin(self, logs=None):
+        self.before = {w.path: np.array(w) for w in self.model.weights}
+        self.trainable = {w.path for w in self.model.trainable_weights}
+
+    def on_train_end(self, logs=None):
+        self.after = {w.path: np.array(w) for w in self.model.weights}
+        self.predictions = self.model.predict(self.probe, verbose=0)
+
+
+PROBE = np.array(["the movie good great", "a film awful dull", "plot fine bad"])
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_lora_trains_only_adapters_and_head_and_export_merges(cli, write_config, tmp_path, bert, reviews, loop):
+    config = text_config(bert, reviews, lora={"rank": 2, "alpha": 4})
+    config["training"]["loop"] = loop
+    watch = Weights(PROBE)
+    result = cli("run", write_config(config), "--runs-dir", tmp_path / "runs", callbacks=[watch])
+    run = run_dir(result)
+    changed = {path for path in watch.before if not np.array_equal(watch.before[path], watch.after[path])}
+    assert changed == watch.trainable  # every trainable weight moved, and nothing else did
+    kinds = {path.rsplit("/", 1)[-1] for path in changed}
+    assert kinds == {"lora_kernel_a", "lora_kernel_b", "kernel", "bias"}
+    assert all("lora_kernel" in path or path.startswith("logits/") for path in changed), sorted(changed)
+    assert any("query" in path for path in changed) and any("value" in path for path in changed)
+    assert "trainable" in result.output and "frozen" in result.output  # the parameter table says which
+    # `tftrain export --format keras`: Keras writes the adapters merged into the kernels.
+    exported = cli("export", run, "--format", "keras")
+    assert exported.exit_code == 0, exported.output
+    merged = keras.saving.load_model(run / "export" / "model.keras", compile=False, safe_mode=True)
+    assert not any("lora" in w.path for w in merged.weights)
+    np.testing.assert_allclose(merged.predict(PROBE, verbose=0), watch.predictions, rtol=1e-5, atol=1e-5)
+    base = keras_hub.models.Backbone.from_preset(str(bert))
+    query = next(w for w in merged.weights if w.path.endswith("query/kernel"))
+    assert not np.allclose(np.array(query), np.array(base.get_layer("transformer_layer_0")._self_attention_layer
+                                                        ._query_dense.kernel))
+
+
+def test_lora_target_that_names_no_layer(cli, write_config, tmp_path, bert, reviews):
+    _refused(cli, write_config, tmp_path, text_config(bert, reviews, lora={"targets": ["querry"]}),
+             "model.lora.targets", "'querry'", "did you mean", "query", command="run")
+
+
+# -- kill -9 and resume: bit-identical --------------------------------------------------------
+def killed_and_resumed(root: Path, config: dict, kill_at: int) -> tuple[Path, Path]:
+    """Run `config` in a paced child SIGKILLed after step `kill_at`, and uninterrupted here
+    meanwhile; resume the child's run here. Returns (resumed run, baseline run)."""
+    import signal
+
+    from tests.test_reliability import Child, InProcess, child_env
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "c.yaml").write_text(yaml.safe_dump(config))
+    args = ["run", "--runs-dir", "runs", "c.yaml"]
+    child = Child(args, root, child_env(root), True, kill_at, signal.SIGKILL)
+    baseline = InProcess(args, root)
+    assert baseline.exit_code == 0, baseline
+    assert child.wait() == -9, child
+    resumed = InProcess(["run", "--resume", child.run_dir(root)], root)
+    assert resumed.exit_code == 0, resumed
+    assert "resuming from epoch" in resumed.output, resumed
+    return child.run_dir(root), baseline.run_dir(root)
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_lora_run_killed_mid_epoch_resumes_bit_identical(tmp_path, bert, reviews, loop):
+    from tests.test_reliability import assert_identical
+
+    config = text_config(bert, reviews, lora={"rank": 2})
+    config["model"]["sequence_length"] = 8
+    config["training"] = {"loop": loop, "epochs": 3, "checkpoint": {"every_steps": 2}}  # 6 steps an epoch
+    resumed, baseline = killed_and_resumed(tmp_path / loop, config, kill_at=9)
+    assert_identical(resumed, baseline)
