@@ -15,7 +15,7 @@ table that only some configs use goes in a module of its own, read through
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 # Parameters every Keras optimizer takes (keras.optimizers.Optimizer.__init__).
 _OPTIMIZER_COMMON = frozenset({
@@ -265,15 +265,106 @@ class SyntheticBinaryOptions(_Options):
     std: Annotated[float, Field(gt=0)] = 1.0  # unit variance
 
 
-class CsvOptions(_Options):
-    """A CSV file with a header row: `label` is the target column, every other column a feature."""
+# Typed table columns (tftrain.data.tables): what each kind of column becomes inside the model.
+COLUMN_TYPES = ("numeric", "category", "hashed", "text")
+TEXT_OUTPUT_MODES = ("int", "multi_hot", "count", "tf_idf")
+# Cells that mean "no value" in a numeric column (pandas' usual markers): filled with the mean, flagged.
+MISSING_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
+
+
+def _column_shorthand(value: Any) -> Any:
+    """`island: category` is `island: {type: category}`."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+class TableColumn(_Options):
+    """One typed input column of a table (csv, jsonl), preprocessed inside the model."""
+
+    type: Literal[COLUMN_TYPES]  # no default: numeric, category, hashed or text
+    embedding: PositiveInt | None = None  # category/hashed (text: int mode): an Embedding of N; null: one-hot
+    max_values: PositiveInt = 10_000  # category: more distinct training values is an error (use hashed)
+    bins: PositiveInt = 1024  # hashed: hash buckets (keras.layers.Hashing)
+    max_tokens: PositiveInt | None = 20_000  # text: vocabulary size (TextVectorization's max_tokens)
+    sequence_length: PositiveInt | None = None  # text, int mode: pad or cut to this many tokens
+    output_mode: Literal[TEXT_OUTPUT_MODES] = "tf_idf"  # text: a bag of words weighted by rarity fits beside other columns
+    ngrams: Annotated[int, Field(ge=1, le=5)] | None = None  # text: also n-grams up to this length
+
+    @model_validator(mode="after")
+    def _keys_of_its_type(self) -> "TableColumn":
+        fields = type(self).model_fields
+        own = {"numeric": set(), "category": {"embedding", "max_values"}, "hashed": {"embedding", "bins"},
+               "text": {"embedding", "max_tokens", "sequence_length", "output_mode", "ngrams"}}[self.type]
+        for key in fields:
+            if key != "type" and key not in own and getattr(self, key) != fields[key].default:
+                raise ValueError(f"{key} does not apply to a {self.type} column"
+                                 + (f" (it applies to: {', '.join(sorted(own))})" if own else ""))
+        if self.type == "text" and self.embedding is not None and self.output_mode != "int":
+            raise ValueError("embedding applies to a text column with output_mode: int (token sequences)")
+        return self
+
+
+class TableCross(_Options):
+    """A feature cross of category/hashed columns (keras.layers.HashedCrossing), one-hot in `bins` buckets."""
+
+    columns: Annotated[list[str], Field(min_length=2)]  # no default: the columns crossed
+    bins: PositiveInt = 32  # hash buckets for the combinations (the FeatureSpace tutorial's 32)
+
+
+class TableOptions(_Options):
+    """What every table dataset (csv, jsonl) takes: the target, typed inputs and crosses."""
 
     label: str  # no sensible default: only the user knows which column is the target
     # auto: whole non-negative numbers written as integers are class labels, text names classes,
     # other numbers are regression targets; set it when integers are quantities (counts, prices).
     task: Literal["auto", "classification", "regression"] = "auto"
     test_path: str | None = None  # null -> no test file; data.validation may carve a fraction instead
+    # Typed inputs (tftrain.data.tables): {name: numeric | category | hashed | text | {type: ..., ...}};
+    # null: every column but the label is a number (the model takes a float vector).
+    columns: dict[str, Annotated[TableColumn, BeforeValidator(_column_shorthand)]] | None = None
+    crosses: list[TableCross] = []  # none: crosses are a modelling choice
+    missing: list[str] = list(MISSING_MARKERS)  # numeric cells that mean "no value"
+
+    @model_validator(mode="after")
+    def _typed_columns(self) -> "TableOptions":
+        from tftrain.schema import suggest  # deferred: tftrain.schema imports this module
+
+        columns = self.columns or {}
+        if self.columns is not None and not columns:
+            raise ValueError("columns: empty; name the input columns, or leave columns out (every column numeric)")
+        if self.label in columns:
+            raise ValueError(f"columns: '{self.label}' is the label; it cannot be an input column too")
+        if self.crosses and self.columns is None:
+            raise ValueError("crosses: join typed columns; name them (and their types) in columns")
+        for i, cross in enumerate(self.crosses):
+            for name in cross.columns:
+                if name not in columns:
+                    raise ValueError(f"crosses.{i}.columns: '{name}' is not in columns" + suggest(name, list(columns)))
+                if columns[name].type not in ("category", "hashed"):
+                    raise ValueError(f"crosses.{i}.columns: '{name}' is a {columns[name].type} column; crosses "
+                                     "join category or hashed columns")
+        return self
+
+
+class CsvOptions(TableOptions):
+    """A CSV file with a header row: `label` is the target column, every other column a feature
+    (or the typed `columns`: tftrain.data.tables)."""
+
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","  # the C in CSV
+    encoding: str = "utf-8-sig"  # UTF-8, with or without Excel's byte-order mark
+
+
+class JsonlOptions(TableOptions):
+    """JSON Lines: one JSON object per line; `label` names the target key, `columns` the inputs
+    (required: JSON values carry no header to read the column names from)."""
+
+    encoding: str = "utf-8"  # the files' text encoding
+
+    @model_validator(mode="after")
+    def _named_columns(self) -> "JsonlOptions":
+        if self.columns is None:
+            raise ValueError("columns: required for jsonl; name each input key and its type, e.g. "
+                             "{age: numeric, city: category}")
+        return self
 
 
 class ImageFolderOptions(_Options):
@@ -376,6 +467,7 @@ DATASETS: dict[str, type[_Options]] = {
     "cifar10": NoOptions,
     "npz": NoOptions,
     "csv": CsvOptions,
+    "jsonl": JsonlOptions,
     "image_folder": ImageFolderOptions,
     "tfrecord": TfrecordOptions,
     "tfds": TfdsOptions,

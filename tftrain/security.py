@@ -22,6 +22,8 @@ from tftrain.errors import TftrainError, UserError
 
 MIN_KERAS = "3.13.2"  # the first release with the fixes for the known .keras loading CVEs
 MAX_CONFIG_BYTES = 64 * 2**20  # a model's config.json is kilobytes; more is not a model we load
+# tftrain's own Keras layers a model may hold (tftrain.data.tables.layers: raw table rows).
+OWN_LAYERS = frozenset({"tftrain>RawColumn", "tftrain>ParsedNumber"})
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TRUST = "if you trust its source, pass --unsafe"
 
@@ -81,6 +83,8 @@ def load_model(source: str | Path, unsafe: bool = False):
         kind = model_kind(source)
     if kind == "saved_model":
         return _saved_model(keras, Path(source))
+    import tftrain.data.tables.layers  # noqa: F401  registers OWN_LAYERS with Keras
+
     try:
         # safe_mode applies to this call only (a scope inside Keras), never to the process.
         return keras.saving.load_model(source, compile=False, safe_mode=not unsafe)
@@ -107,6 +111,8 @@ def refuse_code(path: Path) -> None:
                 f"{path}: refused: layer {name!r} is a Lambda layer, a Python function stored in the file "
                 f"that would run on this machine; tftrain loads models in Keras safe mode only ({_TRUST})")
         module, registered = node.get("module"), node.get("registered_name")
+        if registered in OWN_LAYERS:
+            continue  # tftrain's own classes: looked up in tftrain, nothing the file names is imported
         # Keras's own objects come from keras.* modules; registered custom ones are "package>Name".
         if (isinstance(module, str) and module.split(".")[0] != "keras") or ">" in str(registered or ""):
             what = registered or f"{module}.{node.get('class_name')}"

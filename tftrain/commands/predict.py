@@ -27,7 +27,7 @@ from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
-ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
+ARRAY_SUFFIXES = {".npy", ".npz", ".csv", ".jsonl"}
 # Keys tried, in order, for the inputs in an .npz (tftrain's own files and Keras's use x_*).
 NPZ_KEYS = ("x", "inputs", "x_test", "x_train")
 # How a loss's task (tftrain.catalog.LOSS_TASKS) reads the model's outputs.
@@ -196,12 +196,22 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
     trained_on = run.summary().get("data") if isinstance(run.summary().get("data"), dict) else {}
     arrays, sources, warnings = [], [], []
+    raw_rows = str(model.inputs[0].dtype) == "string"  # a typed table's model takes rows of text cells
     for file in files:
-        x = read_input(file, input_shape, label)
-        warnings += input_warnings(file, x, trained_on)
-        arrays.append(x.astype(np.float32))
+        if raw_rows:
+            from tftrain.data.tables.rows import raw_rows as read_rows
+
+            x = read_rows(file, config.data.options, list(trained_on.get("features") or []))
+        else:
+            x = read_input(file, input_shape, label)
+            warnings += input_warnings(file, x, trained_on)
+        arrays.append(x if raw_rows else x.astype(np.float32))
         sources += [(str(file), i) for i in range(len(x))]
     x = np.concatenate(arrays)
+    if raw_rows:  # Keras's array adapter takes no object arrays; a string tensor it does
+        import tensorflow as tf
+
+        x = tf.constant(x)
     outputs = model.predict(x, batch_size=config.data.batch_size, verbose=0)
     task = task_of(config)
     rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())

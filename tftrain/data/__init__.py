@@ -14,13 +14,15 @@ from collections.abc import Callable
 from tftrain.config import Config, DataConfig
 from tftrain.data import cifar, fashion_mnist, image_folder, mnist, npz, synthetic, tabular, tfds, tfrecord
 from tftrain.data.base import LoadedData, StreamedData
+from tftrain.data.tables import typed
 
 DATASETS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
     "mnist": mnist.load,
     "fashion_mnist": fashion_mnist.load,
     "cifar10": cifar.load,
     "npz": npz.load,
-    "csv": tabular.load,
+    "csv": tabular.load,  # with options.columns: tftrain.data.tables (see load_data)
+    "jsonl": typed.load_jsonl,
     "image_folder": image_folder.load,
     "tfrecord": tfrecord.load,
     "tfds": tfds.load,
@@ -31,7 +33,8 @@ DATASETS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
 
 def load_data(config: Config, seed: int) -> LoadedData | StreamedData:
     """Run the configured loader, then apply `data.limit` (the first N training examples)."""
-    data = DATASETS[config.data.dataset](config.data, seed)
+    typed_csv = config.data.dataset == "csv" and config.data.options.get("columns") is not None
+    data = (typed.load_csv if typed_csv else DATASETS[config.data.dataset])(config.data, seed)
     limit = config.data.limit
     if limit is not None and limit < data.train_count:
         data = data.limited(limit)

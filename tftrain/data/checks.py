@@ -26,7 +26,8 @@ def check_data(config: Config, data: LoadedData | StreamedData) -> None:
         splits.append(("test", data.test_labels))
     for split, labels in splits:
         for role, dtype in (("inputs", data.input_dtype), ("labels", labels.dtype)):
-            if not (np.issubdtype(np.dtype(dtype), np.number) or dtype == "bool"):
+            raw_rows = role == "inputs" and data.extra.get("raw_rows")  # text cells: the model parses them
+            if not (raw_rows or np.issubdtype(np.dtype(dtype), np.number) or dtype == "bool"):
                 raise DataError(f"data: the {split} {role} of {name} are {dtype}; expected numbers")
     if data.test_labels is not None and data.streamed is False:
         for role, train, test in (("inputs", data.x_train, data.x_test), ("labels", data.y_train, data.y_test)):

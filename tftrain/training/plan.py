@@ -18,6 +18,7 @@ from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.class_weights import class_weights
 from tftrain.data.normalization import channel_statistics, chunked_statistics
 from tftrain.data.pipeline import Schedule, schedule, split_for_training, training_in_order
+from tftrain.data.tables.fit import fitted_table
 from tftrain.errors import ConfigError
 from tftrain.models import ModelSpec, model_spec
 from tftrain.schema import suggest
@@ -90,7 +91,7 @@ def _recipe(config: Config, data: LoadedData | StreamedData) -> tuple[ModelSpec,
         weights = class_weights(config, data, train.y)
         statistics = channel_statistics(train.x) if config.data.normalize == "per_channel" else None
     spec = dataclasses.replace(spec, normalization=statistics, augmentation=layers if in_model else (),
-                               seed=config.seed)
+                               seed=config.seed, table=fitted_table(config, data))
     _check_monitors(config, has_validation(config, data))
     return spec, weights, () if in_model else layers
 

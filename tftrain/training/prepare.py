@@ -104,6 +104,8 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False) -
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split}
+    if plan.spec.table is not None:  # a typed table: what was fitted on the training split
+        info["preprocessing"] = plan.spec.table.describe()
     return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note)
 
 

@@ -59,6 +59,7 @@ from tftrain.training.fit import FitLoop
 from tftrain.training.performance import precision_note
 from tftrain.training.placement import Placement
 from tftrain.training.prepare import Prepared, prepare
+from tftrain.data.tables.state import preprocessing_callbacks
 from tftrain.training.resume import Position, Record, ResumeCallback, ResumeState, Stateful
 from tftrain.training.signals import InterruptRequests, Interrupted
 
@@ -285,6 +286,7 @@ class TrainingSession:
         if self.options.verbose:
             callbacks.append(StepLogCallback(self.console, spe))
         callbacks += tracking_callbacks(self.run, config, self.warn, spe, steps_mode, self.placement.is_chief)
+        callbacks += preprocessing_callbacks(self.prepared.plan.spec)  # a typed table's fitted statistics
         callbacks += list(self.options.callbacks)
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)
