@@ -15,7 +15,7 @@ table that only some configs use goes in a module of its own, read through
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 # Parameters every Keras optimizer takes (keras.optimizers.Optimizer.__init__).
 _OPTIMIZER_COMMON = frozenset({
@@ -272,11 +272,6 @@ TEXT_OUTPUT_MODES = ("int", "multi_hot", "count", "tf_idf")
 MISSING_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
 
 
-def _column_shorthand(value: Any) -> Any:
-    """`island: category` is `island: {type: category}`."""
-    return {"type": value} if isinstance(value, str) else value
-
-
 class TableColumn(_Options):
     """One typed input column of a table (csv, jsonl), preprocessed inside the model."""
 
@@ -320,9 +315,18 @@ class TableOptions(_Options):
     test_path: str | None = None  # null -> no test file; data.validation may carve a fraction instead
     # Typed inputs (tftrain.data.tables): {name: numeric | category | hashed | text | {type: ..., ...}};
     # null: every column but the label is a number (the model takes a float vector).
-    columns: dict[str, Annotated[TableColumn, BeforeValidator(_column_shorthand)]] | None = None
+    # (The string form is turned into the mapping before validation; the union says so to the JSON Schema.)
+    columns: dict[str, TableColumn | Literal[COLUMN_TYPES]] | None = None
     crosses: list[TableCross] = []  # none: crosses are a modelling choice
     missing: list[str] = list(MISSING_MARKERS)  # numeric cells that mean "no value"
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """`island: category` is `island: {type: category}`."""
+        if not isinstance(value, dict):
+            return value
+        return {name: {"type": c} if isinstance(c, str) else c for name, c in value.items()}
 
     @model_validator(mode="after")
     def _typed_columns(self) -> "TableOptions":
@@ -350,7 +354,7 @@ class CsvOptions(TableOptions):
     (or the typed `columns`: tftrain.data.tables)."""
 
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","  # the C in CSV
-    encoding: str = "utf-8-sig"  # UTF-8, with or without Excel's byte-order mark
+    encoding: str = "utf-8-sig"  # UTF-8, with or without Excel's byte-order mark (a CSV that streams is read as UTF-8)
 
 
 class JsonlOptions(TableOptions):
@@ -364,6 +368,24 @@ class JsonlOptions(TableOptions):
         if self.columns is None:
             raise ValueError("columns: required for jsonl; name each input key and its type, e.g. "
                              "{age: numeric, city: category}")
+        return self
+
+
+class TextFolderOptions(_Options):
+    """One sub-folder of .txt files per class, one example a file (keras.utils.text_dataset_from_directory's
+    layout); the texts go through TextVectorization inside the model (tftrain.data.text)."""
+
+    test_path: str | None = None  # null -> no test folder; data.validation may carve a fraction instead
+    encoding: str = "utf-8"  # the files' text encoding
+    max_tokens: PositiveInt | None = 20_000  # vocabulary size, the Keras text tutorial's
+    output_mode: Literal[TEXT_OUTPUT_MODES] = "tf_idf"  # int: token sequences for an embedding model
+    sequence_length: PositiveInt | None = None  # int mode: pad or cut to this many tokens (null: the longest)
+    ngrams: Annotated[int, Field(ge=1, le=5)] | None = None  # also n-grams up to this length
+
+    @model_validator(mode="after")
+    def _sequence_length(self) -> "TextFolderOptions":
+        if self.sequence_length is not None and self.output_mode != "int":
+            raise ValueError(f"sequence_length applies to output_mode: int (token sequences), not {self.output_mode}")
         return self
 
 
@@ -468,6 +490,7 @@ DATASETS: dict[str, type[_Options]] = {
     "npz": NoOptions,
     "csv": CsvOptions,
     "jsonl": JsonlOptions,
+    "text_folder": TextFolderOptions,
     "image_folder": ImageFolderOptions,
     "tfrecord": TfrecordOptions,
     "tfds": TfdsOptions,

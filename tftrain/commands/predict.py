@@ -27,7 +27,7 @@ from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
-ARRAY_SUFFIXES = {".npy", ".npz", ".csv", ".jsonl"}
+ARRAY_SUFFIXES = {".npy", ".npz", ".csv", ".jsonl", ".txt"}  # .jsonl, .txt: typed tables, text models
 # Keys tried, in order, for the inputs in an .npz (tftrain's own files and Keras's use x_*).
 NPZ_KEYS = ("x", "inputs", "x_test", "x_train")
 # How a loss's task (tftrain.catalog.LOSS_TASKS) reads the model's outputs.
@@ -199,9 +199,7 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     raw_rows = str(model.inputs[0].dtype) == "string"  # a typed table's model takes rows of text cells
     for file in files:
         if raw_rows:
-            from tftrain.data.tables.rows import raw_rows as read_rows
-
-            x = read_rows(file, config.data.options, list(trained_on.get("features") or []))
+            x = _raw_rows(file, config, list(trained_on.get("features") or []))
         else:
             x = read_input(file, input_shape, label)
             warnings += input_warnings(file, x, trained_on)
@@ -222,6 +220,17 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
             row["label"] = names[row["class"]]  # the name the data gives that class
     return {"run": str(run.path), "model": str(path.relative_to(run.path)), "task": task, "warnings": warnings,
             "predictions": [{"source": r.pop("source"), "index": r.pop("index"), **r} for r in rows]}
+
+
+def _raw_rows(file: Path, config, features: list[str]) -> np.ndarray:
+    """A typed table's rows (a .csv or .jsonl file), or a text model's example (a .txt file: one)."""
+    if file.suffix.lower() == ".txt":
+        from tftrain.data.text.folder import read_text
+
+        return np.array([[read_text(file, config.data.options.get("encoding", "utf-8"))]], dtype=object)
+    from tftrain.data.tables.rows import raw_rows
+
+    return raw_rows(file, config.data.options, features)
 
 
 def input_warnings(file: Path, x: np.ndarray, trained_on: dict) -> list[str]:

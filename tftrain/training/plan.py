@@ -92,6 +92,8 @@ def _recipe(config: Config, data: LoadedData | StreamedData) -> tuple[ModelSpec,
         statistics = channel_statistics(train.x) if config.data.normalize == "per_channel" else None
     spec = dataclasses.replace(spec, normalization=statistics, augmentation=layers if in_model else (),
                                seed=config.seed, table=fitted_table(config, data))
+    if spec.table is not None:  # the model on the preprocessed features (tftrain.data.checks left it)
+        config.model.check(spec)
     _check_monitors(config, has_validation(config, data))
     return spec, weights, () if in_model else layers
 

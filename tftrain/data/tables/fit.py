@@ -15,4 +15,9 @@ def fitted_table(config: Config, data: LoadedData | StreamedData) -> TablePrepro
     if not data.extra.get(RAW_ROWS):
         return None
     train, _ = split_for_training(data, config, config.seed)
-    return fit_table(config.data.options, list(data.extra["features"]), train.x)
+    options = config.data.options
+    if config.data.dataset == "text_folder":  # one text column, its options at the top level
+        from tftrain.data.text.folder import table_options
+
+        options = table_options(options)
+    return fit_table(options, list(data.extra["features"]), train.x)
