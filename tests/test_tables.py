@@ -112,7 +112,7 @@ def test_predict_and_the_saved_model_in_another_process_take_raw_rows_alike(cli,
     (tmp_path / "rows.csv").write_text(ROWS)
     predicted = cli("predict", run, tmp_path / "rows.csv", "--json")
     assert predicted.exit_code == 0, predicted.output
-    rows = json.loads(predicted.output)["predictions"]
+    rows = json.loads(predicted.stdout)["predictions"]
     assert len(rows) == 4 and {r["label"] for r in rows} <= {"Adelie", "Chinstrap", "Gentoo"}
     exported = cli("export", run, "--format", "saved_model")
     assert exported.exit_code == 0, exported.output
@@ -220,7 +220,7 @@ def test_jsonl_with_typed_columns_trains_and_predicts(cli, write_config, tmp_pat
     (tmp_path / "new.jsonl").write_text('{"x": 2.5, "kind": "a"}\n{"kind": "b", "x": -2}\n')
     predicted = cli("predict", run, tmp_path / "new.jsonl", "--json")
     assert predicted.exit_code == 0, predicted.output
-    assert [r["label"] for r in json.loads(predicted.output)["predictions"]] == ["up", "down"]
+    assert [r["label"] for r in json.loads(predicted.stdout)["predictions"]] == ["up", "down"]
 
 
 def _bad(cli, tmp_path, config_path) -> str:

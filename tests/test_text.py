@@ -87,7 +87,7 @@ def test_text_cnn_reaches_090_and_its_saved_model_classifies_raw_strings_as_pred
         files[-1].write_text(text)
     predicted = cli("predict", run, *files, "--json")
     assert predicted.exit_code == 0, predicted.output
-    rows = json.loads(predicted.output)["predictions"]
+    rows = json.loads(predicted.stdout)["predictions"]
     assert [r["label"] for r in rows[:2]] == ["pos", "neg"]
     assert cli("export", run, "--format", "saved_model").exit_code == 0
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"TF_CPP_MIN_LOG_LEVEL": "3"}

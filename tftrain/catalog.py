@@ -389,6 +389,22 @@ class TextFolderOptions(_Options):
         return self
 
 
+class TimeseriesOptions(_Options):
+    """A CSV of a series sorted by `time_column`, cut into windows of `window` rows (every input
+    column) whose target is `target` `horizon` rows after the window's last row
+    (keras.utils.timeseries_dataset_from_array's windows; tftrain.data.series)."""
+
+    target: str  # no sensible default: the column to forecast
+    time_column: str | None = None  # null: the rows are in time order as they are; else checked sorted, no duplicates
+    columns: list[str] | None = None  # the input columns; null: every column but time_column (the target included)
+    window: Annotated[int, Field(gt=0, le=100_000)] = 24  # input rows per example: a day of hourly data
+    horizon: Annotated[int, Field(gt=0, le=100_000)] = 1  # forecast this many rows after the window's last
+    stride: Annotated[int, Field(gt=0, le=100_000)] = 1  # rows between the starts of consecutive windows
+    test_path: str | None = None  # null -> no test file; data.validation: FRACTION takes the last part in time
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","  # the C in CSV
+    encoding: str = "utf-8-sig"  # UTF-8, with or without Excel's byte-order mark
+
+
 class ImageFolderOptions(_Options):
     """One sub-folder of images per class, read by keras.utils.image_dataset_from_directory."""
 
@@ -491,6 +507,7 @@ DATASETS: dict[str, type[_Options]] = {
     "csv": CsvOptions,
     "jsonl": JsonlOptions,
     "text_folder": TextFolderOptions,
+    "timeseries": TimeseriesOptions,
     "image_folder": ImageFolderOptions,
     "tfrecord": TfrecordOptions,
     "tfds": TfdsOptions,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 PROBABILITIES = {"classes": ("softmax",), "one_hot": ("softmax",), "binary": ("sigmoid",)}
 LOGITS = (None, "linear")  # no activation: raw scores
 # Datasets whose test split is a file named in their options; without it there is none.
-TEST_PATH_OPTION = {"csv": "test_path", "jsonl": "test_path", "text_folder": "test_path", "image_folder": "test_path", "tfrecord": "test_path", "tfds": "split_test"}
+TEST_PATH_OPTION = {"csv": "test_path", "jsonl": "test_path", "text_folder": "test_path", "timeseries": "test_path", "image_folder": "test_path", "tfrecord": "test_path", "tfds": "split_test"}
 
 
 def problems(config: Config) -> list[str]:

@@ -15,6 +15,7 @@ from tftrain.config import Config, DataConfig
 from tftrain.data import cifar, fashion_mnist, image_folder, mnist, npz, synthetic, tabular, tfds, tfrecord
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.tables import typed
+from tftrain.data.series import windows as series
 from tftrain.data.text import folder as text_folder
 
 DATASETS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
@@ -25,6 +26,7 @@ DATASETS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
     "csv": tabular.load,  # with options.columns: tftrain.data.tables (see load_data)
     "jsonl": typed.load_jsonl,
     "text_folder": text_folder.load,
+    "timeseries": series.load,
     "image_folder": image_folder.load,
     "tfrecord": tfrecord.load,
     "tfds": tfds.load,
