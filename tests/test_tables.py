@@ -24,7 +24,15 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import EPOCHS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical, child_env
+from tests.test_reliability import (
+    EPOCHS,
+    MID_EPOCH_KILLS,
+    STEPS_PER_EPOCH,
+    Child,
+    InProcess,
+    assert_identical,
+    child_env,
+)
 
 palmerpenguins = pytest.importorskip("palmerpenguins")
 PENGUINS = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
@@ -129,7 +137,7 @@ def test_predict_and_the_saved_model_in_another_process_take_raw_rows_alike(cli,
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}  # no tftrain on the path: the SavedModel alone
     env.pop("PYTHONPATH", None)
     served = subprocess.run([sys.executable, "-c", serve, str(Path(run) / "export" / "saved_model"),
-                             str(tmp_path / "rows.csv")], capture_output=True, text=True, env=env, cwd=tmp_path,
+                             str(tmp_path / "rows.csv")], capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
                             timeout=300)
     assert served.returncode == 0, served.stderr[-2000:]
     answer = json.loads(served.stdout.strip().splitlines()[-1])
@@ -284,5 +292,5 @@ def test_validate_checks_typed_columns_without_tensorflow(tmp_path):
     code = ("import sys\nfrom tftrain.cli import app\ntry:\n    app(sys.argv[1:], prog_name='tftrain')\n"
             "except SystemExit as exit:\n    print('EXIT', exit.code, 'tensorflow' in sys.modules, 'numpy' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, "validate", str(config)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=False)
     assert done.stdout.strip().splitlines()[-1] == "EXIT 0 False False", done.stdout + done.stderr

@@ -23,7 +23,14 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.test_reliability import EPOCHS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env
+from tests.test_reliability import (
+    EPOCHS,
+    MID_EPOCH_KILLS,
+    Child,
+    InProcess,
+    assert_identical,
+    child_env,
+)
 
 _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
 POSITIVE = ["great", "wonderful", "loved", "superb", "delightful", "excellent"]
@@ -92,7 +99,7 @@ def test_text_cnn_reaches_090_and_its_saved_model_classifies_raw_strings_as_pred
     assert cli("export", run, "--format", "saved_model").exit_code == 0
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"TF_CPP_MIN_LOG_LEVEL": "3"}
     served = subprocess.run([sys.executable, "-c", SERVE, str(run / "export" / "saved_model"), json.dumps(texts)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False)
     assert served.returncode == 0, served.stderr[-2000:]
     answer = json.loads(served.stdout.strip().splitlines()[-1])
     assert answer["class"] == [r["class"] for r in rows]
@@ -146,6 +153,9 @@ def test_bad_text_folders_are_one_line_and_write_nothing(cli, write_config, tmp_
     folder = write_text_folder(tmp_path / "texts", per_class=4)
     config = write_config({"data": {"dataset": "text_folder", "path": str(folder), "validation": "none"},
                            "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"})
+    streamed = write_config({"data": {"dataset": "text_folder", "path": str(folder), "in_memory_max_mb": 0},
+                             "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"}, "s.yaml")
+    assert "text folders are read into memory whole (they do not stream yet)" in _bad(cli, tmp_path, streamed)
     (folder / "pos" / "empty.txt").write_text("  \n")
     assert f"{folder / 'pos' / 'empty.txt'}: an empty text file" in _bad(cli, tmp_path, config)
     (folder / "pos" / "empty.txt").write_bytes(b"caf\xe9 au lait")

@@ -19,7 +19,7 @@ import numpy as np
 
 from tftrain.config import DataConfig
 from tftrain.data.base import LoadedData
-from tftrain.data.tables.rows import Rows, read_rows
+from tftrain.data.tables.rows import Rows, check_fits, read_rows
 from tftrain.errors import DataError
 from tftrain.schema import suggest
 
@@ -33,7 +33,10 @@ def load(cfg: DataConfig, seed: int) -> LoadedData:
     options = cfg.options
     if cfg.path is None:
         raise DataError("data.path: the timeseries dataset needs a CSV file with a header row, one row per time step")
-    rows = _read(Path(cfg.path).expanduser(), "data.path", options)
+    path = Path(cfg.path).expanduser()
+    if path.is_file():  # every row is copied into `window` windows
+        check_fits(cfg, path.stat().st_size * options["window"], "the windows of a series")
+    rows = _read(path, "data.path", options)
     names = options["columns"] or [h for h in rows.header if h != options["time_column"]]
     values, target = _numbers(rows, names, options)
     fraction = cfg.validation if isinstance(cfg.validation, float) else None

@@ -148,3 +148,14 @@ def raw_rows(path: Path, options: dict, names: list[str]) -> np.ndarray:
         raise DataError(f"{path}: no column '{absent[0]}', which the model takes" + suggest(absent[0], rows.header)
                         + f" (it takes: {', '.join(names)})")
     return np.asarray(rows.cells[:, [rows.header.index(n) for n in names]], dtype=object)
+
+
+def check_fits(cfg, nbytes: int, what: str) -> None:
+    """Typed tables, text folders and series are read into memory whole (they do not stream
+    yet): data larger than `data.in_memory_max_mb` is refused, saying so, rather than read."""
+    from tftrain.data.base import fits_in_memory, streaming_reason
+
+    if not fits_in_memory(cfg.in_memory_max_mb, nbytes):
+        raise DataError(f"data.in_memory_max_mb: {what} are read into memory whole (they do not stream yet): "
+                        f"{streaming_reason(cfg.in_memory_max_mb, nbytes)}; raise data.in_memory_max_mb if the "
+                        "machine has the memory")

@@ -15,7 +15,7 @@ import numpy as np
 
 from tftrain.config import DataConfig
 from tftrain.data.base import LoadedData, class_count
-from tftrain.data.tables.rows import Rows, read_rows
+from tftrain.data.tables.rows import Rows, check_fits, read_rows
 from tftrain.data.tabular import Table, _targets
 from tftrain.errors import DataError
 from tftrain.schema import suggest
@@ -40,9 +40,11 @@ def _load(cfg: DataConfig, fmt: str) -> LoadedData:
     if cfg.path is None:
         raise DataError(f"data.path: the {cfg.dataset} dataset needs {what} (options.label names the target)")
     names, label = list(options["columns"]), options["label"]
-    tables = [_read(_existing(cfg.path, "data.path", what), fmt, options)]
+    paths = [_existing(cfg.path, "data.path", what)]
     if options["test_path"]:
-        tables.append(_read(_existing(options["test_path"], "data.options.test_path", what), fmt, options))
+        paths.append(_existing(options["test_path"], "data.options.test_path", what))
+    check_fits(cfg, sum(p.stat().st_size for p in paths), "tables with typed columns")
+    tables = [_read(path, fmt, options) for path in paths]
     y_train, y_test, class_names = _targets([_as_table(t, names, label) for t in tables], label, options["task"])
     for table in tables:
         check_numbers(table, names, options)

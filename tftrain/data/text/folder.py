@@ -10,6 +10,7 @@ import numpy as np
 
 from tftrain.config import DataConfig
 from tftrain.data.base import LoadedData
+from tftrain.data.tables.rows import check_fits
 from tftrain.data.tables.typed import RAW_ROWS
 from tftrain.errors import DataError
 
@@ -22,10 +23,15 @@ def load(cfg: DataConfig, seed: int) -> LoadedData:
     options = cfg.options
     if cfg.path is None:
         raise DataError("data.path: the text_folder dataset needs a folder with one sub-folder of .txt files per class")
-    train_x, train_y, names = read_folder(_folder(cfg.path, "data.path"), options["encoding"])
+    folders = [_folder(cfg.path, "data.path")]
+    if options["test_path"]:
+        folders.append(_folder(options["test_path"], "data.options.test_path"))
+    check_fits(cfg, sum(os.path.getsize(os.path.join(root, f)) for folder in folders for root, _, files in os.walk(folder)
+                        for f in files if f.lower().endswith(EXTENSION)), "text folders")
+    train_x, train_y, names = read_folder(folders[0], options["encoding"])
     test_x = test_y = None
     if options["test_path"]:
-        test_x, test_y, _ = read_folder(_folder(options["test_path"], "data.options.test_path"), options["encoding"], names)
+        test_x, test_y, _ = read_folder(folders[1], options["encoding"], names)
     if len(names) < 2:
         raise DataError(f"data.path: {cfg.path} holds one class folder ({names[0]}); a classifier needs a sub-folder "
                         "per class, at least two")
