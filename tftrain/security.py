@@ -27,6 +27,8 @@ MIN_KERAS = "3.13.2"  # the first release with the fixes for the known .keras lo
 MAX_CONFIG_BYTES = 64 * 2**20  # a model's config.json is kilobytes; more is not a model we load
 MAX_INFLATION = 100  # inflated / archive bytes past which a .keras file is a zip bomb (weights barely compress)
 MAX_BOMB_FREE_BYTES = 64 * 2**20  # archives inflating to less are never refused for their ratio
+# tftrain's own Keras layers a model may hold (tftrain.data.tables.layers: raw table rows).
+OWN_LAYERS = frozenset({"tftrain>RawColumn", "tftrain>ParsedNumber"})
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TRUST = "if you trust its source, pass --unsafe"
 
@@ -87,6 +89,8 @@ def load_model(source: str | Path, unsafe: bool = False):
     if kind == "saved_model":
         return _saved_model(keras, Path(source))
     hub = kind == "keras" and import_keras_hub_for(Path(source))
+    import tftrain.data.tables.layers  # noqa: F401  registers OWN_LAYERS with Keras
+
     try:
         with warnings.catch_warnings():
             if hub:  # keras-hub tasks compile themselves when built; the saved optimizer is not wanted here
@@ -121,6 +125,8 @@ def refuse_code(path: Path) -> None:
             continue  # registered by a plugin module the user named (--plugin): loaded from the registry
         if _keras_hub_class(module, registered):
             continue  # a keras-hub model (tftrain[hub]): its classes are a library's, not the file's
+        if registered in OWN_LAYERS:
+            continue  # tftrain's own classes: looked up in tftrain, nothing the file names is imported
         # Keras's own objects come from keras.* modules; registered custom ones are "package>Name".
         if (isinstance(module, str) and module.split(".")[0] != "keras") or ">" in str(registered or ""):
             what = registered or f"{module}.{node.get('class_name')}"

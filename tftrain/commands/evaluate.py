@@ -102,6 +102,13 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: boo
         "task": task,
         **analyse(run, predictions, title, tag),
     }
+    if task == "regression":  # a forecast: MASE against the last value, the forecast over time
+        from tftrain.commands.evaluation_forecast import forecast_section
+
+        forecast = forecast_section(run, data, config, predictions.predicted, title)
+        if forecast is not None:
+            result["forecast"] = forecast
+            result["plots"]["forecast"] = forecast["plot"]
     if mistakes is not None:
         result["mistakes"] = draw_mistakes(run, predictions, lambda rows: _rows(split.batches, rows), mistakes, title,
                                            tag)
@@ -210,6 +217,11 @@ def evaluation_tables(result: dict) -> list:
         stats = result["regression"]
         shown.append(metrics_table("regression", {"MAE": stats["mae"], "RMSE": stats["rmse"],
                                                   "R²": "n/a" if stats["r2"] is None else stats["r2"]}))
+    if "forecast" in result:
+        stats = result["forecast"]
+        shown.append(metrics_table("forecast", {"MAE": stats["mae"], "RMSE": stats["rmse"],
+                                                "naive MAE (last value)": stats["naive_mae"],
+                                                "MASE": "n/a" if stats["mase"] is None else stats["mase"]}))
     if "classification" in result:
         report = result["classification"]
         shown.append(per_class_table(report))

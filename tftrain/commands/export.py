@@ -98,6 +98,10 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
     if fmt == "saved_model":
         _atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
         return Exported(target)
+    if sig.dtype == "string":
+        raise UserError(f"export: --format {fmt}: the model's input 'inputs' is rows of text cells (a table with typed "
+                        f"columns), which {'TFLite' if fmt == 'tflite' else 'ONNX'} cannot take; export --format "
+                        "saved_model (it serves raw rows), or train on numeric columns only (no data.options.columns)")
     return _export_checked(config, model, sig, fmt, quantize, Path(source), target)
 
 

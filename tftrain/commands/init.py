@@ -141,6 +141,73 @@ loss: {name: binary_crossentropy, from_logits: true}
 optimizer: {name: sgd, learning_rate: 0.02}
 metrics: [accuracy]
 """ + _training("custom", 3, "val_accuracy"),
+    "table": """\
+# A table with typed columns: penguin species from island, sex and body measurements (the
+# palmerpenguins CSV: pip install palmerpenguins; its file is palmerpenguins/data/penguins.csv).
+# Blanks and NA are filled with the training mean and flagged; categories are looked up in the
+# training split's vocabulary (unseen values share one bucket). All of it happens inside the
+# model, so `tftrain predict RUN rows.csv` and the exported SavedModel take raw rows.
+# Check it:  tftrain validate $path     Train it:  tftrain run $path
+name: penguins               # run directories are called <name>-<date>-<time>
+seed: 0                      # same seed, same run; null picks one and records it
+data:
+  dataset: csv               # or jsonl: one JSON object per line, the same options
+  path: data/penguins.csv
+  batch_size: 32
+  validation: 0.2            # hold out a fifth of the rows (statistics come from the rest only)
+  options:
+    label: species           # the target column: text names classes
+    columns:                 # the inputs and their types; other columns are left out
+      island: category       # one-hot over the training vocabulary (+ an unseen-value bucket)
+      sex: {type: category, embedding: 2}   # or an embedding of N
+      bill_length_mm: numeric                # normalized; missing -> mean + a "was missing" flag
+      bill_depth_mm: numeric
+      flipper_length_mm: numeric
+      body_mass_g: numeric
+      # zip: {type: hashed, bins: 1024}      # many distinct values: hashed into bins
+      # review: {type: text, max_tokens: 20000, output_mode: tf_idf}
+    crosses: [{columns: [island, sex], bins: 16}]   # every island x sex pair, hashed
+model:
+  type: dense                # its input is the preprocessed features
+  hidden: [32]
+  output_activation: softmax
+loss: sparse_categorical_crossentropy
+optimizer: {name: adam, learning_rate: 0.003}
+metrics: [accuracy]
+""" + _training("fit", 25, "val_accuracy"),
+    "text": """\
+# A text classifier from a folder of .txt files, one sub-folder per class (data/reviews/pos/*.txt,
+# data/reviews/neg/*.txt: keras.utils.text_dataset_from_directory's layout, as in the Keras
+# "text classification from scratch" example). TextVectorization inside the model turns each
+# raw text into token ids, so `tftrain predict RUN review.txt` and the SavedModel take strings.
+# Check it:  tftrain validate $path     Train it:  tftrain run $path
+name: text-cnn               # run directories are called <name>-<date>-<time>
+seed: 0                      # same seed, same run; null picks one and records it
+data:
+  dataset: text_folder
+  path: data/reviews
+  batch_size: 32
+  validation: 0.2            # hold out a fifth of the texts (the vocabulary comes from the rest)
+  options:
+    max_tokens: 20000        # vocabulary size; the embedding's input_dim below must match
+    output_mode: int         # token ids; multi_hot | count | tf_idf give a bag of words for a dense model
+    sequence_length: 500     # pad or cut every text to this many tokens
+    # ngrams: 2              # also pairs of words
+model:
+  type: sequential
+  layers:
+    - {embedding: {input_dim: 20000, output_dim: 128}}
+    - {dropout: 0.5}
+    - {conv1d: {filters: 128, kernel_size: 7, strides: 3, activation: relu}}
+    - {conv1d: {filters: 128, kernel_size: 7, strides: 3, activation: relu}}
+    - global_max_pooling1d
+    - {dense: {units: 128, activation: relu}}
+    - {dropout: 0.5}
+    - {dense: 2}             # one unit per class folder; logits (from_logits below)
+loss: {name: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {name: adam, learning_rate: 0.001}
+metrics: [accuracy]
+""" + _training("fit", 3, "val_accuracy"),
 }
 
 # A real first model that runs offline where Debian's dataset-fashion-mnist package is installed

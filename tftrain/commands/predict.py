@@ -29,7 +29,7 @@ from tftrain.runs.model import as_probabilities, load_run_model
 from tftrain.spec.checks import RunFacts
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
-ARRAY_SUFFIXES = {".npy", ".npz", ".csv"}
+ARRAY_SUFFIXES = {".npy", ".npz", ".csv", ".jsonl", ".txt"}  # .jsonl, .txt: typed tables, text models
 # Keys tried, in order, for the inputs in an .npz (tftrain's own files and Keras's use x_*).
 NPZ_KEYS = ("x", "inputs", "x_test", "x_train")
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
@@ -196,12 +196,20 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
     trained_on = run.summary().get("data") if isinstance(run.summary().get("data"), dict) else {}
     arrays, sources, warnings = [], [], []
+    raw_rows = str(model.inputs[0].dtype) == "string"  # a typed table's model takes rows of text cells
     for file in files:
-        x = read_input(file, input_shape, label)
-        warnings += input_warnings(file, x, trained_on)
-        arrays.append(x.astype(np.float32))
+        if raw_rows:
+            x = _raw_rows(file, config, list(trained_on.get("features") or []))
+        else:
+            x = read_input(file, input_shape, label)
+            warnings += input_warnings(file, x, trained_on)
+        arrays.append(x if raw_rows else x.astype(np.float32))
         sources += [(str(file), i) for i in range(len(x))]
     x = np.concatenate(arrays)
+    if raw_rows:  # Keras's array adapter takes no object arrays; a string tensor it does
+        import tensorflow as tf
+
+        x = tf.constant(x)
     outputs = model.predict(x, batch_size=config.data.batch_size, verbose=0)
     task = RunFacts.of(config).read_as
     rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())
@@ -215,6 +223,17 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
         row.update(more)
     return {"run": str(run.path), "model": str(path.relative_to(run.path)), "task": task, "warnings": warnings,
             "predictions": [{"source": r.pop("source"), "index": r.pop("index"), **r} for r in rows]}
+
+
+def _raw_rows(file: Path, config, features: list[str]) -> np.ndarray:
+    """A typed table's rows (a .csv or .jsonl file), or a text model's example (a .txt file: one)."""
+    if file.suffix.lower() == ".txt":
+        from tftrain.data.text.folder import read_text
+
+        return np.array([[read_text(file, config.data.options.get("encoding", "utf-8"))]], dtype=object)
+    from tftrain.data.tables.rows import raw_rows
+
+    return raw_rows(file, config.data.options, features)
 
 
 def input_warnings(file: Path, x: np.ndarray, trained_on: dict) -> list[str]:

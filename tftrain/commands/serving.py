@@ -50,6 +50,8 @@ def signature_for(model, raw_dtype: str | None, task: str, activation: str | Non
     if any(d is None for d in shape):
         raise UserError(f"export: the model's input shape {shape} has unknown sizes; exported models need "
                         "fixed example shapes")
+    if str(model.inputs[0].dtype) == "string":  # raw table rows (tftrain.data.tables): NumPy says object
+        raw_dtype = "string"
     return Signature(shape, raw_dtype or str(model.inputs[0].dtype), task, activation)
 
 
@@ -87,7 +89,12 @@ def serving_function(model, sig: Signature):
 def reference_outputs(model, x: np.ndarray, sig: Signature, batch_size: int) -> dict[str, np.ndarray]:
     """What the exported function should return for `x`, computed with Keras and NumPy alone
     (not with `serving_function`, so that a mistake there shows up when verifying)."""
-    raw = np.asarray(model.predict(x.astype(str(model.inputs[0].dtype)), batch_size=batch_size, verbose=0))
+    dtype = str(model.inputs[0].dtype)
+    if dtype == "string":  # raw table rows: Keras's array adapter takes no object arrays, a string tensor it does
+        import tensorflow as tf
+
+        x = tf.constant(x)
+    raw = np.asarray(model.predict(x if dtype == "string" else x.astype(dtype), batch_size=batch_size, verbose=0))
     if sig.task == "regression":
         return {"values": raw.astype(np.float32)}
     flat = as_probabilities(raw.astype(np.float64), sig.task, sig.activation)

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 from tftrain.data import synthetic
 from tftrain.data.images import cifar, fashion_mnist, image_folder, mnist, npz
 from tftrain.data.records import tfds, tfrecord
+from tftrain.data.series import windows as series
 from tftrain.data.tables import csv as tabular
+from tftrain.data.tables import typed
+from tftrain.data.text import folder as text_folder
 
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData
@@ -26,7 +29,10 @@ LOADERS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
     "fashion_mnist": fashion_mnist.load,
     "cifar10": cifar.load,
     "npz": npz.load,
-    "csv": tabular.load,
+    "csv": tabular.load,  # with options.columns: tftrain.data.tables (see load_data)
+    "jsonl": typed.load_jsonl,
+    "text_folder": text_folder.load,
+    "timeseries": series.load,
     "image_folder": image_folder.load,
     "tfrecord": tfrecord.load,
     "tfds": tfds.load,
@@ -37,7 +43,8 @@ LOADERS: dict[str, Callable[[DataConfig, int], LoadedData | StreamedData]] = {
 
 def load_data(config: Config, seed: int) -> LoadedData | StreamedData:
     """Run the configured loader, then apply `data.limit` (the first N training examples)."""
-    data = LOADERS[config.data.dataset](config.data, seed)
+    typed_csv = config.data.dataset == "csv" and config.data.options.get("columns") is not None
+    data = (typed.load_csv if typed_csv else LOADERS[config.data.dataset])(config.data, seed)
     limit = config.data.limit
     if limit is not None and limit < data.train_count:
         data = data.limited(limit)

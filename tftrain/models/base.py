@@ -18,6 +18,7 @@ from tftrain.spec.base import Strict
 if TYPE_CHECKING:
     import keras
 
+    from tftrain.data.tables.preprocessing import TablePreprocessing
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class ModelSpec:
     augmentation: tuple[tuple[str, dict], ...] = ()
     seed: int = 0
     input_dtype: str = "float32"  # the examples' dtype (<U.. for strings), for the model's data checks
+    # A typed table (csv/jsonl columns): the model takes raw rows of text cells and preprocesses
+    # them with layers built from these statistics and vocabularies (fitted on the training split).
+    table: TablePreprocessing | None = None
 
 
 class ModelSchema(Strict):
@@ -97,9 +101,15 @@ class ModelSchema(Strict):
 def model_input(spec: ModelSpec):
     """`keras.Input` named `inputs`, then the in-model augmentation, then the inputs normalized
     (per channel, tftrain.data.pipeline.normalization) or rescaled by `spec.input_scale` when the data
-    needs it: returns (the input, the tensor to build on)."""
+    needs it: returns (the input, the tensor to build on). A typed table's input is its raw
+    rows (strings), and the tensor to build on its preprocessed features."""
     import keras
 
+    if spec.table is not None:
+        from tftrain.data.tables.preprocessing import encode
+
+        inputs = keras.Input(shape=spec.input_shape, dtype="string", name="inputs")
+        return inputs, encode(spec.table, inputs)
     inputs = x = keras.Input(shape=spec.input_shape, name="inputs")
     if spec.augmentation:
         from tftrain.data.pipeline.augmentation import in_model

@@ -6,11 +6,12 @@ tftrain.data (which imports NumPy); everything else asks this table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from tftrain.spec.base import Strict as _Options
+from tftrain.spec.base import suggest
 
 # Generated data lives in memory: ten million points is ~80 MB, more is a typo, not a dataset.
 MAX_GENERATED = 10_000_000
@@ -46,15 +47,142 @@ class SyntheticBinaryOptions(_Options):
     std: Annotated[float, Field(gt=0)] = 1.0  # unit variance
 
 
-class CsvOptions(_Options):
-    """A CSV file with a header row: `label` is the target column, every other column a feature."""
+# Typed table columns (tftrain.data.tables): what each kind of column becomes inside the model.
+COLUMN_TYPES = ("numeric", "category", "hashed", "text")
+TEXT_OUTPUT_MODES = ("int", "multi_hot", "count", "tf_idf")
+# Cells that mean "no value" in a numeric column (pandas' usual markers): filled with the mean, flagged.
+MISSING_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
+
+
+class TableColumn(_Options):
+    """One typed input column of a table (csv, jsonl), preprocessed inside the model."""
+
+    type: Literal[COLUMN_TYPES]  # no default: numeric, category, hashed or text
+    embedding: PositiveInt | None = None  # category/hashed (text: int mode): an Embedding of N; null: one-hot
+    max_values: PositiveInt = 10_000  # category: more distinct training values is an error (use hashed)
+    bins: PositiveInt = 1024  # hashed: hash buckets (keras.layers.Hashing)
+    max_tokens: PositiveInt | None = 20_000  # text: vocabulary size (TextVectorization's max_tokens)
+    sequence_length: PositiveInt | None = None  # text, int mode: pad or cut to this many tokens
+    output_mode: Literal[TEXT_OUTPUT_MODES] = "tf_idf"  # text: a bag of words weighted by rarity fits beside other columns
+    ngrams: Annotated[int, Field(ge=1, le=5)] | None = None  # text: also n-grams up to this length
+
+    @model_validator(mode="after")
+    def _keys_of_its_type(self) -> "TableColumn":
+        fields = type(self).model_fields
+        own = {"numeric": set(), "category": {"embedding", "max_values"}, "hashed": {"embedding", "bins"},
+               "text": {"embedding", "max_tokens", "sequence_length", "output_mode", "ngrams"}}[self.type]
+        for key in fields:
+            if key != "type" and key not in own and getattr(self, key) != fields[key].default:
+                raise ValueError(f"{key} does not apply to a {self.type} column"
+                                 + (f" (it applies to: {', '.join(sorted(own))})" if own else ""))
+        if self.type == "text" and self.embedding is not None and self.output_mode != "int":
+            raise ValueError("embedding applies to a text column with output_mode: int (token sequences)")
+        return self
+
+
+class TableCross(_Options):
+    """A feature cross of category/hashed columns (keras.layers.HashedCrossing), one-hot in `bins` buckets."""
+
+    columns: Annotated[list[str], Field(min_length=2)]  # no default: the columns crossed
+    bins: PositiveInt = 32  # hash buckets for the combinations (the FeatureSpace tutorial's 32)
+
+
+class TableOptions(_Options):
+    """What every table dataset (csv, jsonl) takes: the target, typed inputs and crosses."""
 
     label: str  # no sensible default: only the user knows which column is the target
     # auto: whole non-negative numbers written as integers are class labels, text names classes,
     # other numbers are regression targets; set it when integers are quantities (counts, prices).
     task: Literal["auto", "classification", "regression"] = "auto"
     test_path: str | None = None  # null -> no test file; data.validation may carve a fraction instead
+    # Typed inputs (tftrain.data.tables): {name: numeric | category | hashed | text | {type: ..., ...}};
+    # null: every column but the label is a number (the model takes a float vector).
+    # (The string form is turned into the mapping before validation; the union says so to the JSON Schema.)
+    columns: dict[str, TableColumn | Literal[COLUMN_TYPES]] | None = None
+    crosses: list[TableCross] = []  # none: crosses are a modelling choice
+    missing: list[str] = list(MISSING_MARKERS)  # numeric cells that mean "no value"
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """`island: category` is `island: {type: category}`."""
+        if not isinstance(value, dict):
+            return value
+        return {name: {"type": c} if isinstance(c, str) else c for name, c in value.items()}
+
+    @model_validator(mode="after")
+    def _typed_columns(self) -> "TableOptions":
+        columns = self.columns or {}
+        if self.columns is not None and not columns:
+            raise ValueError("columns: empty; name the input columns, or leave columns out (every column numeric)")
+        if self.label in columns:
+            raise ValueError(f"columns: '{self.label}' is the label; it cannot be an input column too")
+        if self.crosses and self.columns is None:
+            raise ValueError("crosses: join typed columns; name them (and their types) in columns")
+        for i, cross in enumerate(self.crosses):
+            for name in cross.columns:
+                if name not in columns:
+                    raise ValueError(f"crosses.{i}.columns: '{name}' is not in columns" + suggest(name, list(columns)))
+                if columns[name].type not in ("category", "hashed"):
+                    raise ValueError(f"crosses.{i}.columns: '{name}' is a {columns[name].type} column; crosses "
+                                     "join category or hashed columns")
+        return self
+
+
+class CsvOptions(TableOptions):
+    """A CSV file with a header row: `label` is the target column, every other column a feature
+    (or the typed `columns`: tftrain.data.tables)."""
+
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","  # the C in CSV
+    encoding: str = "utf-8-sig"  # UTF-8, with or without Excel's byte-order mark (a CSV that streams is read as UTF-8)
+
+
+class JsonlOptions(TableOptions):
+    """JSON Lines: one JSON object per line; `label` names the target key, `columns` the inputs
+    (required: JSON values carry no header to read the column names from)."""
+
+    encoding: str = "utf-8"  # the files' text encoding
+
+    @model_validator(mode="after")
+    def _named_columns(self) -> "JsonlOptions":
+        if self.columns is None:
+            raise ValueError("columns: required for jsonl; name each input key and its type, e.g. "
+                             "{age: numeric, city: category}")
+        return self
+
+
+class TextFolderOptions(_Options):
+    """One sub-folder of .txt files per class, one example a file (keras.utils.text_dataset_from_directory's
+    layout); the texts go through TextVectorization inside the model (tftrain.data.text)."""
+
+    test_path: str | None = None  # null -> no test folder; data.validation may carve a fraction instead
+    encoding: str = "utf-8"  # the files' text encoding
+    max_tokens: PositiveInt | None = 20_000  # vocabulary size, the Keras text tutorial's
+    output_mode: Literal[TEXT_OUTPUT_MODES] = "tf_idf"  # int: token sequences for an embedding model
+    sequence_length: PositiveInt | None = None  # int mode: pad or cut to this many tokens (null: the longest)
+    ngrams: Annotated[int, Field(ge=1, le=5)] | None = None  # also n-grams up to this length
+
+    @model_validator(mode="after")
+    def _sequence_length(self) -> "TextFolderOptions":
+        if self.sequence_length is not None and self.output_mode != "int":
+            raise ValueError(f"sequence_length applies to output_mode: int (token sequences), not {self.output_mode}")
+        return self
+
+
+class TimeseriesOptions(_Options):
+    """A CSV of a series sorted by `time_column`, cut into windows of `window` rows (every input
+    column) whose target is `target` `horizon` rows after the window's last row
+    (keras.utils.timeseries_dataset_from_array's windows; tftrain.data.series)."""
+
+    target: str  # no sensible default: the column to forecast
+    time_column: str | None = None  # null: the rows are in time order as they are; else checked sorted, no duplicates
+    columns: list[str] | None = None  # the input columns; null: every column but time_column (the target included)
+    window: Annotated[int, Field(gt=0, le=100_000)] = 24  # input rows per example: a day of hourly data
+    horizon: Annotated[int, Field(gt=0, le=100_000)] = 1  # forecast this many rows after the window's last
+    stride: Annotated[int, Field(gt=0, le=100_000)] = 1  # rows between the starts of consecutive windows
+    test_path: str | None = None  # null -> no test file; data.validation: FRACTION takes the last part in time
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","  # the C in CSV
+    encoding: str = "utf-8-sig"  # UTF-8, with or without Excel's byte-order mark
 
 
 class ImageFolderOptions(_Options):
@@ -159,7 +287,7 @@ class Dataset:
     # "file" (an .npz may hold x_test/y_test: known when it is read), "option:<key>" (a split or
     # file its options name; none when that option is null), or "none" (there is no test split).
     test_split: str
-    kind: str  # images | table | records | generated: what the data holds, for messages and checks
+    kind: str  # images | table | text | series | records | generated: what the data holds, for messages and checks
 
     @property
     def test_option(self) -> str | None:
@@ -184,6 +312,9 @@ DATASETS: dict[str, Dataset] = {
     "cifar10": Dataset(NoOptions, "own", "images"),
     "npz": Dataset(NoOptions, "file", "images"),
     "csv": Dataset(CsvOptions, "option:test_path", "table"),
+    "jsonl": Dataset(JsonlOptions, "option:test_path", "table"),
+    "text_folder": Dataset(TextFolderOptions, "option:test_path", "text"),
+    "timeseries": Dataset(TimeseriesOptions, "option:test_path", "series"),
     "image_folder": Dataset(ImageFolderOptions, "option:test_path", "images"),
     "tfrecord": Dataset(TfrecordOptions, "option:test_path", "records"),
     "tfds": Dataset(TfdsOptions, "option:split_test", "records"),

@@ -32,8 +32,10 @@ def check_data(config: Config, data: LoadedData | StreamedData) -> None:
         splits.append(("test", data.test_labels))
     for split, labels in splits:
         for role, dtype in (("inputs", data.input_dtype), ("labels", labels.dtype)):
-            if role == "inputs" and config.model.takes_strings() and np.dtype(dtype).kind in "US":
-                continue  # raw text, tokenized by the model itself
+            raw_rows = role == "inputs" and data.extra.get("raw_rows")  # text cells: the model parses them
+            raw_text = role == "inputs" and config.model.takes_strings() and np.dtype(dtype).kind in "US"
+            if raw_rows or raw_text:
+                continue  # raw text, parsed or tokenized by the model itself
             if not (np.issubdtype(np.dtype(dtype), np.number) or dtype == "bool"):
                 raise DataError(f"data: the {split} {role} of {name} are {dtype}; expected numbers")
     if data.test_labels is not None and data.streamed is False:
@@ -50,7 +52,8 @@ def check_data(config: Config, data: LoadedData | StreamedData) -> None:
     _check_inferred_task(config, data)
     check_normalization(config, data)
     check_augmentation(config, data)
-    config.model.check(model_spec(config, data))  # what the model type itself needs of the data
+    if not data.extra.get("raw_rows"):  # a typed table's model is checked once its preprocessing is fitted (plan)
+        config.model.check(model_spec(config, data))  # what the model type itself needs of the data
 
 
 # One output unit per class: a label of two billion would ask for a layer of two billion units.

@@ -16,6 +16,7 @@ from tftrain.data.pipeline.augmentation import layer_arguments
 from tftrain.data.pipeline.batches import Schedule, schedule, split_for_training, training_in_order
 from tftrain.data.pipeline.class_weights import class_weights
 from tftrain.data.pipeline.normalization import channel_statistics, chunked_statistics
+from tftrain.data.tables.fit import fitted_table
 from tftrain.errors import ConfigError
 from tftrain.models import ModelSpec, model_spec
 from tftrain.spec.base import suggest
@@ -116,7 +117,9 @@ def _recipe(config: Config, data: LoadedData | StreamedData) -> tuple[ModelSpec,
         weights = class_weights(config, data, train.y)
         statistics = channel_statistics(train.x) if config.data.normalize == "per_channel" else None
     spec = dataclasses.replace(spec, normalization=statistics, augmentation=layers if in_model else (),
-                               seed=config.seed)
+                               seed=config.seed, table=fitted_table(config, data))
+    if spec.table is not None:  # the model on the preprocessed features (tftrain.training.data_checks left it)
+        config.model.check(spec)
     _check_monitors(config, has_validation(config, data))
     return spec, weights, () if in_model else layers
 

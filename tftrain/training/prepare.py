@@ -115,6 +115,8 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
             "validation": pipelines.validation_split,
             "input": {"in_graph": plan.in_graph, "reason": plan.in_graph_reason},
             "precision": {"policy": plan.precision, "reason": plan.precision_reason}}
+    if plan.spec.table is not None:  # a typed table: what was fitted on the training split
+        info["preprocessing"] = plan.spec.table.describe()
     return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note, written,
                     resolved_values(written, config, plan.cpu_threads), tuple(build_callbacks(config)))
 

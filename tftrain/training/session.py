@@ -26,6 +26,7 @@ from rich.console import Console
 
 import tftrain
 from tftrain.console import data_lines, model_layers, model_table, results_table, say
+from tftrain.data.tables.state import preprocessing_callbacks
 from tftrain.errors import DataReadError, DivergedError, TrainingInterrupted, UserError
 from tftrain.runs import MODEL, TENSORBOARD, RunDir, RunSummary
 from tftrain.spec.loading import validate
@@ -270,6 +271,7 @@ class TrainingSession:
         if training.reduce_lr_on_plateau:
             callbacks.append(ReduceLROnPlateau.from_config(training.reduce_lr_on_plateau))
         self.throughput = ThroughputCallback(config.data.batch_size, None if steps_mode else pipelines.train_examples)
+        callbacks += preprocessing_callbacks(self.prepared.plan.spec)  # a typed table's fitted statistics
         callbacks += [self.throughput, *self.prepared.callbacks, *self.options.callbacks]  # a plugin's Stateful ones resume too
         if self.options.shuffle_callbacks is not None:
             random.Random(self.options.shuffle_callbacks).shuffle(callbacks)

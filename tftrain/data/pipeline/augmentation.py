@@ -63,6 +63,8 @@ def check_augmentation(config: Config, data: LoadedData | StreamedData) -> None:
 def layer_arguments(config: Config, data: LoadedData | StreamedData) -> list[tuple[str, dict[str, Any]]]:
     """(Keras class name, constructor arguments) of each configured layer. `value_range`, where
     the user gave none, is the data's: [0, 255] for uint8 pixels, [0, 1] for floats in [0, 1]."""
+    if not config.data.augmentation:
+        return []  # and no scan of the inputs (a typed table's are text)
     # Only when some layer needs it: reading the range scans the whole training split.
     unit = _unit_range(data) if any(next(iter(e)) in _VALUE_RANGE for e in config.data.augmentation) else None
     layers = []

@@ -119,9 +119,12 @@ def split_for_training(data: LoadedData | StreamedData, config: Config, seed: in
         return train, None
     if choice == "test":
         return train, test  # None: the dataset has no test split (synthetic data), nothing to validate on
-    # A fraction: a seeded permutation, so evaluate and resume carve the very same split.
     n = len(train.x)
     n_val = max(1, round(n * choice))
+    if data.extra.get("time_ordered"):  # windows of a series: validation is the last part in time (data.series)
+        return (Split("train", train.x[:n - n_val], train.y[:n - n_val]),
+                Split(f"validation (the last {choice:g} in time)", train.x[n - n_val:], train.y[n - n_val:]))
+    # A fraction: a seeded permutation, so evaluate and resume carve the very same split.
     order = np.random.default_rng(seed).permutation(n)
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (Split("train", train.x[train_idx], train.y[train_idx], train.load),

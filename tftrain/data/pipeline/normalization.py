@@ -26,7 +26,8 @@ CHUNK = 4096  # examples summed at a time, in float64: no float copy of the whol
 def check_normalization(config: Config, data: LoadedData | StreamedData) -> None:
     """`per_channel` needs a channel (or feature) axis: vectors, or images (height, width, channels)."""
     shape = tuple(data.input_shape)
-    if config.data.normalize == "per_channel" and len(shape) == 2:
+    windows = data.extra.get("time_ordered")  # a series' windows (steps, columns): the columns are the channels
+    if config.data.normalize == "per_channel" and len(shape) == 2 and not windows:
         raise DataError(f"data.normalize: per_channel needs a channel axis; the examples of {config.data.dataset} "
                         f"have shape {shape} (images without one): use auto (scaled to [0, 1]) or none")
 

@@ -55,9 +55,9 @@ def load(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
     nbytes = sum(p.stat().st_size for p in (train_path, test_path) if p is not None)
     if not fits_in_memory(cfg.in_memory_max_mb, nbytes):  # the text's size: its arrays are about as large
         return _streamed(train_path, test_path, options, streaming_reason(cfg.in_memory_max_mb, nbytes))
-    train = read_table(train_path, label, delimiter)
+    train = read_table(train_path, label, delimiter, options["encoding"])
     features, x_train = train.features, train.x
-    test = read_table(test_path, label, delimiter) if test_path is not None else None
+    test = read_table(test_path, label, delimiter, options["encoding"]) if test_path is not None else None
     if test is not None and test.features != features:
         raise DataError(f"{test_path}: feature columns {', '.join(test.features)} differ from "
                         f"{train_path}'s {', '.join(features)}")
@@ -86,18 +86,18 @@ class Table:
     lines: np.ndarray  # (N,) the line each row came from, for error messages
 
 
-def _rows(path: Path, delimiter: str) -> Iterator[tuple[int, int, list[str]]]:
+def _rows(path: Path, delimiter: str, encoding: str = "utf-8-sig") -> Iterator[tuple[int, int, list[str]]]:
     """(first line, last line, cells) of each non-blank row (a quoted field may span lines)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: drop Excel's byte-order mark
+        with open(path, newline="", encoding=encoding) as f:  # utf-8-sig: drops Excel's byte-order mark
             reader = csv.reader(f, delimiter=delimiter)
             before = 0
             for row in reader:
                 if any(c.strip() for c in row):  # blank lines are skipped; line numbers kept for messages
                     yield before + 1, reader.line_num, row
                 before = reader.line_num
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
+    except (OSError, UnicodeDecodeError, LookupError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({first_line(exc)}; data.options.encoding: {encoding})") from None
 
 
 def _header(path: Path, rows: Iterator, label: str) -> tuple[list[str], int]:
@@ -134,9 +134,9 @@ def _table(path: Path, header: list[str], label: str, body: list) -> Table:
     return Table(path, features, x, table[:, target], lines)
 
 
-def read_table(path: Path, label: str, delimiter: str) -> Table:
+def read_table(path: Path, label: str, delimiter: str, encoding: str = "utf-8-sig") -> Table:
     """Read a CSV file with a header; every column but `label` must be numeric."""
-    rows = _rows(path, delimiter)
+    rows = _rows(path, delimiter, encoding)
     header, _ = _header(path, rows, label)
     body = list(rows)
     if not body:

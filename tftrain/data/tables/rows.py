@@ -1,0 +1,161 @@
+"""Reading table files (CSV with a header, JSON Lines) into rows of text cells.
+
+Every cell stays text: typed columns are parsed by the model (tftrain.data.tables.layers), so
+what trains is exactly what `predict` and the SavedModel are later given. Each row keeps its
+line in the file, for messages that name file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tftrain.data.base import first_line
+from tftrain.errors import DataError
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One file's rows: the column names and an (N, C) array of stripped text cells."""
+
+    path: Path
+    header: list[str]
+    cells: np.ndarray  # (N, C) str
+    lines: np.ndarray  # (N,) the line each row starts on
+
+    def column(self, name: str) -> np.ndarray:
+        return self.cells[:, self.header.index(name)]
+
+
+def read_rows(path: Path, fmt: str, encoding: str, delimiter: str = ",", keys: list[str] | None = None) -> Rows:
+    """A CSV (header row) or JSON Lines (`keys`: the keys to keep, in order) file as Rows."""
+    seen: set[str] = set()
+    body = list(_csv_rows(path, delimiter, encoding) if fmt == "csv" else _jsonl_rows(path, encoding, keys, seen))
+    if fmt == "csv":
+        if not body:
+            raise DataError(f"{path}: empty; expected a header row and data rows")
+        (_, header), body = body[0], body[1:]
+        header = [name.strip() for name in header]
+        duplicates = sorted({n for n in header if header.count(n) > 1})
+        if duplicates:
+            raise DataError(f"{path}: duplicate column names {', '.join(duplicates)} in the header")
+    else:
+        header = list(keys)
+        never = [key for key in keys if key not in seen]
+        if body and never:
+            from tftrain.spec.base import suggest
+
+            raise DataError(f"data.options.columns: '{never[0]}' is in no record of {path}"
+                            + suggest(never[0], sorted(seen)) + f" (keys: {', '.join(sorted(seen)[:20])})")
+    if not body:
+        raise DataError(f"{path}: no data rows")
+    for line, row in body:
+        if len(row) != len(header):
+            raise DataError(f"{path}: line {line} has {len(row)} fields; the header has {len(header)}")
+    cells = np.char.strip(np.array([row for _, row in body], dtype=str).reshape(len(body), len(header)))
+    return Rows(path, header, cells, np.array([line for line, _ in body]))
+
+
+def _decode_error(path: Path, exc: UnicodeDecodeError, offset: int, encoding: str) -> DataError:
+    return DataError(f"{path}: byte {offset + exc.start} ({exc.object[exc.start:exc.start + 1]!r}) is not "
+                     f"{encoding} text; set data.options.encoding to the file's encoding (e.g. latin-1)")
+
+
+def _csv_rows(path: Path, delimiter: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, cells) of each non-blank row (a quoted field may span lines)."""
+    _check_decodable(path, encoding)
+    try:
+        with open(path, newline="", encoding=encoding) as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            before = 0
+            for row in reader:
+                if any(c.strip() for c in row):
+                    yield before + 1, row
+                before = reader.line_num
+    except (OSError, LookupError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
+
+
+def _check_decodable(path: Path, encoding: str) -> None:
+    """The whole file decodes, else the byte offset of the first that does not (read in blocks)."""
+    import codecs
+
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
+    except LookupError:
+        raise DataError(f"data.options.encoding: unknown encoding {encoding!r}") from None
+    offset = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise _decode_error(path, exc, offset, encoding) from None
+            offset += len(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, exc, offset, encoding) from None
+
+
+def _jsonl_rows(path: Path, encoding: str, keys: list[str], seen: set) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells of `keys`) of each non-blank line; a key a line lacks (or null) is a blank
+    cell. `seen` collects every key the records have."""
+    _check_decodable(path, encoding)
+    try:
+        with open(path, encoding=encoding) as f:
+            for number, text in enumerate(f, 1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}: line {number}: not a JSON object ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{path}: line {number}: expected a JSON object, got {type(record).__name__}")
+                seen.update(record)
+                yield number, [_cell(record.get(key)) for key in keys]
+    except OSError as exc:
+        raise DataError(f"{path}: not readable ({first_line(exc)})") from None
+
+
+def _cell(value) -> str:
+    """A JSON value as the text a CSV cell would hold: null -> '', true -> 'true', lists as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def raw_rows(path: Path, options: dict, names: list[str]) -> np.ndarray:
+    """The input columns `names` of a CSV (header row) or JSON Lines file, as the (N, columns)
+    text cells a typed table's model takes (`tftrain predict`); a label column is ignored."""
+    fmt = "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
+    encoding = options.get("encoding", "utf-8-sig" if fmt == "csv" else "utf-8")
+    rows = read_rows(path, fmt, encoding, options.get("delimiter", ","), keys=names if fmt == "jsonl" else None)
+    absent = [name for name in names if name not in rows.header]
+    if absent:
+        from tftrain.spec.base import suggest
+
+        raise DataError(f"{path}: no column '{absent[0]}', which the model takes" + suggest(absent[0], rows.header)
+                        + f" (it takes: {', '.join(names)})")
+    return np.asarray(rows.cells[:, [rows.header.index(n) for n in names]], dtype=object)
+
+
+def check_fits(cfg, nbytes: int, what: str) -> None:
+    """Typed tables, text folders and series are read into memory whole (they do not stream
+    yet): data larger than `data.in_memory_max_mb` is refused, saying so, rather than read."""
+    from tftrain.data.base import fits_in_memory, streaming_reason
+
+    if not fits_in_memory(cfg.in_memory_max_mb, nbytes):
+        raise DataError(f"data.in_memory_max_mb: {what} are read into memory whole (they do not stream yet): "
+                        f"{streaming_reason(cfg.in_memory_max_mb, nbytes)}; raise data.in_memory_max_mb if the "
+                        "machine has the memory")

@@ -1,0 +1,113 @@
+"""`csv` with `options.columns`, and `jsonl`: tables whose inputs are typed columns.
+
+The loader reads the files as text (tftrain.data.tables.rows), checks every cell the model will
+parse (a numeric column's cells are numbers or missing markers), reads the target as the csv
+dataset does (integers: classes, text: class names in sorted order, other numbers: regression),
+and returns the input columns as an (N, columns) array of text cells. What the cells become is
+the model's business (tftrain.data.tables.preprocessing), fitted on the training split by the plan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tftrain.data.base import LoadedData, class_count
+from tftrain.data.tables.csv import Table, _targets
+from tftrain.data.tables.rows import Rows, check_fits, read_rows
+from tftrain.errors import DataError
+from tftrain.spec.base import suggest
+from tftrain.spec.schema import DataConfig
+
+# What a typed table's LoadedData.extra carries: the model takes raw rows of these columns.
+RAW_ROWS = "raw_rows"
+
+
+def load_csv(cfg: DataConfig, seed: int) -> LoadedData:
+    """A CSV file with a header row and typed `columns`."""
+    return _load(cfg, "csv")
+
+
+def load_jsonl(cfg: DataConfig, seed: int) -> LoadedData:
+    """A JSON Lines file: one object per line, `columns` and `label` naming its keys."""
+    return _load(cfg, "jsonl")
+
+
+def _load(cfg: DataConfig, fmt: str) -> LoadedData:
+    options = cfg.options
+    what = "a CSV file with a header row" if fmt == "csv" else "a JSON Lines file (one JSON object per line)"
+    if cfg.path is None:
+        raise DataError(f"data.path: the {cfg.dataset} dataset needs {what} (options.label names the target)")
+    names, label = list(options["columns"]), options["label"]
+    paths = [_existing(cfg.path, "data.path", what)]
+    if options["test_path"]:
+        paths.append(_existing(options["test_path"], "data.options.test_path", what))
+    check_fits(cfg, sum(p.stat().st_size for p in paths), "tables with typed columns")
+    tables = [_read(path, fmt, options) for path in paths]
+    y_train, y_test, class_names = _targets([_as_table(t, names, label) for t in tables], label, options["task"])
+    for table in tables:
+        check_numbers(table, names, options)
+    x = [np.asarray(t.cells[:, [t.header.index(n) for n in names]], dtype=object) for t in tables]
+    classification = y_train.dtype == np.int32
+    read = str(tables[0].path) + (f" (test: {tables[1].path})" if len(tables) > 1 else "")
+    kinds = {name: options["columns"][name]["type"] for name in names}
+    return LoadedData(
+        x_train=x[0], y_train=y_train, x_test=x[1] if len(x) > 1 else None, y_test=y_test,
+        num_classes=(len(class_names) if class_names else class_count(y_train, y_test)) if classification else None,
+        source=f"{read}: {len(names)} typed columns ({', '.join(f'{n}: {k}' for n, k in kinds.items())}), "
+               f"target '{label}' ({'classes' if classification else 'regression'})",
+        class_names=class_names,
+        extra={"features": names, "label": label, "columns": kinds, RAW_ROWS: True},
+    )
+
+
+def _existing(path: str, key: str, what: str) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"{key}: {file} does not exist; expected {what}")
+    return file
+
+
+def _read(path: Path, fmt: str, options: dict) -> Rows:
+    """The file's rows, with every named column (and the label) present."""
+    keys = [*options["columns"], options["label"]]
+    rows = read_rows(path, fmt, options["encoding"], options.get("delimiter", ","), keys=keys if fmt == "jsonl" else None)
+    for key, name in ((f"columns.{n}", n) for n in keys[:-1]):
+        _present(rows, f"data.options.{key}", name)
+    _present(rows, "data.options.label", options["label"])
+    return rows
+
+
+def _present(rows: Rows, key: str, name: str) -> None:
+    if name not in rows.header:
+        raise DataError(f"{key}: column '{name}' is not in {rows.path}" + suggest(name, rows.header)
+                        + f" (columns: {', '.join(rows.header)})")
+
+
+def _as_table(rows: Rows, names: list[str], label: str) -> Table:
+    """What tftrain.data.tables.csv's target reading takes (it needs the target, file and lines)."""
+    return Table(rows.path, names, rows.cells, rows.column(label), rows.lines)
+
+
+def check_numbers(rows: Rows, names: list[str], options: dict) -> None:
+    """Every cell of a numeric column is a number or a missing marker, else the first that is not
+    (file, line, column, value)."""
+    missing = options["missing"]
+    for name in names:
+        if options["columns"][name]["type"] != "numeric":
+            continue
+        try:
+            np.where(np.isin(rows.column(name), missing), "nan", rows.column(name)).astype(np.float64)
+            continue  # all well: one vectorized pass
+        except ValueError:
+            pass
+        for cell, line in zip(rows.column(name), rows.lines):
+            if cell in missing:
+                continue
+            try:
+                float(cell)
+            except ValueError:
+                raise DataError(f"{rows.path}: line {line}, column '{name}': '{cell[:40]}' is not a number; a numeric "
+                                f"column holds numbers or a missing marker ({', '.join(repr(m) for m in missing)}); "
+                                "for text use type: category, hashed or text") from None
