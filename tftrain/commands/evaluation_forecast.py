@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tftrain.runs.plots import save_png
 from tftrain.data.pipeline.batches import split_for_evaluation
+from tftrain.runs.plots import save_png
 
 FORECAST_PLOT = "plots/forecast.png"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tftrain.data.pipeline.batches import Pipelines
+from tftrain.data.pipeline.interface import Pipelines
 from tftrain.training.callbacks import SessionCallbacks
 from tftrain.training.resume import Position
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
-    from tftrain.data.pipeline.batches import Pipelines
+    from tftrain.data.pipeline.interface import Pipelines
 
 TF_CONFIG = "TF_CONFIG"
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import keras
 import tensorflow as tf
 
-from tftrain.data.pipeline.batches import Pipelines
+from tftrain.data.pipeline.interface import Pipelines
 from tftrain.training.callbacks import SessionCallbacks
 from tftrain.training.resume import Position
 

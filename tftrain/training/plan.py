@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.pipeline.augmentation import layer_arguments
-from tftrain.data.pipeline.batches import Schedule, schedule, split_for_training, training_in_order
+from tftrain.data.pipeline.batches import split_for_training, training_in_order
 from tftrain.data.pipeline.class_weights import class_weights
+from tftrain.data.pipeline.interface import Schedule, schedule
 from tftrain.data.pipeline.normalization import channel_statistics, chunked_statistics
 from tftrain.data.tables.fit import fitted_table
 from tftrain.errors import ConfigError

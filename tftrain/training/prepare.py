@@ -15,7 +15,8 @@ import keras
 import tensorflow as tf
 
 from tftrain.data import load_data
-from tftrain.data.pipeline.batches import Pipelines, build_pipelines
+from tftrain.data.pipeline.batches import build_pipelines
+from tftrain.data.pipeline.interface import Pipelines
 from tftrain.data.pipeline.transforms import training_transform
 from tftrain.errors import ConfigError, UserError
 from tftrain.models.components import build_callbacks, build_loss, build_metrics, build_optimizer

@@ -43,7 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.data.base import LoadedData, RecordFiles, StreamedData
-from tftrain.data.pipeline.batches import AUTOTUNE, Evaluation, Pipelines, schedule, with_transform
+from tftrain.data.pipeline.interface import AUTOTUNE, Evaluation, Pipelines, schedule, with_transform
 from tftrain.errors import DataError
 
 if TYPE_CHECKING:
