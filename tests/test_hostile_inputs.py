@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.test_reliability import child_env
+from tests.kit import child_env
 
 PEAK_RSS_BOUND = 3 * 2**30  # bytes: the largest peak resident memory a refusal may take
 TIME_BOUND = 240  # seconds a refusal may take on a loaded machine (a TensorFlow start included)

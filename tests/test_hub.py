@@ -251,7 +251,7 @@ def killed_and_resumed(root: Path, config: dict, kill_at: int) -> tuple[Path, Pa
     meanwhile; resume the child's run here. Returns (resumed run, baseline run)."""
     import signal
 
-    from tests.test_reliability import Child, InProcess, child_env
+    from tests.kit import Child, InProcess, child_env
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "c.yaml").write_text(yaml.safe_dump(config))
@@ -268,7 +268,7 @@ def killed_and_resumed(root: Path, config: dict, kill_at: int) -> tuple[Path, Pa
 
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 def test_lora_run_killed_mid_epoch_resumes_bit_identical(tmp_path, bert, reviews, loop):
-    from tests.test_reliability import assert_identical
+    from tests.kit import assert_identical
 
     config = text_config(bert, reviews, lora={"rank": 2})
     config["model"]["sequence_length"] = 8

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.test_recipes import _merge, _quiet, feature_config, images  # noqa: F401 (images: a fixture)
-from tests.test_reliability import assert_identical, summary
+from tests.kit import assert_identical, summary
 
 
 def _config(**patch):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_reliability import EVERY_STEPS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env
+from tests.kit import EVERY_STEPS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env
 
 PLUGIN = '''
 """A user's plugin module: every object registered with Keras under the package my_pkg."""

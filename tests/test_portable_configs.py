@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.test_reliability import TINY, AtStep, summary
+from tests.kit import TINY, AtStep, summary
 
 
 def test_config_yaml_keeps_auto_and_the_summary_records_what_it_meant(cli, write_config, tmp_path):

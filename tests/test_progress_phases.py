@@ -10,7 +10,7 @@ import io
 import keras
 from rich.console import Console
 
-from tests.test_reliability import TINY
+from tests.kit import TINY
 
 
 class FakeClock:

@@ -134,7 +134,7 @@ def test_an_interrupted_api_run_resumes_exactly_with_the_same_arrays(tmp_path):
     import signal
 
     import tftrain
-    from tests.test_reliability import AtStep, assert_identical
+    from tests.kit import AtStep, assert_identical
 
     x, y = _arrays(40)
     config = {**CONFIG, "deterministic": True, "training": {"epochs": 2, "checkpoint": {"every_steps": 2}}}

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import REPO
-from tests.test_reliability import TINY
+from tests.kit import TINY
 
 QUIET = Console(stderr=True, quiet=True)
 

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_reliability import (
+from tests.kit import (
     EPOCHS,
     MID_EPOCH_KILLS,
     STEPS_PER_EPOCH,

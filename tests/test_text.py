@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.test_reliability import EPOCHS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env
+from tests.kit import EPOCHS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env
 
 _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
 POSITIVE = ["great", "wonderful", "loved", "superb", "delightful", "excellent"]

@@ -92,7 +92,7 @@ def test_application_backbone_unfreezes_without_its_batch_norm(cli, write_config
 def test_killed_before_or_after_the_switch_resumes_bit_identical(tmp_path, bert, reviews, loop, kill_at):
     """6 steps an epoch, a checkpoint every 2: killed at step 5 resumes in epoch 1 and switches
     after the resume; killed at step 9 resumes in epoch 2, after the switch."""
-    from tests.test_reliability import assert_identical
+    from tests.kit import assert_identical
 
     config = staged(bert, reviews, loop)
     config["model"]["sequence_length"] = 8

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_reliability import TINY
+from tests.kit import TINY
 
 pytest.importorskip("wandb")
 
