@@ -27,7 +27,7 @@ from tftrain.runs import (
     CONFUSION_MATRIX_PLOT, EVAL, MISTAKES_PLOT, MODEL, PRECISION_RECALL_PLOT, PREDICTED_VS_TRUE_PLOT,
     RESIDUALS_PLOT, ROC_PLOT, SNAPSHOTS, RunDir)
 from tftrain.security import load_model, model_kind
-from tftrain.training.components import build_loss, build_metrics
+from tftrain.training.components import build_loss, build_metrics, output_width
 
 CONSOLE_MATRIX_UP_TO = 20  # classes: a wider confusion matrix is read in the PNG and eval.json
 
@@ -81,7 +81,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last", unsafe: bool = F
     if mistakes is not None:
         _check_images(data.input_shape, split.name)
     model = load_model(path, unsafe=unsafe)
-    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, model.outputs[0].shape[-1]))
+    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, output_width(model)))
     metrics = model.evaluate(split.batches, return_dict=True, verbose=0)
     outputs, labels = _predict(model, split.batches)
     predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), data.class_names)

@@ -182,10 +182,10 @@ class _SmokeTest:
         return "model.keras and checkpoints/last.keras loaded in safe mode, same outputs"
 
     def evaluate(self) -> str:
-        from tftrain.training.components import build_loss, build_metrics
+        from tftrain.training.components import build_loss, build_metrics, output_width
 
         config, split = self.config, self.split
-        self.model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, self.model.outputs[0].shape[-1]))
+        self.model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, output_width(self.model)))
         batches = min(SMOKE_BATCHES, math.ceil(split.examples / config.data.batch_size))
         dataset = split.batches.take(batches)
         metrics = self.model.evaluate(dataset, return_dict=True, verbose=0)
