@@ -52,7 +52,8 @@ from tftrain import catalog
 from tftrain.compose import Composed, Source, compose, escape
 from tftrain.errors import ConfigError
 from tftrain.models import BY_TAG, MODEL_TYPES, TAGS, DenseModel
-from tftrain.plugins import check_entry, check_module_name, import_plugins, is_registered_name, snake_name, validating
+from tftrain.plugins import check_entry, check_module_name, is_registered_name, snake_name, validating
+from tftrain.plugins import import_plugins as import_modules
 from tftrain.schema import MAX_EPOCHS, BatchSize, Epochs, Seed, Steps, Threads
 from tftrain.schema import NameCheck, Strict, building_validators, kind_of, show, suggest, unknown
 from tftrain.tune_spec import TuneSpec
@@ -768,17 +769,13 @@ def validate(raw: dict, composed: Composed | None = None, import_plugins: bool =
         except ValueError:
             pass  # reported by the schema, with its key path
         else:
-            _import_plugins(modules)
+            import_modules(modules)
     try:
         with building_validators(), validating(modules):
             return Config.model_validate(raw)
     except ValidationError as exc:
         origin = (lambda loc: _origin(composed, loc)) if composed else None
         raise ConfigError(format_validation_error(exc, raw, origin=origin)) from None
-
-
-def _import_plugins(modules: list[str]) -> None:
-    import_plugins(modules)
 
 
 def component_choices(model: type[BaseModel]) -> dict[str, frozenset[str]] | None:
