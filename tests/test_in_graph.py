@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_recipes import _merge, _quiet, feature_config, images  # noqa: F401 (images: a fixture)
 from tests.kit import assert_identical, summary
+from tests.test_recipes import _merge, _quiet, feature_config, images  # noqa: F401 (images: a fixture)
 
 
 def _config(**patch):

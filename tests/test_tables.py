@@ -24,15 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.kit import (
-    EPOCHS,
-    MID_EPOCH_KILLS,
-    STEPS_PER_EPOCH,
-    Child,
-    InProcess,
-    assert_identical,
-    child_env,
-)
+from tests.kit import EPOCHS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical, child_env
 
 palmerpenguins = pytest.importorskip("palmerpenguins")
 PENGUINS = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"

@@ -51,6 +51,15 @@ def build_metrics(config: Config, num_classes: int | None = None) -> list[keras.
     return [_metric(m, config.loss, num_classes) for m in config.metrics]
 
 
+def output_width(model: keras.Model) -> int | None:
+    """The width of a loaded model's (first) output, or None where it has no symbolic outputs
+    (a SavedModel's signature wrapped in a Sequential)."""
+    try:
+        return int(model.outputs[0].shape[-1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+
+
 def _metric(cfg: MetricConfig, loss: LossConfig, num_classes: int | None = None) -> keras.metrics.Metric:
     params = {"name": cfg.logged_name, **_filled(cfg, loss.task, num_classes), **cfg.params}
     if is_registered_name(cfg.name):

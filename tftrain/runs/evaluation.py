@@ -20,7 +20,7 @@ def evaluation_split(config) -> tuple[Any, Any]:
 
 def evaluate_model(model, config, batches) -> dict[str, float]:
     """The config's loss and metrics of `model` over `batches` (the model is compiled for it)."""
-    from tftrain.models.components import build_loss, build_metrics
+    from tftrain.models.components import build_loss, build_metrics, output_width
 
-    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, model.outputs[0].shape[-1]))
+    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, output_width(model)))
     return {k: float(v) for k, v in model.evaluate(batches, return_dict=True, verbose=0).items()}
