@@ -415,6 +415,17 @@ def _(root):
     return ["validate", root / "config.yaml"]
 
 
+# -- class 7: leftovers after a refusal (the corpus's tree check catches any) -------------------
+
+@case("a sqlite storage that is not a database leaves no .db.lock", "--storage sqlite:///",
+      "notes.db: cannot open the database: file is not a database")
+def _(root):
+    write(root / "notes.db", "these are my notes, not a database\n" * 100)
+    config = {**LINEAR, "tune": {"space": {"optimizer.learning_rate": {"uniform": [0.01, 0.1]}}, "trials": 2}}
+    return ["tune", write(root / "config.yaml", config), "--storage", f"sqlite:///{root / 'notes.db'}",
+            "--runs-dir", root / "runs"]
+
+
 @pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
 def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
     root = tmp_path / "work"
@@ -511,3 +522,22 @@ def test_plot_of_a_history_without_metrics_is_one_line(cli, tiny_runs, tmp_path)
     (run / "history.csv").write_text("epoch,lr\n1,0.1\n2,0.1\n")
     line = one_error_line(cli("plot", run, "--output", tmp_path / "out.png"))
     assert "history.csv has no metric columns to plot" in line and not (tmp_path / "out.png").exists()
+
+
+def test_a_refused_export_leaves_no_export_folder(cli, tiny_runs, tmp_path):
+    import shutil
+
+    import keras
+
+    run = Path(shutil.copytree(tiny_runs["regression"], tmp_path / "run"))
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Lambda(lambda x: x * 2.0, name="double"),
+                              keras.layers.Dense(1)])
+    for snapshot in run.rglob("*.keras"):  # the final model and the checkpoints export reads
+        model.save(snapshot)
+    before = tree(tmp_path)
+    for fmt in ("saved_model", "keras", "tflite"):
+        line = one_error_line(cli("export", run, "--format", fmt))
+        assert "layer 'double' is a Lambda layer" in line, line
+        assert tree(tmp_path) == before, f"a refused {fmt} export left files behind"
+    line = one_error_line(cli("export", run, "--format", "h5", "--output", tmp_path / "new" / "deeper" / "m.h5"))
+    assert "Lambda layer" in line and not (tmp_path / "new").exists()
