@@ -541,3 +541,55 @@ def test_a_refused_export_leaves_no_export_folder(cli, tiny_runs, tmp_path):
         assert tree(tmp_path) == before, f"a refused {fmt} export left files behind"
     line = one_error_line(cli("export", run, "--format", "h5", "--output", tmp_path / "new" / "deeper" / "m.h5"))
     assert "Lambda layer" in line and not (tmp_path / "new").exists()
+
+
+# -- class 8: terminal and log injection ------------------------------------------------------
+
+HOSTILE_NAMES = ["\x1b[2Jclear", "ok\nerror: forged line", "\u202eevil\u2066", "\x1b]0;title\x07[red]red[/red]"]
+
+
+def assert_inert(output: str) -> None:
+    """Nothing in `output` a terminal would act on: no ESC, BEL, bidi or zero-width character, no
+    forged `error:` line; the hostile values shown escaped."""
+    assert not any(c in output for c in "\x1b\x07\u202e\u2066\u200b"), repr(output[-2000:])
+    assert not any(line.startswith("error: forged") for line in output.splitlines()), output
+    assert "\\x1b[2Jclear" in output and "ok\\nerror: forged line" in output and "\\u202eevil" in output, output
+
+
+def test_values_from_files_are_shown_escaped_in_lines_and_tables(cli, tmp_path, write_config):
+    import json
+    import shutil
+
+    rows = "".join(f'{i % 7 / 7},"{HOSTILE_NAMES[i % 4]}"\n' for i in range(40))
+    write(tmp_path / "t.csv", "x,label\n" + rows)
+    config = write_config({"name": "echo", "data": {"dataset": "csv", "path": str(tmp_path / "t.csv"),
+                                                    "validation": "none", "options": {"label": "label"}},
+                           "model": {"type": "dense", "hidden": [4]}, "loss": "sparse_categorical_crossentropy",
+                           "training": {"epochs": 1}})
+    result = cli("run", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert "classes: 4" in result.output
+    assert_inert(result.output)
+    run = Path(result.stdout.strip().splitlines()[-1])
+    summary = json.loads((run / "summary.json").read_text())
+    summary["best"] = {"monitor": " / ".join(HOSTILE_NAMES), "value": 0.5, "epoch": 1}
+    (run / "summary.json").write_text(json.dumps(summary))
+    listed = cli("runs", tmp_path / "runs")
+    assert listed.exit_code == 0, listed.output
+    assert_inert(listed.output)
+    assert "[red]red[/red]" in listed.output  # rich markup shown as it is, never applied
+    other = shutil.copytree(run, tmp_path / "runs" / "echo-copy")
+    compared = cli("compare", run, other)
+    assert compared.exit_code == 0 and "\x1b" not in compared.output and "\u202e" not in compared.output
+
+
+def test_file_names_and_config_values_are_shown_escaped(cli, tmp_path):
+    name = tmp_path / "c\x1b[2Jclear\u202e.yaml"
+    write(name, LINEAR)
+    for args in (("validate", name), ("show", name, "--sources")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\u202e" not in result.output and "\\x1b[2Jclear\\u202e" in result.output
+    layers = {**LINEAR, "model": {"type": "sequential", "layers": [{"dense": {"units": 1, "name": "ok\nerror: forged"}}]}}
+    line = one_error_line(cli("validate", write(tmp_path / "layers.yaml", layers)))
+    assert "ok\\nerror: forged" in line

@@ -348,11 +348,12 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        out_console().print(f"{run_dir}: {result['model']} on {result['split']} "
-                          f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
+        from tftrain.console import say
+
+        say(out_console(), f"{run_dir}: {result['model']} on {result['split']} ({result['examples']} examples)")
         for shown in evaluation_tables(result):
             if isinstance(shown, str):
-                out_console().print(shown, markup=False, highlight=False, soft_wrap=True)
+                say(out_console(), shown)
             else:
                 _print_table(shown)
     _say_plots(run_dir, result)
@@ -378,8 +379,10 @@ def validate(config: ConfigArg, set_: SetOpt = [], debug: DebugOpt = False) -> N
     """
     from tftrain.config import load_config
 
+    from tftrain.schema import printable
+
     cfg = load_config(config, set_)
-    print(f"{config}: ok ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)")
+    print(f"{printable(str(config), limit=None)}: ok ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)")
 
 
 @app.command()
@@ -484,8 +487,10 @@ def runs_(
         err_console().print(f"no runs in {runs_dir}", markup=False, highlight=False)
     else:
         _print_table(runs_table(rows, title=f"{len(rows)} runs in {runs_dir}"))
+        from tftrain.console import say
+
         for line in resume_lines(rows):
-            err_console().print(line, markup=False, highlight=False, soft_wrap=True)
+            say(err_console(), line)
 
 
 @app.command()
@@ -649,8 +654,10 @@ def predict(
     _start(err_console(), f"predicting with {run_dir}", verbose=False)
 
     result = predict_run(run_dir, inputs, checkpoint)
+    from tftrain.console import say
+
     for warning in result["warnings"]:
-        err_console().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        say(err_console(), f"warning: {warning}")
     if output is not None:
         print(write_predictions(result, output, force))
     elif as_json:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.table import Table
 
 from tftrain import labels
+from tftrain.console import Table
 from tftrain.runs import CONFIG, PLOTS, STUDY, RunDir, atomic_write, to_json
 from tftrain.tune_spec import yaml_text
 
