@@ -154,8 +154,8 @@ def read_record(folder: Path) -> dict[str, Any]:
         raise UserError(f"{folder}/{STUDY}: unreadable ({str(exc)[:200]})") from None
     problem = _record_problem(record)
     if problem:
-        raise UserError(f"{folder}/{STUDY}: {problem}; the file is damaged (tune rewrites it from the storage "
-                        "when given --storage URL)")
+        raise UserError(f"{folder}/{STUDY}: {problem}; the file is damaged: restore it, or rejoin the study with "
+                        "tftrain tune CONFIG --storage URL --study NAME")
     return record
 
 

@@ -33,13 +33,7 @@ from tftrain.catalog import monitor_mode
 from tftrain.commands.job_limits import capped_jobs
 from tftrain.config import Config, load_config, parse_yaml
 from tftrain.console import Table, say
-from tftrain.errors import (
-    ConfigError,
-    DivergedError,
-    TftrainError,
-    TrainingInterrupted,
-    UserError,
-)
+from tftrain.errors import ConfigError, DivergedError, TftrainError, TrainingInterrupted, UserError
 from tftrain.hparams import write_session
 from tftrain.runs import CONFIG, SWEEP, RunDir, atomic_write
 
@@ -281,13 +275,7 @@ def _created(sweep: Sweep, before: set[Path]) -> str | None:
 
 def _train_in_workers(sweep: Sweep, base: Config, jobs: int, console: Console) -> None:
     """Members `jobs` at a time, each in a worker process, with a fair share of the CPU threads."""
-    from tftrain.commands.workers import (
-        Job,
-        StopRequests,
-        WorkerPool,
-        drive,
-        fair_cpu_threads,
-    )
+    from tftrain.commands.workers import Job, StopRequests, WorkerPool, drive, fair_cpu_threads
 
     pending = [m for m in sweep.members if m.status == "pending"]
     by_id = {m.index: m for m in pending}
