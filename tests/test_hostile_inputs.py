@@ -426,16 +426,6 @@ def _(root):
             "--runs-dir", root / "runs"]
 
 
-@pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
-def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
-    root = tmp_path / "work"
-    root.mkdir()
-    args = hostile.build(root)
-    before = tree(root)
-    assert_refused(run_tftrain(args, root, hostile.env), *hostile.expected)
-    assert tree(root) == before, "a refusal wrote or removed files"
-
-
 def test_record_framing_counts_what_tensorflow_reads_and_refuses_damaged_lengths(tmp_path):
     from tests.test_streaming import write_records
     from tftrain.data.record_framing import check_framing
@@ -593,3 +583,53 @@ def test_file_names_and_config_values_are_shown_escaped(cli, tmp_path):
     layers = {**LINEAR, "model": {"type": "sequential", "layers": [{"dense": {"units": 1, "name": "ok\nerror: forged"}}]}}
     line = one_error_line(cli("validate", write(tmp_path / "layers.yaml", layers)))
     assert "ok\\nerror: forged" in line
+
+
+# -- class 9: messages that name what to fix --------------------------------------------------
+
+@case("tfrecord labels implying 10^12 classes name the option", "data.options.num_classes: ",
+      "so a model would need 1,000,000,000,001 outputs (at most 100,000)")
+def _(root):
+    from tests.test_streaming import example, write_records
+
+    write_records(root / "train.tfrecord", [example({"image": bytes(4), "label": [label]}) for label in (0, 10**12)])
+    return run_args(root, tfrecord_config(root, "train.tfrecord"))
+
+
+@case("CSV targets implying 10^12 classes name data.options.task", "data.options.task: ",
+      "set data.options.task: regression")
+def _(root):
+    write(root / "t.csv", "x,y\n1,0\n2,1000000000000\n3,1\n")
+    config = {"data": {"dataset": "csv", "path": str(root / "t.csv"), "validation": "none", "options": {"label": "y"}},
+              "model": {"type": "dense", "hidden": [4]}, "loss": "sparse_categorical_crossentropy"}
+    return run_args(root, config)
+
+
+@case("offline imagenet weights: the one line, no download line or warning before it",
+      "model.weights: imagenet weights of mobilenet_v3_small:", "downloads are off", env={"TFTRAIN_OFFLINE": "1"})
+def _(root):
+    config = image_config(images_npz(root, side=32))
+    config["model"] = {"type": "application", "name": "mobilenet_v3_small", "weights": "imagenet"}
+    return run_args(root, config)
+
+
+@case("a tampered convert sidecar is not trusted", "train.tfrecord: truncated record at")
+def _(root):
+    write(root / "train.tfrecord", frame(b"x" * 20, length=2**40))
+    size = (root / "train.tfrecord").stat().st_size
+    write(root / "tftrain-dataset.json", {"format": 1, "features": RAW, "label": "label", "class_names": 7,
+                                          "files": {"train.tfrecord": {"records": 1, "bytes": size,
+                                                                       "low": 0, "high": float("inf")}}})
+    return run_args(root, tfrecord_config(root, "train.tfrecord"))
+
+
+# -- the corpus, run (every case above) ----------------------------------------------------------
+
+@pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
+def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
+    root = tmp_path / "work"
+    root.mkdir()
+    args = hostile.build(root)
+    before = tree(root)
+    assert_refused(run_tftrain(args, root, hostile.env), *hostile.expected)
+    assert tree(root) == before, "a refusal wrote or removed files"
