@@ -43,7 +43,7 @@ class Outcome:
 def run_tftrain(args: list, cwd: Path, env: dict | None = None, stdin: str | None = None) -> Outcome:
     """`python -m tftrain ARGS` in `cwd`; its exit status (negative: killed by that signal) and
     its own peak RSS. A process past TIME_BOUND is killed and the test fails."""
-    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # noqa: SIM115 (read after wait4, then freed)
     proc = subprocess.Popen([sys.executable, "-m", "tftrain", *map(str, args)], cwd=cwd,
                             env={**child_env(cwd.parent), **(env or {})}, text=True, stdout=out, stderr=err,
                             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
