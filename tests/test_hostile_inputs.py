@@ -43,7 +43,7 @@ class Outcome:
 def run_tftrain(args: list, cwd: Path, env: dict | None = None, stdin: str | None = None) -> Outcome:
     """`python -m tftrain ARGS` in `cwd`; its exit status (negative: killed by that signal) and
     its own peak RSS. A process past TIME_BOUND is killed and the test fails."""
-    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # noqa: SIM115 (read after wait4, then freed)
     proc = subprocess.Popen([sys.executable, "-m", "tftrain", *map(str, args)], cwd=cwd,
                             env={**child_env(cwd.parent), **(env or {})}, text=True, stdout=out, stderr=err,
                             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
@@ -415,14 +415,15 @@ def _(root):
     return ["validate", root / "config.yaml"]
 
 
-@pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
-def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
-    root = tmp_path / "work"
-    root.mkdir()
-    args = hostile.build(root)
-    before = tree(root)
-    assert_refused(run_tftrain(args, root, hostile.env), *hostile.expected)
-    assert tree(root) == before, "a refusal wrote or removed files"
+# -- class 7: leftovers after a refusal (the corpus's tree check catches any) -------------------
+
+@case("a sqlite storage that is not a database leaves no .db.lock", "--storage sqlite:///",
+      "notes.db: cannot open the database: file is not a database")
+def _(root):
+    write(root / "notes.db", "these are my notes, not a database\n" * 100)
+    config = {**LINEAR, "tune": {"space": {"optimizer.learning_rate": {"uniform": [0.01, 0.1]}}, "trials": 2}}
+    return ["tune", write(root / "config.yaml", config), "--storage", f"sqlite:///{root / 'notes.db'}",
+            "--runs-dir", root / "runs"]
 
 
 def test_record_framing_counts_what_tensorflow_reads_and_refuses_damaged_lengths(tmp_path):
@@ -511,3 +512,124 @@ def test_plot_of_a_history_without_metrics_is_one_line(cli, tiny_runs, tmp_path)
     (run / "history.csv").write_text("epoch,lr\n1,0.1\n2,0.1\n")
     line = one_error_line(cli("plot", run, "--output", tmp_path / "out.png"))
     assert "history.csv has no metric columns to plot" in line and not (tmp_path / "out.png").exists()
+
+
+def test_a_refused_export_leaves_no_export_folder(cli, tiny_runs, tmp_path):
+    import shutil
+
+    import keras
+
+    run = Path(shutil.copytree(tiny_runs["regression"], tmp_path / "run"))
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Lambda(lambda x: x * 2.0, name="double"),
+                              keras.layers.Dense(1)])
+    for snapshot in run.rglob("*.keras"):  # the final model and the checkpoints export reads
+        model.save(snapshot)
+    before = tree(tmp_path)
+    for fmt in ("saved_model", "keras", "tflite"):
+        line = one_error_line(cli("export", run, "--format", fmt))
+        assert "layer 'double' is a Lambda layer" in line, line
+        assert tree(tmp_path) == before, f"a refused {fmt} export left files behind"
+    line = one_error_line(cli("export", run, "--format", "h5", "--output", tmp_path / "new" / "deeper" / "m.h5"))
+    assert "Lambda layer" in line and not (tmp_path / "new").exists()
+
+
+# -- class 8: terminal and log injection ------------------------------------------------------
+
+HOSTILE_NAMES = ["\x1b[2Jclear", "ok\nerror: forged line", "\u202eevil\u2066", "\x1b]0;title\x07[red]red[/red]"]
+
+
+def assert_inert(output: str) -> None:
+    """Nothing in `output` a terminal would act on: no ESC, BEL, bidi or zero-width character, no
+    forged `error:` line; the hostile values shown escaped."""
+    assert not any(c in output for c in "\x1b\x07\u202e\u2066\u200b"), repr(output[-2000:])
+    assert not any(line.startswith("error: forged") for line in output.splitlines()), output
+    assert "\\x1b[2Jclear" in output and "ok\\nerror: forged line" in output and "\\u202eevil" in output, output
+
+
+def test_values_from_files_are_shown_escaped_in_lines_and_tables(cli, tmp_path, write_config):
+    import json
+    import shutil
+
+    rows = "".join(f'{i % 7 / 7},"{HOSTILE_NAMES[i % 4]}"\n' for i in range(40))
+    write(tmp_path / "t.csv", "x,label\n" + rows)
+    config = write_config({"name": "echo", "data": {"dataset": "csv", "path": str(tmp_path / "t.csv"),
+                                                    "validation": "none", "options": {"label": "label"}},
+                           "model": {"type": "dense", "hidden": [4]}, "loss": "sparse_categorical_crossentropy",
+                           "training": {"epochs": 1}})
+    result = cli("run", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert "classes: 4" in result.output
+    assert_inert(result.output)
+    run = Path(result.stdout.strip().splitlines()[-1])
+    summary = json.loads((run / "summary.json").read_text())
+    summary["best"] = {"monitor": " / ".join(HOSTILE_NAMES), "value": 0.5, "epoch": 1}
+    (run / "summary.json").write_text(json.dumps(summary))
+    listed = cli("runs", tmp_path / "runs")
+    assert listed.exit_code == 0, listed.output
+    assert_inert(listed.output)
+    assert "[red]red[/red]" in listed.output  # rich markup shown as it is, never applied
+    other = shutil.copytree(run, tmp_path / "runs" / "echo-copy")
+    compared = cli("compare", run, other)
+    assert compared.exit_code == 0 and "\x1b" not in compared.output and "\u202e" not in compared.output
+
+
+def test_file_names_and_config_values_are_shown_escaped(cli, tmp_path):
+    name = tmp_path / "c\x1b[2Jclear\u202e.yaml"
+    write(name, LINEAR)
+    for args in (("validate", name), ("show", name, "--sources")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\u202e" not in result.output and "\\x1b[2Jclear\\u202e" in result.output
+    layers = {**LINEAR, "model": {"type": "sequential", "layers": [{"dense": {"units": 1, "name": "ok\nerror: forged"}}]}}
+    line = one_error_line(cli("validate", write(tmp_path / "layers.yaml", layers)))
+    assert "ok\\nerror: forged" in line
+
+
+# -- class 9: messages that name what to fix --------------------------------------------------
+
+@case("tfrecord labels implying 10^12 classes name the option", "data.options.num_classes: ",
+      "so a model would need 1,000,000,000,001 outputs (at most 100,000)")
+def _(root):
+    from tests.test_streaming import example, write_records
+
+    write_records(root / "train.tfrecord", [example({"image": bytes(4), "label": [label]}) for label in (0, 10**12)])
+    return run_args(root, tfrecord_config(root, "train.tfrecord"))
+
+
+@case("CSV targets implying 10^12 classes name data.options.task", "data.options.task: ",
+      "set data.options.task: regression")
+def _(root):
+    write(root / "t.csv", "x,y\n1,0\n2,1000000000000\n3,1\n")
+    config = {"data": {"dataset": "csv", "path": str(root / "t.csv"), "validation": "none", "options": {"label": "y"}},
+              "model": {"type": "dense", "hidden": [4]}, "loss": "sparse_categorical_crossentropy"}
+    return run_args(root, config)
+
+
+@case("offline imagenet weights: the one line, no download line or warning before it",
+      "model.weights: imagenet weights of mobilenet_v3_small:", "downloads are off", env={"TFTRAIN_OFFLINE": "1"})
+def _(root):
+    config = image_config(images_npz(root, side=32))
+    config["model"] = {"type": "application", "name": "mobilenet_v3_small", "weights": "imagenet"}
+    return run_args(root, config)
+
+
+@case("a tampered convert sidecar is not trusted", "train.tfrecord: truncated record at")
+def _(root):
+    write(root / "train.tfrecord", frame(b"x" * 20, length=2**40))
+    size = (root / "train.tfrecord").stat().st_size
+    write(root / "tftrain-dataset.json", {"format": 1, "features": RAW, "label": "label", "class_names": 7,
+                                          "files": {"train.tfrecord": {"records": 1, "bytes": size,
+                                                                       "low": 0, "high": float("inf")}}})
+    return run_args(root, tfrecord_config(root, "train.tfrecord"))
+
+
+# -- the corpus, run (every case above) ----------------------------------------------------------
+
+@pytest.mark.parametrize("hostile", CORPUS, ids=[c.name for c in CORPUS])
+def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
+    root = tmp_path / "work"
+    root.mkdir()
+    args = hostile.build(root)
+    before = tree(root)
+    assert_refused(run_tftrain(args, root, hostile.env), *hostile.expected)
+    assert tree(root) == before, "a refusal wrote or removed files"

@@ -299,12 +299,13 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2))
     else:
+        from tftrain.console import say
+
         of = f" of {result['data']}" if "data" in result else ""
-        out_console().print(f"{run_dir}: {result['model']} on {result['split']}{of} "
-                          f"({result['examples']} examples)", markup=False, highlight=False, soft_wrap=True)
+        say(out_console(), f"{run_dir}: {result['model']} on {result['split']}{of} ({result['examples']} examples)")
         for shown in evaluation_tables(result):
             if isinstance(shown, str):
-                out_console().print(shown, markup=False, highlight=False, soft_wrap=True)
+                say(out_console(), shown)
             else:
                 _print_table(shown)
     _say_plots(run_dir, result)
@@ -329,8 +330,10 @@ def validate(config: ConfigArg, set_: SetOpt = [], plugin: PluginOpt = [],  # no
 
     Example: tftrain validate configs/mnist_dense.yaml --set data.batch_size=64
     """
+    from tftrain.spec.base import printable
+
     _, cfg = _user_config(config, set_, plugin)
-    print(f"{config}: ok ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)")
+    print(f"{printable(str(config), limit=None)}: ok ({cfg.data.dataset}, {cfg.model.type} model, {cfg.training.loop} loop)")
 
 
 @app.command()
@@ -433,8 +436,10 @@ def runs_(
         err_console().print(f"no runs in {runs_dir}", markup=False, highlight=False)
     else:
         _print_table(runs_table(rows, title=f"{len(rows)} runs in {runs_dir}"))
+        from tftrain.console import say
+
         for line in resume_lines(rows):
-            err_console().print(line, markup=False, highlight=False, soft_wrap=True)
+            say(err_console(), line)
 
 
 @app.command()
@@ -604,8 +609,10 @@ def predict(
     _run_plugins(run_dir, plugin)
 
     result = predict_run(run_dir, inputs, checkpoint, top_k=top_k, probabilities=probabilities)
+    from tftrain.console import say
+
     for warning in result["warnings"]:
-        err_console().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        say(err_console(), f"warning: {warning}")
     if output is not None:
         print(write_predictions(result, output, force))
     elif as_json:

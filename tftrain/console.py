@@ -5,13 +5,44 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich import table as rich_table
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
+
+from tftrain.spec.base import printable
+
+
+def visible(value: Any) -> str:
+    """A value from a file or config as the console shows it: whole, with control, bidi and
+    zero-width characters made visible (tftrain.schema.printable), so a class name, layer name,
+    file name or summary field cannot clear the screen, forge a line or reorder one."""
+    return printable(str(value), limit=None)
+
+
+def cell(value: Any):
+    """A table cell: text as it is (no rich markup: `[red]` stays `[red]`), escaped; other
+    renderables as they are."""
+    return Text(visible(value)) if isinstance(value, str) else value
+
+
+class Table(rich_table.Table):
+    """rich's Table whose title, column headers and cells are plain escaped text (never markup).
+    Every table tftrain prints is one of these."""
+
+    def __init__(self, *headers, title: Any = None, **kwargs):
+        super().__init__(*map(cell, headers), title=cell(title) if title is not None else None, **kwargs)
+
+    def add_column(self, header: Any = "", *args, **kwargs) -> None:
+        super().add_column(cell(header), *args, **kwargs)
+
+    def add_row(self, *renderables, **kwargs) -> None:
+        super().add_row(*(cell(r) for r in renderables), **kwargs)
 
 
 def say(console: Console, text: str) -> None:
-    """One plain message: no markup, no highlighting, never wrapped (paths stay copyable)."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    """One plain message: no markup, no highlighting, never wrapped (paths stay copyable);
+    control characters inside a line are made visible (a message's own line breaks stay)."""
+    console.print("\n".join(map(visible, str(text).split("\n"))), markup=False, highlight=False, soft_wrap=True)
 
 
 def model_layers(model) -> list[dict[str, Any]]:
@@ -65,17 +96,17 @@ def layers_table(rows: list[tuple[str, str, str, str]], title: str) -> Table:
 
 def data_lines(info: dict[str, Any]) -> str:
     """`data: <files read>` plus one line per split with the array shapes and dtypes."""
-    lines = [f"data: {info['source']}"]
+    lines = [f"data: {visible(info['source'])}"]
     for split in ("train", "test"):
         if split in info:
             s = info[split]
             lines.append(f"  {split}: x {tuple(s['x_shape'])} {s['x_dtype']}, y {tuple(s['y_shape'])} {s['y_dtype']}")
     if info.get("num_classes"):
         names = info.get("class_names")
-        shown = f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else ""
+        shown = f" ({', '.join(map(visible, names[:10]))}{', ...' if len(names) > 10 else ''})" if names else ""
         lines.append(f"  classes: {info['num_classes']}{shown}")
     if info.get("validation"):
-        lines.append(f"  validation: {info['validation']}")
+        lines.append(f"  validation: {visible(info['validation'])}")
     if "input" in info:  # the plan's choices, with their reasons (tftrain.training.performance)
         graph = info["input"]
         how = "in-graph (batches gathered inside the compiled step)" if graph["in_graph"] else "tf.data pipeline"

@@ -240,7 +240,7 @@ def evaluation_tables(result: dict) -> list:
 
 def per_class_table(report: dict):
     """Precision, recall, F1 and support per class, then the macro and weighted averages."""
-    from rich.table import Table
+    from tftrain.console import Table
 
     table = Table(title=f"per class (accuracy {report['accuracy']:.4f})", title_justify="left")
     table.add_column("class")
@@ -260,7 +260,7 @@ def per_class_table(report: dict):
 
 def confusion_table(matrix: dict, normalized: bool):
     """The confusion matrix: a row per true class, a column per prediction."""
-    from rich.table import Table
+    from tftrain.console import Table
 
     title = "confusion matrix, share of each true class" if normalized else "confusion matrix"
     table = Table(title=title, title_justify="left", min_width=len(title))  # a title never wraps

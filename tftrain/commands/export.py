@@ -19,6 +19,7 @@ is never half-overwritten; an existing output is refused rather than replaced.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -68,7 +69,6 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
     run = RunDir.open(run_dir)
     target = _target(run, fmt, output, quantize)
     from tftrain.runs.model import model_path
-    from tftrain.security import load_model
 
     source = model_path(run, checkpoint)
     raw_dtype = ((run.summary().get("data") or {}).get("train") or {}).get("x_dtype")
@@ -78,7 +78,34 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
         from tftrain.commands import onnx_export
 
         onnx_export.require()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    with made_folders(target.parent):  # a refused export leaves no empty export/ behind
+        return _write(run, fmt, source, raw_dtype, target, quantize)
+
+
+@contextlib.contextmanager
+def made_folders(folder: Path):
+    """Make `folder` (and missing parents); if the block fails, remove those this made, while empty."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    if missing:
+        missing[0].mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for made in missing:  # deepest first; one holding something (another process's file) stays
+            try:
+                made.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _write(run: RunDir, fmt: str, source, raw_dtype: str | None, target: Path, quantize: str | None) -> Exported:
+    """Write the export (the checks of export_run passed)."""
+    from tftrain.commands.evaluate import load_model
+
     if fmt == "keras":
         refuse_code(Path(source))  # a copy is as unsafe as a load: the same check as loading
         _atomic_file(target, lambda tmp: shutil.copyfile(source, tmp))

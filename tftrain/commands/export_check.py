@@ -94,7 +94,7 @@ def verification_heading(v: Verification) -> str:
 
 def verification_table(v: Verification):
     """Keras against the exported file, one row per measure."""
-    from rich.table import Table
+    from tftrain.console import Table
 
     table = Table()
     table.add_column("")

@@ -274,7 +274,7 @@ def write_predictions(result: dict[str, Any], output: str | Path, force: bool = 
 
 def predictions_table(result: dict[str, Any]):
     """A rich table of the predictions (source, index, then class/probability or value)."""
-    from rich.table import Table
+    from tftrain.console import Table
 
     rows = result["predictions"]
     table = Table(title=f"{result['task']} predictions ({result['model']})", title_justify="left")

@@ -10,8 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
+from tftrain.console import Table
 from tftrain.errors import UserError
 from tftrain.labels import flatten
 from tftrain.runs import CONFIG, EVAL, GROUPS, RunDir, resume_command

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from tftrain.spec.base import printable
 from tftrain.spec.compose import Composed, KeyPath, escape
 from tftrain.spec.schema import Config
 
@@ -20,7 +21,7 @@ def annotated_yaml(config: Config, composed: Composed) -> str:
     _rows(escape(config.model_dump(mode="json")), (), composed, rows)
     width = min(max(len(text) for text, source in rows if source is not None), MAX_COLUMN)
     body = "".join(f"{text:<{width}}  # {source}\n" if source else f"{text}\n" for text, source in rows)
-    return f"# {composed.top} resolved; beside each value: the file, --set or default it came from\n" + body
+    return f"# {printable(composed.top, limit=None)} resolved; beside each value: the file, --set or default it came from\n" + body
 
 
 def _rows(node: dict, path: KeyPath, composed: Composed, rows: list, indent: int = 0) -> None:
@@ -36,7 +37,7 @@ def _rows(node: dict, path: KeyPath, composed: Composed, rows: list, indent: int
 def _label(composed: Composed, path: KeyPath) -> str:
     """Who set the value at `path`; a key no file or --set wrote is a default."""
     source = composed.source(path) if _written(composed.raw, path) else None
-    return str(source) if source else DEFAULT
+    return printable(str(source), limit=None) if source else DEFAULT  # a file name is shown, never acted on
 
 
 def _written(raw: Any, path: KeyPath) -> bool:

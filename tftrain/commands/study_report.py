@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.table import Table
 
 from tftrain import labels
+from tftrain.console import Table
 from tftrain.runs import CONFIG, PLOTS, STUDY, RunDir, atomic_write, to_json
 from tftrain.spec.tune import yaml_text
 
@@ -154,8 +154,8 @@ def read_record(folder: Path) -> dict[str, Any]:
         raise UserError(f"{folder}/{STUDY}: unreadable ({str(exc)[:200]})") from None
     problem = _record_problem(record)
     if problem:
-        raise UserError(f"{folder}/{STUDY}: {problem}; the file is damaged (tune rewrites it from the storage "
-                        "when given --storage URL)")
+        raise UserError(f"{folder}/{STUDY}: {problem}; the file is damaged: restore it, or rejoin the study with "
+                        "tftrain tune CONFIG --storage URL --study NAME")
     return record
 
 

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from tftrain import labels
 from tftrain.commands.job_limits import capped_jobs
-from tftrain.console import say
+from tftrain.console import Table, say
 from tftrain.errors import ConfigError, TrainingInterrupted, UserError
 from tftrain.hparams import write_session
 from tftrain.runs import CONFIG, SWEEP, RunDir, atomic_write

@@ -321,6 +321,10 @@ def first_line(exc: BaseException) -> str:
     return text[:160]
 
 
+# One output unit per class: a label of two billion would ask for a layer of two billion units.
+MAX_CLASSES = 100_000
+
+
 def class_count(*labels: np.ndarray | None) -> int:
     """Number of classes for integer labels: max label + 1."""
     return int(max(int(y.max()) for y in labels if y is not None and y.size)) + 1

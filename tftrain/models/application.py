@@ -318,10 +318,16 @@ def _keras_download(backbone: str):
     previous = getattr(urllib.request, "_opener", None)  # the stdlib's global opener, restored after
     if refuse:
         urllib.request.install_opener(urllib.request.build_opener(RefuseDownloads))
+    # Offline, Keras's "Downloading data from ..." line would precede the refusal: held back, as
+    # are its warnings (shown once the weights loaded), so a failure is the one line below.
+    held = io.StringIO()
     try:
-        # Keras says "Downloading data from ..." on stdout: on stderr when it may, not at all offline.
-        with contextlib.redirect_stdout(io.StringIO() if refuse else sys.stderr):
+        with contextlib.redirect_stdout(held if refuse else sys.stderr), warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
             yield
+        sys.stderr.write(held.getvalue())
+        for warning in seen:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     except Exception as exc:  # Keras raises a bare Exception for failed downloads
         found = _FETCH_FAILED.search(str(exc))
         if found is None:

@@ -116,7 +116,9 @@ def suggest(value: str, options) -> str:
 
 
 SHOWN_LENGTH = 80  # characters of a given value an error message echoes: one line, not a flood
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What a terminal or log would act on rather than show: C0/C1 controls (escape sequences, a newline
+# that forges a line), bidi overrides and isolates that reorder a line, zero-width characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def show(value: Any) -> str:
@@ -129,10 +131,12 @@ def show(value: Any) -> str:
     return printable(repr(value).lower() if isinstance(value, bool) else repr(value))
 
 
-def printable(text: str, limit: int = SHOWN_LENGTH) -> str:
-    """`text` shortened to `limit` characters (with `...`), control characters as \\x1b etc."""
-    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def printable(text: str, limit: int | None = SHOWN_LENGTH) -> str:
+    """`text` shortened to `limit` characters (with `...`; None: whole), control, bidi and
+    zero-width characters made visible as \\x1b, \\n, \\u202e etc. The one escaping of every
+    value from a file or config that tftrain echoes (tftrain.console uses it for tables too)."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 def kind_of(value: Any) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.data.base import FileList, LabelSummary, LoadedData, StreamedData
+from tftrain.data.base import MAX_CLASSES, FileList, LabelSummary, LoadedData, StreamedData
 from tftrain.data.pipeline.augmentation import check_augmentation
 from tftrain.data.pipeline.label_encoding import stored_task
 from tftrain.data.pipeline.normalization import check_normalization
@@ -56,8 +56,6 @@ def check_data(config: Config, data: LoadedData | StreamedData) -> None:
         config.model.check(model_spec(config, data))  # what the model type itself needs of the data
 
 
-# One output unit per class: a label of two billion would ask for a layer of two billion units.
-MAX_CLASSES = 100_000
 
 
 def _check_sizes(config: Config, data: LoadedData | StreamedData) -> None:
@@ -65,8 +63,7 @@ def _check_sizes(config: Config, data: LoadedData | StreamedData) -> None:
     model would need outputs for, what a validation fraction leaves to train on."""
     name = config.data.dataset
     if data.num_classes is not None and data.num_classes > MAX_CLASSES:
-        raise DataError(f"data: the labels of {name} go up to {data.num_classes - 1}, so a model would need "
-                        f"{data.num_classes} outputs (at most {MAX_CLASSES}); are these class indices?")
+        raise DataError(_too_many_classes(config, data.num_classes))
     if name == "image_folder" and data.num_classes == 1:
         raise DataError(f"data: {config.data.path} holds one class folder ({data.class_names[0]}); a classifier "
                         "needs a sub-folder per class, at least two")
@@ -74,6 +71,20 @@ def _check_sizes(config: Config, data: LoadedData | StreamedData) -> None:
     if isinstance(fraction, float) and n - max(1, round(n * fraction)) < 1:
         raise DataError(f"data.validation: {fraction:g} of the {n} training examples of {name} leaves none to train "
                         "on; use a smaller fraction or more data (data.limit)")
+
+
+def _too_many_classes(config: Config, count: int) -> str:
+    """The message for a class count past MAX_CLASSES, naming the option that fixes it."""
+    name, options = config.data.dataset, config.data.options
+    if options.get("num_classes") is not None:
+        return (f"data.options.num_classes: {count:,} classes would need as many outputs; expected at most "
+                f"{MAX_CLASSES:,}")
+    where = f"the labels of {name} go up to {count - 1:,}, so a model would need {count:,} outputs (at most {MAX_CLASSES:,})"
+    if "task" in options:  # a table: whole-number targets read as classes unless told otherwise
+        return f"data.options.task: {where}; if the target is a quantity, set data.options.task: regression"
+    if "num_classes" in options:
+        return f"data.options.num_classes: {where}; set it, or number the classes 0..N-1"
+    return f"data: {where}; number the classes 0..N-1, or train a regression (loss: mse) if they are values"
 
 
 def _check_sampling(config: Config, data: LoadedData | StreamedData) -> None:

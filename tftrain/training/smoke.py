@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from tftrain.console import print_table
+from tftrain.console import Table, print_table
 from tftrain.errors import TftrainError, UserError
 from tftrain.runs import MODEL, PLOTS, SMOKE, TENSORBOARD, RunDir
 from tftrain.spec.loading import validate

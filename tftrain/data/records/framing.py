@@ -44,11 +44,14 @@ def masked_crc(data: bytes) -> int:
 
 def check_framing(path: Path, compression: str) -> int:
     """Walk `path`'s record headers; the record count, or a DataError naming file and record."""
-    if compression == "GZIP":
-        return _walk(path, _inflated(path), None)
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        return _walk(path, None, (f, size))
+    try:
+        if compression == "GZIP":
+            return _walk(path, _inflated(path), None)
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            return _walk(path, None, (f, size))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _too_big(path: Path, index: int, offset: int, length: int, left: int | None) -> DataError | None:

@@ -312,8 +312,11 @@ def _compression(files: list[Path], option: str) -> str:
         return "GZIP" if option == "gzip" else ""
     kinds = {}
     for path in files:
-        with open(path, "rb") as f:
-            kinds.setdefault(f.read(2) == GZIP_MAGIC, path)
+        try:
+            with open(path, "rb") as f:
+                kinds.setdefault(f.read(2) == GZIP_MAGIC, path)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(kinds) > 1:
         raise DataError(f"data.path: {kinds[True]} is gzip-compressed but {kinds[False]} is not; the files of a "
                         "split must be written alike")
@@ -327,15 +330,31 @@ def _sidecar(files: list[Path], features: dict, label: str) -> dict | None:
         info = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    listed = info.get("files", {}) if isinstance(info, dict) else {}
+    if not isinstance(info, dict) or not isinstance(info.get("files"), dict):
+        return None  # an edited or foreign file: the records are checked instead
+    listed = info["files"]
+    names = info.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        return None
     if (info.get("format") != SIDECAR_FORMAT or not isinstance(info.get("features"), dict)
             or _canonical(info["features"]) != _canonical(features) or info.get("label") != label):
         return None
     for f in files:
         entry = listed.get(f.name)
-        if f.parent != path.parent or entry is None or entry.get("bytes") != f.stat().st_size:
+        if (f.parent != path.parent or not isinstance(entry, dict) or entry.get("bytes") != f.stat().st_size
+                or not _sidecar_entry_ok(entry)):
             return None
     return info
+
+
+def _sidecar_entry_ok(entry: dict) -> bool:
+    """A file's entry as convert writes it: counts, label bounds and values of the right types."""
+    def number(v):
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < float("inf"))
+
+    values = entry.get("values")
+    return (isinstance(entry.get("records"), int) and number(entry.get("low")) and number(entry.get("high"))
+            and (values is None or (isinstance(values, list) and all(isinstance(v, int) for v in values))))
 
 
 def _canonical(features: dict) -> dict:

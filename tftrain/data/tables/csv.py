@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tftrain.data.base import (
+    MAX_CLASSES,
     MAX_DISTINCT,
     LabelSummary,
     LoadedData,
@@ -200,6 +201,11 @@ def _targets(tables: list[Table], label: str, task: str):
         raise DataError(f"{where(bad)}, column '{label}': {joined[bad]} is not a class index (0, 1, 2, ...) "
                         "as options.task classification needs")
     if task == "classification" or (task == "auto" and whole and all(_is_integer(c) for c in columns)):
+        if numbers.max() >= MAX_CLASSES:  # checked before the int32 cast, which would wrap it
+            bad = int(np.argmax(numbers))
+            raise DataError(f"data.options.task: {where(bad)}, column '{label}': class index {joined[bad]} would need "
+                            f"{int(numbers[bad]) + 1:,} outputs (at most {MAX_CLASSES:,}); if the target is a "
+                            "quantity, set data.options.task: regression")
         y = np.split(numbers.astype(np.int32), splits)  # class labels
     else:
         y = np.split(numbers.astype(np.float32)[:, None], splits)  # (N, 1): one regression output
