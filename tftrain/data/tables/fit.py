@@ -5,7 +5,11 @@ from __future__ import annotations
 from tftrain.config import Config
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.pipeline import split_for_training
-from tftrain.data.tables.preprocessing import TablePreprocessing, fit_table
+from tftrain.data.tables.preprocessing import (
+    TablePreprocessing,
+    check_sequences,
+    fit_table,
+)
 from tftrain.data.tables.typed import RAW_ROWS
 
 
@@ -20,4 +24,6 @@ def fitted_table(config: Config, data: LoadedData | StreamedData) -> TablePrepro
         from tftrain.data.text.folder import table_options
 
         options = table_options(options)
-    return fit_table(options, list(data.extra["features"]), train.x)
+    table = fit_table(options, list(data.extra["features"]), train.x)
+    check_sequences(table, config.model.type)
+    return table
