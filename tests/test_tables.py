@@ -259,7 +259,7 @@ BAD = [
     ("a,b,y\n1,x,0\n", {"a": {"type": "numeric", "bins": 4}}, {},
      "bins does not apply to a numeric column"),
     ("a,b,y\n1,x,0\n2,y,1\n", {"a": "numeric", "b": {"type": "text", "output_mode": "int"}}, {},
-     "data.options.columns: a text column with output_mode: int gives token sequences"),
+     "data.options.columns.b: a text column with output_mode: int gives token sequences"),
 ]
 
 
@@ -286,3 +286,51 @@ def test_validate_checks_typed_columns_without_tensorflow(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, "validate", str(config)], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=False)
     assert done.stdout.strip().splitlines()[-1] == "EXIT 0 False False", done.stdout + done.stderr
+
+
+def graph_on_columns(data: Path, nodes: list) -> dict:
+    """The mixed table with its text as token ids, for a graph that reads `columns.note` itself."""
+    config = mixed_config(data, "fit")
+    config["data"]["options"]["columns"]["note"] = {"type": "text", "output_mode": "int", "sequence_length": 6,
+                                                    "max_tokens": 16}
+    config["data"]["options"]["crosses"] = []
+    config["model"] = {"type": "graph", "nodes": nodes}
+    config["loss"] = {"name": "sparse_categorical_crossentropy", "from_logits": True}
+    config["training"] = {"epochs": 2}
+    return config
+
+
+SEQUENCE_AND_FEATURES = [
+    {"name": "words", "layer": {"embedding": {"input_dim": 16, "output_dim": 4}}, "inputs": ["columns.note"]},
+    {"name": "pooled", "layer": "global_average_pooling1d"},
+    {"name": "joined", "layer": "concatenate", "inputs": ["input", "pooled"]},
+    {"name": "out", "layer": {"dense": 2}}]
+
+
+def test_a_graph_takes_a_text_column_as_its_own_input_beside_the_other_features(cli, write_config, tmp_path):
+    write_mixed_table(tmp_path / "table.csv")
+    result = cli("run", write_config(graph_on_columns(tmp_path / "table.csv", SEQUENCE_AND_FEATURES)),
+                 "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    run = Path(result.output.strip().splitlines()[-1])
+    import keras
+
+    model = keras.saving.load_model(run / "model.keras")
+    assert tuple(model.get_layer("words").input.shape) == (None, 6)  # the token ids of `note`
+    (tmp_path / "rows.csv").write_text("note,weight,size,zip,color\ngood fine,,9.5,12345,red\n")
+    predicted = cli("predict", run, tmp_path / "rows.csv", "--json")
+    assert predicted.exit_code == 0, predicted.output
+    assert len(json.loads(predicted.stdout)["predictions"]) == 1
+
+
+@pytest.mark.parametrize("nodes, message", [
+    ([{**SEQUENCE_AND_FEATURES[0], "inputs": ["columns.nott"]}, *SEQUENCE_AND_FEATURES[1:]],
+     "'columns.nott' is not an input of this data (data columns: columns.color, columns.note, columns.size, "
+     "columns.weight, columns.zip) — did you mean 'columns.note'?"),
+    ([{"name": "hidden", "layer": {"dense": 4}}, {"name": "out", "layer": {"dense": 2}}],
+     "model.nodes: no node reads columns.note (a token sequence, which is not part of 'input')"),
+])
+def test_graph_column_inputs_are_checked_by_name(cli, write_config, tmp_path, nodes, message):
+    write_mixed_table(tmp_path / "table.csv")
+    line = _bad(cli, tmp_path, write_config(graph_on_columns(tmp_path / "table.csv", nodes)))
+    assert message in line, line

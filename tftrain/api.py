@@ -60,7 +60,7 @@ class Run:
 
     @property
     def config(self):
-        """The run's resolved config (a frozen tftrain.config.Config)."""
+        """The run's resolved config (a frozen tftrain.spec.schema.Config)."""
         return self._run.config()
 
     @property

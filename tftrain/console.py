@@ -14,7 +14,7 @@ from tftrain.spec.base import printable
 
 def visible(value: Any) -> str:
     """A value from a file or config as the console shows it: whole, with control, bidi and
-    zero-width characters made visible (tftrain.schema.printable), so a class name, layer name,
+    zero-width characters made visible (tftrain.spec.base.printable), so a class name, layer name,
     file name or summary field cannot clear the screen, forge a line or reorder one."""
     return printable(str(value), limit=None)
 

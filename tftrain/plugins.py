@@ -108,7 +108,7 @@ _CURRENT: contextvars.ContextVar[tuple[tuple[str, ...], bool] | None] = contextv
 
 @contextlib.contextmanager
 def validating(raw_plugins: Any) -> Iterator[None]:
-    """The context `tftrain.config.validate` checks a config in: its `plugins` list as given."""
+    """The context `tftrain.spec.loading.validate` checks a config in: its `plugins` list as given."""
     modules = tuple(m for m in raw_plugins if isinstance(m, str)) if isinstance(raw_plugins, list) else ()
     token = _CURRENT.set((modules, bool(modules) and all(m in _imported for m in modules)))
     try:

@@ -104,7 +104,7 @@ def made_folders(folder: Path):
 
 def _write(run: RunDir, fmt: str, source, raw_dtype: str | None, target: Path, quantize: str | None) -> Exported:
     """Write the export (the checks of export_run passed)."""
-    from tftrain.commands.evaluate import load_model
+    from tftrain.security import load_model
 
     if fmt == "keras":
         refuse_code(Path(source))  # a copy is as unsafe as a load: the same check as loading

@@ -1,7 +1,7 @@
 """The parts of the JSON Schema that the config classes declare only as `list[Any]` or `str`,
 because validate checks them against tftrain's catalogs: layer entries (sequential `layers`,
 graph `nodes`, an application's `head`), augmentation entries, and backbone names. Derived from
-the catalogs (tftrain.models.layers, tftrain.catalog, the backbones), so an editor completes the
+the catalogs (tftrain.models.layers, tftrain.spec.catalog, the backbones), so an editor completes the
 same names and parameters validate accepts, and flags `conv2dd:` or `filter:` as validate does.
 """
 

@@ -106,10 +106,8 @@ def model_input(spec: ModelSpec):
     import keras
 
     if spec.table is not None:
-        from tftrain.data.tables.preprocessing import encode
-
-        inputs = keras.Input(shape=spec.input_shape, dtype="string", name="inputs")
-        return inputs, encode(spec.table, inputs)
+        inputs, x, _ = table_input(spec)
+        return inputs, x
     inputs = x = keras.Input(shape=spec.input_shape, name="inputs")
     if spec.augmentation:
         from tftrain.data.pipeline.augmentation import in_model
@@ -121,6 +119,17 @@ def model_input(spec: ModelSpec):
     elif spec.input_scale:
         x = keras.layers.Rescaling(spec.input_scale, name="rescale")(x)
     return inputs, x
+
+
+def table_input(spec: ModelSpec):
+    """A typed table's input (raw rows of text cells), its features, and each column's own
+    features by name (tftrain.data.tables.preprocessing.encode_columns)."""
+    import keras
+
+    from tftrain.data.tables.preprocessing import encode_columns
+
+    inputs = keras.Input(shape=spec.input_shape, dtype="string", name="inputs")
+    return (inputs, *encode_columns(spec.table, inputs))
 
 
 def output_layer(x, spec: ModelSpec, activation: str | None, name: str = "outputs", **kwargs):

@@ -38,6 +38,8 @@ from tftrain.models.sequential import parameters_text
 from tftrain.spec.base import show, suggest
 
 INPUT = "input"  # the name of the model's input (inside a group: the group's input)
+# `columns.NAME`: a typed table column's own features (tftrain.data.tables), a model input of its own.
+COLUMN_PREFIX = "columns."
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _NODE_KEYS = ("name", "layer", "inputs")
 _GROUP_KEYS = ("name", "repeat", "inputs", "nodes")
@@ -161,6 +163,8 @@ def _expand(items: list[dict], scope_input: str, outer: dict[str, str], prefix: 
 def _resolve(name: str, visible: dict[str, str], where: str) -> str:
     if name in visible:
         return visible[name]
+    if name.startswith(COLUMN_PREFIX) and len(name) > len(COLUMN_PREFIX):
+        return name  # a data column (checked against the data when the model is built)
     names = sorted(visible)
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     raise ValueError(f"{where}: unknown node {show(name)}{suggest(name, names)}; known here: {shown}")
@@ -184,8 +188,8 @@ def expand_graph(items: list[dict]) -> list[Node]:
         if node.name not in used and node.name != output:
             raise ValueError(f"{node.where} ({node.name}): no node uses its output (the last node, {output}, "
                              "is the model's output); add it to a node's inputs or remove it")
-    if INPUT not in used:
-        raise ValueError(f"no node reads '{INPUT}', the model's input")
+    if INPUT not in used and not any(name.startswith(COLUMN_PREFIX) for name in used):
+        raise ValueError(f"no node reads '{INPUT}', the model's input (or a data column, columns.NAME)")
     return order
 
 
@@ -222,7 +226,7 @@ def _topological(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
             if i < len(node.inputs):
                 stack.append((node, i + 1))
                 dep = node.inputs[i]
-                if dep == INPUT or state.get(dep) == "done":
+                if dep == INPUT or dep.startswith(COLUMN_PREFIX) or state.get(dep) == "done":
                     continue
                 if state.get(dep) == "visiting":
                     cycle = path[path.index(dep):] + [dep]
@@ -270,11 +274,11 @@ class GraphModel(ModelSchema):
         output node computes in spec.output_dtype (float32 under mixed precision)."""
         import keras
 
-        from tftrain.models.keras_build import call_layer, image_input, kind_of, make_layer
+        from tftrain.models.keras_build import call_layer, kind_of, make_layer
 
         nodes = self.graph()
-        inputs, x = model_input(spec)
-        tensors = {INPUT: image_input(x, spec, [kind_of(n.entry) for n in nodes if INPUT in n.inputs])}
+        tensors = self._inputs(spec, nodes)
+        inputs = tensors.pop("")
         for node in nodes:
             where = f"model.nodes{node.where} ({node.name})"
             dtype = spec.output_dtype if node is nodes[-1] else None
@@ -282,6 +286,38 @@ class GraphModel(ModelSchema):
             tensors[node.name] = call_layer(layer, kind_of(node.entry), [tensors[n] for n in node.inputs], where,
                                             spec.dataset, spec.input_shape)
         return keras.Model(inputs, tensors[nodes[-1].name], name="graph")
+
+    def _inputs(self, spec: ModelSpec, nodes: list[Node]) -> dict:
+        """The tensors nodes may read by name: `input`, and a typed table's `columns.NAME`
+        (each column's own features); under "" the Keras input."""
+        from tftrain.errors import DataError
+        from tftrain.models.base import table_input
+        from tftrain.models.keras_build import image_input, kind_of
+
+        if spec.table is None:
+            inputs, x = model_input(spec)
+            columns = {}
+        else:
+            inputs, x, columns = table_input(spec)
+        tensors = {"": inputs, **{COLUMN_PREFIX + name: t for name, t in columns.items()}}
+        if x is not None:
+            tensors[INPUT] = image_input(x, spec, [kind_of(n.entry) for n in nodes if INPUT in n.inputs])
+        for node in nodes:
+            for name in node.inputs:
+                if name not in tensors and (name.startswith(COLUMN_PREFIX) or name == INPUT):
+                    known = ", ".join(COLUMN_PREFIX + c for c in columns) or "none: the data has no typed columns"
+                    raise DataError(f"model.nodes{node.where} ({node.name}).inputs: {name!r} is not an input of "
+                                    f"this data (data columns: {known})" + suggest(name, list(tensors)))
+        from tftrain.data.tables.preprocessing import is_sequence
+
+        read = {name for n in nodes for name in n.inputs}
+        sequences = [] if spec.table is None or spec.table.sequence_only() else [
+            COLUMN_PREFIX + c.name for c in spec.table.columns if is_sequence(c)]
+        unread = [name for name in sequences if name not in read]
+        if unread:
+            raise DataError(f"model.nodes: no node reads {unread[0]} (a token sequence, which is not part of "
+                            f"'{INPUT}'); add it to a node's inputs")
+        return tensors
 
     def check(self, spec: ModelSpec) -> None:
         """Build symbolically: a node that cannot take its inputs, or an output of the wrong

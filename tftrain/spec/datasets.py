@@ -245,8 +245,6 @@ class TfrecordOptions(_Options):
     def _label_and_inputs(self) -> "TfrecordOptions":
         names = list(self.features)
         if self.label not in self.features:
-            from tftrain.spec.base import suggest  #, deferred:, tftrain.schema, imports, this, module
-
             raise ValueError(f"label: '{self.label}' is not one of the features ({', '.join(names)})"
                              + suggest(self.label, names))
         if self.features[self.label].type == "bytes":

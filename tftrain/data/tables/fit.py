@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.pipeline.batches import split_for_training
-from tftrain.data.tables.preprocessing import TablePreprocessing, fit_table
+from tftrain.data.tables.preprocessing import TablePreprocessing, check_sequences, fit_table
 from tftrain.data.tables.typed import RAW_ROWS
 from tftrain.spec.schema import Config
 
@@ -20,4 +20,6 @@ def fitted_table(config: Config, data: LoadedData | StreamedData) -> TablePrepro
         from tftrain.data.text.folder import table_options
 
         options = table_options(options)
-    return fit_table(options, list(data.extra["features"]), train.x)
+    table = fit_table(options, list(data.extra["features"]), train.x)
+    check_sequences(table, config.model.type)
+    return table

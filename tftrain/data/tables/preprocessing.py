@@ -83,13 +83,24 @@ def fit_table(options: dict, names: list[str], x: np.ndarray) -> TablePreprocess
         column = options["columns"][name]
         fit = {"numeric": _numeric, "category": _category, "hashed": _hashed, "text": _text}[column["type"]]
         columns.append(fit(name, index, column, x[:, index], missing))
-    prep = TablePreprocessing(tuple(columns), tuple(options["crosses"]), missing)
-    if any(c.type == "text" and c.options["output_mode"] == "int" and c.options["embedding"] is None
-           for c in columns) and not prep.sequence_only():
-        raise DataError("data.options.columns: a text column with output_mode: int gives token sequences, which only "
-                        "a model of that one column can take; beside other columns give it embedding: N (averaged), "
-                        "or output_mode: multi_hot | count | tf_idf")
-    return prep
+    return TablePreprocessing(tuple(columns), tuple(options["crosses"]), missing)
+
+
+def check_sequences(prep: TablePreprocessing, model_type: str) -> None:
+    """Token sequences (a text column in int mode without an embedding) cannot join the other
+    columns' feature vector: a graph model takes them by name (`columns.NAME`), or it is the
+    only column; anything else is a one-line error."""
+    sequences = [c.name for c in prep.columns if is_sequence(c)]
+    if sequences and not prep.sequence_only() and model_type != "graph":
+        raise DataError(f"data.options.columns.{sequences[0]}: a text column with output_mode: int gives token "
+                        "sequences, which cannot join the other columns' features; give it embedding: N (averaged), "
+                        "or output_mode: multi_hot | count | tf_idf, or use a graph model whose node takes "
+                        f"columns.{sequences[0]}")
+
+
+def is_sequence(column: FittedColumn) -> bool:
+    """A text column in int mode without an embedding: its features are token ids (batch, tokens)."""
+    return column.type == "text" and column.options.get("output_mode") == "int" and column.options.get("embedding") is None
 
 
 def _numeric(name: str, index: int, column: dict, cells: np.ndarray, missing: tuple) -> FittedColumn:
@@ -161,27 +172,32 @@ def _layer_name(name: str, what: str) -> str:
 
 def encode(prep: TablePreprocessing, rows):
     """The Keras layers from raw rows ((batch, columns) strings) to the model's features."""
+    return encode_columns(prep, rows)[0]
+
+
+def encode_columns(prep: TablePreprocessing, rows) -> tuple:
+    """(the features every column but token sequences joins into, or the one column's sequence;
+    each column's own features by name, for a graph model's `columns.NAME` inputs)."""
     import keras
 
     from tftrain.data.tables.layers import ParsedNumber, RawColumn
 
-    if prep.sequence_only():
-        column = prep.columns[0]
-        cells = RawColumn(column.index, name=_layer_name(column.name, "cells"))(rows)
-        return _text_layer(column.options, "int", column.vocabulary, name=_layer_name(column.name, "tokens"))(cells)
-    parts, raw = [], {}
+    by_name, raw = {}, {}
     for c in prep.columns:
         if c.type == "numeric":
             parsed = ParsedNumber(c.index, c.mean, list(prep.missing), name=_layer_name(c.name, "parsed"))(rows)
-            parts.append(keras.layers.Normalization(mean=[c.mean, 0.0], variance=[c.variance, 1.0],
-                                                    name=_layer_name(c.name, "normalized"))(parsed))
+            by_name[c.name] = keras.layers.Normalization(mean=[c.mean, 0.0], variance=[c.variance, 1.0],
+                                                         name=_layer_name(c.name, "normalized"))(parsed)
             continue
         raw[c.name] = cells = RawColumn(c.index, name=_layer_name(c.name, "cells"))(rows)
-        parts.append(_encode_strings(c, cells))
+        by_name[c.name] = _encode_strings(c, cells)
+    parts = [by_name[c.name] for c in prep.columns if not is_sequence(c)]
     for i, cross in enumerate(prep.crosses):
         parts.append(keras.layers.HashedCrossing(cross["bins"], output_mode="one_hot", name=f"cross_{i}")(
             tuple(raw[name] for name in cross["columns"])))
-    return keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    if not parts:  # token sequences only
+        return (by_name[prep.columns[0].name] if len(prep.columns) == 1 else None), by_name
+    return (keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]), by_name
 
 
 def _encode_strings(c: FittedColumn, cells):
