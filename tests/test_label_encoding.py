@@ -105,3 +105,30 @@ def test_the_sparse_loss_points_at_the_categorical_one(cli, write_config, tmp_pa
         raw["data"] = {**_config(tmp_path).model_dump(mode="json")["data"], **patch["data"]}
     result = cli("validate", write_config(raw))
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_a_run_mixing_encoded_labels_resumes_bit_identical(tmp_path, loop):
+    """SIGTERM mid-epoch (a real signal, after step 5 of 8), resume: the same weights and history
+    as a run that never stopped; the one-hot encoding and the mixing are pure functions of the step."""
+    import os
+    import signal
+
+    from rich.console import Console
+
+    from tests.test_reliability import AtStep, assert_identical
+    from tftrain.config import validate
+    from tftrain.errors import TrainingInterrupted
+    from tftrain.training.session import resume_training, run_training
+
+    write_fashion_idx(tmp_path / "fashion", n_train=64, n_test=32)
+    raw = _config(tmp_path / "fashion").model_dump(mode="json")
+    raw.update(deterministic=True, training={**raw["training"], "loop": loop, "checkpoint": {"every_steps": 2}})
+    config, quiet = validate(raw), Console(stderr=True, quiet=True)
+    base = run_training(config, tmp_path / "base", console=quiet).path
+    with pytest.raises(TrainingInterrupted):
+        run_training(config, tmp_path / "stopped", console=quiet,
+                     callbacks=[AtStep(5, lambda: os.kill(os.getpid(), signal.SIGTERM))])
+    (stopped,) = (tmp_path / "stopped").iterdir()
+    resume_training(stopped, console=quiet)
+    assert_identical(stopped, base)

@@ -85,7 +85,7 @@ def test_both_loops_train_the_same_model(cli, write_config, tmp_path, images, mo
     assert any("moving_mean" in name for name in names)
     for a, b in zip(_weights(runs["fit"]), _weights(runs["custom"]), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    evaluated = cli("evaluate", runs["custom"], "--json")
+    evaluated = cli("evaluate", runs["custom"], "--checkpoint", "last", "--json")  # the final weights
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["metrics"]["loss"] == pytest.approx(custom[-1]["val_loss"], rel=1e-4)
 

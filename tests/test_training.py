@@ -107,7 +107,7 @@ def test_binary_classification_single_example_sgd_with_replacement(cli, tmp_path
 def test_evaluate_prints_table_writes_eval_json_and_picks_checkpoints(cli, tmp_path, tiny_mnist):
     run = _run(cli, CONFIGS / "mnist_dense.yaml", tmp_path / "runs",
                f"data.path={tiny_mnist}", "training.epochs=2", "training.loop=custom")
-    table = cli("evaluate", run)
+    table = cli("evaluate", run, "--checkpoint", "last")  # the default is best, where the run tracked a monitor
     assert table.exit_code == 0 and "accuracy" in table.stdout and "test (16 examples)" in table.stdout
     evaluation = json.loads((run / "eval.json").read_text())
     assert evaluation["split"] == "test" and evaluation["examples"] == 16

@@ -20,19 +20,28 @@ _INT, _NUMBER = {"type": "integer"}, {"type": "number"}
 _SHORT_FORM = {"type": ["null", "string", "number", "boolean", "array"]}
 
 
+# Parameter types with long name lists: one definition each, referred to by every parameter.
+_SHARED = ("activation", *COMPONENTS)
+
+
+def _shared_definitions() -> dict[str, Any]:
+    """`param.activation`, `param.initializer`, ...: the names each of these types accepts."""
+    found = {"param.activation": {"type": "string", "enum": sorted(catalog.ACTIVATIONS)}}
+    for name, table in COMPONENTS.items():
+        found[f"param.{name}"] = {"anyOf": [{"type": "string", "enum": sorted(table)}, {"type": "object"}]}
+    return found
+
+
 def parameter_schema(kind: str, ref: str) -> dict[str, Any]:
     """The schema of one parameter type of the catalog (tftrain.models.layers's docstring)."""
     nullable, base = kind.endswith("?"), kind.rstrip("?!")
-    components = {name: sorted(table) for name, table in COMPONENTS.items()}
     schemas: dict[str, dict[str, Any]] = {
         "int": _INT, "float": _NUMBER, "bool": {"type": "boolean"}, "str": {"type": "string"},
         "ints": {"anyOf": [_INT, {"type": "array", "items": {"anyOf": [_INT, {"type": "array", "items": _INT}]}}]},
         "floats": {"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER}]},
         "shape": {"type": "array", "items": {"type": ["integer", "null"]}},
-        "activation": {"type": "string", "enum": sorted(catalog.ACTIVATIONS)},
         "layer": {"$ref": ref + LAYER}, "data": {},
-        **{name: {"anyOf": [{"type": "string", "enum": names}, {"type": "object"}]}
-           for name, names in components.items()},
+        **{name: {"$ref": f"{ref}param.{name}"} for name in _SHARED},
     }
     schema = {"type": "string", "enum": base.split("|")} if "|" in base else schemas[base]
     return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
@@ -56,7 +65,8 @@ def _entry(names: dict[str, str], ref: str, description: str) -> dict[str, Any]:
 
 def definitions(ref: str) -> dict[str, Any]:
     """The definitions to add to the schema (`ref`: the prefix of a definition's $ref)."""
-    found: dict[str, Any] = {f"layer.{name}": _parameters(params, ref) for name, (_, params) in LAYERS.items()}
+    found: dict[str, Any] = {**_shared_definitions(),
+                             **{f"layer.{name}": _parameters(params, ref) for name, (_, params) in LAYERS.items()}}
     spellings = {name: f"layer.{name}" for name in LAYERS}
     spellings.update({alias: f"layer.{target}" for alias, target in LAYER_ALIASES.items()})
     spellings.update({class_name: f"layer.{name}" for name, (class_name, _) in LAYERS.items()})
