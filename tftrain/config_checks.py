@@ -23,10 +23,10 @@ TEST_PATH_OPTION = {"csv": "test_path", "image_folder": "test_path", "tfrecord":
 
 def problems(config: Config) -> list[str]:
     """Every cross-key problem of `config`, most important first (empty: none)."""
-    from tftrain.models.stages import unfreeze_problems
+    from tftrain.models.stages import unfreeze_problem
 
     return [p for p in (_logits_and_loss(config), _validation_split(config), *_monitors(config),
-                        *_recipes(config), *unfreeze_problems(config)) if p]
+                        *_recipes(config), unfreeze_problem(config)) if p]
 
 
 def logged_names(config: Config) -> list[str]:

@@ -25,28 +25,28 @@ class UnfreezeConfig(Strict):
     learning_rate: PositiveFloat | None = None  # null: the optimizer's rate goes on; fine-tuning usually wants ~10x less
 
 
-def unfreeze_problems(config: Config) -> list[str]:
+def unfreeze_problem(config: Config) -> str | None:
     """training.unfreeze against the rest of the config: a frozen backbone to unfreeze, an epoch
     the run reaches, a learning rate that no schedule also sets."""
     unfreeze, model = config.training.unfreeze, config.model
     if unfreeze is None:
-        return []
+        return None
     trainable = getattr(model, "trainable", None)
     if model.type not in ("application", "hub"):
-        return [f"training.unfreeze: model.type {model.type} has no pretrained backbone to unfreeze "
-                "(application and hub do)"]
+        return (f"training.unfreeze: model.type {model.type} has no pretrained backbone to unfreeze "
+                "(application and hub do)")
     if getattr(model, "lora", None) is not None:
-        return ["training.unfreeze: cannot be combined with model.lora, which keeps the backbone frozen "
-                "and trains adapters instead"]
+        return ("training.unfreeze: cannot be combined with model.lora, which keeps the backbone frozen "
+                "and trains adapters instead")
     if trainable is True:
-        return ["training.unfreeze: the backbone already trains from the start (model.trainable: true); set "
-                "model.trainable: false (or N, its last N layers) to train the head first"]
+        return ("training.unfreeze: the backbone already trains from the start (model.trainable: true); set "
+                "model.trainable: false (or N, its last N layers) to train the head first")
     if config.training.steps is not None:
-        return ["training.unfreeze: counts epochs; the run trains training.steps (use training.epochs)"]
+        return "training.unfreeze: counts epochs; the run trains training.steps (use training.epochs)"
     if unfreeze.epoch > config.training.epochs:
-        return [f"training.unfreeze.epoch: {unfreeze.epoch} is past the last epoch ({config.training.epochs}): "
-                "the backbone would never train"]
+        return (f"training.unfreeze.epoch: {unfreeze.epoch} is past the last epoch ({config.training.epochs}): "
+                "the backbone would never train")
     if unfreeze.learning_rate is not None and config.optimizer.scheduled:
-        return [f"training.unfreeze.learning_rate: {show(unfreeze.learning_rate)} cannot be combined with a "
-                f"learning-rate schedule ({config.optimizer.learning_rate.schedule}): both would set the rate"]
-    return []
+        return (f"training.unfreeze.learning_rate: {show(unfreeze.learning_rate)} cannot be combined with a "
+                f"learning-rate schedule ({config.optimizer.learning_rate.schedule}): both would set the rate")
+    return None
