@@ -135,7 +135,7 @@ def main() -> None:
         for name in ("tftrain lora", "script lora", "tftrain full", "script full"):
             done = subprocess.run([sys.executable, __file__, "--variant", name.replace(" ", "-"), "--epochs",
                                    str(args.epochs), "--preset", str(preset), "--data", str(data), "--work",
-                                   str(work / name.replace(" ", "-"))], env=env, capture_output=True, text=True)
+                                   str(work / name.replace(" ", "-"))], env=env, capture_output=True, text=True, check=False)
             if done.returncode:
                 sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
             rates[name] = json.loads(done.stdout.strip().splitlines()[-1])["examples_per_second"]

@@ -163,7 +163,7 @@ def test_validate_imports_no_tensorflow(tmp_path, write_config, bert, reviews):
     code = ("import sys; from tftrain.cli import main; rc = main(['validate', sys.argv[1]]); "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules and 'numpy' not in sys.modules; "
             "sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
 
@@ -275,3 +275,20 @@ def test_lora_run_killed_mid_epoch_resumes_bit_identical(tmp_path, bert, reviews
     config["training"] = {"loop": loop, "epochs": 3, "checkpoint": {"every_steps": 2}}  # 6 steps an epoch
     resumed, baseline = killed_and_resumed(tmp_path / loop, config, kill_at=9)
     assert_identical(resumed, baseline)
+
+
+def test_predict_takes_raw_strings(cli, write_config, tmp_path, bert, reviews):
+    run = run_dir(cli("run", write_config(text_config(bert, reviews)), "--runs-dir", tmp_path / "runs"))
+    (tmp_path / "reviews.txt").write_text("the movie good great\n\na film awful dull\n")
+    np.save(tmp_path / "more.npy", np.array(["plot fine bad"]))
+    result = cli("predict", run, tmp_path / "reviews.txt", tmp_path / "more.npy", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["predictions"]
+    assert [(Path(r["source"]).name, r["index"]) for r in rows] == [("reviews.txt", 0), ("reviews.txt", 1),
+                                                                     ("more.npy", 0)]
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    expected = model.predict(np.array(["the movie good great", "a film awful dull", "plot fine bad"]), verbose=0)
+    assert [r["class"] for r in rows] == expected.argmax(axis=1).tolist()
+    np.save(tmp_path / "numbers.npy", np.zeros((2, 3)))
+    refused = cli("predict", run, tmp_path / "numbers.npy")
+    assert refused.exit_code == 2 and "takes one string per example" in refused.output, refused.output

@@ -115,9 +115,9 @@ def test_a_run_mixing_encoded_labels_resumes_bit_identical(tmp_path, loop):
     import signal
 
     from rich.console import Console
+    from tftrain.config import validate
 
     from tests.test_reliability import AtStep, assert_identical
-    from tftrain.config import validate
     from tftrain.errors import TrainingInterrupted
     from tftrain.training.session import resume_training, run_training
 

@@ -43,17 +43,22 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
             files += images
         elif not path.is_file():
             raise DataError(f"{path}: no such input file")
-        elif path.suffix.lower() not in IMAGE_SUFFIXES | ARRAY_SUFFIXES:
-            raise DataError(f"{path}: unsupported input; expected .npy, .npz, .csv or an image "
-                            f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        elif path.suffix.lower() not in IMAGE_SUFFIXES | ARRAY_SUFFIXES | {".txt"}:
+            raise DataError(f"{path}: unsupported input; expected .npy, .npz, .csv, .txt (text models: one "
+                            f"example a line) or an image ({', '.join(sorted(IMAGE_SUFFIXES))})")
         else:
             files.append(path)
     return files
 
 
-def read_input(path: Path, input_shape: tuple[int, ...], label_column: str | None = None) -> np.ndarray:
-    """One file's examples as an array of shape (N, *input_shape)."""
+def read_input(path: Path, input_shape: tuple[int, ...], label_column: str | None = None,
+               text: bool = False) -> np.ndarray:
+    """One file's examples as an array of shape (N, *input_shape); `text`: a model that takes raw
+    strings (model.type hub, text_classifier) reads a string array from .npy/.npz, or one example
+    per line of a .txt file."""
     suffix = path.suffix.lower()
+    if text:
+        return _read_text(path)
     if suffix in IMAGE_SUFFIXES:
         return _read_image(path, input_shape)[None]
     if suffix == ".csv":
@@ -61,6 +66,21 @@ def read_input(path: Path, input_shape: tuple[int, ...], label_column: str | Non
     else:
         array = _read_array(path)
     return _as_examples(path, array, input_shape)
+
+
+def _read_text(path: Path) -> np.ndarray:
+    """Strings, one per example: the lines of a .txt file, or a 1-D string array (.npy, .npz)."""
+    if path.suffix.lower() == ".txt":
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: not a readable UTF-8 text file ({exc.__class__.__name__})") from None
+        return np.array([line for line in lines if line.strip()], dtype=str)
+    array = _read_array(path)
+    if array.dtype.kind not in "US" or array.ndim > 1:
+        raise DataError(f"{path}: the model takes one string per example; got an array of {array.dtype} "
+                        f"with shape {tuple(array.shape)}")
+    return array.reshape(-1).astype(str)
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -192,18 +212,19 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     config = run.config()
     files = expand_inputs(inputs)
     model, path = load_run_model(run, checkpoint)
-    input_shape = tuple(model.inputs[0].shape[1:])
+    text = config.model.takes_strings()  # raw strings in: the model's tokenizer is part of it
+    input_shape = () if text else tuple(model.inputs[0].shape[1:])
     label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
     trained_on = run.summary().get("data") if isinstance(run.summary().get("data"), dict) else {}
     arrays, sources, warnings = [], [], []
-    raw_rows = str(model.inputs[0].dtype) == "string"  # a typed table's model takes rows of text cells
+    raw_rows = not text and str(model.inputs[0].dtype) == "string"  # a typed table's model takes rows of text cells
     for file in files:
         if raw_rows:
             x = _raw_rows(file, config, list(trained_on.get("features") or []))
         else:
-            x = read_input(file, input_shape, label)
-            warnings += input_warnings(file, x, trained_on)
-        arrays.append(x if raw_rows else x.astype(np.float32))
+            x = read_input(file, input_shape, label, text)
+            warnings += [] if text else input_warnings(file, x, trained_on)
+        arrays.append(x if raw_rows or text else x.astype(np.float32))
         sources += [(str(file), i) for i in range(len(x))]
     x = np.concatenate(arrays)
     if raw_rows:  # Keras's array adapter takes no object arrays; a string tensor it does

@@ -10,7 +10,7 @@ from tftrain.spec.base import suggest
 def lora_layers(backbone) -> list:
     """The backbone's layers that take LoRA (Keras's Dense and EinsumDense), walked as
     keras-hub's own `Backbone.enable_lora` walks them."""
-    return [layer for layer in backbone._flatten_layers(include_self=False)  # noqa: SLF001 (keras-hub's walk)
+    return [layer for layer in backbone._flatten_layers(include_self=False)  # keras-hub's own walk
             if hasattr(layer, "enable_lora") and layer.weights]
 
 
@@ -58,5 +58,5 @@ def train_everything(model, keep_frozen: tuple = ()) -> None:
     """Every layer of `model`, nested ones included, trains (layers of the `keep_frozen` types
     excepted). Setting `model.trainable` is not enough: a Functional model does not pass it on to
     layers frozen one by one."""
-    for layer in model._flatten_layers(include_self=True):  # noqa: SLF001 (Keras's own walk)
+    for layer in model._flatten_layers(include_self=True):  # Keras's own walk
         layer.trainable = not isinstance(layer, keep_frozen)
