@@ -70,7 +70,9 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     macs = symbolic_macs(config.model, spec)
     step_macs = None if macs is None else macs * config.data.batch_size
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    threads = apply_cpu_threads(resolve_cpu_threads(training.cpu_threads, step_macs, has_gpu))
+    chosen = resolve_cpu_threads(training.cpu_threads, step_macs, has_gpu)
+    threads = apply_cpu_threads(chosen, one_op_at_a_time=chosen == 1 and training.cpu_threads == "auto"
+                                and distribution.kind == "none")
     # model.fit draws whole calls from the run's one stream of batches (tftrain.data.pipeline.batches),
     # so for `fit` a call must not cross an epoch's end; the custom loop cuts its last call.
     # Keras's fit runs several steps per call in a tf.cond, which fails under any strategy
