@@ -88,7 +88,7 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
                overrides: Sequence[str] | None = None, runs_dir: str | Path = "runs", name: str | None = None, *,
                resume: str | Path | None = None, workers: str | None = None, worker_index: int | None = None,
                console: Console | None = None, verbose: bool = False, callbacks: Sequence[Any] = (),
-               smoke: bool = False, keep: bool = False) -> RunDir | None:
+               smoke: bool = False, keep: bool = False, into: str | Path | None = None) -> RunDir | None:
     """Run a config as `tftrain run` does, and return its run directory.
 
     `config`: a YAML file (loaded, composed and validated, `overrides` being its `--set KEY=VALUE`
@@ -97,6 +97,8 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
     `training.epochs=N`, to train a run on). `workers`/`worker_index`: join a multi_worker cluster
     (`--workers`, `--worker-index`). `smoke`: every stage on a few batches (`keep`: its run
     directory stays in `runs_dir`). `callbacks`: Keras callbacks run beside tftrain's own.
+    `into`: train a new run in this directory, which a launcher made (and named) before its
+    workers started, instead of a new one under `runs_dir`.
 
     Returns None for a multi_worker worker other than the chief, or a smoke test not kept.
     Raises what `tftrain run` reports (`Outcome.of` maps it to a status and an exit code).
@@ -133,7 +135,8 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
         return smoke_run(cfg, runs_dir=Path(runs_dir), name=name, console=console, verbose=verbose, keep=keep)
     from tftrain.training.session import run_training
 
-    return run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, callbacks=callbacks)
+    return run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, callbacks=callbacks,
+                        into=Path(into) if into is not None else None)
 
 
 def _loaded(config: str | Path | Config | Mapping[str, Any], overrides: list[str]) -> tuple[Config, str]:
