@@ -8,19 +8,16 @@ driven by the variables `srun` sets.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
 import socket
 import uuid
 from pathlib import Path
 
-import keras
 import pytest
 import yaml
 
-from tests.kit import MID_EPOCH_KILLS, TINY, Child, assert_identical, child_env, summary, wait_for
+from tests.kit import MID_EPOCH_KILLS, TINY, Child, KillWorkerOnce, assert_identical, child_env, summary, wait_for
 
 MULTI_WORKER = {**TINY, "training": {**TINY["training"], "distribute": "multi_worker"}}
 RUN_TIMEOUT = 600  # a hang guard only: Ray and two TensorFlow workers on a loaded 2-core machine take minutes
@@ -207,30 +204,12 @@ def ray_env(tmp_path, monkeypatch):
     wait_for(lambda: not _ray_processes_left(marker), "every Ray process of the launch to end", timeout=120)
 
 
-class KillWorkerOnce(keras.callbacks.Callback):
-    """SIGKILL the process of worker `worker` right after training step `step`, once: the marker
-    file it writes first stops the restarted group's worker from doing it again. Pickled to
-    the Ray workers (tftrain's public hook for extra callbacks)."""
-
-    def __init__(self, step: int, worker: int, marker: str):
-        super().__init__()
-        self.step, self.worker, self.marker, self.epoch = step, worker, marker, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-        if index == self.worker and self.epoch * self.params["steps"] + batch + 1 == self.step \
-                and not os.path.exists(self.marker):
-            Path(self.marker).write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _launched_run(result, runs_dir: Path) -> Path:
+    """The one run directory the launch made, which it printed (on a line of its own, among the
+    lines Ray relays from the workers)."""
     assert result.exit_code == 0, result.output[-5000:]
-    run = Path(result.output.strip().splitlines()[-1])
-    assert run.parent == runs_dir.absolute() and [p.name for p in runs_dir.iterdir()] == [run.name]
+    [run] = runs_dir.iterdir()
+    assert str(run.absolute()) in result.output.splitlines()
     return run
 
 

@@ -127,7 +127,8 @@ def ray_session(ray: Any, request: Launch, console: Console) -> Iterator[None]:
         cpus = math.ceil(request.workers * request.cpus_per_worker)
         gpus = math.ceil(request.workers * request.gpus_per_worker)
         say(console, f"ray: starting a local Ray instance ({cpus} CPUs" + (f", {gpus} GPUs)" if gpus else ")"))
-        ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=True)
+        # address="local": a new instance even where RAY_ADDRESS names a cluster (--address is for that)
+        ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=True)
     try:
         yield
     finally:
@@ -136,6 +137,7 @@ def ray_session(ray: Any, request: Launch, console: Console) -> Iterator[None]:
 
 def _fit(request: Launch, job: dict[str, Any]):
     """Ray Train's fit over the job; the chief's Outcome."""
+    from ray.exceptions import RayError
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
     from ray.train.v2.api.exceptions import TrainingFailedError
@@ -154,7 +156,7 @@ def _fit(request: Launch, job: dict[str, Any]):
                              failure_config=FailureConfig(max_failures=request.max_failures)))
     try:
         result = trainer.fit()
-    except TrainingFailedError as exc:
+    except (TrainingFailedError, RayError) as exc:  # RayError: Ray Train's controller itself did not start
         raise LaunchFailed(f"ray: the workers failed ({request.max_failures} restarts allowed, --max-failures): "
                            f"{_first_failure(exc)}") from None
     finally:
