@@ -101,6 +101,21 @@ def test_ray_missing_is_one_line(cli, tmp_path, monkeypatch):
     assert result.output.strip() == "error: --launcher ray: Ray is not installed; pip install 'tftrain[ray]'"
 
 
+@pytest.mark.parametrize("launcher", [["--launcher", "ray", "--workers", "2"], ["--launcher", "slurm"]])
+def test_launch_refuses_to_resume_a_completed_run(launcher, cli, tmp_path):
+    from tftrain.runs import CONFIG, RunDir, RunSummary
+
+    run = RunDir.create(tmp_path / "runs", "tiny")
+    run.write_text(CONFIG, _config(tmp_path).read_text())
+    RunSummary(run).started(seed=7)
+    RunSummary(run).completed({})
+    before = {p: p.read_bytes() for p in run.path.iterdir()}
+    result = cli("run", "--resume", run.path, *launcher)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"error: {run.path}: the run has completed; there is nothing to resume"
+    assert {p: p.read_bytes() for p in run.path.iterdir()} == before
+
+
 def test_launcher_block_counts_restarts_of_one_launch(tmp_path):
     """summary.json's launcher block: the first group of a launch is restart 0, each later group
     one more; a run's start keeps it; another launch counts from 0 again."""

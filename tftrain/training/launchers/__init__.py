@@ -119,6 +119,8 @@ def launched_config(config: str | Path | None, overrides: list[str], resume: str
             raise UserError("--set: not with --launcher and --resume (the run continues as its config.yaml says; "
                             "to train it on to more epochs: tftrain run --resume RUN --set training.epochs=N)")
         run = RunDir.open(resume)
+        if run.summary().get("status") in ("completed", "pruned"):
+            raise UserError(f"{run.path}: the run has {run.summary()['status']}; there is nothing to resume")
         return run.config(), run
     if config is None:
         raise UserError("missing CONFIG: tftrain run CONFIG --launcher ... (or --resume RUN_DIR)")
