@@ -269,3 +269,20 @@ def test_two_slurm_tasks_on_127_0_0_1_train_what_two_workers_started_by_hand_tra
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run.name]
     assert summary(run)["distribute"]["workers"] == 2
     assert_identical(run, by_hand)
+
+
+@pytest.mark.slow
+def test_ray_launch_whose_restarts_are_used_up_fails_in_one_line_and_keeps_the_run(cli, tmp_path, ray_env):
+    """--max-failures 0 and a worker SIGKILLed after step 6: the launch ends with exit 1 and one
+    line saying how to resume the run, which keeps its checkpoints."""
+    marker = tmp_path / "killed"
+    result = cli("run", _config(tmp_path), "--runs-dir", tmp_path / "runs", "--launcher", "ray", "--workers", "2",
+                 callbacks=[KillWorkerOnce(6, 1, str(marker))])
+    assert result.exit_code == 1, result.output[-5000:]
+    [run] = (tmp_path / "runs").iterdir()
+    [line] = [x for x in result.output.splitlines() if x.startswith("error: ")]
+    assert line.startswith("error: ray: the workers failed (0 restarts allowed, --max-failures): ")
+    assert line.endswith(f"; its newest checkpoint resumes the run: tftrain run --resume {run.absolute()} "
+                         "--launcher ray --workers 2")
+    assert marker.exists() and summary(run)["launcher"]["restarts"] == 0
+    assert (run / "checkpoints" / "state").is_dir()
