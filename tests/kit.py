@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,27 @@ class AtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch * self.params["steps"] + batch + 1 == self.step:
             self.act()
+
+
+class KillWorkerOnce(keras.callbacks.Callback):
+    """SIGKILL the process of worker `worker` right after training step `step`, once: the marker
+    file it writes first stops the restarted group's worker from doing it again. Pickled to
+    the workers of a launch (tftrain's public hook for extra callbacks), so it lives here, in a
+    module they can import."""
+
+    def __init__(self, step: int, worker: int, marker: str):
+        super().__init__()
+        self.step, self.worker, self.marker, self.epoch = step, worker, marker, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+        if index == self.worker and self.epoch * self.params["steps"] + batch + 1 == self.step \
+                and not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def summary(run: Path) -> dict:

@@ -223,10 +223,27 @@ def run(
         "--set training.epochs=N, train a finished run on to N epochs.", metavar="RUN_DIR")] = None,
     workers: Annotated[Optional[str], typer.Option(
         "--workers", metavar="HOST:PORT,...",
-        help="multi_worker: every worker's address, the same list on every machine.")] = None,
+        help="multi_worker: every worker's address, the same list on every machine (with --launcher ray: "
+             "how many workers).")] = None,
     worker_index: Annotated[Optional[int], typer.Option(
         "--worker-index", help="multi_worker: this worker's position in --workers (0 is the chief).")] = None,
     plugin: PluginOpt = [],  # noqa: B006
+    launcher: Annotated[Optional[str], typer.Option(
+        "--launcher", metavar="ray|slurm",
+        help="Start the multi_worker workers for you: ray (--workers N on a Ray cluster, restarted and resumed "
+             "when one dies) or slurm (one worker per srun task).")] = None,
+    address: Annotated[Optional[str], typer.Option(
+        "--address", metavar="HOST:PORT",
+        help="--launcher ray: join this Ray cluster (default: start a local one).")] = None,
+    max_failures: Annotated[Optional[int], typer.Option(
+        "--max-failures", help="--launcher ray: restarts of the worker group allowed (-1: no limit) [default: 0].",
+        show_default=False)] = None,
+    cpus_per_worker: Annotated[Optional[float], typer.Option(
+        "--cpus-per-worker", help="--launcher ray: CPUs Ray reserves per worker [default: 1].",
+        show_default=False)] = None,
+    gpus_per_worker: Annotated[Optional[float], typer.Option(
+        "--gpus-per-worker", help="--launcher ray: GPUs Ray reserves per worker [default: 0].",
+        show_default=False)] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Train a model from CONFIG (or continue one with --resume RUN_DIR); prints the run directory.
@@ -240,6 +257,19 @@ def run(
         raise UserError("--quiet and --verbose: choose one")
     if keep and not smoke:
         raise UserError("--keep: only with --smoke (a run always keeps its run directory)")
+    from tftrain.training.launchers import check_launch, launch
+
+    request = check_launch(launcher, workers, worker_index, address, max_failures, cpus_per_worker, gpus_per_worker)
+    if request is not None:
+        if smoke:
+            raise UserError(f"--smoke: runs on this machine alone, so not with --launcher {launcher}")
+        if plugin:
+            raise UserError(f"--plugin: the workers --launcher {launcher} starts import the modules the config "
+                            "names; list them under plugins: in the config")
+        run = launch(request, config, set_, runs_dir, name, resume, _console(quiet), verbose, _extra_callbacks(ctx))
+        if run is not None:  # None: a SLURM task other than the chief
+            print(run.path)
+        return
     result = run_config(config, set_, runs_dir, name, resume=resume, workers=workers, worker_index=worker_index,
                         console=_console(quiet), verbose=verbose, callbacks=_extra_callbacks(ctx), smoke=smoke,
                         keep=keep, plugins=plugin)

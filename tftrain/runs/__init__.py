@@ -345,9 +345,21 @@ class RunSummary:
         return self._write({**self.run.summary(), **fields})
 
     def started(self, **facts: Any) -> dict[str, Any]:
-        """A new run: what it is (name, seed, data, model size, settings, versions)."""
+        """A new run: what it is (name, seed, data, model size, settings, versions). What its
+        launcher recorded before training started (`launched`) is kept."""
+        launch = {k: v for k, v in self.run.summary().items() if k == "launcher"}
         return self._write({"status": "running", "name": self.run.path.name, "started": time.time(),
-                            **facts, "pid": os.getpid()})
+                            **facts, **launch, "pid": os.getpid()})
+
+    def launched(self, launcher: str, launch_id: str, workers: list[str], **facts: Any) -> dict[str, Any]:
+        """The launcher (ray, slurm) started a group of `workers` (host:port each, rank order) on
+        this run: the first group of launch `launch_id`, or a restart of it (counted in
+        `restarts`); a new launch (say, `--resume` under another launcher) counts from 0."""
+        summary = self.run.summary()
+        before = summary.get("launcher") if isinstance(summary.get("launcher"), dict) else {}
+        restarts = before.get("restarts", -1) + 1 if before.get("launch_id") == launch_id else 0
+        return self._write({**summary, "launcher": {"name": launcher, "launch_id": launch_id, "restarts": restarts,
+                                                    "workers": workers, **facts, "time": time.time()}})
 
     def resumed(self, at: dict[str, int], **facts: Any) -> dict[str, Any]:
         """Another session of the run, from position `at` (epoch, step_in_epoch, step)."""

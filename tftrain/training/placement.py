@@ -40,14 +40,16 @@ from tftrain.training.distribute import (
 
 @dataclass(frozen=True)
 class Placement:
-    """A new run under `runs_dir` (named `name`, or the config's name), or the resume of `resumed`
-    (trained on to `extends_to` epochs, when given: its config.yaml then says so)."""
+    """A new run under `runs_dir` (named `name`, or the config's name) or in `into` (a directory a
+    launcher made before its workers started), or the resume of `resumed` (trained on to
+    `extends_to` epochs, when given: its config.yaml then says so)."""
 
     distribution: Distribution
     runs_dir: Path | None = None
     name: str | None = None
     resumed: RunDir | None = None
     extends_to: int | None = None
+    into: Path | None = None
 
     @property
     def is_chief(self) -> bool:
@@ -89,7 +91,7 @@ class Placement:
                     self.resumed.write_text(CONFIG, config.to_yaml())  # the run now trains this long
                 yield self.resumed
         else:
-            run = RunDir.create(self.runs_dir, self.name or config.name)
+            run = RunDir(self.into) if self.into is not None else RunDir.create(self.runs_dir, self.name or config.name)
             with run.lock():
                 run.write_text(CONFIG, config.to_yaml())
                 yield run

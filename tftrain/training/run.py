@@ -88,7 +88,8 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
                overrides: Sequence[str] | None = None, runs_dir: str | Path = "runs", name: str | None = None, *,
                resume: str | Path | None = None, workers: str | None = None, worker_index: int | None = None,
                console: Console | None = None, verbose: bool = False, callbacks: Sequence[Any] = (),
-               smoke: bool = False, keep: bool = False, plugins: Sequence[str] = ()) -> RunDir | None:
+               smoke: bool = False, keep: bool = False, plugins: Sequence[str] = (),
+               into: str | Path | None = None) -> RunDir | None:
     """Run a config as `tftrain run` does, and return its run directory.
 
     `config`: a YAML file (loaded, composed and validated, `overrides` being its `--set KEY=VALUE`
@@ -99,6 +100,8 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
     directory stays in `runs_dir`). `callbacks`: Keras callbacks run beside tftrain's own.
     `plugins`: modules of the user's to import (`--plugin`); a resumed run needs the ones its
     config names, given here (a run directory never makes tftrain import anything itself).
+    `into`: train a new run in this directory, which a launcher made (and named) before its
+    workers started, instead of a new one under `runs_dir`.
 
     Returns None for a multi_worker worker other than the chief, or a smoke test not kept.
     Raises what `tftrain run` reports (`Outcome.of` maps it to a status and an exit code).
@@ -136,7 +139,8 @@ def run_config(config: str | Path | Config | Mapping[str, Any] | None = None,
         return smoke_run(cfg, runs_dir=Path(runs_dir), name=name, console=console, verbose=verbose, keep=keep)
     from tftrain.training.session import run_training
 
-    return run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, callbacks=callbacks)
+    return run_training(cfg, runs_dir=runs_dir, name=name, console=console, verbose=verbose, callbacks=callbacks,
+                        into=Path(into) if into is not None else None)
 
 
 def _loaded(config: str | Path | Config | Mapping[str, Any], overrides: list[str],

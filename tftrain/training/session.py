@@ -77,8 +77,9 @@ class SessionOptions:
 def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None = None,
                  console: Console | None = None, verbose: bool = False,
                  distribution: Distribution | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
-                 shuffle_callbacks: int | None = None) -> RunDir | None:
-    """Train `config` into a new run directory under `runs_dir` and return it.
+                 shuffle_callbacks: int | None = None, into: Path | None = None) -> RunDir | None:
+    """Train `config` into a new run directory under `runs_dir` (or into `into`, an empty one a
+    launcher made) and return it.
 
     In a multi_worker run only the chief (worker 0) writes and returns the run directory; the
     other workers return None. `distribution`: the one `create_distribution(config.training)`
@@ -89,7 +90,7 @@ def run_training(config: Config, runs_dir: str | Path = "runs", name: str | None
         distribution = create_distribution(config.training)  # first: strategies set TensorFlow up at start-up
     check_distribution(config, distribution)
     options = SessionOptions(console or Console(stderr=True), verbose, callbacks, shuffle_callbacks)
-    return _train(Placement(distribution, runs_dir=Path(runs_dir), name=name), config, options)
+    return _train(Placement(distribution, runs_dir=Path(runs_dir), name=name, into=into), config, options)
 
 
 def resume_training(run_dir: str | Path, console: Console | None = None, verbose: bool = False,
