@@ -257,24 +257,32 @@ def run(
         raise UserError("--quiet and --verbose: choose one")
     if keep and not smoke:
         raise UserError("--keep: only with --smoke (a run always keeps its run directory)")
-    from tftrain.training.launchers import check_launch, launch
+    from tftrain.training.launchers import check_launch
 
     request = check_launch(launcher, workers, worker_index, address, max_failures, cpus_per_worker, gpus_per_worker)
     if request is not None:
-        if smoke:
-            raise UserError(f"--smoke: runs on this machine alone, so not with --launcher {launcher}")
-        if plugin:
-            raise UserError(f"--plugin: the workers --launcher {launcher} starts import the modules the config "
-                            "names; list them under plugins: in the config")
-        run = launch(request, config, set_, runs_dir, name, resume, _console(quiet), verbose, _extra_callbacks(ctx))
-        if run is not None:  # None: a SLURM task other than the chief
-            print(run.path)
-        return
+        return _launch(request, launcher, smoke, plugin, config, set_, runs_dir, name, resume, quiet, verbose, ctx)
     result = run_config(config, set_, runs_dir, name, resume=resume, workers=workers, worker_index=worker_index,
                         console=_console(quiet), verbose=verbose, callbacks=_extra_callbacks(ctx), smoke=smoke,
                         keep=keep, plugins=plugin)
     if result is not None:  # None: a multi_worker worker other than the chief, or a smoke test not kept
         print(result.path)
+
+
+def _launch(request, launcher: str, smoke: bool, plugin: list[str], config, set_, runs_dir, name, resume, quiet: bool,
+            verbose: bool, ctx: typer.Context) -> None:
+    """`run --launcher ray|slurm`: the launcher starts the workers (tftrain.training.launchers)."""
+    from tftrain.errors import UserError
+    from tftrain.training.launchers import launch
+
+    if smoke:
+        raise UserError(f"--smoke: runs on this machine alone, so not with --launcher {launcher}")
+    if plugin:
+        raise UserError(f"--plugin: the workers --launcher {launcher} starts import the modules the config "
+                        "names; list them under plugins: in the config")
+    run = launch(request, config, set_, runs_dir, name, resume, _console(quiet), verbose, _extra_callbacks(ctx))
+    if run is not None:  # None: a SLURM task other than the chief
+        print(run.path)
 
 
 def _start(console: Console, doing: str, verbose: bool) -> None:
