@@ -253,10 +253,9 @@ def run(
     from tftrain.errors import UserError
     from tftrain.training.run import run_config
 
-    if quiet and verbose:
-        raise UserError("--quiet and --verbose: choose one")
-    if keep and not smoke:
-        raise UserError("--keep: only with --smoke (a run always keeps its run directory)")
+    if (quiet and verbose) or (keep and not smoke):
+        raise UserError("--quiet and --verbose: choose one" if quiet and verbose else
+                        "--keep: only with --smoke (a run always keeps its run directory)")
     from tftrain.training.launchers import check_launch
 
     request = check_launch(launcher, workers, worker_index, address, max_failures, cpus_per_worker, gpus_per_worker)
