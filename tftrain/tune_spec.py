@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,8 +337,15 @@ def load_spec(path: str | Path) -> TuneSpec:
     """Read and validate a --space file."""
     from tftrain.config import parse_yaml
 
+    from tftrain.config import MAX_CONFIG_BYTES
+
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would be read forever, /dev/zero without end
+            raise ConfigError(f"{path}: cannot read the space file (not a regular file)")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {info.st_size} bytes; a space file is at most {MAX_CONFIG_BYTES}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such space file") from None
