@@ -201,6 +201,12 @@ def _(root):
             "--runs-dir", root / "runs"]
 
 
+@case("a FIFO as the tune --space file", "space.yaml: cannot read the space file (not a regular file)")
+def _(root):
+    os.mkfifo(root / "space.yaml")
+    return ["tune", write(root / "config.yaml", LINEAR), "--space", root / "space.yaml", "--runs-dir", root / "runs"]
+
+
 @case("a CSV header of 200,000 columns", "the header has 200,000 columns; a table has at most 16,384")
 def _(root):
     write(root / "wide.csv", ",".join(f"c{i}" for i in range(200_000)) + "\n" + ",".join("1" * 200_000) + "\n")
@@ -503,6 +509,10 @@ def test_predict_inputs_that_used_to_raise_are_one_line(cli, tiny_runs, tmp_path
     for name, message in cases.items():
         line = one_error_line(cli("predict", run, tmp_path / name))
         assert f"{name}: " in line and message in line, line
+    png(tmp_path / "images" / "a.png")
+    os.mkfifo(tmp_path / "images" / "b.png")  # opening it would wait for a writer forever
+    line = one_error_line(cli("predict", tiny_runs["fashion"], tmp_path / "images"))
+    assert "b.png: is a FIFO (named pipe), not a regular file; expected image files" in line
 
 
 def test_plot_of_a_history_without_metrics_is_one_line(cli, tiny_runs, tmp_path):

@@ -26,6 +26,7 @@ from tftrain.data.safe_arrays import load_npy, load_npz, npz_names
 from tftrain.errors import DataError, UserError
 from tftrain.runs import RunDir, atomic_write, check_output
 from tftrain.runs.model import as_probabilities, load_run_model
+from tftrain.safe_files import describe, is_regular
 from tftrain.spec.checks import RunFacts
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -38,6 +39,9 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
     for path in map(Path, paths):
         if path.is_dir():
             images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            other = next((p for p in images if not is_regular(p)), None)
+            if other is not None:  # a FIFO named like an image would block the reader forever
+                raise DataError(f"{other}: {describe(other)}; expected image files")
             if not images:
                 raise DataError(f"{path}: a folder with no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
             files += images

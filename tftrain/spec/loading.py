@@ -22,11 +22,8 @@ from tftrain.spec import checks
 from tftrain.spec.base import building_validators, kind_of
 from tftrain.spec.compose import Composed, Source, compose, key_path, set_at
 from tftrain.spec.messages import _model_in, format_validation_error
-from tftrain.spec.safe_yaml import parse_yaml
+from tftrain.spec.safe_yaml import MAX_CONFIG_BYTES, parse_yaml
 from tftrain.spec.schema import Config, _Named
-
-# A config file is kilobytes; reading megabytes would only be slow on the way to an error.
-MAX_CONFIG_BYTES = 1_000_000
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), import_plugins: bool = True,

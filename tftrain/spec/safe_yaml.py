@@ -13,6 +13,8 @@ import yaml
 from tftrain.errors import ConfigError
 from tftrain.spec.base import show
 
+# A config (or space) file is kilobytes; reading megabytes would only be slow on the way to an error.
+MAX_CONFIG_BYTES = 1_000_000
 # A YAML file needs a handful of aliases at most; thousands are an alias ("billion laughs") bomb.
 MAX_YAML_ALIASES = 100
 # A config has tens of values; counted with aliases expanded, the classic bomb (9 levels of 9-10

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from pydantic import (
 from tftrain.errors import ConfigError
 from tftrain.spec.base import Strict, kind_of, show, suggest, unknown
 from tftrain.spec.messages import format_validation_error
-from tftrain.spec.safe_yaml import parse_yaml
+from tftrain.spec.safe_yaml import MAX_CONFIG_BYTES, parse_yaml
 
 KINDS = ("uniform", "loguniform", "int", "choice")
 MAX_CHOICES = 1_000  # values of one choice list
@@ -334,6 +335,11 @@ def load_spec(path: str | Path) -> TuneSpec:
     """Read and validate a --space file."""
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would be read forever, /dev/zero without end
+            raise ConfigError(f"{path}: cannot read the space file (not a regular file)")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {info.st_size} bytes; a space file is at most {MAX_CONFIG_BYTES}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such space file") from None
