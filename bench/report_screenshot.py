@@ -5,7 +5,7 @@ the layer table and the curves (legends under the panels, the learning rate) fit
     python bench/report_screenshot.py RUN_DIR [RUN_DIR...] [--output report.png] [--width 1280]
 
 Needs a Chromium (`apt install chromium`); not part of the test suite, which reads the page's
-HTML instead (tests/test_report.py, tests/test_report_overview.py).
+HTML instead (tests/commands/test_report.py, tests/commands/test_report_overview.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each loader turns a `DataConfig` into NumPy arrays (`LoadedData`) or, for data larger than
 `data.in_memory_max_mb`, a description of the files to stream (`StreamedData`);
 tftrain.data.pipeline.batches turns either into tf.data pipelines. The names users may write live in
-tftrain.spec.datasets (no NumPy import, for `tftrain validate`); tests/test_catalog.py checks both
+tftrain.spec.datasets (no NumPy import, for `tftrain validate`); tests/config/test_catalog.py checks both
 lists agree.
 """
 

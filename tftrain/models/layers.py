@@ -3,7 +3,7 @@ constructor parameters each one takes and the type each parameter expects.
 
 Plain dicts only (no TensorFlow, Keras or NumPy): `tftrain validate` reads them to check a
 200-layer config in milliseconds, and the builders turn entries into Keras's own serialized form
-(`{"class_name": ..., "config": ...}`) for `keras.layers.deserialize`. `tests/test_layer_catalog.py`
+(`{"class_name": ..., "config": ...}`) for `keras.layers.deserialize`. `tests/config/test_layer_catalog.py`
 keeps every entry equal to the real Keras signatures (names, required parameters, defaults that
 fit the declared types) and checks that every built-in layer is either here or refused with a
 reason.

@@ -1,6 +1,6 @@
 """The config layer: everything `tftrain validate` runs, without TensorFlow, at the bottom of the
 house. It imports nothing of tftrain but `errors` and the model types' schema classes
-(tftrain.models); tests/test_architecture.py holds that.
+(tftrain.models); tests/resume/test_architecture.py holds that.
 
 Separation of concerns (who owns which fact; the check of a key lives beside its definition
 unless it reads several keys, then it is a named check in `checks`):
@@ -12,7 +12,7 @@ unless it reads several keys, then it is a named check in `checks`):
 | schema      | `Config` and its data/loss/optimizer/metrics/tracking blocks                       |
 | training    | the `training:` block (loop, length, recipes, speed, distribution)                 |
 | catalog     | Keras names and parameters: losses (and the task each trains), metrics,            |
-|             | optimizers, activations, augmentations; kept equal to Keras by tests/test_catalog  |
+|             | optimizers, activations, augmentations; kept equal to Keras by tests/config/test_catalog  |
 | schedules   | learning-rate schedules and their arguments                                        |
 | datasets    | one entry per dataset name: its options class, where its test split comes from,    |
 |             | what kind of data it holds                                                          |

@@ -2,7 +2,7 @@
 
 This module imports nothing heavy, so `tftrain validate` can check names and parameters without
 TensorFlow. Each entry maps the user-facing name to the Keras class name that
-`tftrain.components` hands to Keras's own deserializer; `tests/test_catalog.py` checks every
+`tftrain.components` hands to Keras's own deserializer; `tests/config/test_catalog.py` checks every
 entry against the real Keras signatures so the two cannot drift apart.
 
 New tables stay plain data (dicts and frozensets of strings), checked by lookup, so their size
@@ -100,7 +100,7 @@ _UNIT_OPEN = Param("number", 0, 1, high_open=True)  # a decay rate: [0, 1)
 _POSITIVE = Param("number", 0, low_open=True)
 
 # Every constructor argument the tables below allow, by name (Keras uses each name with one
-# meaning across its optimizers, losses and metrics). tests/test_catalog.py checks that every
+# meaning across its optimizers, losses and metrics). tests/config/test_catalog.py checks that every
 # allowed argument has a rule here and that Keras's own default passes it.
 PARAMETERS: dict[str, Param] = {
     # optimizers
@@ -311,7 +311,7 @@ METRIC_ALIASES = {
 }
 
 # Every keras.activations function that takes only its input (`threshold` needs two more
-# arguments, so it is not one); tests/test_layer_catalog.py checks the list against Keras.
+# arguments, so it is not one); tests/config/test_layer_catalog.py checks the list against Keras.
 ACTIVATIONS = frozenset({
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish", "tanh",
     "sigmoid", "hard_sigmoid", "softmax", "log_softmax", "softplus", "softsign", "linear",

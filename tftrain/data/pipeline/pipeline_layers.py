@@ -8,7 +8,7 @@ general projective-transform op, which maps and interpolates every pixel's coord
 translation's coordinates are one row and one column per image. In the model (`augmentation_on:
 model`) the layers are Keras's own, so a saved model holds only Keras's classes.
 
-tests/test_recipes.py compares each with Keras's layer on the same draws, in every mode.
+tests/training/test_recipes.py compares each with Keras's layer on the same draws, in every mode.
 """
 
 from __future__ import annotations

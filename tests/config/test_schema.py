@@ -12,8 +12,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from tests.config.test_config import BAD_CONFIGS
 from tests.conftest import CONFIGS
-from tests.test_config import BAD_CONFIGS
 from tftrain.commands.schema import config_schema, field_comments
 from tftrain.models import MODEL_TYPES, TAGS
 from tftrain.spec import catalog

@@ -27,7 +27,7 @@ from tftrain.spec.datasets import DATASETS
 from tftrain.spec.schema import DataConfig
 
 PER_BATCH = 4  # examples per CIFAR batch: 20 train, 4 test
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+from tests.conftest import CONFIGS  # noqa: E402
 
 
 def load(dataset: str, path=None, **options):

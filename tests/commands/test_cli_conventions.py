@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import REPO  # noqa: E402
 from tftrain.cli import app
 from tftrain.commands.init import TEMPLATES
 from tftrain.spec.datasets import DATASETS
 from tftrain.spec.loading import load_config
 
-REPO = Path(__file__).resolve().parent.parent
 COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands)
 
 

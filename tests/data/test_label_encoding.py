@@ -59,7 +59,7 @@ def test_integer_labels_are_one_hot_in_every_batch_the_model_sees(tmp_path):
 
 
 def test_streamed_image_folder_labels_are_one_hot_too(tmp_path):
-    from tests.test_datasets import write_image_folder
+    from tests.data.test_datasets import write_image_folder
     from tftrain.data import load_data
     from tftrain.data.pipeline.batches import build_pipelines
     from tftrain.spec.loading import validate
@@ -117,7 +117,7 @@ def test_a_run_mixing_encoded_labels_resumes_bit_identical(tmp_path, loop):
     from rich.console import Console
     from tftrain.config import validate
 
-    from tests.test_reliability import AtStep, assert_identical
+    from tests.resume.test_resume import AtStep, assert_identical
     from tftrain.errors import TrainingInterrupted
     from tftrain.training.session import resume_training, run_training
 

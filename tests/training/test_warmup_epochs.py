@@ -10,7 +10,7 @@ import csv
 import keras
 import pytest
 
-from tests.test_recipes import BASE, _merge, _quiet
+from tests.training.test_recipes import BASE, _merge, _quiet
 
 EXPONENTIAL = {"schedule": "exponential_decay", "initial_learning_rate": 0.02, "decay_rate": 0.1,
                "warmup_learning_rate": 0.001}

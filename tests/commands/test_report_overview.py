@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.test_report import _page
+from tests.commands.test_report import _page
 
 
 @pytest.fixture

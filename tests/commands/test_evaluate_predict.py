@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import write_fashion_idx
-from tests.test_label_encoding import FASHION_NAMES
+from tests.data.test_label_encoding import FASHION_NAMES
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.test_hub import killed_and_resumed, run_dir, text_config, write_bert_preset, write_reviews
+from tests.models.test_hub import killed_and_resumed, run_dir, text_config, write_bert_preset, write_reviews
 
 pytest.importorskip("keras_hub")
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.kit import Child, InProcess, assert_identical, child_env, summary
-from tests.test_recipes import BASE, KILL_AT, _merge
+from tests.training.test_recipes import BASE, KILL_AT, _merge
 from tftrain.training.performance import BF16_MIN_STEP_MACS, bf16_hardware, resolve_precision
 
 CIFAR_STEP = 4_548_608 * 64  # the CIFAR CNN's forward multiply-adds at batch 64

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO  # noqa: E402
 from tftrain.training.callbacks.throughput import ThroughputMeter
 from tftrain.training.performance import precision_note, resolve_steps_per_execution
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_help_validate_and_show_import_no_tensorflow():

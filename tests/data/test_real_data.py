@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CONFIGS  # noqa: E402
 from tftrain.data.images import fashion_mnist, idx
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SYSTEM_DIR = fashion_mnist.SYSTEM_DIR
 
 requires_fashion_mnist = pytest.mark.skipif(

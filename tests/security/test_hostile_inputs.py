@@ -433,7 +433,7 @@ def _(root):
 
 
 def test_record_framing_counts_what_tensorflow_reads_and_refuses_damaged_lengths(tmp_path):
-    from tests.test_streaming import write_records
+    from tests.data.test_streaming import write_records
     from tftrain.data.records.framing import check_framing
     from tftrain.errors import DataError
 
@@ -600,7 +600,7 @@ def test_file_names_and_config_values_are_shown_escaped(cli, tmp_path):
 @case("tfrecord labels implying 10^12 classes name the option", "data.options.num_classes: ",
       "so a model would need 1,000,000,000,001 outputs (at most 100,000)")
 def _(root):
-    from tests.test_streaming import example, write_records
+    from tests.data.test_streaming import example, write_records
 
     write_records(root / "train.tfrecord", [example({"image": bytes(4), "label": [label]}) for label in (0, 10**12)])
     return run_args(root, tfrecord_config(root, "train.tfrecord"))

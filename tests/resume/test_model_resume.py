@@ -29,7 +29,7 @@ _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
 
 
 def _images(root: Path) -> Path:
-    """48 random 8x8x3 images (36 train, 12 validation: 9 steps of 4 per epoch, as test_reliability)."""
+    """48 random 8x8x3 images (36 train, 12 validation: 9 steps of 4 per epoch, as test_resume)."""
     rng = np.random.default_rng(11)
     path = root / "bn.npz"
     np.savez(path, x_train=rng.integers(0, 256, (48, 8, 8, 3), dtype=np.uint8), y_train=np.arange(48) % 2)

@@ -4,7 +4,7 @@ The promise: batch s is the same tensor on both paths (tf.data and in-graph), so
 bit for bit the same either way, in both loops, with class weights, augmentation and several
 steps per compiled call; the plan says which path it took and why (data lines, summary.json).
 Exact resume after SIGKILL on the in-graph path (the default for data in memory) is covered by
-tests/test_reliability.py and tests/test_recipes.py, whose configs all take it.
+tests/resume/test_resume.py and tests/training/test_recipes.py, whose configs all take it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.kit import assert_identical, summary
-from tests.test_recipes import _merge, _quiet, feature_config, images  # noqa: F401 (images: a fixture)
+from tests.training.test_recipes import _merge, _quiet, feature_config, images  # noqa: F401 (images: a fixture)
 
 
 def _config(**patch):

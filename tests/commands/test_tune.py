@@ -14,7 +14,7 @@
 The kill -9 test used to fail about 1 time in 5 on a loaded machine: the worker got SIGTERM
 twice (the kernel sends the parent-death signal once per thread of the dying tune process) and
 the second one stopped the trial without its checkpoint. Workers now turn the parent-death
-signal into one SIGTERM (tftrain.commands.workers._die_with_parent; tests/test_workers.py).
+signal into one SIGTERM (tftrain.commands.workers._die_with_parent; tests/distribute/test_workers.py).
 It has passed every run since, each beside a full suite run (2 of 2, then 5 of 5), so it is back in
 the default run.
 """

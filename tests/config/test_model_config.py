@@ -49,7 +49,7 @@ BAD = [
     (_seq("flatten", {"lambda": {"function": "x"}}),
      'model.layers[1]: layer "lambda" is refused: a Lambda layer is a Python function; runs code'),
     (_seq({"Lambda": {}}), 'model.layers[0]: layer "Lambda" is refused: a Lambda layer is a Python function'),
-    (_seq({"my_package>MyLayer": {}}),  # a plugin's layer (tests/test_plugins.py), with no plugin named
+    (_seq({"my_package>MyLayer": {}}),  # a plugin's layer (tests/security/test_plugins.py), with no plugin named
      'model.layers[0]: layer "my_package>MyLayer" is a plugin\'s registered name, but the config names no plugins'),
     (_seq({"my_package.MyLayer": {}}), "is refused: it is not a built-in Keras layer; a layer of your own is a plugin's"),
     (_seq({"TFSMLayer": {"filepath": "x"}}), "it loads and runs a TensorFlow SavedModel"),
