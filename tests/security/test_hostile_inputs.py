@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -643,3 +644,17 @@ def test_hostile_input_is_refused_in_one_line_within_bounds(tmp_path, hostile):
     before = tree(root)
     assert_refused(run_tftrain(args, root, hostile.env), *hostile.expected)
     assert tree(root) == before, "a refusal wrote or removed files"
+
+
+def test_jobs_are_capped_by_tasks_and_cores_and_refused_past_the_limit(monkeypatch):
+    from tftrain.commands import job_limits
+    from tftrain.errors import UserError
+
+    monkeypatch.setattr(job_limits, "cpu_cores", lambda: 16)
+    assert job_limits.capped_jobs(4, 20, "trials") == (4, None)
+    assert job_limits.capped_jobs(200, 2, "trials") == (2, "--jobs 200: 2 at once (there are 2 trials)")
+    assert job_limits.capped_jobs(64, None, "trials") == (16, "--jobs 64: 16 at once (there are 16 CPU cores)")
+    for jobs, message in ((0, "expected a positive number of runs at once, got 0"),
+                          (10**6, "expected at most 256 runs at once (each is a TensorFlow process), got 1,000,000")):
+        with pytest.raises(UserError, match=re.escape(message)):
+            job_limits.capped_jobs(jobs, 2, "runs")
