@@ -115,10 +115,10 @@ def test_a_run_mixing_encoded_labels_resumes_bit_identical(tmp_path, loop):
     import signal
 
     from rich.console import Console
-    from tftrain.config import validate
 
     from tests.resume.test_resume import AtStep, assert_identical
     from tftrain.errors import TrainingInterrupted
+    from tftrain.spec.loading import validate
     from tftrain.training.session import resume_training, run_training
 
     write_fashion_idx(tmp_path / "fashion", n_train=64, n_test=32)

@@ -96,7 +96,7 @@ def test_sizes_the_data_declare_are_checked_before_anything_is_built(cli, write_
              y_train=np.array([0, 1, 2, 2_000_000_000]))
     line = _bad(cli, tmp_path, write_config({"data": {"dataset": "npz", "path": str(tmp_path / "huge_labels.npz"),
                                                       "validation": "none"}, "loss": "sparse_categorical_crossentropy"}))
-    assert "go up to 2000000000, so a model would need 2000000001 outputs (at most 100000)" in line
+    assert "go up to 2,000,000,000, so a model would need 2,000,000,001 outputs (at most 100,000)" in line
     (tmp_path / "one" / "cat").mkdir(parents=True)
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "one" / "cat" / "a.png")
     line = _bad(cli, tmp_path, write_config({"data": {"dataset": "image_folder", "path": str(tmp_path / "one"),

@@ -46,7 +46,7 @@ def test_cpu_flags_without_bfloat16_units_mean_none():
     assert bf16_hardware({"amx_bf16"}) == "CPU amx_bf16"
 
 
-def test_auto_is_shown_recorded_and_written_as_the_chosen_policy(cli, write_config, tmp_path):
+def test_auto_is_shown_and_recorded_as_the_chosen_policy(cli, write_config, tmp_path):
     raw = _merge(BASE, {"training": {"precision": "auto", "epochs": 1}})
     result = cli("run", write_config(raw), "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
@@ -56,7 +56,9 @@ def test_auto_is_shown_recorded_and_written_as_the_chosen_policy(cli, write_conf
     assert info["precision"] == chosen["policy"] == "float32"  # a tiny model gains nothing on any hardware
     assert chosen["reason"].startswith("auto: ")
     assert f"precision: float32 ({chosen['reason']})" in result.output
-    assert yaml.safe_load((run / "config.yaml").read_text())["training"]["precision"] == "float32"
+    # config.yaml keeps what the user wrote; what auto chose is summary.json's, which a resume reuses
+    assert yaml.safe_load((run / "config.yaml").read_text())["training"]["precision"] == "auto"
+    assert info["resolved"]["training.precision"] == "float32"
 
 
 def test_a_bfloat16_model_keeps_a_float32_output_and_resumes_exactly_after_sigkill(tmp_path):

@@ -105,7 +105,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: boo
     if task == "regression":  # a forecast: MASE against the last value, the forecast over time
         from tftrain.commands.evaluation_forecast import forecast_section
 
-        forecast = forecast_section(run, data, config, predictions.predicted, title)
+        forecast = forecast_section(run, loaded, config, predictions.predicted, title)
         if forecast is not None:
             result["forecast"] = forecast
             result["plots"]["forecast"] = forecast["plot"]

@@ -63,6 +63,9 @@ def read_input(path: Path, input_shape: tuple[int, ...], label_column: str | Non
     suffix = path.suffix.lower()
     if text:
         return _read_text(path)
+    if suffix in (".txt", ".jsonl"):  # raw text: for models that take strings or rows, which this one does not
+        raise DataError(f"{path}: unsupported input for this model (it takes numbers); expected .npy, .npz, .csv "
+                        f"or an image ({', '.join(sorted(IMAGE_SUFFIXES))})")
     if suffix in IMAGE_SUFFIXES:
         return _read_image(path, input_shape)[None]
     if suffix == ".csv":

@@ -15,7 +15,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from tftrain import plugins
+import tftrain.plugins as plugins
 from tftrain.errors import ConfigError
 from tftrain.plugins import check_module_name
 from tftrain.spec import checks

@@ -41,7 +41,8 @@ def read_npz(path: Path, require_test: bool) -> LoadedData:
                         f"{', '.join(files) or 'none'}); expected {', '.join(wanted)}")
     arrays = load_npz(path, [k for k in TRAIN_KEYS + TEST_KEYS if k in files])  # sizes checked before allocating
     for key, array in arrays.items():
-        if array.dtype.kind not in "biuf":
+        text = key.startswith("x") and array.dtype.kind == "U"  # raw strings: for models that tokenize (checked later)
+        if array.dtype.kind not in "biuf" and not text:
             hint = " (class labels as integers 0..N-1)" if key.startswith("y") else ""
             raise DataError(f"{path}: array '{key}' holds {array.dtype} values; expected numbers{hint}")
     has_test = all(k in arrays for k in TEST_KEYS)

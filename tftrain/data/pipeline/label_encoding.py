@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tftrain.spec import catalog
-
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData
     from tftrain.spec.schema import Config
@@ -25,7 +23,7 @@ if TYPE_CHECKING:
 def one_hot_classes(config: Config, data: LoadedData | StreamedData) -> int | None:
     """The number of classes integer labels are one-hot encoded to, or None: they are not (the
     loss takes them as they are, or they already are rows)."""
-    if catalog.LOSS_TASKS[config.loss.canonical] != "one_hot" or data.num_classes is None:
+    if config.loss.task != "one_hot" or data.num_classes is None:
         return None
     if not data.train_labels.integer or math.prod(data.label_shape) != 1:
         return None
@@ -35,7 +33,7 @@ def one_hot_classes(config: Config, data: LoadedData | StreamedData) -> int | No
 def stored_task(config: Config, data: LoadedData | StreamedData) -> str:
     """What the stored labels are (catalog.LOSS_TASKS's words): `classes` where they are one-hot
     encoded in the pipeline, else what the loss trains."""
-    return "classes" if one_hot_classes(config, data) is not None else catalog.LOSS_TASKS[config.loss.canonical]
+    return "classes" if one_hot_classes(config, data) is not None else config.loss.task
 
 
 def encode(y, classes: int):
