@@ -127,12 +127,16 @@ def bf16_hardware(flags: set[str] | None = None) -> str | None:
     return f"CPU {' + '.join(found)}" if found else None
 
 
-def resolve_in_graph(value: bool | str, streamed: bool, distribute: str) -> tuple[bool, str]:
+def resolve_in_graph(value: bool | str, streamed: bool, distribute: str,
+                     preprocessor: bool = False) -> tuple[bool, str]:
     """Whether the loops gather training batches inside the compiled step, and why (or why not):
     `auto` does for data in memory on one device. A strategy splits every global batch across
-    its replicas through tf.data's distributed iterator, which needs the tf.data pipeline."""
+    its replicas through tf.data's distributed iterator, which needs the tf.data pipeline; a
+    keras-hub task's preprocessor (`preprocessor`) runs on the batches in tf.data too."""
     if value is False:
         return False, "training.in_graph: false"
+    if preprocessor:
+        return False, "the model's keras-hub preprocessor reads each batch in tf.data"
     if streamed:
         return False, "the data are read from disk while training"
     if distribute != "none":

@@ -83,7 +83,8 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
                                       step_macs=step_macs)
     precision, precision_reason = resolve_precision(training.precision, step_macs,
                                                      bf16_hardware() if training.precision in ("auto", "float32") else None)
-    in_graph, in_graph_reason = resolve_in_graph(training.in_graph, data.streamed, distribution.kind)
+    in_graph, in_graph_reason = resolve_in_graph(training.in_graph, data.streamed, distribution.kind,
+                                                 preprocessor=config.model.type == "hub")
     if training.in_graph is True and not in_graph:
         raise ConfigError(f"training.in_graph: true needs the training data in memory ({in_graph_reason}); "
                           "use auto or false")
