@@ -136,6 +136,19 @@ def _user_config(config: Path, sets: list[str], given: list[str], console: Conso
     return composed, validate(composed.raw, composed)
 
 
+def _with_plugins(config: Path | None, sets: list[str], given: list[str]) -> list[str]:
+    """`sets` plus, for `--plugin` modules, one `--set plugins=[...]` listing the config's own
+    plugins and the given ones: every member or trial, in this process or a worker, imports them."""
+    if not given or config is None:
+        return sets
+    import json
+
+    from tftrain.spec.loading import compose_config
+
+    listed = compose_config(config, sets, plugins=given).raw["plugins"]
+    return [*sets, f"plugins={json.dumps(listed)}"]
+
+
 def _run_plugins(run_dir: Path, given: list[str]) -> None:
     """Import the `--plugin` modules a command on a run directory was given (and only those,
     once they are the ones the run's config names: tftrain.training.run.import_run_plugins)."""
@@ -548,6 +561,7 @@ def sweep(
     jobs: JobsOpt = 1,
     max_members: MaxMembersOpt = 10_000,  # commands.sweep.MAX_MEMBERS (not imported: --help stays light)
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the ranking and errors.")] = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Train every combination of --grid values; rank them; write sweep.json.
@@ -558,7 +572,7 @@ def sweep(
     """
     from tftrain.commands.sweep import run_sweep, sweep_table
 
-    result = run_sweep(config, set_, grid, runs_dir=runs_dir, metric=metric, mode=mode,
+    result = run_sweep(config, _with_plugins(config, set_, plugin), grid, runs_dir=runs_dir, metric=metric, mode=mode,
                        console=_console(quiet), jobs=jobs, max_members=max_members)
     _print_table(sweep_table(result), err_console())
     print(result.path)
@@ -590,6 +604,7 @@ def tune(
         "their checkpoints (or re-run), then the study goes on.", metavar="STUDY_DIR")] = None,
     max_members: MaxMembersOpt = 10_000,  # commands.sweep.MAX_MEMBERS (not imported: --help stays light)
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results and errors.")] = False,
+    plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
 ) -> None:
     """Search hyperparameters with Optuna; prints the study folder (best.yaml, study.json, plots).
@@ -604,15 +619,16 @@ def tune(
     from tftrain.errors import UserError
 
     if resume is not None:
-        if config is not None or space is not None or set_ or study is not None:
+        if config is not None or space is not None or set_ or study is not None or plugin:
             raise UserError("--resume takes the study folder alone: its own base.yaml and tune.yaml go on "
-                            "(CONFIG, --space, --set and --study do not apply; --trials, --jobs and --storage do)")
+                            "(CONFIG, --space, --set, --study and --plugin do not apply; --trials, --jobs and "
+                            "--storage do)")
         print(resume_study(resume, trials=trials, jobs=jobs, storage=storage, console=_console(quiet)))
         return
     if config is None:
         raise UserError("missing CONFIG: tftrain tune CONFIG [--space FILE] (or tftrain tune --resume STUDY_DIR)")
-    print(run_study(config, space, set_, trials=trials, jobs=jobs, storage=storage, study_name=study,
-                    runs_dir=runs_dir, console=_console(quiet), max_members=max_members))
+    print(run_study(config, space, _with_plugins(config, set_, plugin), trials=trials, jobs=jobs, storage=storage,
+                    study_name=study, runs_dir=runs_dir, console=_console(quiet), max_members=max_members))
 
 
 @app.command()

@@ -257,7 +257,7 @@ def test_smoke_and_sweep_refuse_multi_worker(cli, tmp_path, write_config):
 
 @pytest.mark.parametrize("loop", ["custom", "fit"])
 def test_two_workers_replay_the_readme_example(loop, tmp_path, tiny_mnist):
-    """The README's two-machine command, both machines on 127.0.0.1."""
+    """The two-machine command of docs/scaling.md, both machines on 127.0.0.1."""
     config = CONFIGS / "mnist_dense.yaml"
     overrides = [f"data.path={tiny_mnist}", "training.epochs=2", f"training.loop={loop}"]
     workers = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))

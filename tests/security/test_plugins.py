@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.kit import EVERY_STEPS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env
 
 PLUGIN = '''
@@ -322,3 +323,26 @@ def test_the_python_api_asks_for_plugins_too(world):
         run.model()
     model = tftrain.load_run(world["dirs"]["base_fit"], plugins=["my_pkg.layers"]).model()
     assert any(type(layer).__name__ == "Scale" for layer in model.layers)
+
+
+def test_sweep_and_tune_take_plugin_flags_to_every_member_and_trial(world, cli, write_config, tmp_path, monkeypatch):
+    """`--plugin` on sweep (members in worker processes) and tune (trials in worker processes):
+    the config names no plugins, the flag brings them to every run, each of which records them."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(world["src"])]))
+    config = {**config_for("fit", tmp_path / "record.jsonl"), "plugins": []}
+    config["training"] = {**config["training"], "epochs": 1}
+    path = write_config(config)
+    swept = cli("sweep", path, "--grid", "optimizer.learning_rate=0.01,0.02", "--jobs", "2",
+                "--runs-dir", tmp_path / "sweeps", "--plugin", "my_pkg.layers")
+    assert swept.exit_code == 0, swept.output
+    members = [p for p in Path(swept.stdout.strip().splitlines()[-1]).iterdir() if (p / "config.yaml").is_file()]
+    assert len(members) == 2
+    for member in members:
+        assert yaml.safe_load((member / "config.yaml").read_text())["plugins"] == ["my_pkg.layers"]
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"space": {"optimizer.learning_rate": {"loguniform": [0.001, 0.1]}},
+                                     "trials": 1, "objective": {"metric": "loss"}}))
+    tuned = cli("tune", path, "--space", space, "--runs-dir", tmp_path / "studies", "--plugin", "my_pkg.layers")
+    assert tuned.exit_code == 0, tuned.output
+    trials = [p for p in Path(tuned.stdout.strip().splitlines()[-1]).rglob("config.yaml") if p.parent.name != "."]
+    assert trials and all(yaml.safe_load(p.read_text()).get("plugins") == ["my_pkg.layers"] for p in trials)
