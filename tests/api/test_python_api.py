@@ -124,6 +124,10 @@ def test_the_example_notebook_runs(tmp_path, monkeypatch):
     outputs = "".join(out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
                       for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs)
     assert "completed" in outputs and "keras_file" in outputs
+    # the progress is rich's live notebook display (an ipywidgets output), not plain lines
+    widgets = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
+               if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
+    assert widgets
     assert "unknown key 'epocs' in 'training'" in outputs
     assert (tmp_path / "runs").is_dir()
 

@@ -102,7 +102,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self.steps_mode = steps_mode
         self.validation_steps = validation_steps
         self.batch_size = batch_size or 0
-        self.live = console.is_terminal
+        self.live = console.is_terminal or _jupyter_widgets(console)
         self.run_clock = RunClock(epochs * steps_per_epoch)
         self._clock = clock
         self._progress: Progress | None = None
@@ -257,3 +257,13 @@ class StepLogCallback(keras.callbacks.Callback):
         self._last = done
         self.console.print(f"  step {done}/{self.steps_per_epoch}  {format_logs(logs)}",
                            markup=False, highlight=False, soft_wrap=True)
+
+
+def _jupyter_widgets(console: Console) -> bool:
+    """Whether the bars can be drawn live in a Jupyter notebook: rich draws them in an ipywidgets
+    output there (its notebook display); without ipywidgets the run prints plain lines."""
+    if not console.is_jupyter:
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None
