@@ -24,6 +24,7 @@ except ImportError:  # Windows: no advisory locks (one tune process per study th
     fcntl = None
 
 from tftrain.errors import UserError
+from tftrain.runs import lock_held
 from tftrain.safe_files import describe, is_data_file
 from tftrain.spec.base import suggest
 from tftrain.spec.tune import Dimension, TuneSpec, yaml_text
@@ -259,15 +260,7 @@ class Owners:
         path = self.folder / f"{owner}.lock"
         if not path.exists():
             return not owner.startswith(f"{socket.gethostname()}-")
-        if fcntl is None:
-            return True
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
+        return fcntl is None or lock_held(path)
 
 
 @contextlib.contextmanager

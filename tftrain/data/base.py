@@ -330,6 +330,19 @@ def class_count(*labels: np.ndarray | None) -> int:
     return int(max(int(y.max()) for y in labels if y is not None and y.size)) + 1
 
 
+def first_non_number(cells: np.ndarray) -> tuple[int, int, str] | None:
+    """(row, column, cell) of the first cell of a string matrix that is not a finite number, or
+    None when every cell is one (a CSV's or a series' numeric columns)."""
+    for (row, col), cell in np.ndenumerate(cells):
+        try:
+            ok = np.isfinite(float(cell))
+        except ValueError:
+            ok = False
+        if not ok:
+            return row, col, str(cell)
+    return None
+
+
 def check_pairs(path: Path | str, x: np.ndarray, y: np.ndarray, split: str) -> None:
     """x and y of one split must have the same number of examples."""
     if len(x) != len(y):

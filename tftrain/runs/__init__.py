@@ -144,6 +144,18 @@ def resume_command(run_path: Path | str) -> str:
     return f"tftrain run --resume {shlex.quote(str(run_path))}"
 
 
+def lock_held(path: Path) -> bool:
+    """Whether a live process holds the POSIX lock on the file at `path` (a run's .lock, a tune
+    process's): a shared lock that cannot be taken means someone holds it."""
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 class RunDir:
     """One run's folder."""
 
@@ -197,15 +209,7 @@ class RunDir:
 
     def active(self) -> bool:
         """True while a live process holds the run; a `running` summary without one was killed."""
-        if fcntl is None or not (self.path / LOCK).exists():
-            return False
-        with open(self.path / LOCK, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
+        return fcntl is not None and (self.path / LOCK).exists() and lock_held(self.path / LOCK)
 
     # -- reading ---------------------------------------------------------------------------
     @classmethod

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tftrain.data.base import LoadedData
+from tftrain.data.base import LoadedData, first_non_number
 from tftrain.data.tables.rows import Rows, check_fits, read_rows
 from tftrain.errors import DataError
 from tftrain.spec.base import suggest
@@ -100,16 +100,10 @@ def _numbers(rows: Rows, names: list[str], options: dict) -> tuple[np.ndarray, n
             return numbers[:, :-1].astype(np.float32), numbers[:, -1].astype(np.float32)
     except ValueError:
         pass
-    for (row, col), cell in np.ndenumerate(cells):
-        try:
-            ok = np.isfinite(float(cell))
-        except ValueError:
-            ok = False
-        if not ok:
-            raise DataError(f"{rows.path}: line {rows.lines[row]}, column '{wanted[col]}': "
-                            f"{'an empty value' if cell == '' else repr(str(cell)[:40])}; a series' columns hold "
-                            "finite numbers (fill gaps first)")
-    raise AssertionError("unreachable")  # pragma: no cover
+    row, col, cell = first_non_number(cells)
+    raise DataError(f"{rows.path}: line {rows.lines[row]}, column '{wanted[col]}': "
+                    f"{'an empty value' if cell == '' else repr(cell[:40])}; a series' columns hold "
+                    "finite numbers (fill gaps first)")
 
 
 def window_count(rows: int, options: dict) -> int:

@@ -31,6 +31,7 @@ from tftrain.data.base import (
     StreamedData,
     class_count,
     first_line,
+    first_non_number,
     fits_in_memory,
     streaming_reason,
 )
@@ -153,16 +154,10 @@ def _numeric(path: Path, cells: np.ndarray, names: list[str], lines: np.ndarray)
         x = None
     if x is not None and np.isfinite(x).all():
         return x.astype(np.float32)
-    for (row, col), cell in np.ndenumerate(cells):
-        try:
-            ok = np.isfinite(float(cell))
-        except ValueError:
-            ok = False
-        if not ok:
-            what = "an empty value" if cell == "" else f"'{cell}'"
-            raise DataError(f"{path}: line {lines[row]}, column '{names[col]}': {what}; every feature "
-                            "column must hold finite numbers (encode text and fill missing values first)")
-    raise AssertionError("unreachable: astype failed but every cell converted")  # pragma: no cover
+    row, col, cell = first_non_number(cells)
+    what = "an empty value" if cell == "" else f"'{cell}'"
+    raise DataError(f"{path}: line {lines[row]}, column '{names[col]}': {what}; every feature "
+                    "column must hold finite numbers (encode text and fill missing values first)")
 
 
 def _targets(tables: list[Table], label: str, task: str):
