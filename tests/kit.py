@@ -244,3 +244,16 @@ def hparams_groups(logdir: Path) -> dict[str, dict]:
             "metrics": {(m.name.group, m.name.tag): m.value for m in group.metric_values},
         }
     return groups
+
+
+def run_refused(cli, tmp_path: Path, config) -> str:
+    """`tftrain run CONFIG` refused as bad input should be: exit 2, one `error:` line, no
+    traceback, no run directory written. Returns the line."""
+    runs = tmp_path / "runs"
+    result = cli("run", config, "--runs-dir", runs)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
+    assert not runs.exists()
+    return lines[0]
+

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.kit import run_refused
+
 
 def write_series(path: Path, hours: int = 24 * 40, seed: int = 0) -> Path:
     """Hourly temperatures: a daily and a weekly cycle, a slow trend, noise; and a humidity column."""
@@ -84,27 +86,18 @@ def test_windows_are_kerass_and_no_window_crosses_into_validation(tmp_path):
     assert last_train_target_row < first_validation_row
 
 
-def _bad(cli, tmp_path, config) -> str:
-    runs = tmp_path / "runs"
-    result = cli("run", config, "--runs-dir", runs)
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
-    assert not runs.exists()
-    return lines[0]
-
 
 def test_bad_series_are_one_line_and_write_nothing(cli, write_config, tmp_path):
     path = write_series(tmp_path / "s.csv", hours=100)
-    line = _bad(cli, tmp_path, write_config(series_config(path, window=200)))
+    line = run_refused(cli, tmp_path, write_config(series_config(path, window=200)))
     assert "data.options.window: " in line or "shorter than a window" in line, line
-    assert "data.options.target: column 'tmp' is not in" in _bad(cli, tmp_path, write_config(
+    assert "data.options.target: column 'tmp' is not in" in run_refused(cli, tmp_path, write_config(
         series_config(path, target="tmp")))
     text = path.read_text().splitlines()
     text[5], text[6] = text[6], text[5]
     path.write_text("\n".join(text) + "\n")
-    line = _bad(cli, tmp_path, write_config(series_config(path)))
+    line = run_refused(cli, tmp_path, write_config(series_config(path)))
     assert f"{path}: line 7, column 'time':" in line and "comes before the previous row's" in line, line
     text[5] = text[6]
     path.write_text("\n".join(text) + "\n")
-    assert "repeats the previous row's" in _bad(cli, tmp_path, write_config(series_config(path)))
+    assert "repeats the previous row's" in run_refused(cli, tmp_path, write_config(series_config(path)))

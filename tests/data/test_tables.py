@@ -24,7 +24,16 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.kit import EPOCHS, MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical, child_env
+from tests.kit import (
+    EPOCHS,
+    MID_EPOCH_KILLS,
+    STEPS_PER_EPOCH,
+    Child,
+    InProcess,
+    assert_identical,
+    child_env,
+    run_refused,
+)
 
 palmerpenguins = pytest.importorskip("palmerpenguins")
 PENGUINS = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
@@ -223,15 +232,6 @@ def test_jsonl_with_typed_columns_trains_and_predicts(cli, write_config, tmp_pat
     assert [r["label"] for r in json.loads(predicted.stdout)["predictions"]] == ["up", "down"]
 
 
-def _bad(cli, tmp_path, config_path) -> str:
-    runs = tmp_path / "runs"
-    result = cli("run", config_path, "--runs-dir", runs)
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
-    assert not runs.exists()
-    return lines[0]
-
 
 def _table(tmp_path: Path, text: str, columns: dict, name: str = "t.csv", **options) -> dict:
     path = tmp_path / name
@@ -265,7 +265,7 @@ BAD = [
 
 @pytest.mark.parametrize("text, columns, options, message", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
 def test_bad_tables_are_one_line_and_write_nothing(cli, write_config, tmp_path, text, columns, options, message):
-    line = _bad(cli, tmp_path, write_config(_table(tmp_path, text, columns, **options)))
+    line = run_refused(cli, tmp_path, write_config(_table(tmp_path, text, columns, **options)))
     assert message.format(path=tmp_path / "t.csv") in line, line
 
 
@@ -274,7 +274,7 @@ def test_a_jsonl_key_no_record_has_is_named_with_a_did_you_mean(cli, write_confi
     config = {"data": {"dataset": "jsonl", "path": str(tmp_path / "t.jsonl"), "validation": "none",
                        "options": {"label": "y", "columns": {"agee": "numeric"}}},
               "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"}
-    line = _bad(cli, tmp_path, write_config(config))
+    line = run_refused(cli, tmp_path, write_config(config))
     assert "data.options.columns: 'agee' is in no record of" in line and "did you mean 'age'?" in line, line
 
 
@@ -332,5 +332,5 @@ def test_a_graph_takes_a_text_column_as_its_own_input_beside_the_other_features(
 ])
 def test_graph_column_inputs_are_checked_by_name(cli, write_config, tmp_path, nodes, message):
     write_mixed_table(tmp_path / "table.csv")
-    line = _bad(cli, tmp_path, write_config(graph_on_columns(tmp_path / "table.csv", nodes)))
+    line = run_refused(cli, tmp_path, write_config(graph_on_columns(tmp_path / "table.csv", nodes)))
     assert message in line, line

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.kit import EPOCHS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env
+from tests.kit import EPOCHS, MID_EPOCH_KILLS, Child, InProcess, assert_identical, child_env, run_refused
 
 _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
 POSITIVE = ["great", "wonderful", "loved", "superb", "delightful", "excellent"]
@@ -132,15 +132,6 @@ def test_text_model_sigkilled_mid_epoch_resumes_bit_identical(tmp_path, loop):
     assert_identical(run, base.run_dir(tmp_path))
 
 
-def _bad(cli, tmp_path, config_path) -> str:
-    runs = tmp_path / "runs"
-    result = cli("run", config_path, "--runs-dir", runs)
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
-    assert not runs.exists()
-    return lines[0]
-
 
 def test_bad_text_folders_are_one_line_and_write_nothing(cli, write_config, tmp_path):
     folder = write_text_folder(tmp_path / "texts", per_class=4)
@@ -149,18 +140,18 @@ def test_bad_text_folders_are_one_line_and_write_nothing(cli, write_config, tmp_
     streamed = write_config({"data": {"dataset": "text_folder", "path": str(folder), "in_memory_max_mb": 0,
                                       "validation": "none"},
                              "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"}, "s.yaml")
-    assert "text folders are read into memory whole (they do not stream yet)" in _bad(cli, tmp_path, streamed)
+    assert "text folders are read into memory whole (they do not stream yet)" in run_refused(cli, tmp_path, streamed)
     (folder / "pos" / "empty.txt").write_text("  \n")
-    assert f"{folder / 'pos' / 'empty.txt'}: an empty text file" in _bad(cli, tmp_path, config)
+    assert f"{folder / 'pos' / 'empty.txt'}: an empty text file" in run_refused(cli, tmp_path, config)
     (folder / "pos" / "empty.txt").write_bytes(b"caf\xe9 au lait")
-    assert f"{folder / 'pos' / 'empty.txt'}: byte 3 (b'\\xe9') is not utf-8 text" in _bad(cli, tmp_path, config)
+    assert f"{folder / 'pos' / 'empty.txt'}: byte 3 (b'\\xe9') is not utf-8 text" in run_refused(cli, tmp_path, config)
     (folder / "pos" / "empty.txt").unlink()
     (folder / "maybe").mkdir()
-    assert f"{folder / 'maybe'}: no .txt files in this class folder" in _bad(cli, tmp_path, config)
+    assert f"{folder / 'maybe'}: no .txt files in this class folder" in run_refused(cli, tmp_path, config)
 
 
 def test_sequence_length_needs_int_mode(cli, write_config, tmp_path):
     config = write_config({"data": {"dataset": "text_folder", "path": str(tmp_path),
                                     "options": {"output_mode": "tf_idf", "sequence_length": 10}},
                            "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"})
-    assert "sequence_length applies to output_mode: int" in _bad(cli, tmp_path, config)
+    assert "sequence_length applies to output_mode: int" in run_refused(cli, tmp_path, config)
