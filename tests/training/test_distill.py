@@ -177,8 +177,8 @@ BAD = {
                    "trained on other data: data.path is"),
     "other_classes": (lambda w, t: {"distill": {"teacher": str(_other_classes(w["teacher"], t))}},
                       "was trained on 4 classes; this data has 3"),
-    "temperature": (lambda w, t: {"distill": {"teacher": str(w["teacher"]), "temperature": 0.0}},
-                    "distill.temperature: expected a value > 0.0, got 0.0"),
+    "temperature": (lambda w, t: {"distill": {"teacher": str(w["teacher"]), "temperature": 0}},
+                    "distill.temperature: expected a value > 0.0, got 0"),
     "alpha": (lambda w, t: {"distill": {"teacher": str(w["teacher"]), "alpha": 1.5}},
               "distill.alpha: expected a value <= 1.0, got 1.5"),
     "regression": (lambda w, t: {"loss": "mse", "metrics": []}, "trains a regression"),
@@ -191,3 +191,18 @@ def test_bad_distill_input_is_one_line_and_writes_nothing(cli, write_config, tmp
     config = {**student(world["data"], world["teacher"]), **change(world, tmp_path)}
     line = run_refused(cli, tmp_path, write_config(config))
     assert expected in line, line
+
+
+def test_the_teacher_is_checked_without_tensorflow(tmp_path, world):
+    """`tftrain validate` reads the teacher's run files, never TensorFlow."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(student(world["data"], world["teacher"])))
+    code = ("import sys; from tftrain.spec.loading import load_config; c = load_config(sys.argv[1]); "
+            "assert c.distill.alpha == 0.1 and 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

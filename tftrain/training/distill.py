@@ -80,6 +80,12 @@ class Distillation:
 
         model.compute_loss = compute_loss
 
+    def note(self) -> str:
+        """The line the run prints about its teacher."""
+        probabilities = "; its softmax probabilities p are read as logits log(p)" if self.teacher_probabilities else ""
+        return (f"distill: teacher {self.record['teacher']}, temperature {self.temperature:g}, alpha "
+                f"{self.alpha:g} (the labels' share of the loss){probabilities}")
+
     def check_unchanged(self, summary: dict[str, Any]) -> None:
         """A resumed run needs the teacher it started with: refuse another model file."""
         recorded = (summary.get(SUMMARY_KEY) or {}).get("model_sha256")

@@ -230,6 +230,8 @@ class TrainingSession:
         console.print(model_table(self.prepared.model))
         if self.prepared.init_note:
             say(console, self.prepared.init_note)
+        if self.prepared.distill is not None:
+            say(console, self.prepared.distill.note())
         if self.config.data.validation == "test" and self.prepared.pipelines.validation is None:
             monitor = self.config.training.checkpoint.monitor.removeprefix("val_")
             say(console, f"warning: {self.config.data.dataset} data has no test split, so nothing is validated "
