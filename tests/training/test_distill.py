@@ -204,5 +204,6 @@ def test_the_teacher_is_checked_without_tensorflow(tmp_path, world):
     path.write_text(yaml.safe_dump(student(world["data"], world["teacher"])))
     code = ("import sys; from tftrain.spec.loading import load_config; c = load_config(sys.argv[1]); "
             "assert c.distill.alpha == 0.1 and 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
-    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 0, done.stderr
