@@ -206,6 +206,24 @@ class InProcess:
         return f"tftrain {' '.join(map(str, self.args))}:\n{self.output[-3000:]}"
 
 
+def killed_and_resumed(root: Path, config: dict, kill_at: int) -> tuple[Path, Path]:
+    """Run `config` in a paced child SIGKILLed after step `kill_at`, and uninterrupted here
+    meanwhile; resume the child's run here. Returns (resumed run, baseline run)."""
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "c.yaml").write_text(yaml.safe_dump(config))
+    args = ["run", "--runs-dir", "runs", "c.yaml"]
+    child = Child(args, root, child_env(root), True, kill_at, signal.SIGKILL)
+    baseline = InProcess(args, root)
+    assert baseline.exit_code == 0, baseline
+    assert child.wait() == -9, child
+    resumed = InProcess(["run", "--resume", child.run_dir(root)], root)
+    assert resumed.exit_code == 0, resumed
+    assert "resuming from epoch" in resumed.output, resumed
+    return child.run_dir(root), baseline.run_dir(root)
+
+
 def wait_for(condition, what: str, timeout: float = 300):
     """Wait for a state that will come (a file, a line, a process gone); fail after `timeout` s."""
     deadline = time.time() + timeout

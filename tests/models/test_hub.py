@@ -14,7 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import yaml
+
+from tests.kit import killed_and_resumed
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -246,26 +247,6 @@ def test_lora_target_that_names_no_layer(cli, write_config, tmp_path, bert, revi
 
 
 # -- kill -9 and resume: bit-identical --------------------------------------------------------
-def killed_and_resumed(root: Path, config: dict, kill_at: int) -> tuple[Path, Path]:
-    """Run `config` in a paced child SIGKILLed after step `kill_at`, and uninterrupted here
-    meanwhile; resume the child's run here. Returns (resumed run, baseline run)."""
-    import signal
-
-    from tests.kit import Child, InProcess, child_env
-
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "c.yaml").write_text(yaml.safe_dump(config))
-    args = ["run", "--runs-dir", "runs", "c.yaml"]
-    child = Child(args, root, child_env(root), True, kill_at, signal.SIGKILL)
-    baseline = InProcess(args, root)
-    assert baseline.exit_code == 0, baseline
-    assert child.wait() == -9, child
-    resumed = InProcess(["run", "--resume", child.run_dir(root)], root)
-    assert resumed.exit_code == 0, resumed
-    assert "resuming from epoch" in resumed.output, resumed
-    return child.run_dir(root), baseline.run_dir(root)
-
-
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 def test_lora_run_killed_mid_epoch_resumes_bit_identical(tmp_path, bert, reviews, loop):
     from tests.kit import assert_identical

@@ -233,8 +233,9 @@ class RunDir:
     def config(self) -> Config:
         """The run's resolved config. Its plugins are not imported (a run directory never makes
         tftrain run code): their registered names are looked up only if the user imported the
-        same modules (`--plugin`; tftrain.plugins.require)."""
-        return load_config(self.path / CONFIG, import_plugins=False)
+        same modules (`--plugin`; tftrain.plugins.require). Files it names outside the run (a
+        distill teacher) are not checked again: they held when the run started."""
+        return load_config(self.path / CONFIG, import_plugins=False, recorded=True)
 
     def summary(self) -> dict[str, Any]:
         """summary.json, or {} if the run has not written one yet; a damaged one is a UserError

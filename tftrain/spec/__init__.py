@@ -18,6 +18,7 @@ unless it reads several keys, then it is a named check in `checks`):
 |             | what kind of data it holds                                                          |
 | checks      | cross-key checks (a registry of small named functions) and `RunFacts`: the task,  |
 |             | whether the run validates, what it logs and monitors; everything else asks it      |
+| distill     | the `distill:` block, and its teacher run's files checked against the config       |
 | tune        | the `tune:` block (objective, space, sampler, pruner, budget)                      |
 | tune_checks | a tune spec against the config it tunes (key paths, values, objective)             |
 | compose     | `extends` chains, deep merge, `${env:...}`, and the source of every key            |

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tftrain.spec import catalog
+from tftrain.spec import catalog, distill
 from tftrain.spec.base import printable, show, suggest
 from tftrain.spec.datasets import DATASETS
 
@@ -38,10 +38,13 @@ class RunFacts:
     validation: str
     metrics: tuple[str, ...]  # the names each epoch logs for training: loss, then each metric's Keras name
     monitors: dict[str, str]  # key path -> the logged name it watches (checkpoint, early stopping, plateau)
+    # The config is a run directory's record, checked when that run started: files it names outside
+    # the run (a distill teacher) are not read again, so evaluate works once they are gone.
+    recorded: bool = False
 
     @classmethod
-    def of(cls, config: Config) -> RunFacts:
-        """The facts of `config` (validated by the schema)."""
+    def of(cls, config: Config, recorded: bool = False) -> RunFacts:
+        """The facts of `config` (validated by the schema); `recorded`: a run directory's config."""
         training = config.training
         monitors = {"training.checkpoint.monitor": training.checkpoint.monitor}
         if training.early_stopping is not None:
@@ -49,7 +52,8 @@ class RunFacts:
         if training.reduce_lr_on_plateau is not None:
             monitors["training.reduce_lr_on_plateau.monitor"] = training.reduce_lr_on_plateau.monitor
         return cls(task=config.loss.task, validation=_validation_source(config),
-                   metrics=("loss", *(m.logged_name for m in config.metrics)), monitors=monitors)
+                   metrics=("loss", *(m.logged_name for m in config.metrics)), monitors=monitors,
+                   recorded=recorded)
 
     @property
     def validates(self) -> bool:
@@ -91,9 +95,10 @@ def check(function: Check) -> Check:
     return function
 
 
-def problems(config: Config) -> list[str]:
-    """Every cross-key problem of `config`, most important first (empty: none)."""
-    facts = RunFacts.of(config)
+def problems(config: Config, recorded: bool = False) -> list[str]:
+    """Every cross-key problem of `config`, most important first (empty: none); `recorded`: it
+    is a run directory's own config (RunFacts.recorded)."""
+    facts = RunFacts.of(config, recorded)
     found: list[str] = []
     for run_check in CHECKS:
         result = run_check(config, facts)
@@ -279,6 +284,12 @@ def unfreeze_fits(config: Config, facts: RunFacts) -> str | None:
         return (f"training.unfreeze.learning_rate: {show(unfreeze.learning_rate)} cannot be combined with a "
                 f"learning-rate schedule ({config.optimizer.learning_rate.schedule}): both would set the rate")
     return None
+
+
+@check
+def distill_teacher(config: Config, facts: RunFacts) -> str | None:
+    """distill: a classifier on one device, taught by a completed run on the same data (tftrain.spec.distill)."""
+    return None if config.distill is None else distill.problems(config, facts)
 
 
 def _not_logged(key: str, name: str, logged: list[str]) -> str:

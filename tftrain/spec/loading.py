@@ -27,13 +27,14 @@ from tftrain.spec.schema import Config, _Named
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), import_plugins: bool = True,
-                plugins: Sequence[str] = ()) -> Config:
+                plugins: Sequence[str] = (), recorded: bool = False) -> Config:
     """Read, compose (`extends`, `${env:...}`), override and validate a config file; raises
     ConfigError with a one-line message. `import_plugins`: import the modules its `plugins`
     names (a config the user runs); False for a run directory's (tftrain.plugins.require).
-    `plugins`: modules given beside the file (`--plugin`), added to its `plugins`."""
+    `plugins`: modules given beside the file (`--plugin`), added to its `plugins`. `recorded`: the
+    file is a run directory's config (tftrain.spec.checks.RunFacts.recorded)."""
     composed = compose_config(path, overrides, plugins)
-    return validate(composed.raw, composed, import_plugins=import_plugins)
+    return validate(composed.raw, composed, import_plugins=import_plugins, recorded=recorded)
 
 
 def compose_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: Sequence[str] = ()) -> Composed:
@@ -122,7 +123,8 @@ def apply_override(raw: dict, override: str) -> tuple:
     return path
 
 
-def validate(raw: dict, composed: Composed | None = None, import_plugins: bool = True) -> Config:
+def validate(raw: dict, composed: Composed | None = None, import_plugins: bool = True,
+             recorded: bool = False) -> Config:
     """Validate a raw config dict: the schema, then the cross-key checks (tftrain.spec.checks).
     Its problems become a ConfigError of one line each, naming the file a bad value came from when
     that is not the file given (`composed`). The modules its `plugins` names are imported first
@@ -143,7 +145,7 @@ def validate(raw: dict, composed: Composed | None = None, import_plugins: bool =
     except ValidationError as exc:
         origin = (lambda loc: _origin(composed, loc)) if composed else None
         raise ConfigError(format_validation_error(exc, raw, Config, origin=origin)) from None
-    found = checks.problems(config)
+    found = checks.problems(config, recorded)
     if found:
         raise ConfigError("\n".join(found))
     return config

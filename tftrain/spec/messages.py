@@ -72,7 +72,8 @@ def _format_error(error: dict, raw: dict, root: type[BaseModel]) -> str:
     if kind in _BOUNDS:
         bound = next(iter(error["ctx"].values()))
         expected = f"a value {_BOUNDS[kind]} {bound}"
-        if kind == "greater_than" and bound == 0 and isinstance(given, int):
+        # An int field's bound (a float field's is a float: `temperature: 0` is not asked for an integer).
+        if kind == "greater_than" and bound == 0 and isinstance(given, int) and not isinstance(bound, float):
             expected = "a positive integer"
         return f"{path}: expected {expected}, got {show(given)}"
     if kind == "literal_error":

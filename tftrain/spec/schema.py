@@ -28,6 +28,7 @@ from tftrain.spec import catalog
 from tftrain.spec.base import BatchSize, NameCheck, Seed, Steps, Strict, show, suggest, unknown
 from tftrain.spec.compose import escape
 from tftrain.spec.datasets import DATASETS
+from tftrain.spec.distill import DistillConfig
 from tftrain.spec.layer_bounds import check_bound
 from tftrain.spec.messages import _format_error
 from tftrain.spec.schedules import SCHEDULES
@@ -360,6 +361,7 @@ class Config(Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)  # plain SGD, lr 0.01
     metrics: list[MetricConfig] = Field(default_factory=list)  # the loss is always reported
     training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
+    distill: DistillConfig | None = None  # none: the labels alone; {teacher: RUN_DIR} also learns a run's logits
     tracking: TrackingConfig | None = None  # the run directory alone; {mlflow: {...}} also logs to MLflow
     tune: TuneSpec | None = None  # what `tftrain tune` searches (tftrain run ignores it)
     plugins: list[str] = Field(default_factory=list)  # none: only Keras's own objects; modules are imported first

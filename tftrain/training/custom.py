@@ -26,8 +26,10 @@ class CustomLoop:
     """GradientTape training of a compiled model (its loss, optimizer and metrics)."""
 
     def __init__(self, model: keras.Model, loss_fn, metrics: list, steps_per_execution: int,
-                 jit_compile: bool, run_eagerly: bool, strategy: tf.distribute.Strategy | None = None):
+                 jit_compile: bool, run_eagerly: bool, strategy: tf.distribute.Strategy | None = None,
+                 distill=None):
         self.model = model
+        self.distill = distill  # tftrain.training.distill: the teacher's term joins the training loss
         self.loss_fn = loss_fn
         # The same loss, per example: a replica sees only part of the batch, so it cannot average.
         self.per_example_loss = type(loss_fn).from_config({**loss_fn.get_config(), "reduction": "none"})
@@ -69,6 +71,8 @@ class CustomLoop:
         with tf.GradientTape() as tape:
             predictions = self.model(x, training=True)
             loss, tracked, weight = self._replica_loss(x, y, predictions, sample_weight)
+            if self.distill is not None:  # one device (tftrain.spec.distill): `loss` is the batch's mean
+                loss = tracked = self.distill.total(x, loss, predictions)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else identity
         variables = self.model.trainable_variables
         gradients = tape.gradient(scaled, variables)

@@ -20,8 +20,10 @@ from tftrain.training.resume import Position
 class FitLoop:
     """model.fit over the pipelines; the model is already compiled."""
 
-    def __init__(self, model: keras.Model, metrics: list):
+    def __init__(self, model: keras.Model, metrics: list, distill=None):
         self.model = model
+        if distill is not None:  # tftrain.training.distill: the teacher's term joins fit's training loss
+            distill.attach(model)
         # The metric objects whose accumulators a mid-epoch checkpoint carries (fit's compiled
         # metrics wrap the configured ones).
         self.accumulators = [*model.metrics, *metrics]

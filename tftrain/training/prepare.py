@@ -24,6 +24,7 @@ from tftrain.runs.init_from import read_initial_weights
 from tftrain.spec.schema import Config
 from tftrain.tracking import check_tracking
 from tftrain.training.data_checks import check_data
+from tftrain.training.distill import Distillation, load_distillation
 from tftrain.training.distribute import Distribution, shard_by_example
 from tftrain.training.plan import Plan, make_plan
 from tftrain.training.resolved import resolved_config, resolved_values
@@ -45,6 +46,7 @@ class Prepared:
     written: Config | None = None  # what config.yaml holds: `auto` kept (None: `config`)
     resolved: dict = field(default_factory=dict)  # what each `auto` meant here, for summary.json
     callbacks: tuple = ()  # the plugins' callbacks training.callbacks names (made before any file is written)
+    distill: Distillation | None = None  # the teacher `distill:` names, loaded and frozen
 
 
 def seed_everything(config: Config) -> Config:
@@ -82,6 +84,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
     check_data(config, data)
     plan = make_plan(config, data, distribution)
     config = resolve_precision(config, plan.precision)
+    distill = load_distillation(config, data.num_classes, plan.spec.outputs)  # before the seed: loading draws from it
     keras.utils.set_random_seed(config.seed)  # the plan's symbolic build drew from the seeded generators
     workers = (distribution.worker_index, distribution.num_workers) if distribution.kind == "multi_worker" else None
     transform = training_transform(config, list(plan.augmentation), plan.class_weights, config.seed)
@@ -119,7 +122,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
     if plan.spec.table is not None:  # a typed table: what was fitted on the training split
         info["preprocessing"] = plan.spec.table.describe()
     return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note, written,
-                    resolved_values(written, config, plan.cpu_threads), tuple(build_callbacks(config)))
+                    resolved_values(written, config, plan.cpu_threads), tuple(build_callbacks(config)), distill)
 
 
 def _trace_training_batches(pipelines: Pipelines) -> None:

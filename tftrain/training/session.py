@@ -157,9 +157,10 @@ class TrainingSession:
         if training.loop == "custom":
             self.loop = CustomLoop(model, prepared.loss, prepared.metrics, prepared.plan.steps_per_execution,
                                    jit_compile=bool(model.jit_compile),  # Keras resolved "auto" at compile
-                                   run_eagerly=training.run_eagerly, strategy=model.distribute_strategy)
+                                   run_eagerly=training.run_eagerly, strategy=model.distribute_strategy,
+                                   distill=prepared.distill)
         else:
-            self.loop = FitLoop(model, prepared.metrics)
+            self.loop = FitLoop(model, prepared.metrics, prepared.distill)
         self.state = ResumeState(run.state_folder, model)
 
     def train(self) -> None:
@@ -193,6 +194,8 @@ class TrainingSession:
     def restore(self) -> Record | None:
         """The resume state to continue from (None: a new run, or one killed before its first
         checkpoint); the model's and optimizer's variables are restored with it."""
+        if self.prepared.distill is not None and self.placement.resumed is not None:
+            self.prepared.distill.check_unchanged(self.run.summary())  # the same teacher, or no exact resume
         folder = self.placement.restore_from
         if folder is None:
             return None
@@ -217,7 +220,7 @@ class TrainingSession:
             jit_compile=bool(prepared.model.jit_compile),  # as resolved by Keras ("auto": XLA on GPUs only)
             cpu_threads=prepared.plan.cpu_threads or "default", precision=config.training.precision,
             versions=versions(), distribute=self.distribution.describe(config.data.batch_size),
-            **{RESOLVED: prepared.resolved})
+            **{RESOLVED: prepared.resolved}, **({"distill": prepared.distill.record} if prepared.distill else {}))
 
     def announce(self, restored: Record | None) -> None:
         """The run directory, the data, the model, warnings and where training resumes."""
@@ -227,6 +230,8 @@ class TrainingSession:
         console.print(model_table(self.prepared.model))
         if self.prepared.init_note:
             say(console, self.prepared.init_note)
+        if self.prepared.distill is not None:
+            say(console, self.prepared.distill.note())
         if self.config.data.validation == "test" and self.prepared.pipelines.validation is None:
             monitor = self.config.training.checkpoint.monitor.removeprefix("val_")
             say(console, f"warning: {self.config.data.dataset} data has no test split, so nothing is validated "
