@@ -212,6 +212,9 @@ def test_bad_streamed_jsonl_and_text_folders_are_one_line(cli, write_config, tmp
     texts = {"data": {"dataset": "text_folder", "path": str(folder), "validation": "none", "in_memory_max_mb": 0},
              "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"}
     assert f"{folder / 'pos' / 'empty.txt'}: an empty text file" in run_refused(cli, tmp_path, write_config(texts))
+    texts["data"]["options"] = {"encoding": "latin-1"}
+    assert "a text folder that streams (data.in_memory_max_mb: 0) is read as UTF-8, not latin-1: convert" in \
+        run_refused(cli, tmp_path, write_config(texts))
 
 
 def test_a_series_too_large_for_memory_says_what_to_do(cli, write_config, tmp_path):

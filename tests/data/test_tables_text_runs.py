@@ -6,7 +6,8 @@ the ways a run is started besides `tftrain run` (issue 28, item 5), each tiny:
   device; the table streams;
 - `tftrain sweep` with the data in memory and streamed as its two members: both complete, and a
   text folder's two (the same split, the same batches) train alike;
-- `tftrain tune`: two trials on an Optuna sqlite storage in tmp_path, both complete.
+- `tftrain tune`: two trials on an Optuna sqlite storage in tmp_path, both complete;
+- `training.cpu_threads` holds though fitting the table runs TensorFlow's first ops.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def test_mirrored_on_two_cpus_trains_as_one_device(tmp_path, kind):
     raw["data"]["in_memory_max_mb"] = 0  # the table streams; the text folder reads its files a batch at a time
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home"),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
     mirrored = subprocess.Popen(
         [sys.executable, "-m", "tftrain", "run", str(config), "--runs-dir", str(tmp_path / "mirrored"), "-q",
          "--set", "training.distribute=mirrored", "--set", "training.devices=[cpu:0,cpu:1]"],
@@ -131,3 +133,18 @@ def test_tune_runs_two_trials_on_sqlite(tmp_path, kind):
     assert {t.state.name for t in trials} == {"COMPLETE"}
     best = yaml.safe_load((Path(result.stdout.strip()) / "best.yaml").read_text())
     assert best["data"]["dataset"] == raw["data"]["dataset"]
+
+
+def test_cpu_threads_hold_for_a_typed_table(tmp_path):
+    """TensorFlow takes the thread count only before its first op: the plan sets it before it
+    fits the table (a fresh process: this one's TensorFlow is long started)."""
+    config = tmp_path / "c.yaml"
+    raw = table(tmp_path)
+    raw["training"] = {"epochs": 1, "cpu_threads": 1}
+    config.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home"),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", "tftrain", "run", str(config), "--runs-dir", str(tmp_path / "runs"),
+                           "-q"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((Path(done.stdout.strip()) / "summary.json").read_text())["cpu_threads"] == 1

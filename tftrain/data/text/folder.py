@@ -52,7 +52,11 @@ def _streamed(train_files, train_y, test_files, test_y, encoding: str, reason: s
     """The folders as lists of files (checked once, one file at a time: none empty, all UTF-8),
     each batch's files read by TensorFlow while training; the split is the in-memory one
     (tftrain.data.pipeline.batches splits the list of files as it splits arrays)."""
-    if codecs.lookup(encoding).name != "utf-8":
+    try:
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        raise DataError(f"data.options.encoding: unknown encoding {encoding!r}") from None
+    if not utf8:
         raise DataError(f"data.options.encoding: a text folder that streams ({reason}) is read as UTF-8, not "
                         f"{encoding}: convert the files (iconv -f {encoding} -t utf-8), or raise data.in_memory_max_mb")
     for path in train_files + (test_files or []):
