@@ -137,10 +137,6 @@ def test_bad_text_folders_are_one_line_and_write_nothing(cli, write_config, tmp_
     folder = write_text_folder(tmp_path / "texts", per_class=4)
     config = write_config({"data": {"dataset": "text_folder", "path": str(folder), "validation": "none"},
                            "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"})
-    streamed = write_config({"data": {"dataset": "text_folder", "path": str(folder), "in_memory_max_mb": 0,
-                                      "validation": "none"},
-                             "model": {"type": "dense"}, "loss": "sparse_categorical_crossentropy"}, "s.yaml")
-    assert "text folders are read into memory whole (they do not stream yet)" in run_refused(cli, tmp_path, streamed)
     (folder / "pos" / "empty.txt").write_text("  \n")
     assert f"{folder / 'pos' / 'empty.txt'}: an empty text file" in run_refused(cli, tmp_path, config)
     (folder / "pos" / "empty.txt").write_bytes(b"caf\xe9 au lait")

@@ -64,6 +64,8 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     import tensorflow as tf
 
     training = config.training
+    if training.cpu_threads != "auto":  # set before the recipe, whose fit of a typed table runs TensorFlow's first ops
+        apply_cpu_threads(int(training.cpu_threads))
     spec, weights, augmentation = _recipe(config, data)
     plan = schedule(config, data.train_count)
     _check_accumulation(config, plan.epochs * plan.steps_per_epoch)

@@ -131,13 +131,16 @@ def first_examples(batches: tf.data.Dataset, limit: int) -> tuple[np.ndarray, np
     return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
 
 
-def training_in_order(data: LoadedData | StreamedData, config: Config, seed: int) -> tf.data.Dataset:
-    """The training split's batches (split_for_training's), unshuffled and untransformed."""
+def training_in_order(data: LoadedData | StreamedData, config: Config, seed: int,
+                      batch_size: int | None = None) -> tf.data.Dataset:
+    """The training split's batches (split_for_training's), unshuffled and untransformed, of
+    `batch_size` examples (default: data.batch_size)."""
+    batch_size = batch_size or config.data.batch_size
     if data.streamed and not isinstance(data.train, FileList):
         from tftrain.data.pipeline import streaming
 
-        return streaming.training_in_order(data, config, seed)
-    return batched(split_for_training(data, config, seed)[0], config.data.batch_size)
+        return streaming.training_in_order(data, config, seed, batch_size)
+    return batched(split_for_training(data, config, seed)[0], batch_size)
 
 
 def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, transform: Callable | None = None,

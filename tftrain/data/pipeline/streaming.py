@@ -270,13 +270,14 @@ def in_order(source: RecordFiles, batch_size: int, holdout: Holdout | None = Non
     return decoded(source, _records(source, order, holdout, True, cycle=1), batch_size).prefetch(AUTOTUNE)
 
 
-def training_in_order(data: StreamedData, config: Config, seed: int) -> tf.data.Dataset:
+def training_in_order(data: StreamedData, config: Config, seed: int, batch_size: int | None = None) -> tf.data.Dataset:
     """The training split's batches (the records a validation fraction leaves), unshuffled,
-    file by file: what per-channel statistics and balanced class weights are computed over."""
+    file by file: what per-channel statistics, balanced class weights and a typed table's
+    vocabularies are computed over (`batch_size`: default data.batch_size)."""
     holdout = _validation(data, config, seed)[0]
     order = tf.range(len(data.train.files), dtype=tf.int64)
     records = _records(data.train, order, holdout, False, cycle=1)
-    return decoded(data.train, records, config.data.batch_size).prefetch(AUTOTUNE)
+    return decoded(data.train, records, batch_size or config.data.batch_size).prefetch(AUTOTUNE)
 
 
 def evaluation_batches(data: StreamedData, config: Config, seed: int) -> Evaluation:

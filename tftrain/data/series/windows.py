@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tftrain.data.base import LoadedData, first_non_number
-from tftrain.data.tables.rows import Rows, check_fits, read_rows
+from tftrain.data.base import LoadedData, first_non_number, fits_in_memory, streaming_reason
+from tftrain.data.tables.rows import Rows, read_rows
 from tftrain.errors import DataError
 from tftrain.spec.base import suggest
 from tftrain.spec.schema import DataConfig
@@ -34,8 +34,8 @@ def load(cfg: DataConfig, seed: int) -> LoadedData:
     if cfg.path is None:
         raise DataError("data.path: the timeseries dataset needs a CSV file with a header row, one row per time step")
     path = Path(cfg.path).expanduser()
-    if path.is_file():  # every row is copied into `window` windows
-        check_fits(cfg, path.stat().st_size * options["window"], "the windows of a series")
+    if path.is_file():
+        _check_fits(cfg, path.stat().st_size, options)
     rows = _read(path, "data.path", options)
     names = options["columns"] or [h for h in rows.header if h != options["time_column"]]
     values, target = _numbers(rows, names, options)
@@ -56,6 +56,17 @@ def load(cfg: DataConfig, seed: int) -> LoadedData:
                f"-> '{options['target']}' {options['horizon']} step(s) on",
         extra={"features": names, "target": options["target"], TIME_ORDERED: True, "naive_index": naive},
     )
+
+
+def _check_fits(cfg: DataConfig, nbytes: int, options: dict) -> None:
+    """A series' windows are held in memory (each row copied into about window / stride of them;
+    they do not stream): more than `data.in_memory_max_mb` is refused, naming what makes them fit."""
+    windows_bytes = nbytes * options["window"] // options["stride"]
+    if not fits_in_memory(cfg.in_memory_max_mb, windows_bytes):
+        raise DataError(f"data.in_memory_max_mb: the windows of a series are held in memory (they do not stream): "
+                        f"{streaming_reason(cfg.in_memory_max_mb, windows_bytes)}; raise data.in_memory_max_mb if the "
+                        "machine has the memory, or make fewer windows: a larger data.options.stride, a shorter "
+                        "window, fewer data.options.columns, or a shorter stretch of the series")
 
 
 def _read(path: Path, key: str, options: dict) -> Rows:

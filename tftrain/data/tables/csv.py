@@ -294,6 +294,14 @@ def scan_table(path: Path, label: str, delimiter: str, task: str) -> ScannedTabl
 
 def _scan_chunk(path: Path, header: list[str], label: str, chunk: list, scan: TargetScan, task: str) -> Table:
     table = _table(path, header, label, chunk)
+    scan_targets(table, scan, task)
+    return table
+
+
+def scan_targets(table: Table, scan: TargetScan, task: str) -> None:
+    """Add a chunk of a streamed file's target column (`table.target`, `table.lines`) to `scan`,
+    with the checks _targets makes in memory (and their messages)."""
+    path, label = table.path, scan.label
     for line, cell in zip(table.lines, table.target):
         if cell == "":
             raise DataError(f"{path}: line {line}, column '{label}': empty target value")
@@ -314,7 +322,7 @@ def _scan_chunk(path: Path, header: list[str], label: str, chunk: list, scan: Ta
         scan.texts.update(table.target.tolist())
         if len(scan.texts) > MAX_DISTINCT:
             raise DataError(f"{path}, column '{label}': more than {MAX_DISTINCT:,} class names")
-        return table
+        return
     scan.numbers += len(numbers)
     scan.low, scan.high = min(scan.low, float(numbers.min())), max(scan.high, float(numbers.max()))
     whole = (numbers == np.round(numbers)) & (numbers >= 0)
@@ -327,7 +335,6 @@ def _scan_chunk(path: Path, header: list[str], label: str, chunk: list, scan: Ta
     if scan.values is not None and scan.whole:
         scan.values.update(int(v) for v in np.unique(numbers))
         scan.values = scan.values if len(scan.values) <= MAX_DISTINCT else None
-    return table
 
 
 def _task(scans: list[TargetScan], task: str) -> tuple[str, tuple[str, ...] | None]:
@@ -388,23 +395,41 @@ def _line_decoder(header: list[str], label: str, delimiter: str, kind: str, clas
     """A batch of CSV lines -> (features (B, F) float32, targets), in TensorFlow ops."""
     import tensorflow as tf
 
+    targets = target_decoder(kind, class_names)
+
+    def decode(lines):
+        cells = csv_cells(lines, len(header), delimiter)
+        target = header.index(label)
+        x = tf.stack([tf.strings.to_number(c, tf.float32) for i, c in enumerate(cells) if i != target], axis=1)
+        return x, targets(cells[target])
+
+    return decode
+
+
+def csv_cells(lines, columns: int, delimiter: str) -> list:
+    """A batch of CSV lines -> its `columns` columns of stripped cells (string tensors)."""
+    import tensorflow as tf
+
+    lines = tf.strings.regex_replace(lines, "\r$", "")  # Windows line ends
+    cells = tf.io.decode_csv(lines, record_defaults=[tf.constant("", tf.string)] * columns, field_delim=delimiter)
+    return [tf.strings.strip(c) for c in cells]
+
+
+def target_decoder(kind: str, class_names):
+    """Target cells (a string tensor) -> labels as _task reads them: class names numbered in
+    sorted order, class indices, or (B, 1) regression targets, in TensorFlow ops."""
+    import tensorflow as tf
+
     table = None
     if kind == "names":  # made once, outside the pipeline's functions, which capture it
         table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
             tf.constant(class_names), tf.range(len(class_names), dtype=tf.int32)), default_value=-1)
 
-    def decode(lines):
-        lines = tf.strings.regex_replace(lines, "\r$", "")  # Windows line ends
-        cells = tf.io.decode_csv(lines, record_defaults=[tf.constant("", tf.string)] * len(header),
-                                 field_delim=delimiter)
-        cells = [tf.strings.strip(c) for c in cells]
-        target = header.index(label)
-        x = tf.stack([tf.strings.to_number(c, tf.float32) for i, c in enumerate(cells) if i != target], axis=1)
-        y = cells[target]
+    def decode(y):
         if table is not None:
-            return x, table.lookup(y)
+            return table.lookup(y)
         if kind == "classes":
-            return x, tf.cast(tf.strings.to_number(y, tf.float64), tf.int32)
-        return x, tf.strings.to_number(y, tf.float32)[:, None]
+            return tf.cast(tf.strings.to_number(y, tf.float64), tf.int32)
+        return tf.strings.to_number(y, tf.float32)[:, None]
 
     return decode

@@ -2,10 +2,12 @@
 
 `fit_table` computes what Keras's preprocessing layers need (a numeric column's mean and
 variance, a category's or a text column's vocabulary, tf-idf weights) on the training split
-only, with Keras's own `adapt` for vocabularies. The result is plain data (`TablePreprocessing`):
-it goes into the model spec, the model is built from it with explicit vocabularies and
-statistics (`encode`), and its fingerprint is part of the run's resume state, so a resumed run
-never trains on preprocessing computed differently (tftrain.data.tables.state).
+only, in one pass over batches of its rows (Keras's own adapt, a batch at a time, for the
+vocabularies): rows in memory and a table that streams are fitted by the same code. The
+result is plain data (`TablePreprocessing`): it goes into the model spec, the model is built
+from it with explicit vocabularies and statistics (`encode`), and its fingerprint is part of
+the run's resume state, so a resumed run never trains on preprocessing computed differently
+(tftrain.data.tables.state).
 
 What each column type becomes (the model's feature vector is their concatenation):
 
@@ -22,13 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from tftrain.errors import DataError
 
-ADAPT_BATCH = 4096  # texts per batch when adapting and counting documents: bounded memory
+ADAPT_BATCH = 4096  # rows per batch when fitting: bounded memory
 
 
 @dataclass(frozen=True)
@@ -75,15 +78,22 @@ class TablePreprocessing:
         return {"columns": info, "fingerprint": self.fingerprint()}
 
 
-def fit_table(options: dict, names: list[str], x: np.ndarray) -> TablePreprocessing:
-    """Fit every typed column of `options` on the training rows `x` ((N, columns) text cells)."""
+def fit_table(options: dict, names: list[str], batches: Iterable) -> TablePreprocessing:
+    """Fit every typed column of `options` in one pass over the training rows, given as `batches`
+    of (n, columns) text cells (NumPy arrays, or string tensors of a streamed table): memory is
+    bounded by a batch and what is learned (counts per distinct value), never by the table."""
     missing = tuple(options["missing"])
-    columns = []
-    for index, name in enumerate(names):
-        column = options["columns"][name]
-        fit = {"numeric": _numeric, "category": _category, "hashed": _hashed, "text": _text}[column["type"]]
-        columns.append(fit(name, index, column, x[:, index], missing))
-    return TablePreprocessing(tuple(columns), tuple(options["crosses"]), missing)
+    fitters = [_FITTERS[options["columns"][name]["type"]](name, index, options["columns"][name], missing)
+               for index, name in enumerate(names)]
+    for batch in batches:
+        for fitter in fitters:
+            fitter.update(batch[:, fitter.index])
+    return TablePreprocessing(tuple(fitter.result() for fitter in fitters), tuple(options["crosses"]), missing)
+
+
+def array_batches(x: np.ndarray, size: int = ADAPT_BATCH) -> Iterator[np.ndarray]:
+    """Rows in memory as fit_table's batches."""
+    return (x[start:start + size] for start in range(0, len(x), size))
 
 
 def check_sequences(prep: TablePreprocessing, model_type: str) -> None:
@@ -103,14 +113,42 @@ def is_sequence(column: FittedColumn) -> bool:
     return column.type == "text" and column.options.get("output_mode") == "int" and column.options.get("embedding") is None
 
 
-def _numeric(name: str, index: int, column: dict, cells: np.ndarray, missing: tuple) -> FittedColumn:
-    values = numbers_or_nan(cells, missing)
-    present = values[np.isfinite(values)]
-    if not present.size:
-        raise DataError(f"data.options.columns.{name}: no value in the training split is a number "
-                        "(every cell is missing)")
-    mean = float(present.mean())
-    return FittedColumn(name, index, "numeric", column, mean=mean, variance=float(((present - mean) ** 2).mean()))
+class _Fitter:
+    """What one column learns from the training rows, batch by batch (`update`), then `result`."""
+
+    def __init__(self, name: str, index: int, column: dict, missing: tuple):
+        self.name, self.index, self.column, self.missing = name, index, column, missing
+
+    def update(self, cells) -> None:
+        pass
+
+    def result(self) -> FittedColumn:
+        return FittedColumn(self.name, self.index, self.column["type"], self.column)
+
+
+class _Numeric(_Fitter):
+    """Mean and (population) variance of the cells that are numbers, merged batch by batch (Chan
+    et al.'s pairwise update: no sum of squares to lose precision in)."""
+
+    count, mean, m2 = 0, 0.0, 0.0
+
+    def update(self, cells) -> None:
+        values = numbers_or_nan(as_text(cells), self.missing)
+        present = values[np.isfinite(values)]
+        if not present.size:
+            return
+        n, mean = present.size, float(present.mean())
+        total, delta = self.count + n, mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += float(((present - mean) ** 2).sum()) + delta ** 2 * self.count * n / total
+        self.count = total
+
+    def result(self) -> FittedColumn:
+        if not self.count:
+            raise DataError(f"data.options.columns.{self.name}: no value in the training split is a number "
+                            "(every cell is missing)")
+        return FittedColumn(self.name, self.index, "numeric", self.column, mean=self.mean,
+                            variance=self.m2 / self.count)
 
 
 def numbers_or_nan(cells: np.ndarray, missing: tuple) -> np.ndarray:
@@ -119,20 +157,40 @@ def numbers_or_nan(cells: np.ndarray, missing: tuple) -> np.ndarray:
     return np.asarray(cells, dtype=str).astype(np.float64)
 
 
-def _category(name: str, index: int, column: dict, cells: np.ndarray, missing: tuple) -> FittedColumn:
-    import keras
-
-    lookup = keras.layers.StringLookup()
-    lookup.adapt(np.asarray(cells, dtype=str))
-    vocabulary = tuple(lookup.get_vocabulary(include_special_tokens=False))
-    if len(vocabulary) > column["max_values"]:
-        raise DataError(f"data.options.columns.{name}: {len(vocabulary):,} distinct values in the training split, more "
-                        f"than max_values {column['max_values']:,}; use type: hashed (with bins), or raise max_values")
-    return FittedColumn(name, index, "category", column, vocabulary=vocabulary)
+def as_text(cells) -> np.ndarray:
+    """A column of cells as a NumPy str array (a string tensor's cells are UTF-8 bytes)."""
+    cells = np.asarray(cells.numpy() if hasattr(cells, "numpy") else cells)
+    if cells.dtype.kind == "S" or (cells.dtype == object and cells.size and isinstance(cells.flat[0], bytes)):
+        return np.char.decode(cells.astype("S"), "utf-8")
+    return cells.astype(str)
 
 
-def _hashed(name: str, index: int, column: dict, cells: np.ndarray, missing: tuple) -> FittedColumn:
-    return FittedColumn(name, index, "hashed", column)
+def _strings(cells):
+    """A column of cells as Keras's lookup layers take them (tensors as they are)."""
+    return cells if hasattr(cells, "numpy") else np.asarray(cells, dtype=str)
+
+
+class _Category(_Fitter):
+    """StringLookup's own adapt, a batch at a time (update_state), finalized once."""
+
+    def __init__(self, *args):
+        import keras
+
+        super().__init__(*args)
+        self.lookup = keras.layers.StringLookup()
+        self.lookup.reset_state()
+
+    def update(self, cells) -> None:
+        self.lookup.update_state(_strings(cells))
+
+    def result(self) -> FittedColumn:
+        self.lookup.finalize_state()
+        vocabulary = tuple(self.lookup.get_vocabulary(include_special_tokens=False))
+        if len(vocabulary) > self.column["max_values"]:
+            raise DataError(f"data.options.columns.{self.name}: {len(vocabulary):,} distinct values in the training "
+                            f"split, more than max_values {self.column['max_values']:,}; use type: hashed (with "
+                            "bins), or raise max_values")
+        return FittedColumn(self.name, self.index, "category", self.column, vocabulary=vocabulary)
 
 
 def _text_layer(column: dict, mode: str, vocabulary=None, idf=None, name: str | None = None):
@@ -145,25 +203,34 @@ def _text_layer(column: dict, mode: str, vocabulary=None, idf=None, name: str | 
         idf_weights=list(idf) if idf is not None else None, name=name)
 
 
-def _text(name: str, index: int, column: dict, cells: np.ndarray, missing: tuple) -> FittedColumn:
-    """The vocabulary by TextVectorization.adapt; for tf_idf, each learned token's
-    log(1 + N / (1 + documents holding it)), Keras's own formula, counted with the adapted layer."""
-    import tensorflow as tf
+class _Text(_Fitter):
+    """TextVectorization's own adapt, a batch at a time: the vocabulary and, for tf_idf, each
+    learned token's log(1 + N / (1 + documents holding it)), counted by Keras in the same pass."""
 
-    mode = column["output_mode"]
-    texts = tf.data.Dataset.from_tensor_slices(np.asarray(cells, dtype=object).astype(str)).batch(ADAPT_BATCH)
-    layer = _text_layer(column, "multi_hot" if mode == "tf_idf" else mode)
-    layer.adapt(texts)
-    vocabulary = tuple(layer.get_vocabulary(include_special_tokens=False))
-    if not vocabulary:
-        raise DataError(f"data.options.columns.{name}: the training split's texts hold no words")
-    idf = None
-    if mode == "tf_idf":
-        documents = np.zeros(len(vocabulary) + 1)
-        for batch in texts:
-            documents += layer(batch).numpy().sum(axis=0)
-        idf = tuple(float(v) for v in np.log(1 + len(cells) / (1 + documents[1:])))  # [0] is the OOV bucket
-    return FittedColumn(name, index, "text", column, vocabulary=vocabulary, idf=idf)
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.layer = _text_layer(self.column, self.column["output_mode"])
+        self.layer.reset_state()
+
+    def update(self, cells) -> None:
+        self.layer.update_state(_strings(cells))
+
+    def result(self) -> FittedColumn:
+        self.layer.finalize_state()
+        vocabulary = tuple(self.layer.get_vocabulary(include_special_tokens=False))
+        if not vocabulary:
+            raise DataError(f"data.options.columns.{self.name}: the training split's texts hold no words")
+        idf = None
+        if self.column["output_mode"] == "tf_idf":
+            # Keras keeps the weights it learned on its lookup layer only (no public getter); they
+            # are padded in front for the special tokens, as get_vocabulary(True) lists them.
+            special = len(self.layer.get_vocabulary()) - len(vocabulary)
+            weights = np.asarray(self.layer._lookup_layer.idf_weights_const)
+            idf = tuple(float(v) for v in weights[special:special + len(vocabulary)])
+        return FittedColumn(self.name, self.index, "text", self.column, vocabulary=vocabulary, idf=idf)
+
+
+_FITTERS = {"numeric": _Numeric, "category": _Category, "hashed": _Fitter, "text": _Text}
 
 
 def _layer_name(name: str, what: str) -> str:

@@ -46,19 +46,30 @@ def read_rows(path: Path, fmt: str, encoding: str, delimiter: str = ",", keys: l
             raise DataError(f"{path}: duplicate column names {', '.join(duplicates)} in the header")
     else:
         header = list(keys)
-        never = [key for key in keys if key not in seen]
-        if body and never:
-            from tftrain.spec.base import suggest
-
-            raise DataError(f"data.options.columns: '{never[0]}' is in no record of {path}"
-                            + suggest(never[0], sorted(seen)) + f" (keys: {', '.join(sorted(seen)[:20])})")
+        if body:
+            check_keys_seen(path, keys, seen)
     if not body:
         raise DataError(f"{path}: no data rows")
+    return rows_of(path, header, body)
+
+
+def rows_of(path: Path, header: list[str], body: list[tuple[int, list[str]]]) -> Rows:
+    """(line, cells) rows under `header` -> Rows (each with the header's number of fields)."""
     for line, row in body:
         if len(row) != len(header):
             raise DataError(f"{path}: line {line} has {len(row)} fields; the header has {len(header)}")
     cells = np.char.strip(np.array([row for _, row in body], dtype=str).reshape(len(body), len(header)))
     return Rows(path, header, cells, np.array([line for line, _ in body]))
+
+
+def check_keys_seen(path: Path, keys: list[str], seen: set) -> None:
+    """Every key a JSON Lines table names is in at least one of its records (`seen`)."""
+    never = [key for key in keys if key not in seen]
+    if never:
+        from tftrain.spec.base import suggest
+
+        raise DataError(f"data.options.columns: '{never[0]}' is in no record of {path}"
+                        + suggest(never[0], sorted(seen)) + f" (keys: {', '.join(sorted(seen)[:20])})")
 
 
 def _decode_error(path: Path, exc: UnicodeDecodeError, offset: int, encoding: str) -> DataError:
@@ -148,14 +159,3 @@ def raw_rows(path: Path, options: dict, names: list[str]) -> np.ndarray:
         raise DataError(f"{path}: no column '{absent[0]}', which the model takes" + suggest(absent[0], rows.header)
                         + f" (it takes: {', '.join(names)})")
     return np.asarray(rows.cells[:, [rows.header.index(n) for n in names]], dtype=object)
-
-
-def check_fits(cfg, nbytes: int, what: str) -> None:
-    """Typed tables, text folders and series are read into memory whole (they do not stream
-    yet): data larger than `data.in_memory_max_mb` is refused, saying so, rather than read."""
-    from tftrain.data.base import fits_in_memory, streaming_reason
-
-    if not fits_in_memory(cfg.in_memory_max_mb, nbytes):
-        raise DataError(f"data.in_memory_max_mb: {what} are read into memory whole (they do not stream yet): "
-                        f"{streaming_reason(cfg.in_memory_max_mb, nbytes)}; raise data.in_memory_max_mb if the "
-                        "machine has the memory")

@@ -5,6 +5,7 @@ parse (a numeric column's cells are numbers or missing markers), reads the targe
 dataset does (integers: classes, text: class names in sorted order, other numbers: regression),
 and returns the input columns as an (N, columns) array of text cells. What the cells become is
 the model's business (tftrain.data.tables.preprocessing), fitted on the training split by the plan.
+Files larger than `data.in_memory_max_mb` stream instead (tftrain.data.tables.streamed).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tftrain.data.base import LoadedData, class_count
+from tftrain.data.base import LoadedData, StreamedData, class_count, fits_in_memory, streaming_reason
 from tftrain.data.tables.csv import Table, _targets
-from tftrain.data.tables.rows import Rows, check_fits, read_rows
+from tftrain.data.tables.rows import Rows, read_rows
 from tftrain.errors import DataError
 from tftrain.spec.base import suggest
 from tftrain.spec.schema import DataConfig
@@ -24,17 +25,18 @@ from tftrain.spec.schema import DataConfig
 RAW_ROWS = "raw_rows"
 
 
-def load_csv(cfg: DataConfig, seed: int) -> LoadedData:
-    """A CSV file with a header row and typed `columns`."""
+def load_csv(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
+    """A CSV file with a header row and typed `columns` (streamed past data.in_memory_max_mb)."""
     return _load(cfg, "csv")
 
 
-def load_jsonl(cfg: DataConfig, seed: int) -> LoadedData:
-    """A JSON Lines file: one object per line, `columns` and `label` naming its keys."""
+def load_jsonl(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
+    """A JSON Lines file: one object per line, `columns` and `label` naming its keys (streamed
+    past data.in_memory_max_mb)."""
     return _load(cfg, "jsonl")
 
 
-def _load(cfg: DataConfig, fmt: str) -> LoadedData:
+def _load(cfg: DataConfig, fmt: str) -> LoadedData | StreamedData:
     options = cfg.options
     what = "a CSV file with a header row" if fmt == "csv" else "a JSON Lines file (one JSON object per line)"
     if cfg.path is None:
@@ -43,7 +45,11 @@ def _load(cfg: DataConfig, fmt: str) -> LoadedData:
     paths = [_existing(cfg.path, "data.path", what)]
     if options["test_path"]:
         paths.append(_existing(options["test_path"], "data.options.test_path", what))
-    check_fits(cfg, sum(p.stat().st_size for p in paths), "tables with typed columns")
+    nbytes = sum(p.stat().st_size for p in paths)
+    if not fits_in_memory(cfg.in_memory_max_mb, nbytes):
+        from tftrain.data.tables.streamed import load_streamed  # it builds on this module's checks
+
+        return load_streamed(cfg, fmt, paths, streaming_reason(cfg.in_memory_max_mb, nbytes))
     tables = [_read(path, fmt, options) for path in paths]
     y_train, y_test, class_names = _targets([_as_table(t, names, label) for t in tables], label, options["task"])
     for table in tables:
