@@ -403,3 +403,43 @@ def test_image_classifier_fine_tunes_on_raw_pixels_predicts_and_exports(cli, wri
     assert answer["class"].numpy().tolist() == [r["class"] for r in rows]
     np.testing.assert_allclose(answer["probabilities"].numpy().max(axis=1), [r["probability"] for r in rows],
                                rtol=1e-5)
+
+
+# -- keras-hub layers from YAML (issue 28) ----------------------------------------------------
+def test_token_position_embedding_and_transformer_encoder_from_yaml(cli, write_config, tmp_path):
+    from tests.data.test_text import cnn_config, write_text_folder
+
+    config = cnn_config(write_text_folder(tmp_path / "texts", per_class=40))
+    config["model"]["layers"] = [
+        {"token_and_position_embedding": {"vocabulary_size": 64, "sequence_length": 16, "embedding_dim": 16}},
+        {"transformer_encoder": {"intermediate_dim": 32, "num_heads": 2}},
+        "global_average_pooling1d", {"dense": 2}]
+    config["training"]["epochs"] = 6
+    run = run_dir(cli("run", write_config(config), "--runs-dir", tmp_path / "runs"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final"]["val_accuracy"] >= 0.85, summary["final"]
+    evaluated = cli("evaluate", run, "--json")  # model.keras loaded in safe mode: keras-hub's registered classes
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["metrics"]["accuracy"] == pytest.approx(summary["final"]["val_accuracy"])
+    graph = {**config, "model": {"type": "graph", "nodes": [
+        {"name": "tokens", "layer": {"embedding": {"input_dim": 64, "output_dim": 16}}, "inputs": ["input"]},
+        {"name": "positions", "layer": {"position_embedding": {"sequence_length": 16}}, "inputs": ["tokens"]},
+        {"name": "both", "layer": "add", "inputs": ["tokens", "positions"]},
+        {"name": "encoded", "layer": {"transformer_encoder": {"intermediate_dim": 32, "num_heads": 2}},
+         "inputs": ["both"]},
+        {"name": "pooled", "layer": "global_average_pooling1d", "inputs": ["encoded"]},
+        {"name": "out", "layer": {"dense": 2}, "inputs": ["pooled"]}]}}
+    assert cli("validate", write_config(graph, "graph.yaml")).exit_code == 0
+    graph["model"]["nodes"][3]["layer"] = {"transformer_encoder": {"intermediate_dim": 32}}
+    refused = cli("validate", write_config(graph, "graph.yaml"))
+    assert refused.exit_code == 2 and "transformer_encoder" in refused.output and "num_heads" in refused.output
+
+
+def test_keras_hub_layer_without_keras_hub_is_one_line(cli, write_config, tmp_path, monkeypatch):
+    from tests.data.test_text import cnn_config
+
+    monkeypatch.setattr("tftrain.models.layer_config.keras_hub_installed", lambda: False)
+    config = cnn_config(tmp_path)
+    config["model"]["layers"][1] = {"transformer_encoder": {"intermediate_dim": 32, "num_heads": 2}}
+    _refused(cli, write_config, tmp_path, config, "model.layers[1] (transformer_encoder): a keras-hub layer",
+             "pip install 'tftrain[hub]'")
