@@ -51,8 +51,8 @@ def raw_signature(run, config, raw_dtype: str | None):
 
     train = (run.summary().get("data") or {}).get("train") or {}
     text = config.model.takes_strings()
-    shape = () if text else tuple(train.get("x_shape", [None])[1:])
-    if any(d is None for d in shape):
+    shape = () if text else tuple((train.get("x_shape") or [None, None])[1:])
+    if not text and (not shape or None in shape):
         raise UserError(f"export: the run's summary.json records no image shape ({shape}); re-run it to export")
     return Signature(shape, "string" if text else (raw_dtype or "uint8"), RunFacts.of(config).read_as,
                      config.model.output_activation_name())
