@@ -429,7 +429,9 @@ def test_token_position_embedding_and_transformer_encoder_from_yaml(cli, write_c
          "inputs": ["both"]},
         {"name": "pooled", "layer": "global_average_pooling1d", "inputs": ["encoded"]},
         {"name": "out", "layer": {"dense": 2}, "inputs": ["pooled"]}]}}
-    assert cli("validate", write_config(graph, "graph.yaml")).exit_code == 0
+    graph["training"]["epochs"] = 1
+    trained = run_dir(cli("run", write_config(graph, "graph.yaml"), "--runs-dir", tmp_path / "graph"))
+    assert json.loads((trained / "summary.json").read_text())["status"] == "completed"
     graph["model"]["nodes"][3]["layer"] = {"transformer_encoder": {"intermediate_dim": 32}}
     refused = cli("validate", write_config(graph, "graph.yaml"))
     assert refused.exit_code == 2 and "transformer_encoder" in refused.output and "num_heads" in refused.output
