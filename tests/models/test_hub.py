@@ -361,6 +361,13 @@ def saved_model_serves_raw_strings_as_predict(cli, run: Path, tmp_path: Path, ro
     assert answer["p"] == pytest.approx([r["probability"] for r in rows], rel=1e-5)
     refused = cli("export", run, "--format", "tflite")
     assert refused.exit_code == 2 and "tensorflow-text ops" in refused.output, refused.output
+    for args, expected in ((("--format", "keras", "--lora", "separate"), "no LoRA adapters"),
+                           (("--format", "h5", "--lora", "separate"), "applies to --format keras or saved_model"),
+                           (("--format", "keras", "--lora", "apart"), "expected one of merged, separate")):
+        refused = cli("export", run, *args)
+        assert refused.exit_code == 2 and expected in refused.output and "Traceback" not in refused.output, \
+            refused.output
+    assert not (run / "export" / "model.keras").exists()
 
 
 # -- image classifier -------------------------------------------------------------------------
