@@ -92,13 +92,14 @@ class Run:
         """The model's outputs for inputs `x` (a NumPy array of examples, as the data gave them)."""
         return self.model(checkpoint).predict(x, verbose=0)
 
-    def export(self, format: str = "saved_model", output: str | Path | None = None) -> Path:  # noqa: A002
-        """Export the model (as `tftrain export`); returns where it was written."""
+    def export(self, format: str = "saved_model", output: str | Path | None = None,  # noqa: A002
+               lora: str = "merged") -> Path:
+        """Export the model (as `tftrain export`; `lora` as its --lora); returns where it was written."""
         from tftrain.commands.export import export_run
 
         _start_tensorflow()
         self._load_plugins()
-        return Path(export_run(self.path, format, output, "last").path)
+        return Path(export_run(self.path, format, output, "last", lora=lora).path)
 
 
 def load_run(path: str | Path, plugins: Sequence[str] = ()) -> Run:

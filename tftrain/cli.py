@@ -687,6 +687,9 @@ def export(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write "
                                                    "(default: RUN_DIR/export/...).")] = None,
     checkpoint: CheckpointOpt = "last",
+    lora: Annotated[str, typer.Option("--lora", help="A LoRA model (model.lora): merged (the adapters merged into "
+                                      "the kernels) or separate (keras: model.keras + model.lora.h5; saved_model: "
+                                      "the adapters as their own variables).")] = "merged",
     as_json: JsonOpt = False,
     plugin: PluginOpt = [],  # noqa: B006
     debug: DebugOpt = False,
@@ -705,7 +708,7 @@ def export(
     _start(err_console(), f"exporting {run_dir}", verbose=False)
     _run_plugins(run_dir, plugin)
 
-    exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize)
+    exported = export_run(run_dir, format_, output, checkpoint, quantize=quantize, lora=lora)
     check = exported.verification
     if as_json:
         print(json.dumps({"path": str(exported.path), "verification": check.to_dict() if check else None}, indent=2))

@@ -239,6 +239,41 @@ def test_lora_trains_only_adapters_and_head_and_export_merges(cli, write_config,
     query = next(w for w in merged.weights if w.path.endswith("query/kernel"))
     assert not np.allclose(np.array(query), np.array(base.get_layer("transformer_layer_0")._self_attention_layer
                                                         ._query_dense.kernel))
+    separate_export_predicts_the_same(cli, run, tmp_path / "separate", base, watch.predictions)
+
+
+def separate_export_predicts_the_same(cli, run: Path, out: Path, base, predictions: np.ndarray) -> None:
+    """`--lora separate`: model.keras holds the preset's kernels and the trained head, model.lora.h5
+    the adapters (keras-hub's file); put together they predict as the unmerged model. The
+    SavedModel's variables include the adapters, and it serves the same probabilities."""
+    import h5py
+    import tensorflow as tf
+
+    exported = cli("export", run, "--format", "keras", "--lora", "separate", "--output", out / "model.keras")
+    assert exported.exit_code == 0, exported.output
+    model = keras.saving.load_model(out / "model.keras", compile=False, safe_mode=True)
+    for ours, preset in zip(model.backbone.weights, base.weights, strict=True):
+        np.testing.assert_array_equal(np.array(ours), np.array(preset), err_msg=ours.path)
+    with h5py.File(out / "model.lora.h5", "r") as file:
+        rank, alpha = int(file["lora/vars/rank"][()]), float(file["lora"].attrs["alpha"])
+        targets = [str(t) for t in file["lora"].attrs["targets"]]
+        layers = [name for name in file["lora"] if name != "vars"]
+        assert len(layers) == 4 and all(set(file[f"lora/{n}/vars"]) == {"lora_kernel_a", "lora_kernel_b"}
+                                        for n in layers)
+    assert (rank, alpha, targets) == (2, 4.0, ["query", "value"])
+    model.backbone.enable_lora(rank, target_layer_names=targets)  # keras-hub's own loading, as documented
+    for layer in model.backbone._flatten_layers():
+        if getattr(layer, "lora_enabled", False):
+            layer.lora_alpha = alpha
+    model.backbone.load_lora_weights(str(out / "model.lora.h5"))
+    np.testing.assert_allclose(model.predict(PROBE, verbose=0), predictions, rtol=1e-5, atol=1e-5)
+    exported = cli("export", run, "--format", "saved_model", "--lora", "separate", "--output", out / "saved_model")
+    assert exported.exit_code == 0, exported.output
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    assert sum("lora_kernel" in v.name for v in loaded.variables) == 8  # a and b, query and value, 2 layers
+    served = loaded.signatures["serving_default"](inputs=tf.constant(PROBE))["probabilities"].numpy()
+    np.testing.assert_allclose(served, keras.ops.convert_to_numpy(keras.ops.softmax(predictions)), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_lora_target_that_names_no_layer(cli, write_config, tmp_path, bert, reviews):
@@ -273,3 +308,128 @@ def test_predict_takes_raw_strings(cli, write_config, tmp_path, bert, reviews):
     np.save(tmp_path / "numbers.npy", np.zeros((2, 3)))
     refused = cli("predict", run, tmp_path / "numbers.npy")
     assert refused.exit_code == 2 and "takes one string per example" in refused.output, refused.output
+    saved_model_serves_raw_strings_as_predict(cli, run, tmp_path, rows)
+
+
+SERVE = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the tokenizer's ops, as for any SavedModel holding them
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = serve(inputs=tf.constant(json.loads(sys.argv[2])))
+assert "keras_hub" not in sys.modules
+print(json.dumps({"class": out["class"].numpy().tolist(), "p": out["probabilities"].numpy().max(axis=1).tolist()}))
+"""
+
+
+def saved_model_serves_raw_strings_as_predict(cli, run: Path, tmp_path: Path, rows: list[dict]) -> None:
+    """The SavedModel takes raw strings (the tokenizer inside) and, loaded in a process without
+    keras-hub or tftrain, answers as `tftrain predict`; TFLite and ONNX are refused in one line."""
+    import os
+    import subprocess
+    import sys
+
+    exported = cli("export", run, "--format", "saved_model")
+    assert exported.exit_code == 0, exported.output
+    assert "serving_default: inputs (None,) string -> class (None,) int64, probabilities (None, 2)" in exported.output
+    texts = ["the movie good great", "a film awful dull", "plot fine bad"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    served = subprocess.run([sys.executable, "-c", SERVE, str(run / "export" / "saved_model"), json.dumps(texts)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False)
+    assert served.returncode == 0, served.stderr[-2000:]
+    answer = json.loads(served.stdout.strip().splitlines()[-1])
+    assert answer["class"] == [r["class"] for r in rows]
+    assert answer["p"] == pytest.approx([r["probability"] for r in rows], rel=1e-5)
+    refused = cli("export", run, "--format", "tflite")
+    assert refused.exit_code == 2 and "tensorflow-text ops" in refused.output, refused.output
+    for args, expected in ((("--format", "keras", "--lora", "separate"), "no LoRA adapters"),
+                           (("--format", "h5", "--lora", "separate"), "applies to --format keras or saved_model"),
+                           (("--format", "keras", "--lora", "apart"), "expected one of merged, separate")):
+        refused = cli("export", run, *args)
+        assert refused.exit_code == 2 and expected in refused.output and "Traceback" not in refused.output, \
+            refused.output
+    assert not (run / "export" / "model.keras").exists()
+
+
+# -- image classifier -------------------------------------------------------------------------
+def write_resnet_preset(folder: Path) -> Path:
+    """A one-block ResNet (64 filters, keras-hub's least) with its image converter (resize to 16x16, rescale), as a preset."""
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64], stackwise_num_blocks=[1],
+        stackwise_num_strides=[1], block_type="basic_block")
+    converter = keras_hub.layers.ResNetImageConverter(image_size=(16, 16), scale=1 / 255.0)
+    preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(converter)
+    for part in (backbone, preprocessor):
+        part.save_to_preset(str(folder))
+    return folder
+
+
+def test_image_classifier_fine_tunes_on_raw_pixels_predicts_and_exports(cli, write_config, tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = (rng.integers(0, 96, (40, 24, 24, 3)) + 128 * y[:, None, None, None]).astype(np.uint8)  # dark | bright
+    np.savez(tmp_path / "images.npz", x_train=x[:32], y_train=y[:32], x_test=x[32:], y_test=y[32:])
+    config = {**text_config(write_resnet_preset(tmp_path / "resnet"), tmp_path / "images.npz"),
+              "training": {"epochs": 3}}
+    config["model"] = {"type": "hub", "preset": str(tmp_path / "resnet"), "task": "image_classifier"}
+    run = run_dir(cli("run", write_config(config), "--runs-dir", tmp_path / "runs"))
+    history = np.genfromtxt(run / "history.csv", delimiter=",", names=True)
+    assert history["loss"][-1] < history["loss"][0]
+    np.save(tmp_path / "new.npy", x[32:])
+    predicted = cli("predict", run, tmp_path / "new.npy", "--json")
+    assert predicted.exit_code == 0, predicted.output
+    rows = json.loads(predicted.stdout)["predictions"]
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    assert [r["class"] for r in rows] == model.predict(x[32:], verbose=0).argmax(axis=1).tolist()
+    exported = cli("export", run, "--format", "saved_model")
+    assert exported.exit_code == 0, exported.output
+    assert "serving_default: inputs (None, 24, 24, 3) uint8 -> class" in exported.output
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(run / "export" / "saved_model")).signatures["serving_default"]
+    answer = served(inputs=tf.constant(x[32:]))
+    assert answer["class"].numpy().tolist() == [r["class"] for r in rows]
+    np.testing.assert_allclose(answer["probabilities"].numpy().max(axis=1), [r["probability"] for r in rows],
+                               rtol=1e-5)
+
+
+# -- keras-hub layers from YAML (issue 28) ----------------------------------------------------
+def test_token_position_embedding_and_transformer_encoder_from_yaml(cli, write_config, tmp_path):
+    from tests.data.test_text import cnn_config, write_text_folder
+
+    config = cnn_config(write_text_folder(tmp_path / "texts", per_class=40))
+    config["model"]["layers"] = [
+        {"token_and_position_embedding": {"vocabulary_size": 64, "sequence_length": 16, "embedding_dim": 16}},
+        {"transformer_encoder": {"intermediate_dim": 32, "num_heads": 2}},
+        "global_average_pooling1d", {"dense": 2}]
+    config["training"]["epochs"] = 6
+    run = run_dir(cli("run", write_config(config), "--runs-dir", tmp_path / "runs"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final"]["val_accuracy"] >= 0.85, summary["final"]
+    evaluated = cli("evaluate", run, "--json")  # model.keras loaded in safe mode: keras-hub's registered classes
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["metrics"]["accuracy"] == pytest.approx(summary["final"]["val_accuracy"])
+    graph = {**config, "model": {"type": "graph", "nodes": [
+        {"name": "tokens", "layer": {"embedding": {"input_dim": 64, "output_dim": 16}}, "inputs": ["input"]},
+        {"name": "positions", "layer": {"position_embedding": {"sequence_length": 16}}, "inputs": ["tokens"]},
+        {"name": "both", "layer": "add", "inputs": ["tokens", "positions"]},
+        {"name": "encoded", "layer": {"transformer_encoder": {"intermediate_dim": 32, "num_heads": 2}},
+         "inputs": ["both"]},
+        {"name": "pooled", "layer": "global_average_pooling1d", "inputs": ["encoded"]},
+        {"name": "out", "layer": {"dense": 2}, "inputs": ["pooled"]}]}}
+    graph["training"]["epochs"] = 1
+    trained = run_dir(cli("run", write_config(graph, "graph.yaml"), "--runs-dir", tmp_path / "graph"))
+    assert json.loads((trained / "summary.json").read_text())["status"] == "completed"
+    graph["model"]["nodes"][3]["layer"] = {"transformer_encoder": {"intermediate_dim": 32}}
+    refused = cli("validate", write_config(graph, "graph.yaml"))
+    assert refused.exit_code == 2 and "transformer_encoder" in refused.output and "num_heads" in refused.output
+
+
+def test_keras_hub_layer_without_keras_hub_is_one_line(cli, write_config, tmp_path, monkeypatch):
+    from tests.data.test_text import cnn_config
+
+    monkeypatch.setattr("tftrain.models.layer_config.keras_hub_installed", lambda: False)
+    config = cnn_config(tmp_path)
+    config["model"]["layers"][1] = {"transformer_encoder": {"intermediate_dim": 32, "num_heads": 2}}
+    _refused(cli, write_config, tmp_path, config, "model.layers[1] (transformer_encoder): a keras-hub layer",
+             "pip install 'tftrain[hub]'")

@@ -62,10 +62,14 @@ class Exported:
 
 
 def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, checkpoint: str = "last",
-               quantize: str | None = None) -> Exported:
+               quantize: str | None = None, lora: str = "merged") -> Exported:
     """Export the run's model (final, or the best checkpoint); TFLite and ONNX files are verified
-    in their runtime first."""
+    in their runtime first. `lora`: merged (into the kernels) or separate (tftrain.commands.hub_export)."""
     quantize = _check_request(fmt, quantize)
+    from tftrain.commands.hub_export import LORA
+
+    if lora not in LORA:
+        raise UserError(f"--lora: expected one of {', '.join(LORA)}, got {lora!r}")
     run = RunDir.open(run_dir)
     target = _target(run, fmt, output, quantize)
     from tftrain.runs.model import model_path
@@ -79,6 +83,10 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path | None = None, 
 
         onnx_export.require()
     with made_folders(target.parent):  # a refused export leaves no empty export/ behind
+        if lora == "separate":
+            from tftrain.commands.hub_export import export_separate
+
+            return Exported(export_separate(run, fmt, source, raw_dtype, target))
         return _write(run, fmt, source, raw_dtype, target, quantize)
 
 
@@ -121,6 +129,10 @@ def _write(run: RunDir, fmt: str, source, raw_dtype: str | None, target: Path, q
     from tftrain.spec.checks import RunFacts
 
     config = run.config()
+    if config.model.type == "hub":  # keras-hub: the preprocessor (tokenizer, image converter) goes inside
+        from tftrain.commands.hub_export import export_hub
+
+        return Exported(export_hub(run, config, model, fmt, raw_dtype, target))
     sig = signature_for(model, raw_dtype, RunFacts.of(config).read_as, config.model.output_activation_name())
     if fmt == "saved_model":
         _atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))

@@ -223,6 +223,8 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     input_shape = () if text else tuple(model.inputs[0].shape[1:])
     label = config.data.options.get("label") if isinstance(config.data.options.get("label"), str) else None
     trained_on = run.summary().get("data") if isinstance(run.summary().get("data"), dict) else {}
+    if None in input_shape:  # a model that resizes what it takes (keras-hub's image converter): the data's shape
+        input_shape = tuple(((trained_on.get("train") or {}).get("x_shape") or [None, *input_shape])[1:])
     arrays, sources, warnings = [], [], []
     raw_rows = not text and str(model.inputs[0].dtype) == "string"  # a typed table's model takes rows of text cells
     for file in files:

@@ -3,6 +3,8 @@ layers (`trainable`), for keras-hub backbones; also read by the parameter table.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tftrain.errors import DataError
 from tftrain.spec.base import suggest
 
@@ -60,3 +62,43 @@ def train_everything(model, keep_frozen: tuple = ()) -> None:
     layers frozen one by one."""
     for layer in model._flatten_layers(include_self=True):  # Keras's own walk
         layer.trainable = not isinstance(layer, keep_frozen)
+
+
+# -- adapters kept beside a saved model ----------------------------------------------------------
+# Keras merges LoRA into the kernels whenever it saves (Dense.save_own_variables), so a run's
+# .keras files hold merged kernels only; keras-hub's own `save_lora_weights` file beside each one
+# keeps the adapters themselves, for `tftrain export --lora separate`.
+ADAPTERS_SUFFIX = ".lora.h5"  # keras-hub's `save_lora_weights` requires this suffix
+
+
+def adapters_path(model_file) -> Path:
+    """Where the adapters of the model saved at `model_file` (X.keras) are kept: X.lora.h5."""
+    path = Path(model_file)
+    return path.with_name(path.name.removesuffix(".keras") + ADAPTERS_SUFFIX)
+
+
+def has_adapters(model) -> bool:
+    """Whether `model` is a keras-hub task whose backbone carries LoRA adapters."""
+    return bool(getattr(getattr(model, "backbone", None), "_lora_enabled_layers", None))
+
+
+def save_adapters(model, model_file) -> None:
+    """Write the adapters of `model` (saved at `model_file`) with keras-hub's `save_lora_weights`,
+    under a temporary name first, plus `alpha` and `targets` (which keras-hub's file lacks) as
+    attributes of its `lora` group; nothing for a model without LoRA."""
+    if not has_adapters(model):
+        return
+    import h5py
+
+    target = adapters_path(model_file)
+    tmp = target.with_name(f".tmp-{target.name}")
+    try:
+        model.backbone.save_lora_weights(str(tmp))
+        enabled = [layer for layer in lora_layers(model.backbone) if getattr(layer, "lora_enabled", False)]
+        with h5py.File(tmp, "a") as file:
+            file["lora"].attrs["alpha"] = float(enabled[0].lora_alpha)
+            file["lora"].attrs["targets"] = sorted({layer.name for layer in enabled})
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

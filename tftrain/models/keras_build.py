@@ -19,7 +19,7 @@ from tftrain import plugins
 from tftrain.errors import DataError, UserError
 from tftrain.models.base import ModelSpec
 from tftrain.models.layer_config import entry_parts, keras_layer
-from tftrain.models.layers import ARGUMENT_INPUTS, IMAGE_LAYERS, LIST_INPUTS
+from tftrain.models.layers import ARGUMENT_INPUTS, HUB_LAYERS, IMAGE_LAYERS, LIST_INPUTS
 from tftrain.plugins import is_registered_name
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ def make_layer(entry: dict, name: str, where: str, dtype: str | None = None) -> 
     try:
         if is_registered_name(kind):
             return plugins.build("layer", kind, {"name": name, **({"dtype": dtype} if dtype else {}), **args})
+        if kind in HUB_LAYERS:
+            from tftrain.models.hub import import_keras_hub
+
+            import_keras_hub()  # registers keras-hub's classes, which deserialize finds by their registered name
         return keras.layers.deserialize(keras_layer(entry, name, dtype))
     except UserError:
         raise

@@ -16,7 +16,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tftrain.models.layers import CLASS_ALIASES, COMMON, COMPONENTS, LAYER_ALIASES, LAYERS, REFUSED, UNSUPPORTED_PARAMS
+from tftrain.models.layers import (
+    CLASS_ALIASES,
+    COMMON,
+    COMPONENTS,
+    HUB_LAYERS,
+    LAYER_ALIASES,
+    LAYERS,
+    REFUSED,
+    UNSUPPORTED_PARAMS,
+)
 from tftrain.plugins import check_entry, is_registered_name
 from tftrain.spec import catalog
 from tftrain.spec.base import show, suggest, unknown
@@ -115,6 +124,8 @@ def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
     name = layer_name(raw_name, where)
     params = LAYERS[name][1]
     here = f"{where} ({name})"
+    if name in HUB_LAYERS and not keras_hub_installed():
+        raise ValueError(f"{here}: a keras-hub layer, and keras-hub is not installed: pip install 'tftrain[hub]'")
     args = _as_parameters(args, params, here)
     out: dict[str, Any] = {}
     for key, given in args.items():
@@ -131,6 +142,13 @@ def check_layer(value: Any, where: str) -> dict[str, dict[str, Any]]:
     if missing:
         raise ValueError(f"{here}: required parameter '{missing[0]}' is missing")
     return {name: out}
+
+
+def keras_hub_installed() -> bool:
+    """Whether keras-hub can be imported (found without importing it: validate stays TF-free)."""
+    import importlib.util
+
+    return importlib.util.find_spec("keras_hub") is not None
 
 
 def _plugin_layer(name: str, args: Any, where: str, kind: str = "layer") -> dict[str, dict[str, Any]]:
@@ -285,6 +303,9 @@ def keras_layer(entry: dict[str, dict[str, Any]], name: str, dtype: str | None =
     config["name"] = args.get("name") or name
     if dtype is not None and args.get("dtype") is None:
         config["dtype"] = dtype
+    if snake in HUB_LAYERS:  # keras-hub's own registration, found once keras_hub is imported
+        return {"module": "keras_hub.layers", "class_name": class_name, "config": config,
+                "registered_name": f"keras_hub>{class_name}"}
     return {"module": "keras.layers", "class_name": class_name, "config": config, "registered_name": None}
 
 

@@ -317,6 +317,20 @@ LAYERS: dict[str, tuple[str, dict[str, str]]] = {
     "max_num_bounding_boxes": ("MaxNumBoundingBoxes", {"max_number": "int!", "fill_value": "int"}),
 }
 
+# keras-hub's layers (the optional extra tftrain[hub]), in LAYERS too: the same entries, built
+# from keras-hub's registered classes ("keras_hub>Name", which safe-mode loading accepts).
+HUB_LAYERS: dict[str, tuple[str, dict[str, str]]] = {
+    "position_embedding": ("PositionEmbedding", {"sequence_length": "int!", "initializer": _INIT}),
+    "token_and_position_embedding": ("TokenAndPositionEmbedding", {
+        "vocabulary_size": "int!", "sequence_length": "int!", "embedding_dim": "int!", "tie_weights": "bool",
+        "embeddings_initializer": _INIT, "mask_zero": "bool"}),
+    "transformer_encoder": ("TransformerEncoder", {
+        "intermediate_dim": "int!", "num_heads": "int!", "dropout": "float", "activation": "activation?",
+        "layer_norm_epsilon": "float", "kernel_initializer": _INIT, "bias_initializer": _INIT,
+        "normalize_first": "bool"}),
+}
+LAYERS.update(HUB_LAYERS)
+
 # Other names of the same layers (Keras's aliases, and the snake_case Keras derives from class
 # names such as ReLU -> re_lu); Keras's class names themselves are accepted too.
 LAYER_ALIASES: dict[str, str] = {

@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from tftrain.models.hub_tuning import save_adapters
 from tftrain.runs import RunDir
 from tftrain.spec.catalog import monitor_mode
 from tftrain.training.callbacks.ema import ema_weights
@@ -23,6 +24,7 @@ def save_atomically(model: keras.Model, path: Path) -> None:
     with keras_native_learning_rate(getattr(model, "optimizer", None)):
         model.save(tmp)
     tmp.replace(path)
+    save_adapters(model, path)  # LoRA: the adapters Keras merged into the saved kernels, kept beside it
 
 
 class SnapshotCallback(keras.callbacks.Callback):
