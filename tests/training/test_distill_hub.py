@@ -123,3 +123,22 @@ def test_a_hub_student_is_refused_in_one_line(cli, tmp_path, world):
     (tmp_path / "hub.yaml").write_text(yaml.safe_dump(config))
     line = run_refused(cli, tmp_path, tmp_path / "hub.yaml")
     assert "model.type hub is not supported as a student" in line and "type dense on an npz of strings" in line, line
+
+
+@pytest.mark.slow  # a fresh process and a hub teacher: ~45 s; the scaling itself: tests/training/test_distill.py
+def test_under_mirrored_on_two_cpus_it_matches_one_device(tmp_path, world):
+    """The teacher's preprocessor inside each replica's step: the custom loop on two logical CPUs
+    (a fresh process) trains as on one device (no dropout: each replica draws its own stream)."""
+    from tests.kit import Child, child_env
+
+    config = student(world["data"], world["teacher"], "custom")
+    config["model"]["dropout"] = 0.0
+    mirrored = {**config, "training": {**config["training"], "distribute": "mirrored", "devices": ["cpu:0", "cpu:1"]}}
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({**mirrored, "name": "two"}))
+    child = Child(["run", "--runs-dir", "runs", "two.yaml"], tmp_path, child_env(tmp_path))
+    one = train(tmp_path, config, "one")
+    assert child.wait() == 0, child
+    two = child.run_dir(tmp_path)
+    assert summary(two)["distribute"]["replicas"] == 2
+    for name in ("loss", "val_loss", "accuracy"):
+        np.testing.assert_allclose(history(two)[name], history(one)[name], rtol=1e-5, atol=1e-6)

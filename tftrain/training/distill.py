@@ -14,9 +14,15 @@ the loss inside each loop: fit's `compute_loss` (an instance attribute, as fit.p
 
 The teacher is loaded in Keras safe mode from the run's model.keras, frozen and called with
 training=False (inference: dropout off, batch-norm moving statistics); it is held here, never by
-the student, so nothing of it is saved. A teacher (or student) whose output layer applies softmax
-gives probabilities p: log(p) is used as its logits, exactly (softmax(log(p)/T) = softmax(z/T),
-since log(p) = z - logsumexp(z) differs from the logits z by a constant per example).
+the student, so nothing of it is saved. A keras-hub teacher (a fine-tuned BERT) reads the batch's
+raw strings through its own preprocessor (its tokenizer: TensorFlow ops, so inside the step) while
+the student reads them its own way (tftrain.data.text.strings). Under a strategy the custom loop
+gives the term as a sum over the replica's examples divided by the global batch, as its labels'
+loss (tftrain.training.custom); fit's Keras losses scale both per replica alike.
+
+A teacher (or student) whose output layer applies softmax gives probabilities p: log(p) is used
+as its logits, exactly (softmax(log(p)/T) = softmax(z/T), since log(p) = z - logsumexp(z)
+differs from the logits z by a constant per example).
 
 It has no state of its own: exact resume needs the same teacher, so summary.json records its
 model file's sha256 and a resume with another file is refused.
