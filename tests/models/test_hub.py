@@ -178,9 +178,10 @@ def test_offline_handle_names_the_folder_to_fill(cli, write_config, tmp_path, mo
     assert cli("validate", write_config(text_config(handle, reviews))).exit_code == 0
 
 
-def test_strings_for_a_model_that_takes_numbers(cli, write_config, tmp_path, reviews):
-    config = {**text_config(Path("."), reviews), "model": {"type": "dense", "output_activation": None}}
-    _refused(cli, write_config, tmp_path, config, "inputs", "<U", "expected numbers", command="run")
+def test_strings_for_a_model_that_takes_images(cli, write_config, tmp_path, reviews):
+    """(A dense model reads an npz of strings as one text column: tests/training/test_distill_hub.py.)"""
+    config = {**text_config(Path("."), reviews), "model": {"type": "cnn", "output_activation": None}}
+    _refused(cli, write_config, tmp_path, config, "model.type cnn needs images", "shape (1,)", command="run")
 
 
 def test_text_classifier_on_images(cli, write_config, tmp_path, bert, tiny_images):

@@ -182,6 +182,8 @@ BAD = {
     "alpha": (lambda w, t: {"distill": {"teacher": str(w["teacher"]), "alpha": 1.5}},
               "distill.alpha: expected a value <= 1.0, got 1.5"),
     "regression": (lambda w, t: {"loss": "mse", "metrics": []}, "trains a regression"),
+    "multi_worker": (lambda w, t: {"training": {"distribute": "multi_worker"}},
+                     "distill: training.distribute multi_worker is not supported (none or mirrored)"),
 }
 
 
@@ -207,3 +209,57 @@ def test_the_teacher_is_checked_without_tensorflow(tmp_path, world):
     done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+# -- training.distribute: mirrored ---------------------------------------------------------------
+# On two logical CPUs (a fresh process: TensorFlow fixes its devices when it starts) against the
+# same run on one device in this process. No dropout: each replica draws its own stream. custom:
+# 47 examples in batches of 4, so the last one (3) splits unevenly, and the loop must average the
+# teacher's term over the global batch as it does the labels' loss; fit: all 48, batches that split
+# evenly (Keras's fit weighs each replica's own mean alike, tests/distribute/test_distribute.py).
+@pytest.mark.parametrize("loop, limit", [("custom", 47), ("fit", None)])
+def test_mirrored_on_two_cpus_matches_one_device(tmp_path, world, loop, limit):
+    from tests.kit import Child, child_env
+
+    config = student(world["data"], world["teacher"], loop, alpha=0.1)
+    config["model"]["dropout"] = 0.0
+    config["data"]["limit"] = limit
+    mirrored = {**config, "training": {**config["training"], "distribute": "mirrored", "devices": ["cpu:0", "cpu:1"]}}
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(mirrored))
+    child = Child(["run", "--runs-dir", "two", "two.yaml"], tmp_path, child_env(tmp_path))
+    one = InProcess(["run", "--runs-dir", "one", "one.yaml"], tmp_path)
+    assert one.exit_code == 0, one
+    assert child.wait() == 0, child
+    two = child.run_dir(tmp_path)
+    assert summary(two)["distribute"]["replicas"] == 2 and summary(two)["distill"] == summary(one.run_dir(tmp_path))[
+        "distill"]
+    got, want = (np.genfromtxt(run / "history.csv", delimiter=",", names=True) for run in (two, one.run_dir(tmp_path)))
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+    for a, b in zip(weights(two), weights(one.run_dir(tmp_path)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_mirrored_killed_mid_epoch_resumes_bit_identical(tmp_path, world, loop):
+    """Under mirrored on two logical CPUs (every run a fresh process), killed after step 18 of
+    24 (a checkpoint every 4) and resumed: bit for bit the uninterrupted mirrored run."""
+    import signal
+
+    from tests.kit import Child, child_env
+
+    config = student(world["data"], world["teacher"], loop, alpha=0.1)
+    config["training"].update(distribute="mirrored", devices=["cpu:0", "cpu:1"])
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    args = ["run", "--runs-dir", "runs", "c.yaml"]
+    killed = Child(args, tmp_path, child_env(tmp_path), True, 18, signal.SIGKILL)
+    baseline = Child(args, tmp_path, child_env(tmp_path))
+    assert killed.wait() == -9, killed
+    assert baseline.wait() == 0, baseline
+    resumed = Child(["run", "--resume", killed.run_dir(tmp_path)], tmp_path, child_env(tmp_path))
+    assert resumed.wait() == 0, resumed
+    record = summary(killed.run_dir(tmp_path))
+    assert record["distribute"]["replicas"] == 2 and record["resumed"][0]["step"] == 16, record.get("resumed")
+    assert_identical(killed.run_dir(tmp_path), baseline.run_dir(tmp_path))

@@ -256,11 +256,16 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
 
 
 def _raw_rows(file: Path, config, features: list[str]) -> np.ndarray:
-    """A typed table's rows (a .csv or .jsonl file), or a text model's example (a .txt file: one)."""
+    """A typed table's rows (a .csv or .jsonl file), or a text model's example (a .txt file: one),
+    or its texts (a 1-D string array in an .npy/.npz, as an npz of strings trains one)."""
     if file.suffix.lower() == ".txt":
         from tftrain.data.text.folder import read_text
 
         return np.array([[read_text(file, config.data.options.get("encoding", "utf-8"))]], dtype=object)
+    from tftrain.data.text.folder import COLUMN
+
+    if file.suffix.lower() in (".npy", ".npz") and features == [COLUMN]:  # one text column (tftrain.data.text)
+        return _read_text(file).astype(object)[:, None]
     from tftrain.data.tables.rows import raw_rows
 
     return raw_rows(file, config.data.options, features)

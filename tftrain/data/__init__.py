@@ -19,6 +19,7 @@ from tftrain.data.series import windows as series
 from tftrain.data.tables import csv as tabular
 from tftrain.data.tables import typed
 from tftrain.data.text import folder as text_folder
+from tftrain.data.text import strings as text
 
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData
@@ -45,6 +46,8 @@ def load_data(config: Config, seed: int) -> LoadedData | StreamedData:
     """Run the configured loader, then apply `data.limit` (the first N training examples)."""
     typed_csv = config.data.dataset == "csv" and config.data.options.get("columns") is not None
     data = (typed.load_csv if typed_csv else LOADERS[config.data.dataset])(config.data, seed)
+    if config.data.dataset == "npz" and not config.model.takes_strings() and text.is_text(data):
+        data = text.as_text_column(data)  # raw strings for a model without a tokenizer: a text column
     limit = config.data.limit
     if limit is not None and limit < data.train_count:
         data = data.limited(limit)

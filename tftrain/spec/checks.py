@@ -288,7 +288,7 @@ def unfreeze_fits(config: Config, facts: RunFacts) -> str | None:
 
 @check
 def distill_teacher(config: Config, facts: RunFacts) -> str | None:
-    """distill: a classifier on one device, taught by a completed run on the same data (tftrain.spec.distill)."""
+    """distill: a classifier (not hub, not multi_worker) taught by a completed run on the same data (spec.distill)."""
     return None if config.distill is None else distill.problems(config, facts)
 
 

@@ -45,9 +45,10 @@ def problems(config: Config, facts: RunFacts) -> str | None:
                 f"{'a regression' if facts.task == 'regression' else 'one output unit (' + facts.task + ')'}; "
                 "use sparse_categorical_crossentropy or categorical_crossentropy")
     if config.model.type == "hub":
-        return "distill: model.type hub is not supported as a student (its preprocessor makes its own inputs)"
-    if config.training.distribute != "none":
-        return f"distill: training.distribute {config.training.distribute} is not supported (one device only)"
+        return ("distill: model.type hub is not supported as a student (its preprocessor makes its own inputs); a "
+                "small model on the same data is: e.g. type dense on an npz of strings")
+    if config.training.distribute == "multi_worker":
+        return "distill: training.distribute multi_worker is not supported (none or mirrored)"
     if facts.recorded:
         return None  # a run directory's own config: its teacher was checked when it started
     return teacher_problem(Path(distill.teacher).expanduser(), config)
@@ -74,8 +75,6 @@ def teacher_problem(folder: Path, config: Config) -> str | None:
         theirs = load_config(folder / TEACHER_FILES[0], import_plugins=False, recorded=True)
     except UserError as exc:
         return f"{where}: its config.yaml does not load: {str(exc).splitlines()[0]}"
-    if theirs.model.type == "hub":
-        return f"{where}: a hub model is not supported as a teacher (its preprocessor makes its own inputs)"
     if theirs.loss.task not in CLASSIFIER_TASKS:
         return f"{where}: trained loss {theirs.loss.canonical}, not a classifier over several classes"
     return _other_data(where, theirs.data.model_dump(), config.data.model_dump())

@@ -71,8 +71,10 @@ class CustomLoop:
         with tf.GradientTape() as tape:
             predictions = self.model(x, training=True)
             loss, tracked, weight = self._replica_loss(x, y, predictions, sample_weight)
-            if self.distill is not None:  # one device (tftrain.spec.distill): `loss` is the batch's mean
-                loss = tracked = self.distill.total(x, loss, predictions)
+            if self.distill is not None:  # the teacher's term, averaged over the global batch as `loss` is
+                replicas = self.strategy.num_replicas_in_sync
+                loss = self.distill.total(x, loss, predictions, None if replicas == 1 else weight * replicas)
+                tracked = loss if replicas == 1 else loss * replicas  # as _replica_loss records it
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else identity
         variables = self.model.trainable_variables
         gradients = tape.gradient(scaled, variables)

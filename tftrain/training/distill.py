@@ -14,9 +14,15 @@ the loss inside each loop: fit's `compute_loss` (an instance attribute, as fit.p
 
 The teacher is loaded in Keras safe mode from the run's model.keras, frozen and called with
 training=False (inference: dropout off, batch-norm moving statistics); it is held here, never by
-the student, so nothing of it is saved. A teacher (or student) whose output layer applies softmax
-gives probabilities p: log(p) is used as its logits, exactly (softmax(log(p)/T) = softmax(z/T),
-since log(p) = z - logsumexp(z) differs from the logits z by a constant per example).
+the student, so nothing of it is saved. A keras-hub teacher (a fine-tuned BERT) reads the batch's
+raw strings through its own preprocessor (its tokenizer: TensorFlow ops, so inside the step) while
+the student reads them its own way (tftrain.data.text.strings). Under a strategy the custom loop
+gives the term as a sum over the replica's examples divided by the global batch, as its labels'
+loss (tftrain.training.custom); fit's Keras losses scale both per replica alike.
+
+A teacher (or student) whose output layer applies softmax gives probabilities p: log(p) is used
+as its logits, exactly (softmax(log(p)/T) = softmax(z/T), since log(p) = z - logsumexp(z)
+differs from the logits z by a constant per example).
 
 It has no state of its own: exact resume needs the same teacher, so summary.json records its
 model file's sha256 and a resume with another file is refused.
@@ -51,23 +57,40 @@ class Distillation:
     teacher_probabilities: bool  # its output layer applies softmax: log(p) are its logits
     student_probabilities: bool
     record: dict[str, Any]  # what summary.json says of the teacher
-    term: Any = field(init=False)  # keras.distillation.LogitsDistillation
+    term: Any = field(init=False)  # keras.distillation.LogitsDistillation: the batch's mean
+    summed: Any = field(init=False)  # the same, summed over the batch (several replicas, custom loop)
 
     def __post_init__(self):
         # The loss given as a KLDivergence instance: Keras 3.15's default, the string "kl_divergence",
         # resolves to the kl_divergence function, which LogitsDistillation.compute_loss does not
         # recognise as KL (it checks isinstance KLDivergence): it would take the KL of the raw
         # logits / T, without the softmax and the T^2 (found here; tests/training/test_distill.py).
-        term = keras.distillation.LogitsDistillation(temperature=self.temperature, loss=keras.losses.KLDivergence())
-        object.__setattr__(self, "term", term)
+        for name, reduction in (("term", "sum_over_batch_size"), ("summed", "sum")):
+            kl = keras.losses.KLDivergence(reduction=reduction)
+            object.__setattr__(self, name, keras.distillation.LogitsDistillation(temperature=self.temperature, loss=kl))
 
-    def total(self, x, task_loss, predictions):
-        """The training loss: the task's (labels, regularisation) and the teacher's term, weighed by alpha."""
-        teacher = tf.stop_gradient(self.teacher(x, training=False))
-        term = self.term.compute_loss(_logits(teacher, self.teacher_probabilities),
-                                      _logits(predictions, self.student_probabilities))
+    def total(self, x, task_loss, predictions, global_examples=None):
+        """The training loss: the task's (labels, regularisation) and the teacher's term, weighed by alpha.
+        `global_examples`: the custom loop on several replicas, whose `task_loss` is this replica's
+        sum over the GLOBAL batch's size (tftrain.training.custom); the term is then summed the
+        same way. Without it the term is the batch's mean, as `task_loss` (scaled by Keras's losses
+        for the replicas alike under fit)."""
+        teacher = _logits(tf.stop_gradient(self._teacher_outputs(x)), self.teacher_probabilities)
+        student = _logits(predictions, self.student_probabilities)
+        if global_examples is None:
+            term = self.term.compute_loss(teacher, student)
+        else:
+            term = self.summed.compute_loss(teacher, student) / tf.cast(global_examples, tf.float32)
         task_loss = tf.cast(task_loss, tf.float32)
         return self.alpha * task_loss + (1.0 - self.alpha) * tf.cast(term, tf.float32)
+
+    def _teacher_outputs(self, x):
+        """The teacher on the batch: a keras-hub task's preprocessor (its own tokenizer, tf ops) reads
+        the raw strings the student reads (one text a row, tftrain.data.text.strings) first."""
+        preprocessor = getattr(self.teacher, "preprocessor", None)
+        if preprocessor is not None:
+            x = preprocessor(tf.reshape(x, [-1]))  # (batch, 1) texts -> (batch,), as the teacher trained on
+        return self.teacher(x, training=False)
 
     def attach(self, model: keras.Model) -> None:
         """model.fit trains with `total`: Keras's train step calls model.compute_loss, which this

@@ -21,6 +21,11 @@ def fitted_table(config: Config, data: LoadedData | StreamedData) -> TablePrepro
         from tftrain.data.text.folder import table_options
 
         options = table_options(options)
+    elif config.data.dataset == "npz":  # an npz of strings (tftrain.data.text.strings): text_folder's defaults
+        from tftrain.data.text.folder import table_options
+        from tftrain.data.text.strings import table_defaults
+
+        options = table_options(table_defaults())
     table = fit_table(options, list(data.extra["features"]), training_rows(config, data))
     check_sequences(table, config.model.type)
     return table
