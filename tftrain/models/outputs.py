@@ -131,6 +131,15 @@ def head_classes(model: keras.Model) -> dict[str, int]:
     return {name: int(t.shape[-1]) for name, t in output.items()} if isinstance(output, dict) else {}
 
 
+def build_loss_trackers(model: keras.Model, batches) -> None:
+    """Make fit's per-output loss trackers (`species_loss`) now: Keras makes them at the first
+    loss it computes, after the loop has listed the metrics whose accumulators a mid-epoch
+    checkpoint saves. One batch's loss, in inference mode (no dropout draw, no statistics
+    updated); fit resets the trackers when an epoch begins."""
+    x, y = next(iter(batches.take(1)))[:2]
+    model.compute_loss(x, y, model(x, training=False))
+
+
 # -- the custom loop: the same losses, weights and logged names as fit's compile ----------------
 
 

@@ -111,6 +111,10 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
         if training.unfreeze is not None:
             _build_optimizer_for_every_stage(config, model)
+        if plan.spec.heads and training.loop == "fit":  # several outputs: fit's per-output loss trackers
+            from tftrain.models.outputs import build_loss_trackers
+
+            build_loss_trackers(model, pipelines.train(0))
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split,
             "input": {"in_graph": plan.in_graph, "reason": plan.in_graph_reason},
