@@ -176,6 +176,9 @@ BAD = [
     ("loss", {"species": "sparse_categorical_crossentropy", "body_mass_g": "mse"},
      "loss.species: sparse_categorical_crossentropy expects probabilities, but the model's output layer has no "
      "activation"),
+    ("training", {"early_stopping": {"monitor": "val_species_acc"}},
+     "training.early_stopping.monitor: the run does not log \"val_species_acc\" — did you mean "
+     "'val_species_accuracy'?"),
     ("metrics", {"species": ["accuracy"], "body_mass_g": ["r2_score"], "mass_head": ["mae"]},
      "metrics: output 'body_mass_g' is given twice (body_mass_g and mass_head)"),
 ]
@@ -248,3 +251,10 @@ def test_two_outputs_sigkilled_mid_epoch_resume_bit_identical(tmp_path, loop):
     assert_identical(run, base.run_dir(tmp_path))
     history = (run / "history.csv").read_text().splitlines()[0].split(",")
     assert {"kind_loss", "kind_accuracy", "amount_mae", "val_amount_loss"} <= set(history), history
+
+
+def test_the_smoke_test_reloads_and_evaluates_a_two_output_table(cli, write_config, tmp_path):
+    data = penguins_with_mass(tmp_path / "penguins.csv")
+    result = cli("run", write_config(two_outputs("fit", data)), "--runs-dir", tmp_path / "runs", "--smoke")
+    assert result.exit_code == 0, result.output
+    assert "same outputs" in result.output and "species_accuracy=" in result.output, result.output
