@@ -143,9 +143,9 @@ def build_loss_trackers(model: keras.Model, batches) -> None:
 # -- the custom loop: the same losses, weights and logged names as fit's compile ----------------
 
 
-@keras.saving.register_keras_serializable("tftrain")
 class OutputsLoss(keras.losses.Loss):
-    """The weighted sum of each output's loss (what fit's compiled loss minimizes)."""
+    """The weighted sum of each output's loss (what fit's compiled loss minimizes). Never saved in
+    a model file (the model is compiled with fit's per-output dicts), so not registered."""
 
     def __init__(self, losses: dict, weights: dict, reduction="sum_over_batch_size", name="outputs_loss"):
         super().__init__(reduction=reduction, name=name)

@@ -38,9 +38,17 @@ def several_labels(tables: list, names: list[str], options: dict, as_table, chec
     y = [np.stack(split, axis=1) if split else None for split in columns]
     kinds = {name: options["columns"][name]["type"] for name in names}
     read = str(tables[0].path) + (f" (test: {tables[1].path})" if len(tables) > 1 else "")
-    shown = ", ".join(f"'{o['name']}' ({'classes' if o['num_classes'] else 'regression'})" for o in outputs)
+    shown = ", ".join(f"'{o['name']}' ({_kind(o)})" for o in outputs)
     return LoadedData(
         x_train=x[0], y_train=y[0], x_test=x[1] if len(x) > 1 else None, y_test=y[1],
         source=f"{read}: {what} ({', '.join(f'{n}: {k}' for n, k in kinds.items())}), targets {shown}",
         extra={"features": names, "label": list(labels), "columns": kinds, RAW_ROWS: True, OUTPUTS: outputs},
     )
+
+
+def _kind(output: dict) -> str:
+    """What a label column holds, in the data's description: whole numbers are classes or values
+    as the output's loss says (tftrain.models.outputs.classes_of)."""
+    if output["class_names"]:
+        return f"{len(output['class_names'])} classes"
+    return "whole numbers: classes or values, as its loss says" if output["num_classes"] else "values"
