@@ -176,6 +176,7 @@ BAD = [
     ("loss", {"species": "sparse_categorical_crossentropy", "body_mass_g": "mse"},
      "loss.species: sparse_categorical_crossentropy expects probabilities, but the model's output layer has no "
      "activation"),
+    ("data.options.columns", None, "data.options.label: a list of labels (several outputs) needs typed inputs"),
     ("training", {"early_stopping": {"monitor": "val_species_acc"}},
      "training.early_stopping.monitor: the run does not log \"val_species_acc\" — did you mean "
      "'val_species_accuracy'?"),
@@ -187,6 +188,19 @@ BAD = [
 @pytest.mark.parametrize("key, value, message", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
 def test_bad_outputs_are_one_line_and_write_nothing(cli, write_config, tmp_path, key, value, message):
     line = run_refused(cli, tmp_path, write_config(_changed(two_outputs(), key, value)))
+    assert message in line, line
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("loss", {"species": "mse", "body_mass_g": "mse"},
+     "loss.species: mean_squared_error is a regression loss, but the label column 'species' names 3 classes (text)"),
+    ("model.nodes", [*NODES[:3], {"name": "species_head", "layer": {"dense": 2}, "inputs": ["hidden"]}, *NODES[4:]],
+     "model.outputs: node species_head (output species) has shape (None, 2), but its loss needs (None, 3): one unit "
+     "per class of species"),
+])
+def test_outputs_that_do_not_fit_their_labels_are_one_line(cli, write_config, tmp_path, key, value, message):
+    config = _changed(two_outputs(path=penguins_with_mass(tmp_path / "penguins.csv")), key, value)
+    line = run_refused(cli, tmp_path, write_config(config))
     assert message in line, line
 
 
