@@ -272,3 +272,33 @@ def test_the_smoke_test_reloads_and_evaluates_a_two_output_table(cli, write_conf
     result = cli("run", write_config(two_outputs("fit", data)), "--runs-dir", tmp_path / "runs", "--smoke")
     assert result.exit_code == 0, result.output
     assert "same outputs" in result.output and "species_accuracy=" in result.output, result.output
+
+
+def test_jsonl_with_a_binary_and_a_numeric_output_trains_and_predicts_both(cli, write_config, tmp_path):
+    rng = np.random.default_rng(3)
+    records = []
+    for i in range(60):
+        x = float(rng.normal())
+        records.append({"x": None if i % 9 == 0 else x, "kind": "ab"[i % 2], "up": "yes" if x > 0 else "no",
+                        "twice": round(2 * x + (i % 2), 3)})
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    config = {"seed": 1, "data": {"dataset": "jsonl", "path": str(tmp_path / "t.jsonl"), "batch_size": 8,
+                                  "validation": 0.2, "options": {"label": ["up", "twice"],
+                                                                 "columns": {"x": "numeric", "kind": "category"}}},
+              "model": {"type": "graph", "outputs": ["p", "v"], "nodes": [
+                  {"name": "h", "layer": {"dense": {"units": 8, "activation": "relu"}}},
+                  {"name": "p", "layer": {"dense": {"units": 1, "activation": "sigmoid"}}, "inputs": ["h"]},
+                  {"name": "v", "layer": {"dense": 1}, "inputs": ["h"]}]},
+              "loss": {"up": "binary_crossentropy", "twice": "mse"}, "metrics": {"up": "accuracy"},
+              "optimizer": {"name": "adam", "learning_rate": 0.05}, "training": {"epochs": 15}}
+    result = cli("run", write_config(config), "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    run = Path(result.output.strip().splitlines()[-1])
+    final = json.loads((run / "summary.json").read_text())["final"]
+    assert final["val_up_accuracy"] >= 0.8 and final["val_twice_loss"] < 1.0, final
+    (tmp_path / "new.jsonl").write_text('{"x": 2.5, "kind": "a"}\n{"kind": "b", "x": -2}\n')
+    predicted = cli("predict", run, tmp_path / "new.jsonl", "--json")
+    assert predicted.exit_code == 0, predicted.output
+    rows = json.loads(predicted.stdout)["predictions"]
+    assert [r["up"]["label"] for r in rows] == ["yes", "no"]
+    assert rows[0]["twice"]["value"] > rows[1]["twice"]["value"]

@@ -60,6 +60,10 @@ def check_heads(config: Config, data: LoadedData | StreamedData) -> None:
             raise DataError(f"loss.{head.name}: {head.loss.canonical} trains classes, but the label column "
                             f"'{head.name}' holds values (a regression): use a regression loss such as mse, or set "
                             "data.options.task")
+        if task in ("binary", "score") and classes != 2:
+            holds = "values" if classes is None else f"{classes} classes"
+            raise DataError(f"loss.{head.name}: {head.loss.canonical} trains one unit on two classes, but the label "
+                            f"column '{head.name}' holds {holds}: use sparse_categorical_crossentropy or mse")
         if task == "regression" and classes is not None:
             raise DataError(f"loss.{head.name}: {head.loss.canonical} is a regression loss, but the label column "
                             f"'{head.name}' names {classes} classes (text): use sparse_categorical_crossentropy")
@@ -92,7 +96,7 @@ class OutputLabels:
         out = {}
         for k, (name, classes, task) in enumerate(self.parts):
             column = y[:, k]
-            if classes is None:
+            if classes is None or task not in ("classes", "one_hot"):  # values, or one unit's 0/1 labels
                 out[name] = column[:, None]
             elif task == "one_hot":
                 out[name] = tf.one_hot(tf.cast(column, tf.int32), classes, dtype=tf.float32)
@@ -105,7 +109,7 @@ class OutputLabels:
         out = {}
         for k, (name, classes, task) in enumerate(self.parts):
             column = np.asarray(y)[:, k]
-            if classes is None:
+            if classes is None or task not in ("classes", "one_hot"):
                 out[name] = column[:, None].astype(np.float32)
             elif task == "one_hot":
                 out[name] = np.eye(classes, dtype=np.float32)[column.astype(np.int64)]
