@@ -46,12 +46,16 @@ from tftrain.runs.model import model_path
 from tftrain.runs.plots import save_png
 from tftrain.security import load_model
 from tftrain.spec.checks import RunFacts
+from tftrain.spec.outputs import SEVERAL
 
 CONSOLE_MATRIX_UP_TO = 20  # classes: a wider confusion matrix is read in the PNG and eval.json
 
 
 def check_mistakes(config, task: str) -> None:
     """--mistakes needs misclassified examples: a classifier's run."""
+    if task == SEVERAL:
+        raise UserError("--mistakes: this run's model has several outputs; its evaluation shows each one's "
+                        "confusions")
     if task == "regression":
         raise UserError(f"--mistakes: this run is a regression (loss {config.loss.canonical}), so nothing is "
                         f"misclassified; {PREDICTED_VS_TRUE_PLOT} and {RESIDUALS_PLOT} show where it is wrong")
@@ -88,6 +92,10 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: boo
     if mistakes is not None:
         _check_images(loaded.input_shape, split.name)
     metrics = evaluate_model(model, config, split.batches)
+    if task == SEVERAL:  # each output on its own (tftrain.commands.evaluation_outputs)
+        result = _several(run, model, config, split, loaded, checkpoint, path, metrics, data, tag)
+        run.write_json(tagged(EVAL, tag), result)
+        return result
     outputs, labels = _predict(model, split.batches)
     predictions = read_predictions(outputs, labels, task, config.model.output_activation_name(), loaded.class_names)
     title = f"{run.path.name} ({split.name}{f' of {data}' if data else ''})"
@@ -114,6 +122,21 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: boo
                                            tag)
     run.write_json(tagged(EVAL, tag), result)
     return result
+
+
+def _several(run, model, config, split, loaded, checkpoint, path, metrics, data, tag) -> dict:
+    """evaluate_run's result for a model with several outputs: a section per output."""
+    from tftrain.commands.evaluation_outputs import evaluate_outputs
+    from tftrain.spec.checks import head_reads
+
+    title = f"{run.path.name} ({split.name}{f' of {data}' if data else ''})"
+    classes = {o["name"]: o.get("class_names") for o in loaded.extra.get("outputs", [])}
+    outputs = evaluate_outputs(run, model, split.batches, head_reads(config), classes, title, tag)
+    return {"checkpoint": checkpoint, "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
+            **({"data": data} if data is not None else {}), "split": split.name, "examples": split.examples,
+            "metrics": metrics, "evaluated": time.time(), "task": SEVERAL,
+            "outputs": outputs,
+            "plots": {f"{name}.{key}": plot for name, one in outputs.items() for key, plot in one["plots"].items()}}
 
 
 def _as_trained(data, model, trained_on: dict, given: str):
@@ -213,6 +236,10 @@ def evaluation_tables(result: dict) -> list:
     from tftrain.console import metrics_table
 
     shown: list = [metrics_table("metrics", result["metrics"])]
+    if "outputs" in result:  # several outputs: each one's tables under its name
+        from tftrain.commands.evaluation_outputs import output_tables
+
+        return shown + output_tables(result, evaluation_tables)
     if "regression" in result:
         stats = result["regression"]
         shown.append(metrics_table("regression", {"MAE": stats["mae"], "RMSE": stats["rmse"],

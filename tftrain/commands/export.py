@@ -126,14 +126,15 @@ def _write(run: RunDir, fmt: str, source, raw_dtype: str | None, target: Path, q
         _atomic_file(target, lambda tmp: model.save_weights(tmp))
         return Exported(target)
     from tftrain.commands.serving import signature_for
-    from tftrain.spec.checks import RunFacts
+    from tftrain.spec.checks import RunFacts, head_reads
 
     config = run.config()
     if config.model.type == "hub":  # keras-hub: the preprocessor (tokenizer, image converter) goes inside
         from tftrain.commands.hub_export import export_hub
 
         return Exported(export_hub(run, config, model, fmt, raw_dtype, target))
-    sig = signature_for(model, raw_dtype, RunFacts.of(config).read_as, config.model.output_activation_name())
+    sig = signature_for(model, raw_dtype, RunFacts.of(config).read_as, config.model.output_activation_name(),
+                        head_reads(config))
     if fmt == "saved_model":
         _atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
         return Exported(target)

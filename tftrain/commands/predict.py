@@ -242,8 +242,15 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
         x = tf.constant(x)
     outputs = model.predict(x, batch_size=config.data.batch_size, verbose=0)
     task = RunFacts.of(config).read_as
-    rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())
     names = trained_on.get("class_names")
+    if isinstance(outputs, dict):  # several outputs: each under its name (tftrain.commands.evaluation_outputs)
+        from tftrain.commands.evaluation_outputs import output_classes, predicted_rows
+        from tftrain.spec.checks import head_reads
+
+        rows = predicted_rows(outputs, head_reads(config), output_classes(trained_on), top_k, probabilities)
+        top_k, probabilities = None, False
+    else:
+        rows = interpret(np.asarray(outputs), task, config.model.output_activation_name())
     extra = ranked(outputs, task, config.model.output_activation_name(), names, top_k, probabilities) \
         if top_k is not None or probabilities else [{} for _ in rows]
     for row, (source, index), more in zip(rows, sources, extra):

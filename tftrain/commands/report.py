@@ -216,7 +216,9 @@ def _training_line(config) -> str:
     rate = config.optimizer.learning_rate
     rate_text = rate.schedule if hasattr(rate, "schedule") else cell_text(rate)
     length = f"{config.training.steps} steps" if config.training.steps else f"{config.training.epochs} epochs"
-    return (f"{config.loss.canonical}, {config.optimizer.name} (learning rate {rate_text}), batch "
+    loss = config.loss.canonical if not isinstance(config.loss, dict) else ", ".join(  # several outputs: each one's
+        f"{name}: {one.canonical}" for name, one in config.loss.items())
+    return (f"{loss}, {config.optimizer.name} (learning rate {rate_text}), batch "
             f"{config.data.batch_size}, {length}, {config.training.loop} loop")
 
 

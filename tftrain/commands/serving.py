@@ -32,18 +32,24 @@ class Signature:
 
     shape: tuple[int, ...]  # one example, without the batch axis
     dtype: str  # the raw data's dtype (uint8 for images), which the function takes as is
-    task: str  # multiclass | binary | score | regression
+    task: str  # multiclass | binary | score | regression (several: each of `heads` its own)
     activation: str | None  # the model's output activation (None: logits, for a classifier)
+    # Several outputs (tftrain.spec.outputs): (name, task, activation) of each; its values are
+    # served as NAME_probabilities, NAME_class, NAME_values, ...
+    heads: tuple[tuple[str, str, str | None], ...] = ()
 
     @property
     def outputs(self) -> tuple[str, ...]:
         """The output names, the main one (compared to Keras when verifying) first."""
+        if self.heads:
+            return tuple(f"{name}_{part}" for name, task, _ in self.heads for part in OUTPUTS[task])
         return OUTPUTS[self.task]
 
 
-def signature_for(model, raw_dtype: str | None, task: str, activation: str | None) -> Signature:
+def signature_for(model, raw_dtype: str | None, task: str, activation: str | None, heads: tuple = ()) -> Signature:
     """The signature of a single-input model fed the run's raw data (`raw_dtype`, from
-    summary.json; the model's own input dtype where the summary does not say)."""
+    summary.json; the model's own input dtype where the summary does not say); `heads`: several
+    outputs' (name, task, activation)."""
     if len(model.inputs) != 1:
         raise UserError(f"export: the model has {len(model.inputs)} inputs; tftrain exports single-input models")
     shape = tuple(model.inputs[0].shape[1:])
@@ -52,7 +58,7 @@ def signature_for(model, raw_dtype: str | None, task: str, activation: str | Non
                         "fixed example shapes")
     if str(model.inputs[0].dtype) == "string":  # raw table rows (tftrain.data.tables): NumPy says object
         raw_dtype = "string"
-    return Signature(shape, raw_dtype or str(model.inputs[0].dtype), task, activation)
+    return Signature(shape, raw_dtype or str(model.inputs[0].dtype), task, activation, tuple(heads))
 
 
 def tensor_spec(sig: Signature):
@@ -67,23 +73,37 @@ def serving_function(model, sig: Signature):
     import tensorflow as tf
 
     model_dtype = model.inputs[0].dtype
+    if sig.heads:  # a dict of outputs: each read as its own task, its names prefixed by its own
+        units = {name: math.prod(t.shape[1:]) for name, t in model.output.items()}
+
+        def serve_each(inputs):
+            outputs = model(tf.cast(inputs, model_dtype), training=False)
+            return {f"{name}_{part}": value for name, task, activation in sig.heads
+                    for part, value in _served(outputs[name], task, activation, units[name]).items()}
+
+        return serve_each
     units = math.prod(model.outputs[0].shape[1:])  # static, so the signature says (None, classes)
 
     def serve(inputs):
-        outputs = model(tf.cast(inputs, model_dtype), training=False)
-        if sig.task == "regression":
-            return {"values": tf.cast(outputs, tf.float32)}
-        flat = tf.reshape(tf.cast(outputs, tf.float32), (-1, units))
-        if sig.task == "multiclass":
-            probabilities = flat if sig.activation == "softmax" else tf.nn.softmax(flat, axis=-1)
-            return {"probabilities": probabilities,
-                    "class": tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
-        if sig.task == "score":
-            return {"score": flat[:, 0], "class": tf.cast(flat[:, 0] > 0, tf.int64)}
-        p1 = flat[:, 0] if sig.activation == "sigmoid" else tf.sigmoid(flat[:, 0])
-        return {"probabilities": tf.stack([1.0 - p1, p1], axis=1), "class": tf.cast(p1 >= 0.5, tf.int64)}
+        return _served(model(tf.cast(inputs, model_dtype), training=False), sig.task, sig.activation, units)
 
     return serve
+
+
+def _served(outputs, task: str, activation: str | None, units: int) -> dict:
+    """One output's served values (see the module docstring)."""
+    import tensorflow as tf
+
+    if task == "regression":
+        return {"values": tf.cast(outputs, tf.float32)}
+    flat = tf.reshape(tf.cast(outputs, tf.float32), (-1, units))
+    if task == "multiclass":
+        probabilities = flat if activation == "softmax" else tf.nn.softmax(flat, axis=-1)
+        return {"probabilities": probabilities, "class": tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
+    if task == "score":
+        return {"score": flat[:, 0], "class": tf.cast(flat[:, 0] > 0, tf.int64)}
+    p1 = flat[:, 0] if activation == "sigmoid" else tf.sigmoid(flat[:, 0])
+    return {"probabilities": tf.stack([1.0 - p1, p1], axis=1), "class": tf.cast(p1 >= 0.5, tf.int64)}
 
 
 def reference_outputs(model, x: np.ndarray, sig: Signature, batch_size: int) -> dict[str, np.ndarray]:

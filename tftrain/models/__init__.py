@@ -22,6 +22,7 @@ from tftrain.models.linear import LinearModel
 from tftrain.models.sequential import SequentialModel
 from tftrain.spec import catalog
 from tftrain.spec.checks import RunFacts
+from tftrain.spec.outputs import SEVERAL
 
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData
@@ -48,6 +49,12 @@ def model_spec(config: Config, data: LoadedData | StreamedData) -> ModelSpec:
     from tftrain.data.pipeline.label_encoding import stored_task
 
     task = RunFacts.of(config).task
+    if task == SEVERAL:  # each output its own units (tftrain.models.outputs)
+        from tftrain.models.outputs import head_units
+
+        heads = head_units(config, data)
+        return ModelSpec(tuple(data.input_shape), None, heads[0][1], "float32", config.data.dataset, task,
+                         input_dtype=str(data.input_dtype), heads=heads)
     if stored_task(config, data) == "classes":  # class indices (one-hot encoded in the pipeline or not)
         if data.num_classes is None:
             raise DataError(f"loss {config.loss.canonical} needs integer class labels; "

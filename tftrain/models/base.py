@@ -40,6 +40,8 @@ class ModelSpec:
     # A typed table (csv/jsonl columns): the model takes raw rows of text cells and preprocesses
     # them with layers built from these statistics and vocabularies (fitted on the training split).
     table: TablePreprocessing | None = None
+    # Several outputs (tftrain.models.outputs): (label column, units) of each, in model.outputs' order.
+    heads: tuple[tuple[str, int], ...] = ()
 
 
 class ModelSchema(Strict):

@@ -48,7 +48,7 @@ def build_optimizer(cfg: OptimizerConfig, precision: str = "float32", learning_r
 def build_metrics(config: Config, num_classes: int | None = None) -> list[keras.metrics.Metric]:
     """The configured metrics, named as the user wrote them (`accuracy`, `mae`, ...);
     `num_classes`: the model's output width, for the metrics that count classes."""
-    return [_metric(m, config.loss, num_classes) for m in config.metrics]
+    return [metric_for(m, config.loss, num_classes) for m in config.metrics]
 
 
 def output_width(model: keras.Model) -> int | None:
@@ -60,7 +60,8 @@ def output_width(model: keras.Model) -> int | None:
         return None
 
 
-def _metric(cfg: MetricConfig, loss: LossConfig, num_classes: int | None = None) -> keras.metrics.Metric:
+def metric_for(cfg: MetricConfig, loss: LossConfig, num_classes: int | None = None) -> keras.metrics.Metric:
+    """One configured metric for labels of `loss`'s task (`num_classes`: the output's width)."""
     params = {"name": cfg.logged_name, **_filled(cfg, loss.task, num_classes), **cfg.params}
     if is_registered_name(cfg.name):
         return _plugin_metric(cfg.name, params)

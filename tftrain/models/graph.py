@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tftrain.models.base import ModelSchema, ModelSpec, model_input
 from tftrain.models.layer_config import activation_of, check_expanded_size, check_layer, entry_parts
@@ -170,9 +170,9 @@ def _resolve(name: str, visible: dict[str, str], where: str) -> str:
     raise ValueError(f"{where}: unknown node {show(name)}{suggest(name, names)}; known here: {shown}")
 
 
-def expand_graph(items: list[dict]) -> list[Node]:
+def expand_graph(items: list[dict], outputs: list[str] | None = None) -> list[Node]:
     """Every node of the model in a valid computation order, checked: unique names, input
-    counts, no cycle, and every node used (the last one is the output)."""
+    counts, no cycle, and every node used (the last one is the output; or `outputs`, several)."""
     nodes = _expand(items, INPUT, {}, "", "")
     by_name: dict[str, Node] = {}
     for node in nodes:
@@ -184,13 +184,28 @@ def expand_graph(items: list[dict]) -> list[Node]:
     order = _topological(nodes, by_name)
     output = _output(items[-1], "")
     used = {name for node in nodes for name in node.inputs}
+    heads = set(outputs or [output])
+    if not heads <= set(by_name):
+        return order  # an unknown output: GraphModel's own check says which
     for node in nodes:
-        if node.name not in used and node.name != output:
-            raise ValueError(f"{node.where} ({node.name}): no node uses its output (the last node, {output}, "
-                             "is the model's output); add it to a node's inputs or remove it")
+        if node.name not in used and node.name not in heads:
+            said = f"the outputs are {', '.join(outputs)}" if outputs else f"the last node, {output}, is the model's output"
+            raise ValueError(f"{node.where} ({node.name}): no node uses its output ({said}); add it to a node's "
+                             "inputs or remove it")
     if INPUT not in used and not any(name.startswith(COLUMN_PREFIX) for name in used):
         raise ValueError(f"no node reads '{INPUT}', the model's input (or a data column, columns.NAME)")
     return order
+
+
+def _check_outputs(outputs: list[str], by_name: dict[str, Node]) -> None:
+    """`outputs`: existing nodes, each once."""
+    for i, name in enumerate(outputs):
+        if name not in by_name:
+            names = sorted(by_name)
+            raise ValueError(f".outputs.{i}: unknown node {show(name)}{suggest(name, names)}; nodes: "
+                             + ", ".join(names[:12]) + (", ..." if len(names) > 12 else ""))
+        if outputs.index(name) != i:
+            raise ValueError(f".outputs.{i}: node {name!r} is listed twice; each output is its own node")
 
 
 def _check_input_count(node: Node) -> None:
@@ -244,19 +259,32 @@ class GraphModel(ModelSchema):
     """Named nodes of Keras layers wired by `inputs`; `input` is the data, the last node the output."""
 
     type: Literal["graph"]
+    # null: the last node is the output; several outputs: their nodes, one per label column
+    # (data.options.label, in the same order; tftrain.spec.outputs). Before `nodes`, which it checks.
+    outputs: Annotated[list[str], Field(min_length=1)] | None = None
     nodes: list[Any]  # no sensible default: the nodes are the model
 
     @field_validator("nodes", mode="before")
     @classmethod
-    def _nodes(cls, value: Any) -> list:
+    def _nodes(cls, value: Any, info: ValidationInfo) -> list:
         items = check_nodes(value)
         check_expanded_size(items, "nodes")
-        expand_graph(items)  # unknown or unused nodes, cycles, input counts: errors now
+        expand_graph(items, info.data.get("outputs"))  # unknown or unused nodes, cycles, input counts: errors now
         return items
+
+    @model_validator(mode="after")
+    def _known_outputs(self) -> "GraphModel":
+        if self.outputs:
+            _check_outputs(self.outputs, {node.name: node for node in self.graph()})
+        return self
 
     def graph(self) -> list[Node]:
         """The expanded nodes in computation order (the output last)."""
-        return expand_graph(self.nodes)
+        return expand_graph(self.nodes, self.outputs)
+
+    def node_activations(self) -> dict[str, str | None]:
+        """Each node's activation (the outputs' tell whether they are logits)."""
+        return {node.name: activation_of(node.entry) for node in self.graph()}
 
     def layer_rows(self) -> list[tuple[str, str, str, str]]:
         rows = []
@@ -279,12 +307,17 @@ class GraphModel(ModelSchema):
         nodes = self.graph()
         tensors = self._inputs(spec, nodes)
         inputs = tensors.pop("")
+        heads = self.outputs or [nodes[-1].name]
         for node in nodes:
             where = f"model.nodes{node.where} ({node.name})"
-            dtype = spec.output_dtype if node is nodes[-1] else None
+            dtype = spec.output_dtype if node.name in heads else None
             layer = make_layer(node.entry, node.name, where, dtype)
             tensors[node.name] = call_layer(layer, kind_of(node.entry), [tensors[n] for n in node.inputs], where,
                                             spec.dataset, spec.input_shape)
+        if self.outputs:  # a dict keyed by label column: Keras names each output's loss and metrics by it
+            from tftrain.models.outputs import named_outputs
+
+            return keras.Model(inputs, named_outputs(spec, self.outputs, tensors), name="graph")
         return keras.Model(inputs, tensors[nodes[-1].name], name="graph")
 
     def _inputs(self, spec: ModelSpec, nodes: list[Node]) -> dict:
@@ -325,5 +358,10 @@ class GraphModel(ModelSchema):
         from tftrain.models.keras_build import check_symbolically
 
         last = self.graph()[-1]
+        if self.outputs:  # each output's width is checked as the dict of outputs is made (tftrain.models.outputs)
+            from tftrain.models.keras_build import build_symbolically
+
+            build_symbolically(lambda: self.build(spec, load_weights=False))
+            return
         check_symbolically(lambda: self.build(spec, load_weights=False), spec,
                            f"model.nodes{last.where} ({last.name})")

@@ -95,14 +95,18 @@ def symbolic() -> Iterator[None]:
 def check_symbolically(build: Callable[[], keras.Model], spec: ModelSpec, last: str) -> None:
     """Build the model symbolically (shape errors surface as DataErrors naming the layer) and
     check its output against what the loss needs; `last` names the output layer in messages."""
+    check_output(tuple(build_symbolically(build).outputs[0].shape), spec, last)
+
+
+def build_symbolically(build: Callable[[], keras.Model]) -> keras.Model:
+    """The model built symbolically; shape errors surface as DataErrors naming the layer."""
     with symbolic():
         try:
-            shape = tuple(build().outputs[0].shape)
+            return build()
         except DataError:
             raise
         except Exception as exc:  # noqa: BLE001 (what Keras says about the model as a whole)
             raise DataError(f"model: {keras_message(exc)}") from None
-    check_output(shape, spec, last)
 
 
 def check_output(shape: tuple, spec: ModelSpec, last: str) -> None:

@@ -21,6 +21,12 @@ def evaluation_split(config) -> tuple[Any, Any]:
 def evaluate_model(model, config, batches) -> dict[str, float]:
     """The config's loss and metrics of `model` over `batches` (the model is compiled for it)."""
     from tftrain.models.components import build_loss, build_metrics, output_width
+    from tftrain.spec.outputs import several
 
-    model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, output_width(model)))
+    if several(config):  # each output's loss and metrics, named as in training (tftrain.models.outputs)
+        from tftrain.models.outputs import compile_arguments, head_classes
+
+        model.compile(**compile_arguments(config, head_classes(model)))
+    else:
+        model.compile(loss=build_loss(config.loss), metrics=build_metrics(config, output_width(model)))
     return {k: float(v) for k, v in model.evaluate(batches, return_dict=True, verbose=0).items()}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tftrain.spec import catalog, distill
 from tftrain.spec.base import printable, show, suggest
 from tftrain.spec.datasets import DATASETS
+from tftrain.spec.outputs import SEVERAL, heads, logged_names, output_problems, several
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import Config
@@ -25,14 +26,16 @@ PROBABILITIES = {"classes": ("softmax",), "one_hot": ("softmax",), "binary": ("s
 LOGITS = (None, "linear")  # no activation: raw scores
 # How `tftrain predict` and evaluate read a loss's task (catalog.LOSS_TASKS) from the outputs.
 READ_AS = {"classes": "multiclass", "one_hot": "multiclass", "binary": "binary", "score": "score",
-           "regression": "regression"}
+           "regression": "regression", SEVERAL: SEVERAL}
 
 
 @dataclass(frozen=True)
 class RunFacts:
     """What a run of a config trains and logs, computed once from the config alone."""
 
-    task: str  # what the loss trains: classes | one_hot | binary | score | regression (catalog.LOSS_TASKS)
+    # What the loss trains: classes | one_hot | binary | score | regression (catalog.LOSS_TASKS);
+    # `several` for several outputs, each with its own (tftrain.spec.outputs.heads).
+    task: str
     # Where validation examples come from: "test" (the dataset's test split), "fraction" (held out
     # of the training data), "maybe" (an .npz's x_test, known when read) or "none".
     validation: str
@@ -51,6 +54,9 @@ class RunFacts:
             monitors["training.early_stopping.monitor"] = training.early_stopping.monitor
         if training.reduce_lr_on_plateau is not None:
             monitors["training.reduce_lr_on_plateau.monitor"] = training.reduce_lr_on_plateau.monitor
+        if several(config):
+            return cls(task=SEVERAL, validation=_validation_source(config), metrics=logged_names(config),
+                       monitors=monitors)
         return cls(task=config.loss.task, validation=_validation_source(config),
                    metrics=("loss", *(m.logged_name for m in config.metrics)), monitors=monitors,
                    recorded=recorded)
@@ -73,6 +79,15 @@ class RunFacts:
     def validates_with(self, test_count: int | None) -> bool:
         """Whether the run validates, once the data says how many test examples it has."""
         return self.validation == "fraction" or (self.validation in ("test", "maybe") and test_count is not None)
+
+
+def head_reads(config: Config) -> tuple[tuple[str, str, str | None], ...]:
+    """(name, how predict and export read it, output activation) of each of several outputs; ()
+    for one output."""
+    if not several(config):
+        return ()
+    activations = config.model.node_activations()
+    return tuple((h.name, READ_AS[h.loss.task], activations.get(h.node)) for h in heads(config))
 
 
 def _validation_source(config: Config) -> str:
@@ -107,10 +122,32 @@ def problems(config: Config, recorded: bool = False) -> list[str]:
 
 
 @check
-def logits_and_loss(config: Config, facts: RunFacts) -> str | None:
+def several_outputs(config: Config, facts: RunFacts) -> list[str]:
+    """Several outputs: as many label columns as outputs, maps naming known outputs
+    (tftrain.spec.outputs)."""
+    return output_problems(config)
+
+
+def _units(config: Config) -> list[tuple[str, object, list, str | None, str]]:
+    """(key path, loss, metrics, output activation, its `loss` key) of each output: one, or each head."""
+    if not several(config):
+        return [("metrics", config.loss, config.metrics, config.model.output_activation_name(), "loss")]
+    if output_problems(config):
+        return []  # reported by several_outputs
+    activations = config.model.node_activations()
+    return [(f"metrics.{h.name}", h.loss, list(h.metrics), activations.get(h.node), f"loss.{h.name}")
+            for h in heads(config)]
+
+
+@check
+def logits_and_loss(config: Config, facts: RunFacts) -> list[str]:
     """A model that outputs logits trained with a loss that expects probabilities (or the
     other way round) trains, to nonsense, without a word; softmax on one unit is always 1."""
-    loss, activation, task = config.loss, config.model.output_activation_name(), facts.task
+    return [_logits_and_loss(loss, activation, key) for _, loss, _, activation, key in _units(config)]
+
+
+def _logits_and_loss(loss, activation: str | None, key: str) -> str | None:
+    task = loss.task
     if task in ("binary", "score") and activation == "softmax":
         return (f"model: softmax over the one output unit loss {loss.canonical} trains is always 1: use "
                 "sigmoid (or no output activation, with from_logits: true)")
@@ -119,11 +156,11 @@ def logits_and_loss(config: Config, facts: RunFacts) -> str | None:
     from_logits = bool(loss.params.get("from_logits", False))
     wanted = PROBABILITIES[task][0]
     if activation in LOGITS and not from_logits:
-        return (f"loss: {loss.canonical} expects probabilities, but the model's output layer has no activation "
-                f"(it outputs logits): set loss: {{name: {loss.canonical}, from_logits: true}}, or give the "
+        return (f"{key}: {loss.canonical} expects probabilities, but the model's output layer has no activation "
+                f"(it outputs logits): set {key}: {{name: {loss.canonical}, from_logits: true}}, or give the "
                 f"model's output layer a {wanted} activation")
     if activation in PROBABILITIES[task] and from_logits:
-        return (f"loss: {loss.canonical} has from_logits: true, but the model's output layer applies "
+        return (f"{key}: {loss.canonical} has from_logits: true, but the model's output layer applies "
                 f"{activation} (it outputs probabilities): drop from_logits, or remove the output activation")
     return None
 
@@ -165,7 +202,7 @@ def one_learning_rate_setter(config: Config, facts: RunFacts) -> str | None:
 @check
 def class_weights_need_classes(config: Config, facts: RunFacts) -> str | None:
     """Class weights on a loss whose labels are not classes."""
-    if config.training.class_weight is not None and facts.task not in ("classes", "one_hot", "binary"):
+    if config.training.class_weight is not None and facts.task not in ("classes", "one_hot", "binary", SEVERAL):
         return (f"training.class_weight: weights classes, but loss {config.loss.canonical} trains "
                 f"{'a regression' if facts.task == 'regression' else 'signed scores'}, which has no classes")
     return None
@@ -180,7 +217,7 @@ def label_mixing(config: Config, facts: RunFacts) -> list[str]:
         if name in catalog.LABEL_MIXING and data.augmentation_on == "model":
             found.append(f"data.augmentation.{i}.{name}: mixes labels, which a model never sees; "
                          "use data.augmentation_on: pipeline")
-        elif name in catalog.LABEL_MIXING and facts.task not in ("one_hot", "binary"):
+        elif name in catalog.LABEL_MIXING and facts.task not in ("one_hot", "binary", SEVERAL):
             found.append(f"data.augmentation.{i}.{name}: mixes labels, so it needs one-hot labels "
                          f"(categorical_crossentropy) or binary ones; loss {config.loss.canonical} takes "
                          + ("class indices: use loss categorical_crossentropy, which one-hot encodes integer "
@@ -237,15 +274,21 @@ def accumulation_applies(config: Config, facts: RunFacts) -> str | None:
 def metric_tasks(config: Config, facts: RunFacts) -> list[str]:
     """A metric that reads labels or outputs of another kind than the loss trains on (F1 on
     integer class labels, R² on classes), or that thresholds probabilities of a logits model."""
-    loss, found = config.loss, []
-    task, logits = facts.task, bool(loss.params.get("from_logits", False))
-    for i, metric in enumerate(config.metrics):
+    found = []
+    for where, loss, metrics, _, _ in _units(config):
+        found += _metric_tasks(where, loss, metrics)
+    return found
+
+
+def _metric_tasks(where: str, loss, metrics: list) -> list[str]:
+    task, logits, found = loss.task, bool(loss.params.get("from_logits", False)), []
+    for i, metric in enumerate(metrics):
         tasks = catalog.METRIC_TASKS.get(metric.canonical)
         if tasks is not None and task not in tasks:
-            found.append(f"metrics.{i}: {metric.name} reads {' or '.join(_TASK_WORDS[t] for t in tasks)}, but loss "
+            found.append(f"{where}.{i}: {metric.name} reads {' or '.join(_TASK_WORDS[t] for t in tasks)}, but loss "
                          f"{loss.name} trains {_TASK_WORDS[task]}" + _METRIC_HINTS.get((metric.canonical, task), ""))
         elif metric.canonical in catalog.THRESHOLDED and logits:
-            found.append(f"metrics.{i}: {metric.name} thresholds probabilities, but the model outputs logits "
+            found.append(f"{where}.{i}: {metric.name} thresholds probabilities, but the model outputs logits "
                          f"(loss {loss.name} has from_logits: true); give the output layer a sigmoid or softmax "
                          "activation and drop from_logits")
     return found

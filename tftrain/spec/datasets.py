@@ -90,7 +90,9 @@ class TableCross(_Options):
 class TableOptions(_Options):
     """What every table dataset (csv, jsonl) takes: the target, typed inputs and crosses."""
 
-    label: str  # no sensible default: only the user knows which column is the target
+    # No sensible default: only the user knows which column is the target; a list of columns
+    # trains several outputs (a graph's `outputs`, tftrain.spec.outputs), one per label column.
+    label: str | Annotated[list[str], Field(min_length=1)]
     # auto: whole non-negative numbers written as integers are class labels, text names classes,
     # other numbers are regression targets; set it when integers are quantities (counts, prices).
     task: Literal["auto", "classification", "regression"] = "auto"
@@ -115,8 +117,15 @@ class TableOptions(_Options):
         columns = self.columns or {}
         if self.columns is not None and not columns:
             raise ValueError("columns: empty; name the input columns, or leave columns out (every column numeric)")
-        if self.label in columns:
-            raise ValueError(f"columns: '{self.label}' is the label; it cannot be an input column too")
+        labels = self.label if isinstance(self.label, list) else [self.label]
+        twice = sorted({name for name in labels if labels.count(name) > 1})
+        if twice:
+            raise ValueError(f"label: '{twice[0]}' is listed twice; each output needs its own label column")
+        if isinstance(self.label, list) and self.columns is None:
+            raise ValueError("label: a list of labels (several outputs) needs typed inputs: name them in columns")
+        for label in labels:
+            if label in columns:
+                raise ValueError(f"columns: '{label}' is the label; it cannot be an input column too")
         if self.crosses and self.columns is None:
             raise ValueError("crosses: join typed columns; name them (and their types) in columns")
         for i, cross in enumerate(self.crosses):

@@ -98,7 +98,8 @@ def _display_loc(loc: tuple) -> tuple:
     for i, part in enumerate(loc):
         is_model_tag = i > 0 and ((part in TAGS and loc[i - 1] == "model") or (
             loc[i - 1] == "learning_rate" and part in ("number", *SCHEDULES)))
-        is_union_member = isinstance(part, str) and (
+        is_output_form = i > 0 and loc[i - 1] in ("loss", "metrics") and part in ("one", "per_output")
+        is_union_member = is_output_form or isinstance(part, str) and (
             part in ("str", "int", "float", "bool", "none")
             or part.startswith(("function-", "literal[", "constrained-", "list[", "dict[")))
         if not (is_model_tag or is_union_member):

@@ -31,6 +31,7 @@ from tftrain.spec.datasets import DATASETS
 from tftrain.spec.distill import DistillConfig
 from tftrain.spec.layer_bounds import check_bound
 from tftrain.spec.messages import _format_error
+from tftrain.spec.outputs import ONE, PER_OUTPUT, loss_tag, metrics_tag
 from tftrain.spec.schedules import SCHEDULES
 from tftrain.spec.training import TrainingConfig
 from tftrain.spec.tune import TuneSpec
@@ -162,6 +163,15 @@ class MetricConfig(_Named):
         if isinstance(given, str):
             return given
         return snake_name(self.name) if is_registered_name(self.name) else self.name
+
+
+# One loss (metrics list) for every output, or a map output -> loss (metrics) for several
+# outputs (tftrain.spec.outputs), told apart by their form.
+Losses = Annotated[Union[Annotated[LossConfig, Tag(ONE)], Annotated[dict[str, LossConfig], Tag(PER_OUTPUT)]],
+                   Discriminator(loss_tag)]
+Metrics = Annotated[Union[Annotated[list[MetricConfig], Tag(ONE)],
+                          Annotated[dict[str, list[MetricConfig]], Tag(PER_OUTPUT)]], Discriminator(metrics_tag)]
+LossWeight = Annotated[float, Field(ge=0)]
 
 
 def _learning_rate_tag(value: Any) -> str | None:
@@ -357,9 +367,10 @@ class Config(Strict):
     deterministic: bool = False  # true trades speed for bit-identical reruns (op determinism)
     data: DataConfig  # no sensible default: the user must say what to train on
     model: ModelConfig = Field(default_factory=lambda: DenseModel(type="dense"))  # the MNIST tutorial's model
-    loss: LossConfig  # no sensible default: it depends on the labels
+    loss: Losses  # no sensible default: it depends on the labels; several outputs: one per output, or a map
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)  # plain SGD, lr 0.01
-    metrics: list[MetricConfig] = Field(default_factory=list)  # the loss is always reported
+    metrics: Metrics = Field(default_factory=list)  # the loss is always reported; several outputs: a map, or one list for all
+    loss_weights: LossWeight | dict[str, LossWeight] | None = None  # several outputs: null weighs each 1 (Keras's default)
     training: TrainingConfig = Field(default_factory=TrainingConfig)  # model.fit for 5 epochs
     distill: DistillConfig | None = None  # none: the labels alone; {teacher: RUN_DIR} also learns a run's logits
     tracking: TrackingConfig | None = None  # the run directory alone; {mlflow: {...}} also logs to MLflow
@@ -376,6 +387,14 @@ class Config(Strict):
                 raise ValueError(f".{i}: {exc}") from None
         if len(set(value)) < len(value):
             raise ValueError(f"a module is listed twice: {', '.join(value)}")
+        return value
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _one_metric_per_output(cls, value: Any) -> Any:
+        """`metrics: {species: accuracy}` is `{species: [accuracy]}`."""
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
         return value
 
     @field_validator("name")

@@ -19,6 +19,7 @@ from tftrain.errors import DataError
 from tftrain.models import model_spec
 from tftrain.spec import catalog
 from tftrain.spec.checks import RunFacts
+from tftrain.spec.outputs import several
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import Config
@@ -48,8 +49,13 @@ def check_data(config: Config, data: LoadedData | StreamedData) -> None:
                         f"test labels {data.test_labels.shape}; both splits must match")
     _check_sizes(config, data)
     _check_sampling(config, data)
-    _check_labels(config, data)
-    _check_inferred_task(config, data)
+    if several(config):  # each output's labels against its own loss
+        from tftrain.models.outputs import check_heads
+
+        check_heads(config, data)
+    else:
+        _check_labels(config, data)
+        _check_inferred_task(config, data)
     check_normalization(config, data)
     check_augmentation(config, data)
     if not data.extra.get("raw_rows"):  # a typed table's model is checked once its preprocessing is fitted (plan)

@@ -107,14 +107,17 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
             keras.mixed_precision.set_global_policy("float32")
         if initial is not None:
             init_note = initial.copy_into(model, plan.spec.outputs)
-        loss = build_loss(config.loss)
-        metrics = build_metrics(config, plan.spec.outputs)
+        loss, metrics, compiled = _loss_and_metrics(config, plan)
         rate = build_learning_rate(config.optimizer, plan.total_steps, plan.schedule.steps_per_epoch)
-        model.compile(optimizer=build_optimizer(config.optimizer, plan.precision, rate), loss=loss,
-                      metrics=metrics, steps_per_execution=plan.steps_per_execution,
+        model.compile(optimizer=build_optimizer(config.optimizer, plan.precision, rate), **compiled,
+                      steps_per_execution=plan.steps_per_execution,
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
         if training.unfreeze is not None:
             _build_optimizer_for_every_stage(config, model)
+        if plan.spec.heads and training.loop == "fit":  # several outputs: fit's per-output loss trackers
+            from tftrain.models.outputs import build_loss_trackers
+
+            build_loss_trackers(model, pipelines.train(0))
     info = {**data.describe(), "train_examples": pipelines.train_examples,
             "validation": pipelines.validation_split,
             "input": {"in_graph": plan.in_graph, "reason": plan.in_graph_reason},
@@ -123,6 +126,21 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
         info["preprocessing"] = plan.spec.table.describe()
     return Prepared(config, plan, info, pipelines, model, loss, metrics, init_note, written,
                     resolved_values(written, config, plan.cpu_threads), tuple(build_callbacks(config)), distill)
+
+
+def _loss_and_metrics(config: Config, plan: Plan) -> tuple:
+    """The loss and metrics the loops track, and model.compile's loss/metrics arguments (several
+    outputs: a dict of each, with loss_weights; the custom loop's loss is their weighted sum)."""
+    if not plan.spec.heads:
+        loss, metrics = build_loss(config.loss), build_metrics(config, plan.spec.outputs)
+        return loss, metrics, {"loss": loss, "metrics": metrics}
+    from tftrain.models.outputs import compile_arguments, custom_loop_objects
+
+    classes = dict(plan.spec.heads)
+    compiled = compile_arguments(config, classes)  # fit's (and evaluate's): Keras names each output's values
+    if config.training.loop == "custom":
+        return (*custom_loop_objects(config, classes), compiled)
+    return None, [m for ms in compiled["metrics"].values() for m in ms], compiled
 
 
 def _trace_training_batches(pipelines: Pipelines) -> None:

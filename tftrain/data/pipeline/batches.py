@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from tftrain.data.base import FileList, LoadedData, StreamedData
 from tftrain.data.pipeline.interface import AUTOTUNE, Evaluation, InGraphBatches, Pipelines, schedule, with_transform
-from tftrain.data.pipeline.label_encoding import encode_array, encode_batches, encoding_first, one_hot_classes
+from tftrain.data.pipeline.label_encoding import encode_batches, encoding_first, label_encoder
 
 if TYPE_CHECKING:
     from tftrain.spec.schema import Config
@@ -96,7 +96,7 @@ def evaluation_batches(data: LoadedData | StreamedData, config: Config, seed: in
     else:
         split = split_for_evaluation(data, config, seed)
         evaluation = Evaluation(split.name, batched(split, batch_size), len(split.x))
-    return replace(evaluation, batches=encode_batches(evaluation.batches, one_hot_classes(config, data)))
+    return replace(evaluation, batches=encode_batches(evaluation.batches, label_encoder(config, data)))
 
 
 def evaluation_arrays(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> Split:
@@ -105,8 +105,8 @@ def evaluation_arrays(data: LoadedData | StreamedData, config: Config, seed: int
     if data.streamed:
         evaluation = evaluation_batches(data, config, seed)  # labels already encoded
         return Split(evaluation.name, *first_examples(evaluation.batches, limit))
-    split, classes = split_for_evaluation(data, config, seed), one_hot_classes(config, data)
-    return split if classes is None else replace(split, y=encode_array(split.y, classes))
+    split, encoder = split_for_evaluation(data, config, seed), label_encoder(config, data)
+    return split if encoder is None else replace(split, y=encoder.array(split.y))
 
 
 def training_sample(data: LoadedData | StreamedData, config: Config, seed: int, limit: int) -> np.ndarray:
@@ -152,7 +152,7 @@ def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, 
     run, whose workers may each read their own files (tftrain.data.pipeline.streaming). `in_graph`
     (arrays in memory only): also hold the training split as tensors for the loops to gather from.
     Labels reach the transform and the model as the loss takes them (tftrain.data.pipeline.label_encoding)."""
-    classes = one_hot_classes(config, data)
+    classes = label_encoder(config, data)
     transform = encoding_first(transform, classes)
     if data.streamed and not isinstance(data.train, FileList):
         from tftrain.data.pipeline import streaming

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tftrain.spec.outputs import SEVERAL, several
+
 if TYPE_CHECKING:
     from tftrain.data.base import LoadedData, StreamedData
     from tftrain.spec.schema import Config
@@ -22,8 +24,8 @@ if TYPE_CHECKING:
 
 def one_hot_classes(config: Config, data: LoadedData | StreamedData) -> int | None:
     """The number of classes integer labels are one-hot encoded to, or None: they are not (the
-    loss takes them as they are, or they already are rows)."""
-    if config.loss.task != "one_hot" or data.num_classes is None:
+    loss takes them as they are, or they already are rows; several outputs: label_encoder)."""
+    if several(config) or config.loss.task != "one_hot" or data.num_classes is None:
         return None
     if not data.train_labels.integer or math.prod(data.label_shape) != 1:
         return None
@@ -33,7 +35,33 @@ def one_hot_classes(config: Config, data: LoadedData | StreamedData) -> int | No
 def stored_task(config: Config, data: LoadedData | StreamedData) -> str:
     """What the stored labels are (catalog.LOSS_TASKS's words): `classes` where they are one-hot
     encoded in the pipeline, else what the loss trains."""
+    if several(config):
+        return SEVERAL
     return "classes" if one_hot_classes(config, data) is not None else config.loss.task
+
+
+class OneHot:
+    """Class indices -> one-hot rows of `classes` (a batch, or `array` for labels in memory)."""
+
+    def __init__(self, classes: int):
+        self.classes = classes
+
+    def __call__(self, y):
+        return encode(y, self.classes)
+
+    def array(self, y: np.ndarray) -> np.ndarray:
+        return encode_array(y, self.classes)
+
+
+def label_encoder(config: Config, data: LoadedData | StreamedData):
+    """What turns stored labels into what the loss takes (a batch -> labels, with `.array` for
+    arrays): one-hot rows, or a dict per output (tftrain.models.outputs); None: as stored."""
+    if several(config):
+        from tftrain.models.outputs import OutputLabels
+
+        return OutputLabels(config, data)
+    classes = one_hot_classes(config, data)
+    return None if classes is None else OneHot(classes)
 
 
 def encode(y, classes: int):
@@ -48,20 +76,20 @@ def encode_array(y: np.ndarray, classes: int) -> np.ndarray:
     return np.eye(classes, dtype=np.float32)[np.asarray(y).reshape(-1).astype(np.int64)]
 
 
-def encode_batches(batches, classes: int | None):
-    """(x, y) batches with y one-hot encoded (`classes` None: as they are)."""
-    if batches is None or classes is None:
+def encode_batches(batches, encoder):
+    """(x, y) batches with y encoded (label_encoder's; None: as they are)."""
+    if batches is None or encoder is None:
         return batches
     import tensorflow as tf
 
-    return batches.map(lambda x, y: (x, encode(y, classes)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batches.map(lambda x, y: (x, encoder(y)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def encoding_first(transform, classes: int | None):
+def encoding_first(transform, encoder):
     """The training transform (x, y, step) with the labels encoded before it runs, so that class
-    weights and mix_up / cut_mix see one-hot rows (`classes` None: `transform` as it is)."""
-    if classes is None:
+    weights and mix_up / cut_mix see one-hot rows (`encoder` None: `transform` as it is)."""
+    if encoder is None:
         return transform
     if transform is None:
-        return lambda x, y, step: (x, encode(y, classes))
-    return lambda x, y, step: transform(x, encode(y, classes), step)
+        return lambda x, y, step: (x, encoder(y))
+    return lambda x, y, step: transform(x, encoder(y), step)

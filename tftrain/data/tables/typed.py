@@ -51,6 +51,10 @@ def _load(cfg: DataConfig, fmt: str) -> LoadedData | StreamedData:
 
         return load_streamed(cfg, fmt, paths, streaming_reason(cfg.in_memory_max_mb, nbytes))
     tables = [_read(path, fmt, options) for path in paths]
+    if isinstance(label, list):  # several outputs: one label column each
+        from tftrain.data.tables.outputs import several_labels
+
+        return several_labels(tables, names, options, _as_table, check_numbers, what=f"{len(names)} typed columns")
     y_train, y_test, class_names = _targets([_as_table(t, names, label) for t in tables], label, options["task"])
     for table in tables:
         check_numbers(table, names, options)
@@ -77,11 +81,13 @@ def _existing(path: str, key: str, what: str) -> Path:
 
 def _read(path: Path, fmt: str, options: dict) -> Rows:
     """The file's rows, with every named column (and the label) present."""
-    keys = [*options["columns"], options["label"]]
+    labels = options["label"] if isinstance(options["label"], list) else [options["label"]]
+    keys = [*options["columns"], *labels]
     rows = read_rows(path, fmt, options["encoding"], options.get("delimiter", ","), keys=keys if fmt == "jsonl" else None)
-    for key, name in ((f"columns.{n}", n) for n in keys[:-1]):
-        _present(rows, f"data.options.{key}", name)
-    _present(rows, "data.options.label", options["label"])
+    for name in options["columns"]:
+        _present(rows, f"data.options.columns.{name}", name)
+    for name in labels:
+        _present(rows, "data.options.label", name)
     return rows
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from tftrain.spec.catalog import monitor_mode
 from tftrain.training.callbacks.ema import ema_weights
 
 
@@ -16,6 +17,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     state_key = "early_stopping"
 
     def __init__(self, **kwargs: Any):
+        # mode auto: tftrain's reading of the name (the checkpoint's too), which also knows a
+        # several-output run's names (val_species_accuracy) that Keras cannot tell a direction for.
+        kwargs["mode"] = monitor_mode(kwargs["monitor"], kwargs.get("mode", "auto"))
         super().__init__(**kwargs)
         self._restored: dict[str, Any] | None = None
 
