@@ -171,6 +171,8 @@ BAD = [
     ("data.options.label", ["species", "species"],
      "data.options.label: 'species' is listed twice; each output needs its own label column"),
     ("model", {"type": "dense"}, "data.options.label: a list of labels (species, body_mass_g) trains several outputs"),
+    ("data.in_memory_max_mb", 0, "data.options.label: several outputs (species, body_mass_g) are read in memory "
+                                 "only, and penguins.csv needs streaming (data.in_memory_max_mb: 0)"),
     ("model.outputs", ["species_head", "mass_hed"], "model.outputs.1: unknown node \"mass_hed\" — did you mean "
                                                     "'mass_head'?"),
     ("loss", {"species": "sparse_categorical_crossentropy", "body_mass_g": "mse"},

@@ -47,6 +47,10 @@ def _load(cfg: DataConfig, fmt: str) -> LoadedData | StreamedData:
         paths.append(_existing(options["test_path"], "data.options.test_path", what))
     nbytes = sum(p.stat().st_size for p in paths)
     if not fits_in_memory(cfg.in_memory_max_mb, nbytes):
+        if isinstance(label, list):  # the streamed decoder reads one label column
+            raise DataError(f"data.options.label: several outputs ({', '.join(label)}) are read in memory only, and "
+                            f"{paths[0].name} needs streaming ({streaming_reason(cfg.in_memory_max_mb, nbytes)}); "
+                            "raise data.in_memory_max_mb or train one output per run")
         from tftrain.data.tables.streamed import load_streamed  # it builds on this module's checks
 
         return load_streamed(cfg, fmt, paths, streaming_reason(cfg.in_memory_max_mb, nbytes))
