@@ -131,7 +131,7 @@ def _several(run, model, config, split, loaded, checkpoint, path, metrics, data,
 
     title = f"{run.path.name} ({split.name}{f' of {data}' if data else ''})"
     classes = {o["name"]: o.get("class_names") for o in loaded.extra.get("outputs", [])}
-    outputs = evaluate_outputs(run, model, split.batches, head_reads(config), classes, title, tag)
+    outputs = evaluate_outputs(run, model, split.batches, head_reads(config), classes, title, tag, analyse)
     return {"checkpoint": checkpoint, "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
             **({"data": data} if data is not None else {}), "split": split.name, "examples": split.examples,
             "metrics": metrics, "evaluated": time.time(), "task": SEVERAL,

@@ -1,15 +1,11 @@
-"""`tftrain evaluate` and `tftrain predict` for a model with several outputs (tftrain.spec.outputs):
+"""`tftrain evaluate` (and predict's class names) for a model with several outputs (tftrain.spec.outputs):
 each output read as its own task, under its own name: a per-class table with the class names
 for a class output, MAE/RMSE/R² for a numeric one, and its plots in plots/NAME/.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-
-from tftrain.errors import UserError
 
 
 def output_classes(trained_on: dict) -> dict[str, list | None]:
@@ -18,9 +14,10 @@ def output_classes(trained_on: dict) -> dict[str, list | None]:
     return {o["name"]: o.get("class_names") for o in found or [] if isinstance(o, dict) and "name" in o}
 
 
-def evaluate_outputs(run, model, batches, reads: tuple, class_names: dict, title: str, tag: str | None) -> dict:
-    """Per output: its task and analyse()'s sections (tftrain.commands.evaluate), plots in plots/NAME/."""
-    from tftrain.commands.evaluate import analyse
+def evaluate_outputs(run, model, batches, reads: tuple, class_names: dict, title: str, tag: str | None,
+                     analyse) -> dict:
+    """Per output: its task and `analyse`'s sections (tftrain.commands.evaluate's, passed in: it
+    calls this module), plots in plots/NAME/."""
     from tftrain.commands.evaluation_report import read_predictions
 
     outputs, labels = _predict(model, batches)
@@ -50,21 +47,3 @@ def output_tables(result: dict, tables) -> list:
         shown.append(f"output {name} ({section['task']})")
         shown += tables({**section, "metrics": {}})[1:]  # the metrics table is the whole model's
     return shown
-
-
-def predicted_rows(outputs: dict, reads: tuple, class_names: dict, top_k: int | None, probabilities: bool) -> list:
-    """Per example, each output's prediction under its name: {species: {class, label,
-    probability}, body_mass_g: {value}}."""
-    from tftrain.commands.predict import interpret
-
-    if top_k is not None or probabilities:
-        raise UserError(f"{'--top-k' if top_k is not None else '--probabilities'}: this run's model has several "
-                        "outputs; each output's top class is given under its name")
-    rows: list[dict[str, Any]] = [{} for _ in range(len(next(iter(outputs.values()))))]
-    for name, task, activation in reads:
-        names = class_names.get(name)
-        for row, one in zip(rows, interpret(np.asarray(outputs[name]), task, activation)):
-            if isinstance(names, list) and isinstance(one.get("class"), int) and 0 <= one["class"] < len(names):
-                one["label"] = names[one["class"]]
-            row[name] = one
-    return rows

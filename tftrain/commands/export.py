@@ -20,7 +20,6 @@ is never half-overwritten; an existing output is refused rather than replaced.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tftrain.commands.export_files import atomic_file, atomic_folder
 from tftrain.errors import TftrainError, UserError
 from tftrain.runs import EXPORT, RunDir, check_output
 from tftrain.security import refuse_code
@@ -116,14 +116,14 @@ def _write(run: RunDir, fmt: str, source, raw_dtype: str | None, target: Path, q
 
     if fmt == "keras":
         refuse_code(Path(source))  # a copy is as unsafe as a load: the same check as loading
-        _atomic_file(target, lambda tmp: shutil.copyfile(source, tmp))
+        atomic_file(target, lambda tmp: shutil.copyfile(source, tmp))
         return Exported(target)
     model = load_model(source)  # safe mode: nothing in the file is executed
     if fmt == "h5":
-        _atomic_file(target, lambda tmp: model.save(tmp))
+        atomic_file(target, lambda tmp: model.save(tmp))
         return Exported(target)
     if fmt == "weights":
-        _atomic_file(target, lambda tmp: model.save_weights(tmp))
+        atomic_file(target, lambda tmp: model.save_weights(tmp))
         return Exported(target)
     from tftrain.commands.serving import signature_for
     from tftrain.spec.checks import RunFacts, head_reads
@@ -136,7 +136,7 @@ def _write(run: RunDir, fmt: str, source, raw_dtype: str | None, target: Path, q
     sig = signature_for(model, raw_dtype, RunFacts.of(config).read_as, config.model.output_activation_name(),
                         head_reads(config))
     if fmt == "saved_model":
-        _atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
+        atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
         return Exported(target)
     if sig.dtype == "string":
         raise UserError(f"export: --format {fmt}: the model's input 'inputs' is rows of text cells (a table with typed "
@@ -226,7 +226,7 @@ def _export_checked(config, model, sig, fmt: str, quantize: str | None, source: 
         raise TftrainError(f"{fmt}: the converted model's {check.output} differ from Keras by up to "
                            f"{check.max_difference:.3g} (allowed {check.tolerance:g}) on {split.name}; "
                            f"{target} was not written")
-    _atomic_file(target, lambda tmp: tmp.write_bytes(content))
+    atomic_file(target, lambda tmp: tmp.write_bytes(content))
     return Exported(target, check)
 
 
@@ -249,28 +249,6 @@ def _calibration(data, config) -> np.ndarray:
     from tftrain.data.pipeline.batches import training_sample
 
     return training_sample(data, config, config.seed, CALIBRATION_EXAMPLES)
-
-
-def _atomic_file(target: Path, write) -> None:
-    # Keras checks the suffix, so the temporary name keeps the target's full suffix.
-    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _atomic_folder(target: Path, write) -> None:
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        shutil.rmtree(tmp)  # the writer creates the folder itself
-        write(tmp)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def signature_text(path: Path) -> str:

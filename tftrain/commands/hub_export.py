@@ -135,12 +135,12 @@ def attach_adapters(model, config, adapters: Path, merged: list[np.ndarray]) -> 
 
 def export_hub(run, config, model, fmt: str, raw_dtype: str | None, target: Path) -> Path:
     """--format saved_model of a hub model (merged kernels); TFLite and ONNX refused."""
-    from tftrain.commands.export import _atomic_folder
+    from tftrain.commands.export_files import atomic_folder
 
     if fmt != "saved_model":
         refuse(fmt, config.model.task)
     sig = raw_signature(run, config, raw_dtype)
-    _atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
+    atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
     return target
 
 
@@ -161,19 +161,19 @@ def export_separate(run, fmt: str, source, raw_dtype: str | None, target: Path) 
 def write_separate(model, config, fmt: str, sig, adapters: Path, target: Path) -> None:
     """The unmerged export: model.keras (the preset's kernels, the trained head) beside
     model.lora.h5 (the adapters), or a SavedModel whose variables include the adapters."""
-    from tftrain.commands.export import _atomic_file, _atomic_folder
+    from tftrain.commands.export_files import atomic_file, atomic_folder
     from tftrain.models.hub_tuning import adapters_path
 
     merged = restore_base(model, config)
     if fmt == "saved_model":
         attach_adapters(model, config, adapters, merged)
-        _atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
+        atomic_folder(target, lambda tmp: write_saved_model(model, sig, tmp))
         return
     staged = target.with_name(f".tmp-base-{target.name}")  # saved before LoRA is enabled: Keras would merge it
     try:
         model.save(staged)
         attach_adapters(model, config, adapters, merged)
-        _atomic_file(adapters_path(target), lambda tmp: shutil.copyfile(adapters, tmp))
+        atomic_file(adapters_path(target), lambda tmp: shutil.copyfile(adapters, tmp))
         staged.replace(target)
     finally:
         staged.unlink(missing_ok=True)

@@ -244,7 +244,7 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], checkpoint: str =
     task = RunFacts.of(config).read_as
     names = trained_on.get("class_names")
     if isinstance(outputs, dict):  # several outputs: each under its name (tftrain.commands.evaluation_outputs)
-        from tftrain.commands.evaluation_outputs import output_classes, predicted_rows
+        from tftrain.commands.evaluation_outputs import output_classes
         from tftrain.spec.checks import head_reads
 
         rows = predicted_rows(outputs, head_reads(config), output_classes(trained_on), top_k, probabilities)
@@ -338,3 +338,19 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_cell(v) for v in value)
     return str(value)
+
+
+def predicted_rows(outputs: dict, reads: tuple, class_names: dict, top_k: int | None, probabilities: bool) -> list:
+    """Per example, each output's prediction under its name: {species: {class, label,
+    probability}, body_mass_g: {value}}."""
+    if top_k is not None or probabilities:
+        raise UserError(f"{'--top-k' if top_k is not None else '--probabilities'}: this run's model has several "
+                        "outputs; each output's top class is given under its name")
+    rows: list[dict[str, Any]] = [{} for _ in range(len(next(iter(outputs.values()))))]
+    for name, task, activation in reads:
+        names = class_names.get(name)
+        for row, one in zip(rows, interpret(np.asarray(outputs[name]), task, activation)):
+            if isinstance(names, list) and isinstance(one.get("class"), int) and 0 <= one["class"] < len(names):
+                one["label"] = names[one["class"]]
+            row[name] = one
+    return rows

@@ -6,13 +6,17 @@ deserializers, so every Keras parameter works under its Keras name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 
 from tftrain import plugins
 from tftrain.errors import ConfigError
 from tftrain.plugins import is_registered_name
 from tftrain.spec import catalog
-from tftrain.spec.schema import Config, LossConfig, MetricConfig, OptimizerConfig
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import Config, LossConfig, MetricConfig, OptimizerConfig
 
 
 def build_callbacks(config: Config) -> list[keras.callbacks.Callback]:

@@ -23,9 +23,10 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from tftrain.errors import ConfigError, DataError
+from tftrain.errors import DataError
 from tftrain.models import hub_preset
 from tftrain.models.base import ModelSchema, ModelSpec
+from tftrain.models.hub_preset import import_keras_hub
 from tftrain.spec.base import Strict, show
 from tftrain.spec.catalog import check_activation
 
@@ -153,16 +154,6 @@ class HubModel(ModelSchema):
             options = {} if self.sequence_length is None else {"sequence_length": self.sequence_length}
             return hub.models.TextClassifierPreprocessor.from_preset(self.source(), **options)
         return hub.models.ImageClassifierPreprocessor.from_preset(self.source())
-
-
-def import_keras_hub():
-    """keras_hub, or a one-line message saying how to install it."""
-    try:
-        import keras_hub
-    except ImportError:
-        raise ConfigError("model.type hub needs keras-hub: pip install 'tftrain[hub]' "
-                          "(keras-hub and tensorflow-text)") from None
-    return keras_hub
 
 
 @contextlib.contextmanager

@@ -15,6 +15,8 @@ import os
 import re
 from pathlib import Path
 
+from tftrain.errors import ConfigError
+
 HANDLE = re.compile(r"^(kaggle|hf)://(\S+)$")
 # What keras-hub writes beside config.json, by the task that needs it.
 TASK_FILES = {"text_classifier": "tokenizer.json", "image_classifier": "image_converter.json"}
@@ -85,3 +87,13 @@ def max_sequence_length(config: dict) -> int | None:
     """The longest input the backbone's position embedding covers (None: not limited)."""
     value = (config.get("config") or {}).get("max_sequence_length")
     return value if isinstance(value, int) else None
+
+
+def import_keras_hub():
+    """keras_hub, or a one-line message saying how to install it."""
+    try:
+        import keras_hub
+    except ImportError:
+        raise ConfigError("model.type hub needs keras-hub: pip install 'tftrain[hub]' "
+                          "(keras-hub and tensorflow-text)") from None
+    return keras_hub

@@ -48,7 +48,7 @@ def make_layer(entry: dict, name: str, where: str, dtype: str | None = None) -> 
         if is_registered_name(kind):
             return plugins.build("layer", kind, {"name": name, **({"dtype": dtype} if dtype else {}), **args})
         if kind in HUB_LAYERS:
-            from tftrain.models.hub import import_keras_hub
+            from tftrain.models.hub_preset import import_keras_hub
 
             import_keras_hub()  # registers keras-hub's classes, which deserialize finds by their registered name
         return keras.layers.deserialize(keras_layer(entry, name, dtype))

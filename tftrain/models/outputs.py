@@ -4,9 +4,9 @@ metrics and weights compiled per output, and the same for the custom loop.
 The data keep the labels of a several-output table as one float32 matrix (N, outputs): column k
 is output k's label (a class index, or a value), so splits, batches, in-graph gathering and the
 resume of the data stream are those of one output. Where a batch reaches the model, the matrix
-becomes a dict keyed by output name (`OutputLabels`), the structure of the model's own outputs
-(`named_outputs`), which Keras's compile matches by key and names each value by (`species_loss`,
-`species_accuracy`). The config side (names, maps, checks) is tftrain.spec.outputs.
+becomes a dict keyed by output name (tftrain.data.tables.outputs.OutputLabels), the structure of
+the model's own outputs (`named_outputs`), which Keras's compile matches by key and names each
+value by (`species_loss`, `species_accuracy`). The config side (names, maps, checks) is tftrain.spec.outputs.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import keras
-import numpy as np
 
-from tftrain.data.tables.outputs import OUTPUTS
+from tftrain.data.tables.outputs import classes_of, output_facts
 from tftrain.errors import DataError
 from tftrain.spec.outputs import Head, heads
 
@@ -25,20 +24,6 @@ if TYPE_CHECKING:
     from tftrain.models.base import ModelSpec
     from tftrain.spec.schema import Config
 
-
-
-def output_facts(data: LoadedData | StreamedData) -> list[dict]:
-    """What the data say of each output ([] for one output)."""
-    return list(data.extra.get(OUTPUTS) or [])
-
-
-def classes_of(head: Head, fact: dict) -> int | None:
-    """The classes an output's labels are read as, or None: values. Each label column's task is
-    its own: text names classes; whole numbers are classes for a class loss and values for a
-    regression loss (its loss says which, as data.options.task says for one label)."""
-    if head.loss.task == "regression" and not fact.get("class_names"):
-        return None
-    return fact.get("num_classes")
 
 
 def head_units(config: Config, data: LoadedData | StreamedData) -> tuple[tuple[str, int], ...]:
@@ -80,42 +65,6 @@ def named_outputs(spec: ModelSpec, nodes: list[str], tensors: dict) -> dict:
                             f"(None, {units})" + (f": one unit per class of {name}" if units > 1 else ": one unit"))
         outputs[name] = tensors[node]
     return outputs
-
-
-class OutputLabels:
-    """A batch's (N, outputs) label matrix -> {name: labels} as each output's loss takes them:
-    int32 class indices (or one-hot rows for a one-hot loss), float32 (N, 1) values."""
-
-    def __init__(self, config: Config, data: LoadedData | StreamedData):
-        facts = {f["name"]: f for f in output_facts(data)}
-        self.parts = [(h.name, classes_of(h, facts[h.name]), h.loss.task) for h in heads(config)]
-
-    def __call__(self, y):
-        import tensorflow as tf
-
-        out = {}
-        for k, (name, classes, task) in enumerate(self.parts):
-            column = y[:, k]
-            if classes is None or task not in ("classes", "one_hot"):  # values, or one unit's 0/1 labels
-                out[name] = column[:, None]
-            elif task == "one_hot":
-                out[name] = tf.one_hot(tf.cast(column, tf.int32), classes, dtype=tf.float32)
-            else:
-                out[name] = tf.cast(column, tf.int32)
-        return out
-
-    def array(self, y: np.ndarray) -> dict[str, np.ndarray]:
-        """The same for labels in memory."""
-        out = {}
-        for k, (name, classes, task) in enumerate(self.parts):
-            column = np.asarray(y)[:, k]
-            if classes is None or task not in ("classes", "one_hot"):
-                out[name] = column[:, None].astype(np.float32)
-            elif task == "one_hot":
-                out[name] = np.eye(classes, dtype=np.float32)[column.astype(np.int64)]
-            else:
-                out[name] = column.astype(np.int32)
-        return out
 
 
 def compile_arguments(config: Config, num_classes: dict[str, int] | None = None) -> dict:

@@ -35,7 +35,7 @@ except ImportError:  # Windows: no advisory locks; concurrent resumes of one run
     fcntl = None
 
 from tftrain.errors import UserError
-from tftrain.spec.loading import load_config
+from tftrain.spec.loading import read_recorded
 from tftrain.spec.schema import MAX_NAME_LENGTH, NAME_PATTERN, Config
 
 # Files and folders of a run directory (relative to it); no other module spells these names.
@@ -235,7 +235,7 @@ class RunDir:
         tftrain run code): their registered names are looked up only if the user imported the
         same modules (`--plugin`; tftrain.plugins.require). Files it names outside the run (a
         distill teacher) are not checked again: they held when the run started."""
-        return load_config(self.path / CONFIG, import_plugins=False, recorded=True)
+        return read_recorded(self.path / CONFIG)
 
     def summary(self) -> dict[str, Any]:
         """summary.json, or {} if the run has not written one yet; a damaged one is a UserError

@@ -8,6 +8,7 @@ the data as read.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,8 +39,8 @@ class DistillConfig(Strict):
 
 
 def problems(config: Config, facts: RunFacts) -> str | None:
-    """What stops `config.distill` from training, read from the config and the teacher's run files."""
-    distill = config.distill
+    """What stops `config.distill` from training, read from the config alone (the teacher's run
+    files: teacher_problem)."""
     if facts.task not in CLASSIFIER_TASKS:
         return (f"distill: matches the class probabilities of a classifier, but loss {config.loss.canonical} trains "
                 f"{'a regression' if facts.task == 'regression' else 'one output unit (' + facts.task + ')'}; "
@@ -49,16 +50,14 @@ def problems(config: Config, facts: RunFacts) -> str | None:
                 "small model on the same data is: e.g. type dense on an npz of strings")
     if config.training.distribute == "multi_worker":
         return "distill: training.distribute multi_worker is not supported (none or mirrored)"
-    if facts.recorded:
-        return None  # a run directory's own config: its teacher was checked when it started
-    return teacher_problem(Path(distill.teacher).expanduser(), config)
+    return None  # the teacher's run files: teacher_problem, which validate (tftrain.spec.loading) runs next
 
 
-def teacher_problem(folder: Path, config: Config) -> str | None:
+def teacher_problem(folder: Path, config: Config, load: Callable[[Path], Config]) -> str | None:
     """Whether the run at `folder` can teach `config`: a completed run with a model, a classifier
-    over the same data. Its config is read as recorded (plugins not imported)."""
+    over the same data. `load` reads its config.yaml as recorded (plugins not imported): it is
+    tftrain.spec.loading's, which calls this module (so passed in rather than imported)."""
     from tftrain.errors import UserError
-    from tftrain.spec.loading import load_config
 
     where = f"distill.teacher: {folder}"
     if not folder.is_dir():
@@ -72,7 +71,7 @@ def teacher_problem(folder: Path, config: Config) -> str | None:
     if not (folder / TEACHER_FILES[2]).is_file():
         return f"{where}: the run holds no {TEACHER_FILES[2]}"
     try:
-        theirs = load_config(folder / TEACHER_FILES[0], import_plugins=False, recorded=True)
+        theirs = load(folder / TEACHER_FILES[0])
     except UserError as exc:
         return f"{where}: its config.yaml does not load: {str(exc).splitlines()[0]}"
     if theirs.loss.task not in CLASSIFIER_TASKS:

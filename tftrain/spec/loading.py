@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 import tftrain.plugins as plugins
 from tftrain.errors import ConfigError
 from tftrain.plugins import check_module_name
-from tftrain.spec import checks
+from tftrain.spec import checks, distill
 from tftrain.spec.base import building_validators, kind_of
 from tftrain.spec.compose import Composed, Source, compose, key_path, set_at
 from tftrain.spec.messages import _model_in, format_validation_error
@@ -145,10 +145,24 @@ def validate(raw: dict, composed: Composed | None = None, import_plugins: bool =
     except ValidationError as exc:
         origin = (lambda loc: _origin(composed, loc)) if composed else None
         raise ConfigError(format_validation_error(exc, raw, Config, origin=origin)) from None
-    found = checks.problems(config, recorded)
+    found = checks.problems(config, recorded) or _teacher_problems(config, recorded)
     if found:
         raise ConfigError("\n".join(found))
     return config
+
+
+def _teacher_problems(config: Config, recorded: bool) -> list[str]:
+    """distill.teacher's run files (a completed classifier run on the same data); not read for a run
+    directory's own config, so evaluate works once its teacher is gone."""
+    if config.distill is None or recorded:
+        return []
+    problem = distill.teacher_problem(Path(config.distill.teacher).expanduser(), config, read_recorded)
+    return [problem] if problem else []
+
+
+def read_recorded(path: Path) -> Config:
+    """A run directory's config.yaml as recorded: plugins not imported, its own teacher not read again."""
+    return load_config(path, import_plugins=False, recorded=True)
 
 
 def config_problem(raw: dict, values: dict[str, Any]) -> str | None:

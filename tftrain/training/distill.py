@@ -42,6 +42,7 @@ from tftrain.errors import UserError
 from tftrain.runs import MODEL, RunDir
 from tftrain.security import load_model
 from tftrain.spec.distill import teacher_problem
+from tftrain.spec.loading import read_recorded
 from tftrain.spec.schema import Config
 
 SUMMARY_KEY = "distill"  # summary.json's record of the teacher
@@ -132,7 +133,7 @@ def load_distillation(config: Config, num_classes: int | None, outputs: int) -> 
     if distill is None:
         return None
     folder = Path(distill.teacher).expanduser()
-    problem = teacher_problem(folder, config)  # again: a resume reads the files after validate skipped them
+    problem = teacher_problem(folder, config, read_recorded)  # again: a resume reads the files after validate skipped them
     if problem:
         raise UserError(problem)
     run, path = RunDir(folder), folder / MODEL

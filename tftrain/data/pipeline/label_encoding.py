@@ -55,9 +55,9 @@ class OneHot:
 
 def label_encoder(config: Config, data: LoadedData | StreamedData):
     """What turns stored labels into what the loss takes (a batch -> labels, with `.array` for
-    arrays): one-hot rows, or a dict per output (tftrain.models.outputs); None: as stored."""
+    arrays): one-hot rows, or a dict per output (tftrain.data.tables.outputs); None: as stored."""
     if several(config):
-        from tftrain.models.outputs import OutputLabels
+        from tftrain.data.tables.outputs import OutputLabels
 
         return OutputLabels(config, data)
     classes = one_hot_classes(config, data)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from tftrain.data.base import LoadedData, StreamedData
 from tftrain.data.pipeline.batches import split_for_training, training_in_order
 from tftrain.data.tables.preprocessing import ADAPT_BATCH, TablePreprocessing, array_batches, check_sequences, fit_table
-from tftrain.data.tables.typed import RAW_ROWS
+from tftrain.data.tables.rows import RAW_ROWS
 from tftrain.spec.schema import Config
 
 

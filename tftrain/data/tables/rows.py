@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from tftrain.data.base import first_line
+from tftrain.data.tables.csv import Table
 from tftrain.errors import DataError
+from tftrain.spec.base import suggest
+
+# What a typed table's LoadedData.extra carries: the model takes raw rows of these columns.
+RAW_ROWS = "raw_rows"
 
 
 @dataclass(frozen=True)
@@ -159,3 +164,37 @@ def raw_rows(path: Path, options: dict, names: list[str]) -> np.ndarray:
         raise DataError(f"{path}: no column '{absent[0]}', which the model takes" + suggest(absent[0], rows.header)
                         + f" (it takes: {', '.join(names)})")
     return np.asarray(rows.cells[:, [rows.header.index(n) for n in names]], dtype=object)
+
+
+def present_column(rows: Rows, key: str, name: str) -> None:
+    if name not in rows.header:
+        raise DataError(f"{key}: column '{name}' is not in {rows.path}" + suggest(name, rows.header)
+                        + f" (columns: {', '.join(rows.header)})")
+
+
+def as_table(rows: Rows, names: list[str], label: str) -> Table:
+    """What tftrain.data.tables.csv's target reading takes (it needs the target, file and lines)."""
+    return Table(rows.path, names, rows.cells, rows.column(label), rows.lines)
+
+
+def check_numbers(rows: Rows, names: list[str], options: dict) -> None:
+    """Every cell of a numeric column is a number or a missing marker, else the first that is not
+    (file, line, column, value)."""
+    missing = options["missing"]
+    for name in names:
+        if options["columns"][name]["type"] != "numeric":
+            continue
+        try:
+            np.where(np.isin(rows.column(name), missing), "nan", rows.column(name)).astype(np.float64)
+            continue  # all well: one vectorized pass
+        except ValueError:
+            pass
+        for cell, line in zip(rows.column(name), rows.lines):
+            if cell in missing:
+                continue
+            try:
+                float(cell)
+            except ValueError:
+                raise DataError(f"{rows.path}: line {line}, column '{name}': '{cell[:40]}' is not a number; a numeric "
+                                f"column holds numbers or a missing marker ({', '.join(repr(m) for m in missing)}); "
+                                "for text use type: category, hashed or text") from None

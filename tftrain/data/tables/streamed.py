@@ -25,6 +25,7 @@ import codecs
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,10 +41,22 @@ from tftrain.data.tables.csv import (
     scan_targets,
     target_decoder,
 )
-from tftrain.data.tables.rows import Rows, _cell, _check_decodable, _jsonl_rows, check_keys_seen, rows_of
-from tftrain.data.tables.typed import RAW_ROWS, _as_table, _present, check_numbers
+from tftrain.data.tables.rows import (
+    RAW_ROWS,
+    Rows,
+    _cell,
+    _check_decodable,
+    _jsonl_rows,
+    as_table,
+    check_keys_seen,
+    check_numbers,
+    present_column,
+    rows_of,
+)
 from tftrain.errors import DataError
-from tftrain.spec.schema import DataConfig
+
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
 
 BLANK = {"csv": r"[\s{}]*", "jsonl": r"\s*"}  # lines that hold no row, skipped as the in-memory readers skip them
 
@@ -125,8 +138,8 @@ def _csv_header(path: Path, options: dict):
         raise DataError(f"{path}: duplicate column names {', '.join(duplicates)} in the header")
     named = Rows(path, header, np.empty((0, len(header)), str), np.empty(0, int))
     for name in options["columns"]:
-        _present(named, f"data.options.columns.{name}", name)
-    _present(named, "data.options.label", options["label"])
+        present_column(named, f"data.options.columns.{name}", name)
+    present_column(named, "data.options.label", options["label"])
 
     def body():
         for line, last, cells in rows:
@@ -141,7 +154,7 @@ def _csv_header(path: Path, options: dict):
 
 def _check_chunk(rows: Rows, names: list[str], options: dict, scan: TargetScan) -> None:
     check_numbers(rows, names, options)
-    scan_targets(_as_table(rows, names, options["label"]), scan, options["task"])
+    scan_targets(as_table(rows, names, options["label"]), scan, options["task"])
 
 
 def _decoder(fmt: str, header: list[str], names: list[str], label: str, delimiter: str, targets):

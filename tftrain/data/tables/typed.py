@@ -11,18 +11,18 @@ Files larger than `data.in_memory_max_mb` stream instead (tftrain.data.tables.st
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tftrain.data.base import LoadedData, StreamedData, class_count, fits_in_memory, streaming_reason
-from tftrain.data.tables.csv import Table, _targets
-from tftrain.data.tables.rows import Rows, read_rows
+from tftrain.data.tables.csv import _targets
+from tftrain.data.tables.rows import RAW_ROWS, Rows, as_table, check_numbers, present_column, read_rows
 from tftrain.errors import DataError
-from tftrain.spec.base import suggest
-from tftrain.spec.schema import DataConfig
 
-# What a typed table's LoadedData.extra carries: the model takes raw rows of these columns.
-RAW_ROWS = "raw_rows"
+if TYPE_CHECKING:
+    from tftrain.spec.schema import DataConfig
+
 
 
 def load_csv(cfg: DataConfig, seed: int) -> LoadedData | StreamedData:
@@ -58,8 +58,8 @@ def _load(cfg: DataConfig, fmt: str) -> LoadedData | StreamedData:
     if isinstance(label, list):  # several outputs: one label column each
         from tftrain.data.tables.outputs import several_labels
 
-        return several_labels(tables, names, options, _as_table, check_numbers, what=f"{len(names)} typed columns")
-    y_train, y_test, class_names = _targets([_as_table(t, names, label) for t in tables], label, options["task"])
+        return several_labels(tables, names, options, as_table, check_numbers, what=f"{len(names)} typed columns")
+    y_train, y_test, class_names = _targets([as_table(t, names, label) for t in tables], label, options["task"])
     for table in tables:
         check_numbers(table, names, options)
     x = [np.asarray(t.cells[:, [t.header.index(n) for n in names]], dtype=object) for t in tables]
@@ -89,41 +89,7 @@ def _read(path: Path, fmt: str, options: dict) -> Rows:
     keys = [*options["columns"], *labels]
     rows = read_rows(path, fmt, options["encoding"], options.get("delimiter", ","), keys=keys if fmt == "jsonl" else None)
     for name in options["columns"]:
-        _present(rows, f"data.options.columns.{name}", name)
+        present_column(rows, f"data.options.columns.{name}", name)
     for name in labels:
-        _present(rows, "data.options.label", name)
+        present_column(rows, "data.options.label", name)
     return rows
-
-
-def _present(rows: Rows, key: str, name: str) -> None:
-    if name not in rows.header:
-        raise DataError(f"{key}: column '{name}' is not in {rows.path}" + suggest(name, rows.header)
-                        + f" (columns: {', '.join(rows.header)})")
-
-
-def _as_table(rows: Rows, names: list[str], label: str) -> Table:
-    """What tftrain.data.tables.csv's target reading takes (it needs the target, file and lines)."""
-    return Table(rows.path, names, rows.cells, rows.column(label), rows.lines)
-
-
-def check_numbers(rows: Rows, names: list[str], options: dict) -> None:
-    """Every cell of a numeric column is a number or a missing marker, else the first that is not
-    (file, line, column, value)."""
-    missing = options["missing"]
-    for name in names:
-        if options["columns"][name]["type"] != "numeric":
-            continue
-        try:
-            np.where(np.isin(rows.column(name), missing), "nan", rows.column(name)).astype(np.float64)
-            continue  # all well: one vectorized pass
-        except ValueError:
-            pass
-        for cell, line in zip(rows.column(name), rows.lines):
-            if cell in missing:
-                continue
-            try:
-                float(cell)
-            except ValueError:
-                raise DataError(f"{rows.path}: line {line}, column '{name}': '{cell[:40]}' is not a number; a numeric "
-                                f"column holds numbers or a missing marker ({', '.join(repr(m) for m in missing)}); "
-                                "for text use type: category, hashed or text") from None

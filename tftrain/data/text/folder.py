@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tftrain.data.base import FileList, LabelSummary, LoadedData, StreamedData, fits_in_memory, streaming_reason
-from tftrain.data.tables.typed import RAW_ROWS
+from tftrain.data.tables.rows import RAW_ROWS
 from tftrain.errors import DataError
 from tftrain.spec.schema import DataConfig
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tftrain.data.base import LoadedData
-from tftrain.data.tables.typed import RAW_ROWS
+from tftrain.data.tables.rows import RAW_ROWS
 from tftrain.data.text.folder import COLUMN
 
 
