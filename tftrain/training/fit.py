@@ -93,13 +93,19 @@ def in_graph_train_function(model: keras.Model, graph: InGraphBatches):
     Optional and iterator ops (dense MNIST: those cost more than the step's kernels)."""
     keras_step = type(model).train_step
 
+    def train(batch):
+        return keras_step(model, batch)
+
+    if model.jit_compile and not model.run_eagerly:
+        # XLA compiles the step on its batch, as Keras's own function does; the gather stays
+        # outside (XLA has no kernel for the epoch order's RandomIndexShuffle).
+        train = tf.function(train, jit_compile=True, reduce_retracing=True)
+
     def step(s):
-        return keras_step(model, graph.batch(s))
+        return train(graph.batch(s))
 
     if model.run_eagerly:
         return lambda iterator: _steps(step, next(iterator))
-    if model.jit_compile:  # XLA compiles one step, as in Keras's own function
-        step = tf.function(step, jit_compile=True, reduce_retracing=True)
     steps = tf.function(lambda numbers: _steps(step, numbers), reduce_retracing=True)
     return lambda iterator: steps(next(iterator))  # StopIteration ends the epoch, as in Keras
 
