@@ -16,6 +16,11 @@ load changes on a shared machine hit every variant alike; the tables show median
             with `training.precision: auto` (bfloat16 where the CPU has the units), beside the
             raw-kernel limit in float32 (one and two threads) and in bfloat16 (machines with
             the units; a line says it is skipped elsewhere).
+  table     a small MLP over a numeric CSV (Dense64-Dense64-softmax over 100 standardized
+            features, batch 32, Adam): `tftrain run` on the CSV with `loop: fit` and `loop:
+            custom`, beside its raw-kernel limit (bench/baselines/raw_kernel.py --model table: the
+            same step in plain TensorFlow ops on the same numbers) on one and on two threads. A
+            step this small (~0.5M multiply-adds) is nearly all per-step overhead.
   resnet    configs/cifar10_resnet20.yaml (a 72-layer graph, 0.27M parameters, ~41M multiply-adds
             per image) against the tutorial CNN of configs/cifar10_cnn.yaml (~4.5M), both tftrain
             runs on the same CIFAR-shaped data: what a real residual network costs per example
@@ -80,10 +85,14 @@ class Sizes:
     cnn_repeats: int
     overhead_repeats: int
     cli_repeats: int
+    table_train: int = 16000
+    table_test: int = 2000
+    table_epochs: int = 2
 
 
 FULL = Sizes(mnist_train=60000, mnist_test=10000, dense_epochs=2, cifar_train=10240, cifar_test=2048,
-             cnn_epochs=1, dense_repeats=5, cnn_repeats=5, overhead_repeats=5, cli_repeats=11)
+             cnn_epochs=1, dense_repeats=5, cnn_repeats=5, overhead_repeats=5, cli_repeats=11, table_train=64000,
+             table_test=8000)
 QUICK = Sizes(mnist_train=19200, mnist_test=2000, dense_epochs=2, cifar_train=6400, cifar_test=640,
               cnn_epochs=1, dense_repeats=3, cnn_repeats=3, overhead_repeats=3, cli_repeats=7)
 
@@ -128,6 +137,35 @@ def _write_synthetic_npz(path: str, n_train: int, n_test: int, shape: list, labe
     x_train, y_train = split(n_train)
     x_test, y_test = split(n_test)
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def synthetic_table(folder: Path, n_train: int, n_test: int, seed: int) -> Path:
+    """table.csv and table_test.csv (100 numeric features, a class label of 5), and the same
+    numbers in table.npz for the raw kernel; written by a child process (see synthetic_npz)."""
+    spec = json.dumps([str(folder), n_train, n_test, seed])
+    subprocess.run([sys.executable, __file__, "--write-table", spec], check=True)
+    return folder / "table.npz"
+
+
+def _write_table(folder: str, n_train: int, n_test: int, seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    scale, shift = rng.uniform(0.5, 20, 100), rng.normal(0, 50, 100)  # columns of other units: standardizing matters
+    projection = rng.normal(0, 1, (100, 5))
+
+    def split(n: int, name: str):
+        z = rng.normal(0, 1, (n, 100))
+        y = np.argmax(z @ projection + rng.normal(0, 4, (n, 5)), axis=1)  # learnable, not separable
+        x = np.round(z * scale + shift, 3).astype(np.float32)
+        header = ",".join([*(f"f{i}" for i in range(100)), "label"])
+        np.savetxt(Path(folder) / name, np.column_stack([x, y]), fmt=["%.3f"] * 100 + ["%d"], delimiter=",",
+                   header=header, comments="")
+        return x, y.astype(np.int32)
+
+    x_train, y_train = split(n_train, "table.csv")
+    x_test, y_test = split(n_test, "table_test.csv")
+    np.savez(Path(folder) / "table.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 
 def real_mnist() -> Path | None:
@@ -449,6 +487,43 @@ def cnn_case(sizes: Sizes, work: Path, images: Path, explore: bool = False) -> t
     return text, checks
 
 
+TABLE_CONFIG = """\
+name: table-mlp
+data:
+  dataset: csv
+  path: {folder}/table.csv
+  options: {{label: label, test_path: {folder}/table_test.csv}}
+  batch_size: 32
+  validation: test
+  normalize: per_channel
+model: {{type: dense, hidden: [64, 64], activation: relu, output_activation: softmax}}
+loss: sparse_categorical_crossentropy
+optimizer: {{name: adam, learning_rate: 0.001}}
+metrics: [accuracy]
+training: {{epochs: {epochs}}}
+"""
+
+
+def table_case(sizes: Sizes, work: Path) -> tuple[str, list[str]]:
+    """The table MLP: tftrain's two loops as ratios of the raw-kernel limit of the same step."""
+    data = synthetic_table(work, sizes.table_train, sizes.table_test, seed=2)
+    epochs = str(sizes.table_epochs)
+    config = work / "table.yaml"
+    config.write_text(TABLE_CONFIG.format(folder=work, epochs=epochs))
+    raw = raw_variants("table", data, epochs)
+    variants = [*raw, tftrain_variant("tftrain loop: fit", config, ["training.loop=fit"]),
+                tftrain_variant("tftrain loop: custom", config, ["training.loop=custom"])]
+    results = run_case("table", variants, sizes.dense_repeats, work)
+    names = [v.name for v in variants]
+    checks = [*limit_checks(results, names[2:], names[:2], 0.7),
+              same_results(results, variants).replace("baseline", "raw kernel, 1 thread", 1)]
+    steps = sizes.table_train // 32
+    text = (f"### Table MLP, numeric CSV ({sizes.table_train} x 100 float features train, {sizes.table_test} "
+            f"test, Dense64-Dense64-Dense5, batch 32, Adam, {epochs} epochs = {steps * sizes.table_epochs} steps)\n\n"
+            + training_table(variants, results))
+    return text, checks
+
+
 def resnet_case(sizes: Sizes, work: Path, images: Path) -> tuple[str, list[str]]:
     """ResNet-20 beside the tutorial CNN: examples/second of each and their ratio (no target:
     the residual network does ~9x the multiply-adds per image)."""
@@ -614,9 +689,12 @@ def main() -> None:
     if sys.argv[1:2] == ["--write-data"]:  # the child process of synthetic_npz
         _write_synthetic_npz(*json.loads(sys.argv[2]))
         return
+    if sys.argv[1:2] == ["--write-table"]:  # the child process of synthetic_table
+        _write_table(*json.loads(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer examples and repeats (~4 minutes)")
-    parser.add_argument("--cases", default="dense,cnn,overhead,cli", help="comma-separated subset")
+    parser.add_argument("--cases", default="dense,cnn,table,overhead,cli", help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=None, help="alternating rounds per case")
     parser.add_argument("--explore", action="store_true",
                         help="also run tftrain with other steps_per_execution and jit_compile values")
@@ -653,6 +731,8 @@ def main() -> None:
                 images = synthetic_npz(work / "cifar.npz", sizes.cifar_train, sizes.cifar_test, (32, 32, 3), (1,), seed=1,
                                        signal=0.35)  # a CNN needs more to learn in a few hundred steps
                 section = cnn_case(sizes, work, images, args.explore)
+            elif case == "table":
+                section = table_case(sizes, work)
             elif case == "resnet":
                 images = synthetic_npz(work / "cifar.npz", sizes.cifar_train, sizes.cifar_test, (32, 32, 3), (1,), seed=1,
                                        signal=0.35)
@@ -660,7 +740,7 @@ def main() -> None:
             elif case == "overhead":
                 section = overhead_case(sizes, work, mnist)
             else:
-                raise SystemExit(f"--cases: unknown case {case!r}; expected dense, cnn, resnet, overhead, cli")
+                raise SystemExit(f"--cases: unknown case {case!r}; expected dense, cnn, table, resnet, overhead, cli")
             sections.append(section[0])
             checks += section[1]
         training_minutes = (time.time() - started) / 60
@@ -670,9 +750,9 @@ def main() -> None:
     if training:
         report = "\n\n".join([
             f"Command: `python bench/compare.py{' --quick' if args.quick else ''}`"
-            f"{'' if cases == ['dense', 'cnn', 'overhead', 'cli'] else ' --cases ' + ','.join(cases)}, "
+            f"{'' if cases == ['dense', 'cnn', 'table', 'overhead', 'cli'] else ' --cases ' + ','.join(cases)}, "
             f"{time.strftime('%Y-%m-%d %H:%M')}, {training_minutes:.1f} min, "
-            f"medians of alternating rounds ({sizes.dense_repeats} dense, {sizes.cnn_repeats} cnn, "
+            f"medians of alternating rounds ({sizes.dense_repeats} dense and table, {sizes.cnn_repeats} cnn, "
             f"{sizes.overhead_repeats} overhead).",
             f"Machine: {info['cpu']}, {info['cores']} cores, bfloat16 units: {info['bf16']}, "
             f"AVX-512: {info['avx512f']}; {info['versions']}. Load average (1 min) {load_before[0]:.2f} "

@@ -9,6 +9,11 @@ model with nothing around the kernels: tftrain's rate over this one is how close
 
     python bench/baselines/raw_kernel.py --model dense --data mnist.npz --epochs 2 --threads 1
     python bench/baselines/raw_kernel.py --model cnn --data images.npz --precision bfloat16
+    python bench/baselines/raw_kernel.py --model table --data table.npz --hidden 64,64
+
+`--model table` is an MLP over float feature vectors (x_train: examples x features, y_train:
+class indices), standardized per feature with the training split's mean and variance as Keras's
+Normalization layer does (tftrain's `data.normalize: per_channel`), trained with Adam.
 
 `--precision bfloat16` computes in bfloat16 with float32 weights and a float32 output layer, as
 Keras's mixed_bfloat16 policy does. The meter is tftrain's ThroughputMeter, as the other
@@ -25,19 +30,20 @@ import tensorflow as tf
 from tftrain.training.callbacks.throughput import ThroughputMeter  # measurement only
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--model", choices=["dense", "cnn"], required=True)
+parser.add_argument("--model", choices=["dense", "cnn", "table"], required=True)
 parser.add_argument("--data", required=True, help=".npz with x_train, y_train, x_test, y_test")
 parser.add_argument("--epochs", type=int, default=1)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: one per core)")
 parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
-parser.add_argument("--steps-per-call", type=int, default=None, help="default: 128 dense, 8 cnn")
+parser.add_argument("--hidden", default="64,64", help="table: the hidden layers' widths")
+parser.add_argument("--steps-per-call", type=int, default=None, help="default: 128 dense and table, 8 cnn")
 parser.add_argument("--limit", type=int, default=None, help="only the first N training examples")
 parser.add_argument("--result", default=None, help="write measurements to this JSON file")
 args = parser.parse_args()
 tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 tf.random.set_seed(args.seed)
-BATCH, RATE, CALL = (32, 0.01, 128) if args.model == "dense" else (64, 0.001, 8)
+BATCH, RATE, CALL = {"dense": (32, 0.01, 128), "cnn": (64, 0.001, 8), "table": (32, 0.001, 128)}[args.model]
 CALL = args.steps_per_call or CALL
 COMPUTE = tf.bfloat16 if args.precision == "bfloat16" else tf.float32
 
@@ -58,6 +64,11 @@ def glorot(shape):
 
 if args.model == "dense":
     weights = [glorot([784, 128]), tf.Variable(tf.zeros([128])), glorot([128, 10]), tf.Variable(tf.zeros([10]))]
+elif args.model == "table":
+    widths = [x_train.shape[1], *map(int, args.hidden.split(",")), int(y_train.max()) + 1]
+    weights = [w for a, b in zip(widths, widths[1:]) for w in (glorot([a, b]), tf.Variable(tf.zeros([b])))]
+    MEAN = tf.constant(x_train.mean(axis=0, dtype=np.float64), tf.float32)  # Keras's Normalization, adapted
+    INV_STD = tf.constant(1 / np.maximum(np.sqrt(x_train.var(axis=0, dtype=np.float64)), 1e-7), tf.float32)
 else:
     weights = [glorot([3, 3, 3, 32]), tf.Variable(tf.zeros([32])), glorot([3, 3, 32, 64]), tf.Variable(tf.zeros([64])),
                glorot([3, 3, 64, 64]), tf.Variable(tf.zeros([64])), glorot([1024, 64]), tf.Variable(tf.zeros([64])),
@@ -69,6 +80,11 @@ step_count = tf.Variable(0.0)
 def forward(x):
     """Logits (float32) of a uint8 batch."""
     w = [tf.cast(v, COMPUTE) for v in weights[:-2]]
+    if args.model == "table":
+        h = tf.cast((tf.cast(x, tf.float32) - MEAN) * INV_STD, COMPUTE)
+        for i in range(0, len(w), 2):
+            h = tf.nn.relu(h @ w[i] + w[i + 1])
+        return tf.cast(h, tf.float32) @ weights[-2] + weights[-1]
     h = tf.cast(x, COMPUTE) * tf.cast(1 / 255, COMPUTE)
     if args.model == "dense":
         h = tf.nn.relu(tf.reshape(h, [-1, 784]) @ w[0] + w[1])

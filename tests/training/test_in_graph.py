@@ -71,6 +71,22 @@ def test_in_graph_and_tf_data_runs_are_bit_identical(tmp_path, images, loop, fea
     assert_identical(runs[True], runs[False])
 
 
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_in_graph_steps_compile_with_xla_as_the_tf_data_steps_do(tmp_path, loop):
+    """jit_compile: true compiles each step with XLA on its gathered batch (the gather stays
+    outside: XLA has no kernel for the epoch order), bit for bit as on the tf.data path."""
+    from tftrain.training.session import run_training
+
+    runs = {}
+    for in_graph in (True, False):
+        config = _config(deterministic=False,  # Keras turns XLA off under op determinism
+                         training={"loop": loop, "epochs": 2, "jit_compile": True, "steps_per_execution": 3,
+                                   "in_graph": in_graph})
+        runs[in_graph] = run_training(config, tmp_path / str(in_graph), console=_quiet()).path
+        assert summary(runs[in_graph])["jit_compile"] is True
+    assert_identical(runs[True], runs[False])
+
+
 def test_the_data_lines_say_which_path_and_why(cli, write_config, tmp_path):
     raw = _config().model_dump(mode="json")
     result = cli("run", write_config(raw), "--runs-dir", tmp_path / "runs")

@@ -195,6 +195,23 @@ def test_cost_of_layer_list_models_counts_residual_graphs_backbones_and_recurren
     assert macs is not None and macs > 1_000_000  # built without reading any weights file (none exists here)
 
 
+def test_counting_a_model_that_makes_tensors_as_it_builds_leaves_the_thread_count_settable():
+    """Normalization (a table's columns, data.normalize: per_channel) makes tensors as it builds:
+    counting its cost must not start TensorFlow's runtime, or cpu_threads: auto could no longer
+    set the thread count (a fresh process: the test process's runtime is already up)."""
+    code = """
+from tftrain.models import ModelSpec
+from tftrain.spec.loading import validate
+from tftrain.training.performance import apply_cpu_threads, symbolic_macs
+config = validate({"data": {"dataset": "npz", "path": "x.npz"}, "loss": "mse", "model": {"type": "dense", "hidden": [8]}})
+spec = ModelSpec((3,), None, 1, "float32", "x", "regression", normalization=((0.0, 1.0, 2.0), (1.0, 1.0, 4.0)))
+print(symbolic_macs(config.model, spec), apply_cpu_threads(1))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(3 * 8 + 8), "1"]  # the cost, and the one thread asked for
+
+
 def load_config_file(name: str):
     from tftrain.spec.loading import load_config
 

@@ -130,7 +130,7 @@ class CustomLoop:
     def _train_steps_in_graph_py(self, first, n):
         for i in tf.range(n):
             batch = self.in_graph.batch(first + tf.cast(i, tf.int64))  # training batch `first + i` of the run
-            self.strategy.run(self._train_step, args=batch)
+            self.strategy.run(self._step, args=batch)  # XLA's step under jit_compile, as from tf.data
 
     def _test_steps_py(self, iterator, n):
         for _ in tf.range(n):

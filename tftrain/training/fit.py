@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import keras
 import tensorflow as tf
 
-from tftrain.data.pipeline.interface import Pipelines
+from tftrain.data.pipeline.interface import InGraphBatches, Pipelines
 from tftrain.training.callbacks import SessionCallbacks
 from tftrain.training.resume import Position
 
@@ -65,21 +65,55 @@ class FitLoop:
 @contextmanager
 def _in_graph_steps(model: keras.Model, pipelines: Pipelines):
     """What fit reads, as a function of the first step: the batches (tf.data), or where the
-    training split is in the graph, the step numbers, with the model's train step gathering each
-    batch for Keras's own step (an instance attribute, removed again when fit returns)."""
+    training split is in the graph, the step numbers of each call, which the model's train
+    function (in_graph_train_function) runs (instance attributes, removed again when fit returns)."""
     graph = pipelines.in_graph
     if graph is None:
         yield pipelines.train
         return
+    spe, total = model.steps_per_execution, pipelines.total_steps
+
+    def make_train_function(force=False):  # Keras's hook, also called again after training.unfreeze
+        if model.train_function is None or force:
+            model.train_function = in_graph_train_function(model, graph)
+        return model.train_function
+
+    model.make_train_function, model.train_function = make_train_function, None
+    try:
+        # One element per compiled call: its step numbers. Unknown cardinality (the filter), so
+        # Keras counts calls by steps_per_epoch alone, as it does for the stream of batches.
+        yield lambda first: tf.data.Dataset.range(first, total).batch(spe).filter(lambda _: True)
+    finally:
+        del model.make_train_function
+        model.train_function = None
+
+
+def in_graph_train_function(model: keras.Model, graph: InGraphBatches):
+    """Keras's train function for batches in the graph: iterator -> the logs of the call's last
+    step. Each call reads its step numbers and runs the model's own train_step on batch `s` for
+    each in one tf.range loop: the same steps as Keras's function, without its per-step tf.cond,
+    Optional and iterator ops (dense MNIST: those cost more than the step's kernels)."""
     keras_step = type(model).train_step
 
-    def train_step(step):
-        return keras_step(model, graph.batch(step))
+    def train(batch):
+        return keras_step(model, batch)
 
-    model.train_step, model.train_function = train_step, None  # Keras builds the function from train_step
-    total = pipelines.total_steps
-    try:
-        yield lambda first: tf.data.Dataset.range(first, total)
-    finally:
-        del model.train_step
-        model.train_function = None
+    if model.jit_compile and not model.run_eagerly:
+        # XLA compiles the step on its batch, as Keras's own function does; the gather stays
+        # outside (XLA has no kernel for the epoch order's RandomIndexShuffle).
+        train = tf.function(train, jit_compile=True, reduce_retracing=True)
+
+    def step(s):
+        return train(graph.batch(s))
+
+    if model.run_eagerly:
+        return lambda iterator: _steps(step, next(iterator))
+    steps = tf.function(lambda numbers: _steps(step, numbers), reduce_retracing=True)
+    return lambda iterator: steps(next(iterator))  # StopIteration ends the epoch, as in Keras
+
+
+def _steps(step, numbers):
+    last = tf.size(numbers) - 1
+    for i in tf.range(last):
+        step(numbers[i])
+    return step(numbers[last])  # its logs (the model's metrics so far), what Keras's function returns

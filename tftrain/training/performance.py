@@ -9,6 +9,7 @@ to summary.json.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -177,15 +178,24 @@ def symbolic_macs(model_config, spec) -> int | None:
     no variable is initialised, so TensorFlow's runtime does not start (thread settings can
     still be applied after). None when the model cannot be built that way."""
     import keras
+    import tensorflow as tf
     from keras.src.backend.common.stateless_scope import StatelessScope  # no public equivalent
 
-    try:
-        with StatelessScope(initialize_variables=False):
-            macs = forward_macs(model_config.build(spec, load_weights=False))
-    except Exception:  # noqa: BLE001 (an estimate only: the real build reports real problems)
-        macs = None
-    keras.backend.clear_session()  # forget the throwaway layers' names, so the real model's match
-    return macs
+    # First in a graph of its own: a layer that makes tensors as it builds (Normalization's mean
+    # and variance, a table's numeric columns) would otherwise start the eager runtime, after
+    # which the thread count can no longer be set (such a table MLP ran on every core). A model
+    # that cannot build in a graph is counted eagerly, as before.
+    macs = None
+    for scope in (tf.Graph().as_default, contextlib.nullcontext):
+        try:
+            with scope(), StatelessScope(initialize_variables=False):
+                macs = forward_macs(model_config.build(spec, load_weights=False))
+        except Exception:  # noqa: BLE001 (an estimate only: the real build reports real problems)
+            macs = None
+        keras.backend.clear_session()  # forget the throwaway layers' names, so the real model's match
+        if macs is not None:
+            return macs
+    return None
 
 
 def resolve_cpu_threads(value: int | str, macs_per_step: int | None, has_gpu: bool) -> int | None:
