@@ -275,3 +275,30 @@ def run_refused(cli, tmp_path: Path, config) -> str:
     assert not runs.exists()
     return lines[0]
 
+
+
+def mirrored_beside_one_device(config: Path, root: Path, env: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """(run dir under `distribute: mirrored` on two logical CPUs, run dir on one device) of the
+    config file `config`. The mirrored run is a child process (logical devices exist only before
+    TensorFlow starts), running while this process trains the one-device run."""
+    from rich.console import Console
+
+    from tftrain.spec.loading import load_config
+    from tftrain.training.session import run_training
+
+    env = env or {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(root / "keras_home"),
+                  "TF_CPP_MIN_LOG_LEVEL": "2"}
+    mirrored = subprocess.Popen(
+        [sys.executable, "-m", "tftrain", "run", str(config), "--runs-dir", str(root / "mirrored"), "-q",
+         "--set", "training.distribute=mirrored", "--set", "training.devices=[cpu:0,cpu:1]"],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        single = run_training(load_config(config), root / "single", console=Console(stderr=True, quiet=True))
+        out, err = mirrored.communicate(timeout=300)
+    finally:
+        if mirrored.poll() is None:
+            mirrored.kill()
+    assert mirrored.returncode == 0, err[-3000:]
+    run = Path(out.strip())
+    assert summary(run)["distribute"]["replicas"] == 2
+    return run, single.path

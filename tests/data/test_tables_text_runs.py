@@ -24,6 +24,7 @@ import yaml
 from tests.conftest import REPO
 from tests.data.test_tables import mixed_config, write_mixed_table
 from tests.data.test_text import write_text_folder
+from tests.kit import mirrored_beside_one_device
 
 LR = "optimizer.learning_rate"
 
@@ -57,32 +58,15 @@ def _history(run: Path) -> list[dict[str, float]]:
 
 @pytest.mark.parametrize("kind", DATA)
 def test_mirrored_on_two_cpus_trains_as_one_device(tmp_path, kind):
-    from rich.console import Console
 
-    from tftrain.spec.loading import load_config
-    from tftrain.training.session import run_training
 
     raw = DATA[kind](tmp_path)
     raw["data"]["in_memory_max_mb"] = 0  # the table streams; the text folder reads its files a batch at a time
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home"),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
-    mirrored = subprocess.Popen(
-        [sys.executable, "-m", "tftrain", "run", str(config), "--runs-dir", str(tmp_path / "mirrored"), "-q",
-         "--set", "training.distribute=mirrored", "--set", "training.devices=[cpu:0,cpu:1]"],
-        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        single = run_training(load_config(config), tmp_path / "single", console=Console(stderr=True, quiet=True))
-        out, err = mirrored.communicate(timeout=300)
-    finally:
-        if mirrored.poll() is None:
-            mirrored.kill()
-    assert mirrored.returncode == 0, err[-3000:]
-    run = Path(out.strip())
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["distribute"]["replicas"] == 2 and summary["data"]["streamed"]
-    got, want = _history(run), _history(single.path)
+    run, single = mirrored_beside_one_device(config, tmp_path)
+    assert json.loads((run / "summary.json").read_text())["data"]["streamed"]
+    got, want = _history(run), _history(single)
     assert len(got) == len(want) == 2
     for a, b in zip(got, want):
         assert a == pytest.approx(b, rel=1e-4)

@@ -30,6 +30,7 @@ from tests.kit import (
     InProcess,
     assert_identical,
     child_env,
+    mirrored_beside_one_device,
     run_refused,
 )
 
@@ -310,30 +311,14 @@ def test_jsonl_with_a_binary_and_a_numeric_output_trains_and_predicts_both(cli, 
 def test_two_outputs_under_mirrored_on_two_cpus_train_as_one_device(tmp_path, loop):
     """Per-output losses, metrics and weights on two replicas (a fresh process: logical devices
     exist only before TensorFlow starts) log what one device logs."""
-    from rich.console import Console
 
-    from tftrain.spec.loading import load_config
-    from tftrain.training.session import run_training
 
     raw = two_outputs(loop, path=penguins_with_mass(tmp_path / "penguins.csv"), name=f"mirrored-{loop}")
     raw["training"]["epochs"] = 2
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(raw))
-    mirrored = subprocess.Popen(
-        [sys.executable, "-m", "tftrain", "run", str(config), "--runs-dir", str(tmp_path / "mirrored"), "-q",
-         "--set", "training.distribute=mirrored", "--set", "training.devices=[cpu:0,cpu:1]"],
-        env=child_env(tmp_path), text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
-    try:
-        single = run_training(load_config(config), tmp_path / "single", console=Console(stderr=True, quiet=True))
-        out, err = mirrored.communicate(timeout=300)
-    finally:
-        if mirrored.poll() is None:
-            mirrored.kill()
-    assert mirrored.returncode == 0, err[-3000:]
-    run = Path(out.strip())
-    assert json.loads((run / "summary.json").read_text())["distribute"]["replicas"] == 2
-    got, want = [(r / "history.csv").read_text().splitlines() for r in (run, single.path)]
+    run, single = mirrored_beside_one_device(config, tmp_path, child_env(tmp_path))
+    got, want = [(r / "history.csv").read_text().splitlines() for r in (run, single)]
     assert got[0] == want[0] and {"species_loss", "body_mass_g_mae", "val_species_accuracy"} <= set(got[0].split(","))
     for a, b in zip(got[1:], want[1:], strict=True):
         assert [float(v) for v in a.split(",")] == pytest.approx([float(v) for v in b.split(",")], rel=1e-4)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -21,8 +19,15 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.kit import MID_EPOCH_KILLS, STEPS_PER_EPOCH, Child, InProcess, assert_identical, child_env
+from tests.kit import (
+    MID_EPOCH_KILLS,
+    STEPS_PER_EPOCH,
+    Child,
+    InProcess,
+    assert_identical,
+    child_env,
+    mirrored_beside_one_device,
+)
 
 EPOCHS = 2
 _RNG = random.Random(os.environ.get("TFTRAIN_TEST_SEED"))
@@ -71,11 +76,8 @@ def test_batch_norm_model_sigkilled_mid_epoch_resumes_bit_identical(tmp_path, lo
 
 
 def test_residual_graph_with_synchronized_batch_norm_on_two_cpus_matches_one_device(tmp_path, write_config):
-    from rich.console import Console
 
     from tftrain.runs import RunDir
-    from tftrain.spec.loading import load_config
-    from tftrain.training.session import run_training
 
     rng = np.random.default_rng(12)
     data = tmp_path / "images.npz"
@@ -92,21 +94,8 @@ def test_residual_graph_with_synchronized_batch_norm_on_two_cpus_matches_one_dev
                            "model": model, "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
                            "optimizer": {"name": "adam", "learning_rate": 0.01},
                            "training": {"epochs": 2, "loop": "custom"}})
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_HOME": str(tmp_path / "keras_home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    mirrored = subprocess.Popen(  # a new process: logical CPUs must be made before TensorFlow starts
-        [sys.executable, "-m", "tftrain", "run", str(config), "--runs-dir", str(tmp_path / "mirrored"), "-q",
-         "--set", "training.distribute=mirrored", "--set", "training.devices=[cpu:0,cpu:1]"],
-        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        single = run_training(load_config(config), tmp_path / "single", console=Console(stderr=True, quiet=True))
-        out, err = mirrored.communicate(timeout=240)
-    finally:
-        if mirrored.poll() is None:
-            mirrored.kill()
-    assert mirrored.returncode == 0, err[-3000:]
-    run = RunDir.open(out.strip())
-    assert run.summary()["distribute"]["replicas"] == 2
-    got, want = run.history(), single.history()
+    mirrored, single = mirrored_beside_one_device(config, tmp_path)
+    got, want = RunDir.open(mirrored).history(), RunDir.open(single).history()
     assert len(got) == len(want) == 2
     for a, b in zip(got, want):
         assert {k: float(v) for k, v in a.items()} == pytest.approx({k: float(v) for k, v in b.items()}, rel=1e-4)
