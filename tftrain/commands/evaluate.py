@@ -126,11 +126,11 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, unsafe: boo
 
 def _several(run, model, config, split, loaded, checkpoint, path, metrics, data, tag) -> dict:
     """evaluate_run's result for a model with several outputs: a section per output."""
-    from tftrain.commands.evaluation_outputs import evaluate_outputs
+    from tftrain.commands.evaluation_outputs import evaluate_outputs, output_classes
     from tftrain.spec.checks import head_reads
 
     title = f"{run.path.name} ({split.name}{f' of {data}' if data else ''})"
-    classes = {o["name"]: o.get("class_names") for o in loaded.extra.get("outputs", [])}
+    classes = output_classes(loaded.extra)  # the data as read give each output's class names
     outputs = evaluate_outputs(run, model, split.batches, head_reads(config), classes, title, tag, analyse)
     return {"checkpoint": checkpoint, "model": str(path.relative_to(run.path)) if isinstance(path, Path) else path,
             **({"data": data} if data is not None else {}), "split": split.name, "examples": split.examples,

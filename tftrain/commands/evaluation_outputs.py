@@ -9,7 +9,8 @@ import numpy as np
 
 
 def output_classes(trained_on: dict) -> dict[str, list | None]:
-    """Each output's class names as the data gave them (summary.json's data.outputs)."""
+    """Each output's class names as the data gave them (summary.json's data.outputs, or the
+    loaded data's extra)."""
     found = trained_on.get("outputs") if isinstance(trained_on, dict) else None
     return {o["name"]: o.get("class_names") for o in found or [] if isinstance(o, dict) and "name" in o}
 

@@ -152,15 +152,15 @@ def build_pipelines(data: LoadedData | StreamedData, config: Config, seed: int, 
     run, whose workers may each read their own files (tftrain.data.pipeline.streaming). `in_graph`
     (arrays in memory only): also hold the training split as tensors for the loops to gather from.
     Labels reach the transform and the model as the loss takes them (tftrain.data.pipeline.label_encoding)."""
-    classes = label_encoder(config, data)
-    transform = encoding_first(transform, classes)
+    encoder = label_encoder(config, data)
+    transform = encoding_first(transform, encoder)
     if data.streamed and not isinstance(data.train, FileList):
         from tftrain.data.pipeline import streaming
 
         pipelines = streaming.build_pipelines(data, config, seed, transform, workers)
     else:
         pipelines = _in_memory_pipelines(data, config, seed, transform, in_graph)
-    return replace(pipelines, validation=encode_batches(pipelines.validation, classes))
+    return replace(pipelines, validation=encode_batches(pipelines.validation, encoder))
 
 
 def _in_memory_pipelines(data: LoadedData | StreamedData, config: Config, seed: int,
