@@ -12,6 +12,7 @@ import keras
 
 from tftrain import plugins
 from tftrain.errors import ConfigError
+from tftrain.models.fused_optimizers import fuse_update
 from tftrain.plugins import is_registered_name
 from tftrain.spec import catalog
 
@@ -43,7 +44,7 @@ def build_optimizer(cfg: OptimizerConfig, precision: str = "float32", learning_r
         params["learning_rate"] = learning_rate
     elif cfg.scheduled:
         raise ValueError("a scheduled learning rate is built by tftrain.training.schedules.build_learning_rate")
-    optimizer = _deserialize(keras.optimizers.deserialize, class_name, params, "optimizer")
+    optimizer = fuse_update(_deserialize(keras.optimizers.deserialize, class_name, params, "optimizer"))
     if precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
