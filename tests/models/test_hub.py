@@ -86,12 +86,14 @@ def trained(tmp_path_factory, bert) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("hub_runs")
     reviews = write_reviews(root / "reviews.npz")
     runs = {}
-    for loop in ("fit", "custom"):
-        config = text_config(bert, reviews)
-        config["training"]["loop"] = loop
-        (root / f"{loop}.yaml").write_text(yaml.safe_dump(config))
-        runs[loop] = run_dir(CliRunner().invoke(app, ["run", str(root / f"{loop}.yaml"), "--runs-dir",
-                                                      str(root / loop)]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERAS_HOME", str(root / "keras_home"))  # as each test's own (conftest)
+        for loop in ("fit", "custom"):
+            config = text_config(bert, reviews)
+            config["training"]["loop"] = loop
+            (root / f"{loop}.yaml").write_text(yaml.safe_dump(config))
+            runs[loop] = run_dir(CliRunner().invoke(app, ["run", str(root / f"{loop}.yaml"), "--runs-dir",
+                                                          str(root / loop)]))
     return runs
 
 
