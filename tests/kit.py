@@ -183,7 +183,7 @@ class InProcess:
     """`tftrain ARGS` run in this process: TensorFlow is imported here once, which is cheaper
     than a new process (and still another process than one that was stopped)."""
 
-    def __init__(self, args: list, cwd: Path):
+    def __init__(self, args: list, cwd: Path, callbacks=()):
         from typer.testing import CliRunner
 
         from tftrain.cli import app
@@ -191,8 +191,8 @@ class InProcess:
         self.args = args
         before = os.getcwd()
         os.chdir(cwd)  # relative paths as a user in that folder would type them
-        try:
-            result = CliRunner().invoke(app, [str(a) for a in args])
+        try:  # callbacks: Keras callbacks the run adds (tftrain's public hook, as the cli fixture passes them)
+            result = CliRunner().invoke(app, [str(a) for a in args], obj={"callbacks": list(callbacks)})
         finally:
             os.chdir(before)
         self.exit_code, self.output = result.exit_code, result.output
@@ -209,19 +209,27 @@ class InProcess:
 def killed_and_resumed(root: Path, config: dict, kill_at: int) -> tuple[Path, Path]:
     """Run `config` in a paced child SIGKILLed after step `kill_at`, and uninterrupted here
     meanwhile; resume the child's run here. Returns (resumed run, baseline run)."""
+    resumed, baseline = killed_resumed_and_baseline(root, config, kill_at)
+    return resumed, baseline.run_dir(root)
+
+
+def killed_resumed_and_baseline(root: Path, config: dict, kill_at: int, callbacks=()) -> tuple[Path, InProcess]:
+    """killed_and_resumed, where the uninterrupted run also adds `callbacks` (so a test can watch
+    the baseline it compares with instead of training the same config once more); returns
+    (resumed run, the baseline's InProcess: its output and run_dir)."""
     import yaml
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "c.yaml").write_text(yaml.safe_dump(config))
     args = ["run", "--runs-dir", "runs", "c.yaml"]
     child = Child(args, root, child_env(root), True, kill_at, signal.SIGKILL)
-    baseline = InProcess(args, root)
+    baseline = InProcess(args, root, callbacks)
     assert baseline.exit_code == 0, baseline
     assert child.wait() == -9, child
     resumed = InProcess(["run", "--resume", child.run_dir(root)], root)
     assert resumed.exit_code == 0, resumed
     assert "resuming from epoch" in resumed.output, resumed
-    return child.run_dir(root), baseline.run_dir(root)
+    return child.run_dir(root), baseline
 
 
 def wait_for(condition, what: str, timeout: float = 300):

@@ -14,8 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
-from tests.kit import killed_and_resumed
+import yaml
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -76,12 +75,32 @@ def run_dir(result) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, bert) -> dict[str, Path]:
+    """text_config's run in each loop, trained once for the tests that read it (the same config
+    and data as each test would train again). Tests that write into a run copy it first."""
+    from typer.testing import CliRunner
+
+    from tftrain.cli import app
+
+    root = tmp_path_factory.mktemp("hub_runs")
+    reviews = write_reviews(root / "reviews.npz")
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERAS_HOME", str(root / "keras_home"))  # as each test's own (conftest)
+        for loop in ("fit", "custom"):
+            config = text_config(bert, reviews)
+            config["training"]["loop"] = loop
+            (root / f"{loop}.yaml").write_text(yaml.safe_dump(config))
+            runs[loop] = run_dir(CliRunner().invoke(app, ["run", str(root / f"{loop}.yaml"), "--runs-dir",
+                                                          str(root / loop)]))
+    return runs
+
+
 # -- training ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("loop", ["fit", "custom"])
-def test_text_classifier_trains_on_raw_strings_and_evaluates(cli, write_config, tmp_path, bert, reviews, loop):
-    config = text_config(bert, reviews)
-    config["training"]["loop"] = loop
-    run = run_dir(cli("run", write_config(config), "--runs-dir", tmp_path / "runs"))
+def test_text_classifier_trains_on_raw_strings_and_evaluates(cli, trained, loop):
+    run = trained[loop]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert summary["data"]["train"]["x_dtype"].startswith("<U")
@@ -90,13 +109,8 @@ def test_text_classifier_trains_on_raw_strings_and_evaluates(cli, write_config, 
     assert json.loads(evaluated.stdout)["examples"] == 16  # the saved model took the raw test strings
 
 
-def test_both_loops_train_the_same_hub_model(cli, write_config, tmp_path, bert, reviews):
-    histories = []
-    for loop in ("fit", "custom"):
-        config = text_config(bert, reviews)
-        config["training"]["loop"] = loop
-        run = run_dir(cli("run", write_config(config, f"{loop}.yaml"), "--runs-dir", tmp_path / loop))
-        histories.append(np.genfromtxt(run / "history.csv", delimiter=",", names=True))
+def test_both_loops_train_the_same_hub_model(trained):
+    histories = [np.genfromtxt(trained[loop] / "history.csv", delimiter=",", names=True) for loop in ("fit", "custom")]
     for name in ("loss", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(histories[0][name], histories[1][name], rtol=1e-5, atol=1e-6)
 
@@ -216,13 +230,22 @@ class Weights(keras.callbacks.Callback):
 PROBE = np.array(["the movie good great", "a film awful dull", "plot fine bad"])
 
 
+# -- LoRA: what trains, the export, and kill -9 and resume bit-identical -------------------------
 @pytest.mark.parametrize("loop", ["fit", "custom"])
-def test_lora_trains_only_adapters_and_head_and_export_merges(cli, write_config, tmp_path, bert, reviews, loop):
+def test_lora_trains_only_adapters_and_head_resumes_bit_identical_and_export_merges(tmp_path, cli, bert, reviews,
+                                                                                     loop):
+    """A LoRA run killed mid-epoch (kill -9 after step 9 of 18, 6 an epoch, a checkpoint every 2)
+    and resumed ends bit-identical to the uninterrupted one; that uninterrupted run, watched,
+    trained every adapter and the head and nothing else, and its export merges the adapters."""
+    from tests.kit import assert_identical, killed_resumed_and_baseline
+
     config = text_config(bert, reviews, lora={"rank": 2, "alpha": 4})
-    config["training"]["loop"] = loop
+    config["model"]["sequence_length"] = 8
+    config["training"] = {"loop": loop, "epochs": 3, "checkpoint": {"every_steps": 2}}
     watch = Weights(PROBE)
-    result = cli("run", write_config(config), "--runs-dir", tmp_path / "runs", callbacks=[watch])
-    run = run_dir(result)
+    resumed, result = killed_resumed_and_baseline(tmp_path / loop, config, kill_at=9, callbacks=[watch])
+    run = result.run_dir(tmp_path / loop)
+    assert_identical(resumed, run)
     changed = {path for path in watch.before if not np.array_equal(watch.before[path], watch.after[path])}
     assert changed == watch.trainable  # every trainable weight moved, and nothing else did
     kinds = {path.rsplit("/", 1)[-1] for path in changed}
@@ -282,20 +305,8 @@ def test_lora_target_that_names_no_layer(cli, write_config, tmp_path, bert, revi
              "model.lora.targets", "'querry'", "did you mean", "query", command="run")
 
 
-# -- kill -9 and resume: bit-identical --------------------------------------------------------
-@pytest.mark.parametrize("loop", ["fit", "custom"])
-def test_lora_run_killed_mid_epoch_resumes_bit_identical(tmp_path, bert, reviews, loop):
-    from tests.kit import assert_identical
-
-    config = text_config(bert, reviews, lora={"rank": 2})
-    config["model"]["sequence_length"] = 8
-    config["training"] = {"loop": loop, "epochs": 3, "checkpoint": {"every_steps": 2}}  # 6 steps an epoch
-    resumed, baseline = killed_and_resumed(tmp_path / loop, config, kill_at=9)
-    assert_identical(resumed, baseline)
-
-
-def test_predict_takes_raw_strings(cli, write_config, tmp_path, bert, reviews):
-    run = run_dir(cli("run", write_config(text_config(bert, reviews)), "--runs-dir", tmp_path / "runs"))
+def test_predict_takes_raw_strings(cli, tmp_path, trained):
+    run = Path(shutil.copytree(trained["fit"], tmp_path / "run"))  # its exports are written into the run
     (tmp_path / "reviews.txt").write_text("the movie good great\n\na film awful dull\n")
     np.save(tmp_path / "more.npy", np.array(["plot fine bad"]))
     result = cli("predict", run, tmp_path / "reviews.txt", tmp_path / "more.npy", "--json")

@@ -80,7 +80,9 @@ def penguins_with_mass(path: Path) -> Path:
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 def test_two_inputs_two_outputs_train_log_each_output_and_evaluate_per_output(cli, write_config, tmp_path, loop):
     data = penguins_with_mass(tmp_path / "penguins.csv")
-    config = two_outputs(loop, data, training={"loop": loop, "epochs": 20,
+    # 8 epochs: both outputs are learnt by the 3rd to 5th (val accuracy 0.93-0.99, MAE ~240 g), well
+    # inside the bounds below; each epoch more costs a second, mostly saving snapshots.
+    config = two_outputs(loop, data, training={"loop": loop, "epochs": 8,
                                                "early_stopping": {"monitor": "val_species_accuracy", "patience": 50}})
     result = cli("run", write_config(config), "--runs-dir", tmp_path / "runs", "-q")
     assert result.exit_code == 0, result.output

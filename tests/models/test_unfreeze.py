@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from tests.models.test_hub import killed_and_resumed, run_dir, text_config, write_bert_preset, write_reviews
+from tests.kit import killed_resumed_and_baseline
+from tests.models.test_hub import run_dir, text_config, write_bert_preset, write_reviews
 
 pytest.importorskip("keras_hub")
 
@@ -46,11 +47,22 @@ def staged(preset, data, loop="fit", trainable=False):
     return config
 
 
-@pytest.mark.parametrize("loop", ["fit", "custom"])
-def test_head_trains_first_then_the_backbone_at_its_rate(cli, write_config, tmp_path, bert, reviews, loop):
+@pytest.mark.parametrize(("loop", "kill_at"), [("fit", 5), ("custom", 9)])
+def test_head_trains_first_then_the_backbone_at_its_rate_and_kill_9_either_side_resumes(tmp_path, bert, reviews,
+                                                                                        loop, kill_at):
+    """The uninterrupted run, watched: epoch 1 trains the head alone, then the backbone too at
+    its own rate. 6 steps an epoch, a checkpoint every 2: killed at step 5 resumes in epoch 1 and
+    switches after the resume; killed at step 9 resumes in epoch 2, after the switch; either
+    ends bit-identical to the uninterrupted run."""
+    from tests.kit import assert_identical
+
+    config = staged(bert, reviews, loop)
+    config["model"]["sequence_length"] = 8
+    config["training"]["checkpoint"] = {"every_steps": 2}
     watch = EpochWeights()
-    run = run_dir(cli("run", write_config(staged(bert, reviews, loop)), "--runs-dir", tmp_path / "runs",
-                      callbacks=[watch]))
+    resumed, baseline = killed_resumed_and_baseline(tmp_path / loop, config, kill_at, callbacks=[watch])
+    run = baseline.run_dir(tmp_path / loop)
+    assert_identical(resumed, run)
     first, second = changed(watch.at[0], watch.at[1]), changed(watch.at[1], watch.at[2])
     assert first == {"logits/kernel", "logits/bias"}  # epoch 1: the head alone
     assert "logits/kernel" in second
@@ -86,19 +98,6 @@ def test_application_backbone_unfreezes_without_its_batch_norm(cli, write_config
     assert any(path.endswith("conv/kernel") for path in second), sorted(second)[:5]
     assert not any("batch_norm" in path or "/bn" in path.lower() for path in second if "moving" in path)
     assert not any(path.endswith(("gamma", "beta")) for path in second)  # batch norm stays frozen
-
-
-@pytest.mark.parametrize(("loop", "kill_at"), [("fit", 5), ("custom", 9)])
-def test_killed_before_or_after_the_switch_resumes_bit_identical(tmp_path, bert, reviews, loop, kill_at):
-    """6 steps an epoch, a checkpoint every 2: killed at step 5 resumes in epoch 1 and switches
-    after the resume; killed at step 9 resumes in epoch 2, after the switch."""
-    from tests.kit import assert_identical
-
-    config = staged(bert, reviews, loop)
-    config["model"]["sequence_length"] = 8
-    config["training"]["checkpoint"] = {"every_steps": 2}
-    resumed, baseline = killed_and_resumed(tmp_path / loop, config, kill_at)
-    assert_identical(resumed, baseline)
 
 
 # -- bad input -------------------------------------------------------------------------------
