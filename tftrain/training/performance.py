@@ -177,9 +177,9 @@ def symbolic_macs(model_config, spec) -> int | None:
     """forward_macs of the model `model_config` builds for `spec`, counted on a symbolic build:
     no variable is initialised, so TensorFlow's runtime does not start (thread settings can
     still be applied after). None when the model cannot be built that way."""
-    import keras
     import tensorflow as tf
-    from keras.src.backend.common.stateless_scope import StatelessScope  # no public equivalent
+
+    from tftrain.models.keras_build import symbolic
 
     # First in a graph of its own: a layer that makes tensors as it builds (Normalization's mean
     # and variance, a table's numeric columns) would otherwise start the eager runtime, after
@@ -187,14 +187,11 @@ def symbolic_macs(model_config, spec) -> int | None:
     # that cannot build in a graph is counted eagerly, as before.
     macs = None
     for scope in (tf.Graph().as_default, contextlib.nullcontext):
-        try:
-            with scope(), StatelessScope(initialize_variables=False):
+        try:  # symbolic() outermost: it forgets the throwaway layers' names outside the graph
+            with symbolic(), scope():
                 macs = forward_macs(model_config.build(spec, load_weights=False))
         except Exception:  # noqa: BLE001 (an estimate only: the real build reports real problems)
             macs = None
-        # Forget the throwaway layers' names, so the real model's match; no full garbage collection
-        # (Keras's default, ~0.5 s a run with TensorFlow loaded) for a model built without values.
-        keras.backend.clear_session(free_memory=False)
         if macs is not None:
             return macs
     return None
