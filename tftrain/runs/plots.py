@@ -123,7 +123,8 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
     for metric in curves.metrics():
         written.append(save_png(metric_figure(curves, metric), folder / f"{_file_stem(metric)}.png"))
     if "w" in curves.columns and "b" in curves.columns:
-        figure = Figure(figsize=(9.6, 4.0), layout="constrained")
+        figure = Figure(figsize=(9.6, 4.0))
+        figure.subplots_adjust(**_margins(9.6, 4.0), wspace=0.75)  # room for the left plot's legend
         for ax, name in zip(figure.subplots(1, 2), ("w", "b")):
             ax.plot(*curves.parameter(name), marker=".", label=f"trained {name}")
             if name in curves.truth:
@@ -134,9 +135,18 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
     return written
 
 
+def _margins(width: float, height: float) -> dict[str, float]:
+    """Fixed margins (figure fractions) for a run's own plots, in inches: the tick labels and the
+    axis label on the left and below, the title above, the legend (finish_axes) on the right.
+    Every run writes these, so they are laid out once, not measured: matplotlib's constrained
+    layout draws a figure twice to measure it, which was a tenth of a small run's time."""
+    return {"left": 0.8 / width, "right": 1 - 1.3 / width, "bottom": 0.55 / height, "top": 1 - 0.4 / height}
+
+
 def metric_figure(curves: Curves, metric: str) -> Figure:
     """One run's train (solid) and validation (dashed) curve of `metric`."""
-    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    figure = Figure(figsize=(6.4, 4.0))
+    figure.subplots_adjust(**_margins(6.4, 4.0))
     ax = figure.add_subplot()
     plot_pair(ax, curves, metric, label_prefix="", color=None)
     finish_axes(ax, f"{curves.label}: {metric}", curves.x_name)
