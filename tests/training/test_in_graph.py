@@ -54,6 +54,27 @@ def test_in_graph_batch_s_is_the_pipelines_batch_s(training):
     assert step == pipelines.total_steps - 1
 
 
+def test_an_epochs_batches_cover_its_examples_once_with_one_permutation_op_a_step():
+    """Epochs mode: an epoch's batches hold every training example once, each epoch in a new
+    order; a batch lies in one epoch, so the compiled step draws its indices with one
+    RandomIndexShuffle (the steps-mode walk, whose batches may straddle two epochs, needs two)."""
+    import tensorflow as tf
+
+    from tftrain.data import load_data
+    from tftrain.data.pipeline.batches import build_pipelines
+
+    config = _config(data={"validation": 0.2})
+    pipelines = build_pipelines(load_data(config, config.seed), config, config.seed, None, in_graph=True)
+    indices, spe, n = pipelines.in_graph.indices, pipelines.steps_per_epoch, pipelines.train_examples
+    orders = [np.concatenate([indices(tf.constant(e * spe + b, tf.int64)).numpy() for b in range(spe)])
+              for e in range(3)]
+    for order in orders:
+        assert sorted(order) == list(range(n))
+    assert len({tuple(order) for order in orders}) == 3
+    graph = tf.function(indices).get_concrete_function(tf.TensorSpec([], tf.int64)).graph
+    assert [op.type for op in graph.get_operations()].count("RandomIndexShuffle") == 1
+
+
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 @pytest.mark.parametrize("feature", ["class_weights", "augmentation_pipeline"])
 def test_in_graph_and_tf_data_runs_are_bit_identical(tmp_path, images, loop, feature):  # noqa: F811

@@ -205,32 +205,35 @@ def batched(split: Split, batch_size: int) -> tf.data.Dataset:
     return _gather(tf.data.Dataset.range(len(split.x)).batch(batch_size), split)
 
 
-def _permuted(i: tf.Tensor, epoch: tf.Tensor, n: int, shuffle: bool, seed: int) -> tf.Tensor:
-    """Position i of epoch `epoch`'s order: a stateless permutation seeded by (seed, epoch).
+def _order(i: tf.Tensor, epoch: tf.Tensor, n: int, seed: int) -> tf.Tensor:
+    """Positions i of epoch `epoch`'s order (a scalar epoch): a stateless permutation seeded by
+    (seed, epoch)."""
+    return tf.random.experimental.index_shuffle(i, tf.stack([tf.constant(seed, tf.int64), epoch]),
+                                                tf.constant(n - 1, tf.int64))
 
-    `epoch` is per index; a batch spans at most two epochs while batch_size <= n, so two
-    permutations and a select cover it (index_shuffle takes one seed per call). A batch larger
-    than the data (steps mode) reuses the second order for later epochs: still deterministic.
+
+def _permuted(i: tf.Tensor, epoch: tf.Tensor, n: int, shuffle: bool, seed: int) -> tf.Tensor:
+    """Position i of epoch `epoch`'s order, `epoch` given per index (steps mode).
+
+    A batch spans at most two epochs while batch_size <= n, so two permutations and a select
+    cover it (index_shuffle takes one seed per call). A batch larger than the data reuses the
+    second order for later epochs: still deterministic.
     """
     if not shuffle:
         return i
-    max_index = tf.constant(n - 1, tf.int64)
-
-    def order(e):
-        return tf.random.experimental.index_shuffle(i, tf.stack([tf.constant(seed, tf.int64), e]), max_index)
-
     first = epoch[0]
-    return tf.where(epoch == first, order(first), order(first + 1))
+    return tf.where(epoch == first, _order(i, first, n, seed), _order(i, first + 1, n, seed))
 
 
 def _epoch_indices(n: int, batch_size: int, steps_per_epoch: int, shuffle: bool, seed: int):
     """Epochs mode: batch b of epoch e holds positions b*batch_size.. of that epoch's order (the
-    last batch of an epoch may be short)."""
+    last batch of an epoch may be short). A batch lies in one epoch: one permutation call (in
+    the compiled step of in-graph data, every op counts)."""
 
     def indices(step):
         epoch, first = step // steps_per_epoch, (step % steps_per_epoch) * batch_size
         i = tf.range(first, tf.minimum(first + batch_size, n), dtype=tf.int64)
-        return _permuted(i, tf.fill(tf.shape(i), epoch), n, shuffle, seed)
+        return _order(i, epoch, n, seed) if shuffle else i
 
     return indices
 
