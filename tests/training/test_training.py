@@ -55,6 +55,27 @@ def test_fit_and_custom_loops_follow_the_same_trajectory(cli, tmp_path):
     assert not np.allclose(trajectories["fit"][0, :2], trajectories["fit"][-1, :2])  # it did move
 
 
+def test_the_custom_loops_loss_mean_keeps_kerass_mean_bit_for_bit():
+    """The custom loop's loss tracker (two updates a step) accumulates exactly what Keras's Mean
+    does for a scalar loss weighted by its batch size, inside a compiled step as in the loop."""
+    import keras
+    import tensorflow as tf
+
+    from tftrain.training.custom import LossMean
+
+    ours, keras_mean = LossMean(name="loss"), keras.metrics.Mean(name="loss")
+    rng = np.random.default_rng(0)
+    losses = rng.lognormal(size=50).astype(np.float32)
+    weights = rng.integers(1, 65, size=50).astype(np.int32)
+    step = tf.function(lambda metric, loss, n: metric.update_state(loss, sample_weight=n))
+    for loss, n in zip(losses, weights):
+        for metric in (ours, keras_mean):
+            step(metric, tf.constant(loss), tf.constant(n))
+    assert [v.numpy() for v in ours.variables] == [v.numpy() for v in keras_mean.variables]
+    assert ours.result().numpy() == keras_mean.result().numpy()
+    assert ours.count.numpy() == weights.sum()
+
+
 def test_mnist_dense_fit(cli, tmp_path, tiny_mnist):
     run = _run(cli, CONFIGS / "mnist_dense.yaml", tmp_path / "runs",
                f"data.path={tiny_mnist}", "training.epochs=2", "data.batch_size=16")

@@ -37,7 +37,7 @@ class CustomLoop:
         self.metrics = metrics
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():  # its variables are summed over the replicas when read
-            self.loss_tracker = keras.metrics.Mean(name="loss")
+            self.loss_tracker = LossMean(name="loss")
         self.steps_per_execution = steps_per_execution
         # The metric objects whose accumulators a mid-epoch checkpoint carries.
         self.accumulators = [self.loss_tracker, *metrics]
@@ -225,6 +225,18 @@ class CustomLoop:
         callbacks.on_train_begin()
         self.optimizer.finalize_variable_values(self.model.trainable_variables)
         callbacks.on_train_end()
+
+
+class LossMean(keras.metrics.Mean):
+    """Keras's Mean for the loop's loss, a scalar weighted by its batch's example count: total +=
+    loss * weight, count += weight, what Mean.update_state computes for a scalar and its weight,
+    in two updates instead of Mean's general broadcast-multiply-sum (~13 ops a step, as many as
+    a small model's forward pass)."""
+
+    def update_state(self, values, sample_weight=None):
+        weight = tf.cast(sample_weight, self.dtype)
+        self.total.assign_add(tf.cast(values, self.dtype) * weight)
+        self.count.assign_add(weight)
 
 
 def preprocessed(model: keras.Model, dataset: tf.data.Dataset) -> tf.data.Dataset:
