@@ -9,8 +9,9 @@ lr sqrt(1 - b2^t) / (1 - b1^t) as Keras computes it.
 
 It takes the place of the optimizer's per-step update loop (`_backend_update_step`) on the
 instance only: the class, its config, its variables and what a saved model records stay Keras's
-Adam, so a .keras file and a checkpoint read the same with or without it. The last bits differ from Keras's ops (the kernel forms 1 - b1
-in float32), the same in every run, so results stay reproducible and resume bit-identical.
+Adam, so a .keras file and a checkpoint read the same with or without it. The last bits differ
+from Keras's ops (the kernel forms 1 - b1 in float32), the same in every run, so results stay
+reproducible and resume bit-identical.
 """
 
 from __future__ import annotations
