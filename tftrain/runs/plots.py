@@ -136,8 +136,9 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
 
 
 def _margins(width: float, height: float) -> dict[str, float]:
-    """Fixed margins (figure fractions) for a run's own plots, in inches: the tick labels and the
-    axis label on the left and below, the title above, the legend (finish_axes) on the right.
+    """subplots_adjust's margins (figure fractions) for a run's own plots of `width` x `height`
+    inches, from fixed room in inches: tick labels and axis label left and below, the title
+    above, the legend (finish_axes) on the right.
     Every run writes these, so they are laid out once, not measured: matplotlib's constrained
     layout draws a figure twice to measure it, which was a tenth of a small run's time."""
     return {"left": 0.8 / width, "right": 1 - 1.3 / width, "bottom": 0.55 / height, "top": 1 - 0.4 / height}
