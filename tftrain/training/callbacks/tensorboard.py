@@ -24,6 +24,8 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 
 from tftrain.training.callbacks.progress import batch_interval, ordered_logs
 from tftrain.training.schedules import learning_rate_used
@@ -56,6 +58,16 @@ class TensorBoardCallback(keras.callbacks.Callback):
         if name not in self._writers:
             self._writers[name] = tf.summary.create_file_writer(str(self.log_dir / name))
         return self._writers[name]
+
+    def _write(self, name: str, step: int, scalars: dict[str, float]) -> None:
+        """One event holding a point's scalars, each as tf.summary.scalar writes it (TensorBoard's
+        scalar_pb): one summary op per point, not one per scalar (~0.5 ms each, between compiled
+        calls of a few milliseconds on small models)."""
+        summary = summary_pb2.Summary()
+        for tag, value in scalars.items():
+            summary.value.extend(scalar_pb(tag, float(value)).value)
+        with self._writer(name).as_default():
+            tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
 
     def on_train_begin(self, logs=None):
         if self.resumed_at is not None:
@@ -111,10 +123,8 @@ class TensorBoardCallback(keras.callbacks.Callback):
         if step // self.batch_every <= self._last_batch_point // self.batch_every:
             return
         self._last_batch_point = step
-        with self._writer(TRAIN).as_default(step=step):
-            for name, value in ordered_logs(logs).items():
-                tf.summary.scalar(f"batch_{name}", value)
-            tf.summary.scalar("batch_learning_rate", learning_rate_used(self.model, step))
+        values = {**ordered_logs(logs), "learning_rate": learning_rate_used(self.model, step)}
+        self._write(TRAIN, step, {f"batch_{name}": value for name, value in values.items()})
 
     def on_epoch_end(self, epoch, logs=None):
         logs = ordered_logs(logs)
@@ -122,14 +132,10 @@ class TensorBoardCallback(keras.callbacks.Callback):
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
         train["learning_rate"] = learning_rate_used(self.model, self._steps_done)
         train.update(self.logged_values(self.model))  # e.g. w and b of a one-input linear model
-        with self._writer(TRAIN).as_default(step=step):
-            for name, value in train.items():
-                tf.summary.scalar(f"epoch_{name}", value)
-        validation = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        self._write(TRAIN, step, {f"epoch_{name}": value for name, value in train.items()})
+        validation = {f"epoch_{k[4:]}": v for k, v in logs.items() if k.startswith("val_")}
         if validation:
-            with self._writer(VALIDATION).as_default(step=step):
-                for name, value in validation.items():
-                    tf.summary.scalar(f"epoch_{name}", value)
+            self._write(VALIDATION, step, validation)
         # Flush every epoch: a live `tensorboard` sees it now, and a killed run loses nothing written.
         for writer in self._writers.values():
             writer.flush()
