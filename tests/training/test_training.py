@@ -55,13 +55,13 @@ def test_fit_and_custom_loops_follow_the_same_trajectory(cli, tmp_path):
     assert not np.allclose(trajectories["fit"][0, :2], trajectories["fit"][-1, :2])  # it did move
 
 
-def test_the_custom_loops_loss_mean_keeps_kerass_mean_bit_for_bit():
-    """The custom loop's loss tracker (two updates a step) accumulates exactly what Keras's Mean
+def test_the_loss_mean_keeps_kerass_mean_bit_for_bit():
+    """The loops' loss tracker (two updates a step) accumulates exactly what Keras's Mean
     does for a scalar loss weighted by its batch size, inside a compiled step as in the loop."""
     import keras
     import tensorflow as tf
 
-    from tftrain.training.custom import LossMean
+    from tftrain.training.loss_tracker import LossMean
 
     ours, keras_mean = LossMean(name="loss"), keras.metrics.Mean(name="loss")
     rng = np.random.default_rng(0)
@@ -74,6 +74,29 @@ def test_the_custom_loops_loss_mean_keeps_kerass_mean_bit_for_bit():
     assert [v.numpy() for v in ours.variables] == [v.numpy() for v in keras_mean.variables]
     assert ours.result().numpy() == keras_mean.result().numpy()
     assert ours.count.numpy() == weights.sum()
+
+
+def test_fit_with_the_loss_mean_logs_what_kerass_tracker_logs():
+    """use_lean_loss_tracker gives Keras's fit and evaluate the LossMean: the same losses bit for
+    bit as compile's Mean, and the tracker appears once in model.metrics (tracked, it would be
+    there twice, and so would its variables in a checkpoint of the accumulators)."""
+    import keras
+
+    from tftrain.training.loss_tracker import LossMean, use_lean_loss_tracker
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(100, 4)).astype(np.float32), rng.integers(0, 3, size=100)
+    runs = []
+    for lean in (False, True):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        if lean:
+            use_lean_loss_tracker(model)
+            assert [type(m) for m in model.metrics].count(LossMean) == 1 and not model._metrics
+        history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0).history  # 100 = 3 x 32 + 4
+        runs.append((history["loss"], model.evaluate(x, y, batch_size=32, verbose=0)))
+    assert runs[0] == runs[1]
 
 
 def test_mnist_dense_fit(cli, tmp_path, tiny_mnist):

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tftrain.data.pipeline.interface import Pipelines
 from tftrain.training.callbacks import SessionCallbacks
+from tftrain.training.loss_tracker import LossMean
 from tftrain.training.resume import Position
 
 
@@ -126,16 +127,24 @@ class CustomLoop:
         for _ in tf.range(n):
             batch = next(iterator)  # (x, y), or (x, y, sample_weight) with class weights
             self.strategy.run(self._step, args=batch)
+        return self._result_tensors()
 
     def _train_steps_in_graph_py(self, first, n):
         for i in tf.range(n):
             batch = self.in_graph.batch(first + tf.cast(i, tf.int64))  # training batch `first + i` of the run
             self.strategy.run(self._step, args=batch)  # XLA's step under jit_compile, as from tf.data
+        return self._result_tensors()
 
     def _test_steps_py(self, iterator, n):
         for _ in tf.range(n):
             x, y = next(iterator)
             self.strategy.run(self._test, args=(x, y))
+        return self._result_tensors()
+
+    def _result_tensors(self) -> dict[str, tf.Tensor]:
+        # Read in the call that ran the steps, as fit's train function returns its logs: reading
+        # them after it, eagerly, costs ~1 ms a call (small models run a call in a few ms).
+        return {m.name: m.result() for m in [self.loss_tracker, *self.metrics]}
 
     # -- the epoch loop -------------------------------------------------------------------
     def _reset(self):
@@ -146,20 +155,22 @@ class CustomLoop:
     def _results(self, prefix: str = "") -> dict[str, float]:
         return {prefix + m.name: float(m.result()) for m in [self.loss_tracker, *self.metrics]}
 
-    def _run(self, call, steps: int, callbacks: SessionCallbacks, test: bool = False) -> None:
-        """`steps` steps in compiled calls of up to steps_per_execution (call(n) runs n of them),
-        each call between the batch events model.fit sends (on_test_batch_* for validation)."""
+    def _run(self, call, steps: int, callbacks: SessionCallbacks, test: bool = False) -> dict[str, float]:
+        """`steps` steps in compiled calls of up to steps_per_execution (call(n) runs n of them
+        and returns the metrics' results after them), each call between the batch events
+        model.fit sends (on_test_batch_* for validation). The results after the last step."""
         begin, end = ((callbacks.on_test_batch_begin, callbacks.on_test_batch_end) if test
                       else (callbacks.on_train_batch_begin, callbacks.on_train_batch_end))
-        done = 0
+        done, results = 0, None
         while done < steps:
             n = min(self.steps_per_execution, steps - done)
             begin(done)
-            call(n)
+            results = {name: float(value) for name, value in call(n).items()}
             done += n
-            end(done - 1, self._results())
+            end(done - 1, results)
             if not test and self.model.stop_training:
-                return
+                break
+        return results if results is not None else self._results()  # no step left (resumed at the end)
 
     def run(self, pipelines: Pipelines, callbacks: SessionCallbacks, start: Position | None) -> None:
         """Train from `start` (None: the beginning) to the end of the run, calling the Keras
@@ -186,15 +197,14 @@ class CustomLoop:
             if [id(v) for v in self.model.trainable_variables] != self._trained:
                 self._compile()  # a callback changed what trains (training.unfreeze)
             steps = pipelines.steps_per_epoch - (start.step if epoch == start.epoch else 0)
-            self._run(train, steps, callbacks)
-            logs = self._results()
+            logs = self._run(train, steps, callbacks)
             if validation is not None and not self.model.stop_training:
                 self._reset()
                 callbacks.on_test_begin()  # as model.fit's validation does (the EMA weights swap in)
                 batches = iter(validation)
-                self._run(lambda n: self._test_steps(batches, tf.constant(n)), pipelines.validation_steps, callbacks,
-                          test=True)
-                results = self._results(prefix="val_")
+                results = self._run(lambda n: self._test_steps(batches, tf.constant(n)), pipelines.validation_steps,
+                                    callbacks, test=True)
+                results = {f"val_{name}": value for name, value in results.items()}
                 callbacks.on_test_end({k.removeprefix("val_"): v for k, v in results.items()})
                 logs.update(results)
             callbacks.on_epoch_end(epoch, logs)
@@ -215,8 +225,9 @@ class CustomLoop:
         position = [first_step]
 
         def call(n):
-            self._train_steps_in_graph(tf.constant(position[0], tf.int64), tf.constant(n))
+            results = self._train_steps_in_graph(tf.constant(position[0], tf.int64), tf.constant(n))
             position[0] += n
+            return results
 
         return call
 
@@ -225,18 +236,6 @@ class CustomLoop:
         callbacks.on_train_begin()
         self.optimizer.finalize_variable_values(self.model.trainable_variables)
         callbacks.on_train_end()
-
-
-class LossMean(keras.metrics.Mean):
-    """Keras's Mean for the loop's loss, a scalar weighted by its batch's example count: total +=
-    loss * weight, count += weight, what Mean.update_state computes for a scalar and its weight,
-    in two updates instead of Mean's general broadcast-multiply-sum (~13 ops a step, as many as
-    a small model's forward pass)."""
-
-    def update_state(self, values, sample_weight=None):
-        weight = tf.cast(sample_weight, self.dtype)
-        self.total.assign_add(tf.cast(values, self.dtype) * weight)
-        self.count.assign_add(weight)
 
 
 def preprocessed(model: keras.Model, dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -26,6 +26,7 @@ from tftrain.tracking import check_tracking
 from tftrain.training.data_checks import check_data
 from tftrain.training.distill import Distillation, load_distillation
 from tftrain.training.distribute import Distribution, shard_by_example
+from tftrain.training.loss_tracker import use_lean_loss_tracker
 from tftrain.training.plan import Plan, make_plan
 from tftrain.training.resolved import resolved_config, resolved_values
 from tftrain.training.schedules import build_learning_rate
@@ -112,6 +113,7 @@ def prepare(config: Config, distribution: Distribution, resumed: bool = False,
         model.compile(optimizer=build_optimizer(config.optimizer, plan.precision, rate), **compiled,
                       steps_per_execution=plan.steps_per_execution,
                       jit_compile=training.jit_compile, run_eagerly=training.run_eagerly)
+        use_lean_loss_tracker(model)
         if training.unfreeze is not None:
             _build_optimizer_for_every_stage(config, model)
         if plan.spec.heads and training.loop == "fit":  # several outputs: fit's per-output loss trackers
