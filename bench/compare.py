@@ -10,7 +10,7 @@ load changes on a shared machine hit every variant alike; the tables show median
             configs/mnist_dense.yaml with `loop: fit` and `loop: custom`, beside the hand-tuned
             Keras loop (bench/baselines/mnist_dense_tuned.py) and the raw-kernel limit
             (bench/baselines/raw_kernel.py: the same step in plain TensorFlow ops, in a tf.range
-            loop over data in the graph) on one and on two threads.
+            loop over data in the graph) on one thread, one op at a time, and on two threads.
   cnn       the CIFAR CNN with a hand-written @tf.function GradientTape step on NumPy slices,
             against configs/cifar10_cnn.yaml (custom loop), the same with `loop: fit`, and
             with `training.precision: auto` (bfloat16 where the CPU has the units), beside the
@@ -19,7 +19,7 @@ load changes on a shared machine hit every variant alike; the tables show median
   table     a small MLP over a numeric CSV (Dense64-Dense64-softmax over 100 standardized
             features, batch 32, Adam): `tftrain run` on the CSV with `loop: fit` and `loop:
             custom`, beside its raw-kernel limit (bench/baselines/raw_kernel.py --model table: the
-            same step in plain TensorFlow ops on the same numbers) on one and on two threads. A
+            same step in plain TensorFlow ops on the same numbers), likewise. A
             step this small (~0.5M multiply-adds) is nearly all per-step overhead.
   resnet    configs/cifar10_resnet20.yaml (a 72-layer graph, 0.27M parameters, ~41M multiply-adds
             per image) against the tutorial CNN of configs/cifar10_cnn.yaml (~4.5M), both tftrain
@@ -423,12 +423,15 @@ def dense_case(sizes: Sizes, work: Path, mnist: Path, limit: int | None,
 
 def raw_variants(model: str, data: Path, epochs: str, limit: int | None = None,
                  precision: str = "float32") -> list[Variant]:
-    """The raw-kernel limit (bench/baselines/raw_kernel.py) on one and on two intra-op threads."""
+    """The raw-kernel limit (bench/baselines/raw_kernel.py) on one intra-op thread, one op at a time
+    (one inter-op thread, as tftrain's cpu_threads: auto runs small steps; TensorFlow's default
+    inter-op pool hands each small op between threads, which costs the table MLP ~2x its CPU
+    time), and on two intra-op threads with TensorFlow's default inter-op pool."""
     extra = (["--limit", str(limit)] if limit else []) + (["--precision", precision] if precision != "float32" else [])
     label = "" if precision == "float32" else f" {precision}"
-    return [baseline_variant(f"raw kernel{label}, {threads} thread{'s' if threads > 1 else ''}", "raw_kernel.py",
-                             ["--model", model, "--data", str(data), "--epochs", epochs, "--threads", str(threads),
-                              *extra]) for threads in (1, 2)]
+    common = ["--model", model, "--data", str(data), "--epochs", epochs, *extra]
+    return [baseline_variant(f"raw kernel{label}, 1 thread", "raw_kernel.py", [*common, "--threads", "1", "--one-op-at-a-time"]),
+            baseline_variant(f"raw kernel{label}, 2 threads", "raw_kernel.py", [*common, "--threads", "2"])]
 
 
 def limit_checks(results: dict, names: list[str], limits: list[str], target: float) -> list[str]:

@@ -7,7 +7,7 @@ gradients with tf.GradientTape and applies TensorFlow's fused optimizer kernels
 (ResourceApplyGradientDescent, ResourceApplyAdam). This is what the same cores can do for the
 model with nothing around the kernels: tftrain's rate over this one is how close it comes.
 
-    python bench/baselines/raw_kernel.py --model dense --data mnist.npz --epochs 2 --threads 1
+    python bench/baselines/raw_kernel.py --model dense --data mnist.npz --epochs 2 --threads 1 --one-op-at-a-time
     python bench/baselines/raw_kernel.py --model cnn --data images.npz --precision bfloat16
     python bench/baselines/raw_kernel.py --model table --data table.npz --hidden 64,64
 
@@ -35,6 +35,8 @@ parser.add_argument("--data", required=True, help=".npz with x_train, y_train, x
 parser.add_argument("--epochs", type=int, default=1)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: one per core)")
+parser.add_argument("--one-op-at-a-time", action="store_true",
+                    help="one inter-op thread too, as tftrain's cpu_threads: auto runs small steps")
 parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
 parser.add_argument("--hidden", default="64,64", help="table: the hidden layers' widths")
 parser.add_argument("--steps-per-call", type=int, default=None, help="default: 128 dense and table, 8 cnn")
@@ -42,6 +44,8 @@ parser.add_argument("--limit", type=int, default=None, help="only the first N tr
 parser.add_argument("--result", default=None, help="write measurements to this JSON file")
 args = parser.parse_args()
 tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+if args.one_op_at_a_time:
+    tf.config.threading.set_inter_op_parallelism_threads(1)
 tf.random.set_seed(args.seed)
 BATCH, RATE, CALL = {"dense": (32, 0.01, 128), "cnn": (64, 0.001, 8), "table": (32, 0.001, 128)}[args.model]
 CALL = args.steps_per_call or CALL
@@ -139,7 +143,8 @@ for epoch in range(args.epochs):
 logits = np.concatenate([forward(x_test[i:i + 1000]).numpy() for i in range(0, len(x_test), 1000)])
 result = {**meter.result(), "loss": loss_sum / STEPS, "accuracy": correct / (STEPS * BATCH),
           "test_accuracy": float(np.mean(logits.argmax(-1) == y_test.reshape(-1))),
-          "threads": tf.config.threading.get_intra_op_parallelism_threads()}
+          "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+          "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
 print(json.dumps(result))
 if args.result:
     with open(args.result, "w") as f:
