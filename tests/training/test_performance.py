@@ -38,8 +38,8 @@ MNIST_STEP, CIFAR_STEP = 101_632 * 32, 4_548_608 * 64  # forward multiply-adds o
     ("auto", 1875, False, MNIST_STEP, 128),  # MNIST: the last call of an epoch just runs short
     ("auto", 782, False, CIFAR_STEP, 6),  # CIFAR-10: a call of ~2G multiply-adds
     ("auto", 1875, False, None, 32),  # a model tftrain cannot cost
-    ("auto", 200, False, MNIST_STEP, 128),  # sized by cost, not as a share of the epoch
-    ("auto", 12, False, MNIST_STEP, 12),  # a short epoch: one call
+    ("auto", 200, False, MNIST_STEP, 20),  # ten calls an epoch
+    ("auto", 5, False, MNIST_STEP, 1),
     ("auto", 250, True, None, 25),  # whole calls: a divisor of the epoch (or log interval)
     ("auto", 1875, True, MNIST_STEP, 125),
     ("auto", 746, True, MNIST_STEP, 2),  # 746 = 2 * 373
@@ -49,6 +49,17 @@ MNIST_STEP, CIFAR_STEP = 101_632 * 32, 4_548_608 * 64  # forward multiply-adds o
 ])
 def test_resolve_steps_per_execution(value, steps_per_epoch, whole_calls, macs, expected):
     assert resolve_steps_per_execution(value, steps_per_epoch, whole_calls, macs) == expected
+
+
+@pytest.mark.parametrize("value, steps_per_epoch, whole_calls, every, expected", [
+    ("auto", 1875, False, 1000, 125),  # a divisor of checkpoint.every_steps: a checkpoint every 1000 steps
+    ("auto", 400, False, 30, 30),
+    ("auto", 1875, False, 7, 7),
+    ("auto", 1000, True, 64, 8),  # and of the epoch, for fit
+    (6, 12, False, 4, 6),  # the user's number stands
+])
+def test_auto_calls_end_where_a_periodic_checkpoint_is_due(value, steps_per_epoch, whole_calls, every, expected):
+    assert resolve_steps_per_execution(value, steps_per_epoch, whole_calls, MNIST_STEP, every) == expected
 
 
 def test_precision_note_only_where_it_will_be_slow():
@@ -117,8 +128,8 @@ def _summary(cli, config, runs: Path, *options) -> dict:
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 def test_steps_per_execution_changes_speed_not_results(cli, write_config, tiny_mnist, tmp_path, loop):
     many = _summary(cli, _mnist_config(write_config, tiny_mnist, loop, steps_per_execution=6), tmp_path / "runs")
-    one = _summary(cli, _mnist_config(write_config, tiny_mnist, loop, steps_per_execution=1), tmp_path / "runs")
-    assert many["steps_per_execution"] == 6 and one["steps_per_execution"] == 1
+    one = _summary(cli, _mnist_config(write_config, tiny_mnist, loop), tmp_path / "runs")
+    assert many["steps_per_execution"] == 6 and one["steps_per_execution"] == 1  # auto: 12 steps an epoch
     assert one["jit_compile"] is False  # auto: Keras never uses XLA on a CPU-only machine
     assert many["final"] == pytest.approx(one["final"], rel=1e-6)
     assert many["steps_done"] == one["steps_done"] == 24
