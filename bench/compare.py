@@ -430,7 +430,8 @@ def raw_variants(model: str, data: Path, epochs: str, limit: int | None = None,
     extra = (["--limit", str(limit)] if limit else []) + (["--precision", precision] if precision != "float32" else [])
     label = "" if precision == "float32" else f" {precision}"
     common = ["--model", model, "--data", str(data), "--epochs", epochs, *extra]
-    return [baseline_variant(f"raw kernel{label}, 1 thread", "raw_kernel.py", [*common, "--threads", "1", "--one-op-at-a-time"]),
+    return [baseline_variant(f"raw kernel{label}, 1 thread", "raw_kernel.py",
+                             [*common, "--threads", "1", "--one-op-at-a-time"]),
             baseline_variant(f"raw kernel{label}, 2 threads", "raw_kernel.py", [*common, "--threads", "2"])]
 
 

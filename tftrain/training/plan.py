@@ -82,7 +82,8 @@ def make_plan(config: Config, data: LoadedData | StreamedData, distribution: Dis
     fit_under_strategy = training.loop == "fit" and distribution.kind != "none"
     spe = resolve_steps_per_execution(1 if fit_under_strategy else training.steps_per_execution,
                                       plan.steps_per_epoch, whole_calls=training.loop == "fit",
-                                      step_macs=step_macs, checkpoint_every=training.checkpoint.every_steps)
+                                      step_macs=step_macs,
+                                      checkpoint_every=training.checkpoint.every_steps)
     precision, precision_reason = resolve_precision(training.precision, step_macs,
                                                      bf16_hardware() if training.precision in ("auto", "float32") else None)
     in_graph, in_graph_reason = resolve_in_graph(training.in_graph, data.streamed, distribution.kind,
