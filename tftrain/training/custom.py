@@ -152,8 +152,8 @@ class CustomLoop:
         for metric in self.metrics:
             metric.reset_state()
 
-    def _results(self, prefix: str = "") -> dict[str, float]:
-        return {prefix + m.name: float(m.result()) for m in [self.loss_tracker, *self.metrics]}
+    def _results(self) -> dict[str, float]:
+        return _as_floats(self._result_tensors())
 
     def _run(self, call, steps: int, callbacks: SessionCallbacks, test: bool = False) -> dict[str, float]:
         """`steps` steps in compiled calls of up to steps_per_execution (call(n) runs n of them
@@ -165,7 +165,7 @@ class CustomLoop:
         while done < steps:
             n = min(self.steps_per_execution, steps - done)
             begin(done)
-            results = {name: float(value) for name, value in call(n).items()}
+            results = _as_floats(call(n))
             done += n
             end(done - 1, results)
             if not test and self.model.stop_training:
@@ -204,9 +204,9 @@ class CustomLoop:
                 batches = iter(validation)
                 results = self._run(lambda n: self._test_steps(batches, tf.constant(n)), pipelines.validation_steps,
                                     callbacks, test=True)
-                results = {f"val_{name}": value for name, value in results.items()}
-                callbacks.on_test_end({k.removeprefix("val_"): v for k, v in results.items()})
-                logs.update(results)
+                validated = {f"val_{name}": value for name, value in results.items()}
+                callbacks.on_test_end(results)
+                logs.update(validated)
             callbacks.on_epoch_end(epoch, logs)
             if self.model.stop_training:
                 break
@@ -245,6 +245,10 @@ def preprocessed(model: keras.Model, dataset: tf.data.Dataset) -> tf.data.Datase
     if getattr(model, "preprocessor", None) is None or not hasattr(model, "preprocess_samples"):
         return dataset
     return dataset.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _as_floats(results: dict[str, tf.Tensor]) -> dict[str, float]:
+    return {name: float(value) for name, value in results.items()}
 
 
 def _examples(x) -> tf.Tensor:
