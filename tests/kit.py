@@ -38,7 +38,10 @@ TINY = {
     "loss": "binary_crossentropy",
     "optimizer": {"name": "adam", "learning_rate": 0.01},  # slots and iterations to restore
     "metrics": ["accuracy"],
-    "training": {"loop": "fit", "epochs": EPOCHS, "checkpoint": {"every_steps": EVERY_STEPS}},
+    # One step per compiled call: callbacks (and so a paced child's `@step N` lines, kills and
+    # TensorBoard's batch points) run between calls, and these tests stop runs at chosen steps.
+    "training": {"loop": "fit", "epochs": EPOCHS, "steps_per_execution": 1,
+                 "checkpoint": {"every_steps": EVERY_STEPS}},
 }
 
 
@@ -220,6 +223,9 @@ def killed_resumed_and_baseline(root: Path, config: dict, kill_at: int, callback
     import yaml
 
     root.mkdir(parents=True, exist_ok=True)
+    # One step per compiled call, so that step `kill_at` ends a call: callbacks, and so the paced
+    # child's `@step N` lines, run between calls.
+    config = {**config, "training": {**config.get("training", {}), "steps_per_execution": 1}}
     (root / "c.yaml").write_text(yaml.safe_dump(config))
     args = ["run", "--runs-dir", "runs", "c.yaml"]
     child = Child(args, root, child_env(root), True, kill_at, signal.SIGKILL)

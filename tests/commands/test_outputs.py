@@ -41,14 +41,15 @@ def trained(tmp_path_factory):
             "name": "reg", "data": {"dataset": "synthetic_regression", "batch_size": 8, "validation": 0.25,
                                     "options": {"num_examples": 32, "w": 3.0, "b": 2.0, "noise": 0.1}},
             "model": {"type": "linear"}, "loss": "mse", "optimizer": {"name": "sgd", "learning_rate": 0.05},
-            "metrics": ["mae"], "training": {"loop": "fit", "epochs": 3}},
+            # One step per call: a TensorBoard batch point after every step.
+            "metrics": ["mae"], "training": {"loop": "fit", "epochs": 3, "steps_per_execution": 1}},
         "binary": {
             "name": "bin", "data": {"dataset": "synthetic_binary", "batch_size": 8, "validation": 0.25,
                                     "options": {"num_examples": 32}},
             "model": {"type": "linear", "w_init": 0.0, "output_activation": None},
             "loss": {"name": "binary_crossentropy", "from_logits": True},
             "optimizer": {"name": "sgd", "learning_rate": 0.1}, "metrics": ["accuracy"],
-            "training": {"loop": "custom", "epochs": 2}},
+            "training": {"loop": "custom", "epochs": 2, "steps_per_execution": 1}},
         "mnist": {
             "name": "digits", "data": {"dataset": "mnist", "path": str(mnist), "batch_size": 8},
             "model": {"type": "dense", "hidden": [8]}, "loss": "sparse_categorical_crossentropy",

@@ -116,7 +116,8 @@ class _Terminal:
 
 
 def test_ctrl_c_on_a_terminal_leaves_a_clean_screen_and_the_cursor_shown(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "training": {"epochs": 2}}))
+    # One step per call: Ctrl-C comes after step 3, and a stop lands only between calls.
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "training": {"epochs": 2, "steps_per_execution": 1}}))
 
     class CtrlC(_Terminal):
         def on_step(self, step):

@@ -123,7 +123,8 @@ def test_a_run_mixing_encoded_labels_resumes_bit_identical(tmp_path, loop):
 
     write_fashion_idx(tmp_path / "fashion", n_train=64, n_test=32)
     raw = _config(tmp_path / "fashion").model_dump(mode="json")
-    raw.update(deterministic=True, training={**raw["training"], "loop": loop, "checkpoint": {"every_steps": 2}})
+    raw.update(deterministic=True, training={**raw["training"], "loop": loop, "checkpoint": {"every_steps": 2},
+                                                 "steps_per_execution": 1})  # AtStep(5) ends a call
     config, quiet = validate(raw), Console(stderr=True, quiet=True)
     base = run_training(config, tmp_path / "base", console=quiet).path
     with pytest.raises(TrainingInterrupted):

@@ -554,7 +554,8 @@ KILL_AT = 14  # mid-epoch 2 (its 6th step); the newest checkpoint is its step 4 
 def _kill_config(folder: Path, loop: str) -> dict:
     raw = tfrecord_config(folder / "data", validation=0.25)
     raw.update(name=f"shards-{loop}", seed=11, optimizer={"name": "adam", "learning_rate": 0.01},
-               metrics=["accuracy"], training={"loop": loop, "epochs": 3, "checkpoint": {"every_steps": 4}})
+               metrics=["accuracy"], training={"loop": loop, "epochs": 3, "checkpoint": {"every_steps": 4},
+                         "steps_per_execution": 1})  # killed after a chosen step: one step per call
     raw["model"]["dropout"] = 0.5  # the RNG state matters too, not only the weights and the data order
     return raw
 

@@ -173,7 +173,8 @@ def mixed_config(data: Path, loop: str) -> dict:
         "model": {"type": "dense", "hidden": [8], "dropout": 0.5},  # dropout: the RNG state resumes too
         "loss": "sparse_categorical_crossentropy",
         "optimizer": {"name": "adam", "learning_rate": 0.01}, "metrics": ["accuracy"],
-        "training": {"loop": loop, "epochs": EPOCHS, "checkpoint": {"every_steps": 4}},
+        "training": {"loop": loop, "epochs": EPOCHS, "checkpoint": {"every_steps": 4},
+                     "steps_per_execution": 1},  # killed after a chosen step: one step per call
     }
 
 

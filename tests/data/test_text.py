@@ -117,7 +117,7 @@ def test_bag_of_words_modes_train_a_dense_model(cli, write_config, tmp_path, mod
 def test_text_model_sigkilled_mid_epoch_resumes_bit_identical(tmp_path, loop):
     at = _RNG.choice(MID_EPOCH_KILLS)
     folder = write_text_folder(tmp_path / "texts", per_class=24)  # 48 texts: 36 train, 9 steps of 4
-    config = cnn_config(folder, loop, epochs=EPOCHS, checkpoint={"every_steps": 4})
+    config = cnn_config(folder, loop, epochs=EPOCHS, checkpoint={"every_steps": 4}, steps_per_execution=1)
     config["data"]["batch_size"] = 4
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     env = child_env(tmp_path)

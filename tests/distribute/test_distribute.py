@@ -183,7 +183,7 @@ def test_mirrored_fit_whose_first_validation_batch_splits_unevenly(tmp_path, wri
 
 @pytest.mark.slow
 def test_mirrored_epochs_long_enough_for_several_steps_per_call(tmp_path, write_config):
-    """`steps_per_execution: auto` picks 4 steps per call on a 48-step epoch. Keras's fit
+    """`steps_per_execution: auto` runs a 48-step epoch in calls of several steps. Keras's fit
     fails on that under a strategy (keras-team/keras#19246), so fit takes one step per call
     there; the custom loop keeps several. Both match one device."""
     config = write_config(REGRESSION)

@@ -248,7 +248,8 @@ def resumable_config(data: Path, loop: str) -> dict:
         "loss": {"kind": {"name": "sparse_categorical_crossentropy", "from_logits": True}, "amount": "mse"},
         "loss_weights": 0.5, "metrics": {"kind": "accuracy", "amount": "mae"},
         "optimizer": {"name": "adam", "learning_rate": 0.01},
-        "training": {"loop": loop, "epochs": EPOCHS, "checkpoint": {"every_steps": 4}},
+        "training": {"loop": loop, "epochs": EPOCHS, "checkpoint": {"every_steps": 4},
+                     "steps_per_execution": 1},  # killed after a chosen step: one step per call
     }
 
 

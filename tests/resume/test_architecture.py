@@ -19,7 +19,7 @@ from tests.kit import TINY, AtStep, assert_identical, summary
 # Early stopping (patience used, best weights), best snapshot, history and the metric
 # accumulators of a mid-epoch stop: every stateful callback tftrain has, in one config.
 STATEFUL = {**TINY, "training": {
-    "epochs": 4, "checkpoint": {"every_steps": 4},
+    "epochs": 4, "checkpoint": {"every_steps": 4}, "steps_per_execution": 1,  # AtStep(6) ends a call
     "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.02, "restore_best_weights": True}}}
 
 

@@ -52,7 +52,8 @@ def _bn_config(data: Path, loop: str) -> dict:
             "global_average_pooling2d", {"dense": 2}]},
         "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
         "optimizer": {"name": "adam", "learning_rate": 0.01}, "metrics": ["accuracy"],
-        "training": {"loop": loop, "epochs": EPOCHS, "checkpoint": {"every_steps": 4}},
+        "training": {"loop": loop, "epochs": EPOCHS, "checkpoint": {"every_steps": 4},
+                     "steps_per_execution": 1},  # killed after a chosen step: one step per call
     }
 
 

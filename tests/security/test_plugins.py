@@ -161,7 +161,8 @@ CONFIG = {
     "loss": {"name": "my_pkg>FocalLoss", "task": "binary", "gamma": 2.0},
     "optimizer": {"name": "adam", "learning_rate": 0.01},
     "metrics": ["accuracy", "my_pkg>MacroF1"],
-    "training": {"epochs": EPOCHS, "checkpoint": {"every_steps": EVERY_STEPS}},
+    # One step per call: the paced child is killed at a chosen step, and steps end only between calls.
+    "training": {"epochs": EPOCHS, "steps_per_execution": 1, "checkpoint": {"every_steps": EVERY_STEPS}},
 }
 
 

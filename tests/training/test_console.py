@@ -30,7 +30,9 @@ def test_output_outside_a_terminal_is_plain_lines_without_control_characters(cli
                                                                             monkeypatch):
     for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
-    result = cli("run", regression, "--runs-dir", tmp_path / "runs", "--verbose", "--set", "training.loop=custom")
+    # One step per call: --verbose prints its step lines between calls.
+    result = cli("run", regression, "--runs-dir", tmp_path / "runs", "--verbose", "--set", "training.loop=custom",
+                 "--set", "training.steps_per_execution=1")
     assert result.exit_code == 0, result.output
     assert not CONTROL.search(result.stderr_bytes), CONTROL.search(result.stderr_bytes)
     assert not CONTROL.search(result.stdout_bytes)
@@ -39,7 +41,7 @@ def test_output_outside_a_terminal_is_plain_lines_without_control_characters(cli
     assert [line.split("  ")[0] for line in epoch_lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("loss=" in line and "val_mae=" in line for line in epoch_lines)
     # --verbose: the resolved config and lines inside each epoch (steps 1 and 2 of 3).
-    assert "steps_per_execution: auto" in result.stderr
+    assert "steps_per_execution: 1" in result.stderr and "jit_compile: auto" in result.stderr
     assert [line.split("  ")[1] for line in lines if line.startswith("  step ")] == ["step 1/3", "step 2/3"] * 2
 
 

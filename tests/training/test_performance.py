@@ -38,8 +38,8 @@ MNIST_STEP, CIFAR_STEP = 101_632 * 32, 4_548_608 * 64  # forward multiply-adds o
     ("auto", 1875, False, MNIST_STEP, 128),  # MNIST: the last call of an epoch just runs short
     ("auto", 782, False, CIFAR_STEP, 6),  # CIFAR-10: a call of ~2G multiply-adds
     ("auto", 1875, False, None, 32),  # a model tftrain cannot cost
-    ("auto", 200, False, MNIST_STEP, 20),  # ten calls an epoch
-    ("auto", 5, False, MNIST_STEP, 1),
+    ("auto", 200, False, MNIST_STEP, 128),  # sized by cost, not as a share of the epoch
+    ("auto", 12, False, MNIST_STEP, 12),  # a short epoch: one call
     ("auto", 250, True, None, 25),  # whole calls: a divisor of the epoch (or log interval)
     ("auto", 1875, True, MNIST_STEP, 125),
     ("auto", 746, True, MNIST_STEP, 2),  # 746 = 2 * 373
@@ -128,8 +128,8 @@ def _summary(cli, config, runs: Path, *options) -> dict:
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 def test_steps_per_execution_changes_speed_not_results(cli, write_config, tiny_mnist, tmp_path, loop):
     many = _summary(cli, _mnist_config(write_config, tiny_mnist, loop, steps_per_execution=6), tmp_path / "runs")
-    one = _summary(cli, _mnist_config(write_config, tiny_mnist, loop), tmp_path / "runs")
-    assert many["steps_per_execution"] == 6 and one["steps_per_execution"] == 1  # auto: 12 steps an epoch
+    one = _summary(cli, _mnist_config(write_config, tiny_mnist, loop, steps_per_execution=1), tmp_path / "runs")
+    assert many["steps_per_execution"] == 6 and one["steps_per_execution"] == 1
     assert one["jit_compile"] is False  # auto: Keras never uses XLA on a CPU-only machine
     assert many["final"] == pytest.approx(one["final"], rel=1e-6)
     assert many["steps_done"] == one["steps_done"] == 24

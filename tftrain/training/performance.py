@@ -22,9 +22,11 @@ from pathlib import Path
 AUTO_MACS_PER_CALL = 2_000_000_000
 AUTO_MAX_STEPS_PER_EXECUTION = 128  # beyond this the gain is lost in noise
 AUTO_STEPS_PER_EXECUTION = 32  # for models whose cost tftrain cannot estimate
-# ... and at most an epoch / this many, so progress, --verbose lines and TensorBoard's batch
-# points still come about ten times an epoch (callbacks only run between calls).
-AUTO_CALLS_PER_EPOCH = 10
+# Calls are sized by their cost, not as a share of the epoch: callbacks (progress, --verbose
+# lines, TensorBoard's batch points) run between calls, so a call of ~0.1-0.3 s still updates
+# them several times a second, however short the epoch. (Calls of a tenth of an epoch, as
+# before, cost a small model on a small data set ~20%: the table MLP of bench/compare.py, 500
+# steps an epoch, ran 50-step calls at 150-199k examples/s and 125-step calls at 211-229k.)
 
 # /proc/cpuinfo flags of CPUs that multiply bfloat16 in hardware (AVX512-BF16, AMX).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -49,8 +51,8 @@ SMALL_STEP_MACS = 10_000_000
 def resolve_steps_per_execution(value: int | str, steps_per_epoch: int, whole_calls: bool,
                                 step_macs: int | None = None, checkpoint_every: int | None = None) -> int:
     """Steps per compiled call: `auto` (AUTO_MACS_PER_CALL / `step_macs` steps, at most
-    AUTO_MAX_STEPS_PER_EXECUTION and ~AUTO_CALLS_PER_EPOCH calls an epoch) or the user's number,
-    never more than an epoch; the value used is recorded in summary.json.
+    AUTO_MAX_STEPS_PER_EXECUTION) or the user's number, never more than an epoch; the value used
+    is recorded in summary.json.
 
     The results do not depend on it (the same batches in the same order); only how often
     callbacks see progress does. `whole_calls`: Keras's fit runs every call to its full length,
@@ -63,7 +65,7 @@ def resolve_steps_per_execution(value: int | str, steps_per_epoch: int, whole_ca
     divides = [steps_per_epoch] if whole_calls else []
     if value == "auto":
         by_cost = AUTO_MACS_PER_CALL // step_macs if step_macs else AUTO_STEPS_PER_EXECUTION
-        value = min(by_cost, AUTO_MAX_STEPS_PER_EXECUTION, steps_per_epoch // AUTO_CALLS_PER_EPOCH)
+        value = min(by_cost, AUTO_MAX_STEPS_PER_EXECUTION)
         divides += [checkpoint_every] if checkpoint_every else []
     cap = max(1, min(int(value), steps_per_epoch))
     return max(d for d in range(1, cap + 1) if all(n % d == 0 for n in divides))

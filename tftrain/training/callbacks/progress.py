@@ -231,8 +231,8 @@ class ProgressCallback(keras.callbacks.Callback):
 
 
 class StepLogCallback(keras.callbacks.Callback):
-    """`tftrain run --verbose`: one line about every tenth of an epoch,
-    `  step 120/1875  loss=...` (running averages)."""
+    """`tftrain run --verbose`: one line about every tenth of an epoch (at most one a compiled
+    call), `  step 120/1875  loss=...` (running averages)."""
 
     def __init__(self, console: Console, steps_per_epoch: int):
         super().__init__()
