@@ -35,14 +35,16 @@ MNIST_STEP, CIFAR_STEP = 101_632 * 32, 4_548_608 * 64  # forward multiply-adds o
 
 
 @pytest.mark.parametrize("value, steps_per_epoch, whole_calls, macs, expected", [
-    ("auto", 1875, False, MNIST_STEP, 128),  # MNIST: the last call of an epoch just runs short
+    ("auto", 1875, False, MNIST_STEP, 512),  # MNIST: the last call of an epoch just runs short
     ("auto", 782, False, CIFAR_STEP, 6),  # CIFAR-10: a call of ~2G multiply-adds
     ("auto", 1875, False, None, 32),  # a model tftrain cannot cost
-    ("auto", 200, False, MNIST_STEP, 128),  # sized by cost, not as a share of the epoch
+    ("auto", 200, False, MNIST_STEP, 200),  # sized by cost, not as a share of the epoch
+    ("auto", 5000, False, 350_000, 512),  # a tiny model: at most AUTO_MAX_STEPS_PER_EXECUTION
     ("auto", 12, False, MNIST_STEP, 12),  # a short epoch: one call
     ("auto", 250, True, None, 25),  # whole calls: a divisor of the epoch (or log interval)
-    ("auto", 1875, True, MNIST_STEP, 125),
-    ("auto", 746, True, MNIST_STEP, 2),  # 746 = 2 * 373
+    ("auto", 1875, True, MNIST_STEP, 375),
+    ("auto", 746, True, MNIST_STEP, 373),  # 746 = 2 * 373
+    ("auto", 1000, True, MNIST_STEP, 500),
     (8, 1875, False, MNIST_STEP, 8),
     (64, 20, True, None, 20),  # capped at the interval
     (8, 25, True, None, 5),  # lowered to a divisor
@@ -52,7 +54,7 @@ def test_resolve_steps_per_execution(value, steps_per_epoch, whole_calls, macs, 
 
 
 @pytest.mark.parametrize("value, steps_per_epoch, whole_calls, every, expected", [
-    ("auto", 1875, False, 1000, 125),  # a divisor of checkpoint.every_steps: a checkpoint every 1000 steps
+    ("auto", 1875, False, 1000, 500),  # a divisor of checkpoint.every_steps: a checkpoint every 1000 steps
     ("auto", 400, False, 30, 30),
     ("auto", 1875, False, 7, 7),
     ("auto", 1000, True, 64, 8),  # and of the epoch, for fit

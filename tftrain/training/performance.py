@@ -20,7 +20,10 @@ from pathlib import Path
 # (3.3M per step): 1, 8, 32, 128 steps per call run 1.1x, 2.9x, 3.5x, 4.2x the hand-written
 # script's examples/second; the CIFAR CNN (290M per step) gets 6 steps, within 1% of more.
 AUTO_MACS_PER_CALL = 2_000_000_000
-AUTO_MAX_STEPS_PER_EXECUTION = 128  # beyond this the gain is lost in noise
+# ... and at most this many steps: a tiny model's step costs ~100 us whatever its multiply-adds
+# (the table MLP of bench/compare.py: 0.35M), so its calls stay ~50 ms, where the ~2 ms a call
+# costs is 4% (500-step calls ran it ~10% faster than 125-step ones, 3 alternating rounds).
+AUTO_MAX_STEPS_PER_EXECUTION = 512
 AUTO_STEPS_PER_EXECUTION = 32  # for models whose cost tftrain cannot estimate
 # Calls are sized by their cost, not as a share of the epoch: callbacks (progress, --verbose
 # lines, TensorBoard's batch points) run between calls, so a call of ~0.1-0.3 s still updates
