@@ -14,22 +14,21 @@ import math
 import os
 from pathlib import Path
 
-# `auto` sizes a compiled call to about this many multiply-adds (forward passes of its steps):
-# a call costs ~2 ms of Python and callbacks, so calls of ~0.1-0.3 s on a 2-core CPU hide it and
-# still update progress several times a second. Measured on 2 cores with the MNIST dense model
-# (3.3M per step): 1, 8, 32, 128 steps per call run 1.1x, 2.9x, 3.5x, 4.2x the hand-written
-# script's examples/second; the CIFAR CNN (290M per step) gets 6 steps, within 1% of more.
+# `auto` sizes a compiled call by its cost, not as a share of the epoch. Callbacks (progress,
+# --verbose lines, TensorBoard's batch points) run between calls, and a call costs ~2 ms of
+# Python, callbacks and executor set-up: calls of about AUTO_MACS_PER_CALL multiply-adds
+# (forward passes of its steps), ~0.1-0.3 s on a 2-core CPU, hide that and still update progress
+# several times a second, however short the epoch. Measured on 2 cores with the MNIST dense
+# model (3.3M per step): 1, 8, 32, 128 steps per call run 1.1x, 2.9x, 3.5x, 4.2x the
+# hand-written script's examples/second; the CIFAR CNN (290M per step) gets 6 steps, within 1%
+# of more.
 AUTO_MACS_PER_CALL = 2_000_000_000
 # ... and at most this many steps: a tiny model's step costs ~100 us whatever its multiply-adds
-# (the table MLP of bench/compare.py: 0.35M), so its calls stay ~50 ms, where the ~2 ms a call
-# costs is 4% (500-step calls ran it ~10% faster than 125-step ones, 3 alternating rounds).
+# (the table MLP of bench/compare.py: 0.35M), so its calls stay ~50 ms. On its 500-step epochs,
+# 125-step calls ran ~20% faster than calls of a tenth of an epoch, and 500-step calls another
+# ~10% (alternating rounds, bench/RESULTS.md).
 AUTO_MAX_STEPS_PER_EXECUTION = 512
 AUTO_STEPS_PER_EXECUTION = 32  # for models whose cost tftrain cannot estimate
-# Calls are sized by their cost, not as a share of the epoch: callbacks (progress, --verbose
-# lines, TensorBoard's batch points) run between calls, so a call of ~0.1-0.3 s still updates
-# them several times a second, however short the epoch. (Calls of a tenth of an epoch, as
-# before, cost a small model on a small data set ~20%: the table MLP of bench/compare.py, 500
-# steps an epoch, ran 50-step calls at 150-199k examples/s and 125-step calls at 211-229k.)
 
 # /proc/cpuinfo flags of CPUs that multiply bfloat16 in hardware (AVX512-BF16, AMX).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
