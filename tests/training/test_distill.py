@@ -251,7 +251,8 @@ def test_mirrored_killed_mid_epoch_resumes_bit_identical(tmp_path, world, loop):
     from tests.kit import Child, child_env
 
     config = student(world["data"], world["teacher"], loop, alpha=0.1)
-    config["training"].update(distribute="mirrored", devices=["cpu:0", "cpu:1"])
+    # One step per call: the kill lands after step 18, and steps end only between calls.
+    config["training"].update(distribute="mirrored", devices=["cpu:0", "cpu:1"], steps_per_execution=1)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     args = ["run", "--runs-dir", "runs", "c.yaml"]
     killed = Child(args, tmp_path, child_env(tmp_path), True, 18, signal.SIGKILL)
