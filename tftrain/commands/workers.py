@@ -281,8 +281,19 @@ def _die_with_parent(parent_pid: int) -> None:
         sys.exit(1)
 
 
+_parent_gone = False  # set by the first parent-death signal
+
+
 def _parent_died(signum, frame) -> None:
-    signal.signal(PARENT_DEATH, signal.SIG_IGN)  # the repeats, one per thread of the parent
+    # The repeats (one per thread of the parent) are ignored. Setting SIG_IGN alone is not enough:
+    # a repeat that comes after Python took the first signal but before this handler set SIG_IGN
+    # runs the handler again (seen under load: two SIGTERMs). The flag is read and set with no
+    # call in between, and Python runs signal handlers only at calls and loop jumps.
+    global _parent_gone
+    if _parent_gone:
+        return
+    _parent_gone = True
+    signal.signal(PARENT_DEATH, signal.SIG_IGN)
     os.kill(os.getpid(), signal.SIGTERM)  # as `tftrain run` is stopped: a checkpoint, then exit
 
 
