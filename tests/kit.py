@@ -223,9 +223,9 @@ def killed_resumed_and_baseline(root: Path, config: dict, kill_at: int, callback
     import yaml
 
     root.mkdir(parents=True, exist_ok=True)
-    # One step per compiled call, so that step `kill_at` ends a call: callbacks, and so the paced
-    # child's `@step N` lines, run between calls.
-    config = {**config, "training": {**config.get("training", {}), "steps_per_execution": 1}}
+    # One step per compiled call unless the config says otherwise, so that step `kill_at` ends a
+    # call: callbacks, and so the paced child's `@step N` lines, run between calls.
+    config = {**config, "training": {"steps_per_execution": 1, **config.get("training", {})}}
     (root / "c.yaml").write_text(yaml.safe_dump(config))
     args = ["run", "--runs-dir", "runs", "c.yaml"]
     child = Child(args, root, child_env(root), True, kill_at, signal.SIGKILL)

@@ -152,9 +152,6 @@ class CustomLoop:
         for metric in self.metrics:
             metric.reset_state()
 
-    def _results(self) -> dict[str, float]:
-        return _as_floats(self._result_tensors())
-
     def _run(self, call, steps: int, callbacks: SessionCallbacks, test: bool = False) -> dict[str, float]:
         """`steps` steps in compiled calls of up to steps_per_execution (call(n) runs n of them
         and returns the metrics' results after them), each call between the batch events
@@ -170,7 +167,9 @@ class CustomLoop:
             end(done - 1, results)
             if not test and self.model.stop_training:
                 break
-        return results if results is not None else self._results()  # no step left (resumed at the end)
+        if results is None:  # no step left (resumed at the epoch's end): read the metrics here
+            results = _as_floats(self._result_tensors())
+        return results
 
     def run(self, pipelines: Pipelines, callbacks: SessionCallbacks, start: Position | None) -> None:
         """Train from `start` (None: the beginning) to the end of the run, calling the Keras
