@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit import TINY
+from tests.kit import TINY, wait_for
 
 pytest.importorskip("wandb")
 
@@ -47,6 +47,21 @@ def records(path: Path):
             yield record
 
 
+def finished_records(path: Path):
+    """The file's records once W&B has written its last one (`exit`), else None. W&B's service
+    process writes the file on its own and may still be closing it when the run has returned
+    (seen once under load: no `run` record yet)."""
+    from google.protobuf.message import DecodeError
+
+    if path.read_bytes()[:4] != b":W&B":  # not even its header yet
+        return None
+    try:
+        found = list(records(path))
+    except DecodeError:  # a record still being written
+        return None
+    return found if any(r.WhichOneof("record_type") == "exit" for r in found) else None
+
+
 def _key(item) -> str:
     """An item's key (W&B writes it as `key` or as `nested_key` parts)."""
     return item.key or "/".join(item.nested_key)
@@ -61,7 +76,7 @@ def test_an_offline_run_logs_config_metrics_status_and_model(cli, write_config, 
     recorded = json.loads((run / "tracking.json").read_text())["wandb"]
     assert recorded["project"] == "tiny-project" and recorded["mode"] == "offline"
     (log,) = glob.glob(str(run / "wandb" / f"offline-run-*-{recorded['id']}" / f"run-{recorded['id']}.wandb"))
-    found = list(records(Path(log)))
+    found = wait_for(lambda: finished_records(Path(log)), "W&B's exit record in the run's file", timeout=60)
     (started,) = [r.run for r in found if r.WhichOneof("record_type") == "run"]
     assert started.project == "tiny-project" and started.display_name == run.name and list(started.tags) == ["test"]
     logged_config = {_key(item): json.loads(item.value_json) for item in started.config.update}
