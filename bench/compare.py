@@ -330,9 +330,14 @@ def ratio(results: dict, name: str, over: str) -> float | None:
 
 def cpu_ratio(results: dict, name: str, over: str) -> str:
     """`over`'s CPU time per example / `name`'s: the speed-up a machine without other load
-    would show if both used the same number of cores; steadier than wall time on a busy one."""
+    would show if both used the same number of cores; steadier than wall time on a busy one.
+    Then the range of the per-round ratios: each pairs two runs of the same minutes, so it
+    shows how far the verdict would swing on another day of this machine's drift."""
     a, b = median(results[name], "cpu_us_per_example"), median(results[over], "cpu_us_per_example")
-    return f"{b / a:.2f}x by CPU time per example" if a and b else "no CPU figure"
+    text = f"{b / a:.2f}x by CPU time per example" if a and b else "no CPU figure"
+    pairs = [x["examples_per_second"] / y["examples_per_second"] for x, y in zip(results[name], results[over])
+             if x.get("examples_per_second") and y.get("examples_per_second")]
+    return text + (f"; per round {min(pairs):.2f}-{max(pairs):.2f}x" if len(pairs) > 1 else "")
 
 
 def verdict(ok: bool | None) -> str:
