@@ -328,11 +328,11 @@ def ratio(results: dict, name: str, over: str) -> float | None:
     return a / b if a and b else None
 
 
-def cpu_ratio(results: dict, name: str, over: str) -> str:
-    """`over`'s CPU time per example / `name`'s: the speed-up a machine without other load
-    would show if both used the same number of cores; steadier than wall time on a busy one.
-    Then the range of the per-round ratios: each pairs two runs of the same minutes, so it
-    shows how far the verdict would swing on another day of this machine's drift."""
+def ratio_notes(results: dict, name: str, over: str) -> str:
+    """What to read beside `ratio`: `over`'s CPU time per example / `name`'s (the speed-up a
+    machine without other load would show if both used the same number of cores; steadier than
+    wall time on a busy one), then the range of the per-round ratios (each pairs two runs of the
+    same minutes, so it shows how far the verdict would swing with this machine's drift)."""
     a, b = median(results[name], "cpu_us_per_example"), median(results[over], "cpu_us_per_example")
     text = f"{b / a:.2f}x by CPU time per example" if a and b else "no CPU figure"
     pairs = [x["examples_per_second"] / y["examples_per_second"] for x, y in zip(results[name], results[over])
@@ -409,16 +409,16 @@ def dense_case(sizes: Sizes, work: Path, mnist: Path, limit: int | None,
     fit, custom = ratio(results, variants[1].name, variants[0].name), ratio(results, variants[2].name, variants[0].name)
     checks = [
         f"- tftrain `loop: fit` >= 3x baseline: {verdict(fit >= 3)} ({fit:.2f}x; "
-        f"{cpu_ratio(results, variants[1].name, variants[0].name)})",
+        f"{ratio_notes(results, variants[1].name, variants[0].name)})",
         f"- tftrain `loop: custom` >= 3x baseline: {verdict(custom >= 3)} ({custom:.2f}x; "
-        f"{cpu_ratio(results, variants[2].name, variants[0].name)})",
+        f"{ratio_notes(results, variants[2].name, variants[0].name)})",
         same_results(results, variants[:3]),
         *limit_checks(results, [variants[1].name, variants[2].name], [v.name for v in variants[4:6]], 0.7),
     ]
     for name in (variants[1].name, variants[2].name):
         tuned = ratio(results, name, variants[3].name)
         checks.append(f"- {name} >= 1.0x the hand-tuned Keras fit: {verdict(tuned >= 1.0)} ({tuned:.2f}x; "
-                      f"{cpu_ratio(results, name, variants[3].name)})")
+                      f"{ratio_notes(results, name, variants[3].name)})")
     steps = (limit or sizes.mnist_train) // 32
     text = (f"### Dense, MNIST-shaped ({limit or sizes.mnist_train} x 28x28 uint8 train, "
             f"{sizes.mnist_test} test, batch 32, SGD, {epochs} epochs = {steps * sizes.dense_epochs} steps)\n\n"
@@ -448,7 +448,7 @@ def limit_checks(results: dict, names: list[str], limits: list[str], target: flo
     for name in names:
         share = ratio(results, name, fastest)
         lines.append(f"- {name} >= {target}x the raw-kernel limit ({fastest}): {verdict(share >= target)} "
-                     f"({share:.2f}x; {cpu_ratio(results, name, fastest)})")
+                     f"({share:.2f}x; {ratio_notes(results, name, fastest)})")
     return lines
 
 
@@ -476,11 +476,11 @@ def cnn_case(sizes: Sizes, work: Path, images: Path, explore: bool = False) -> t
     f32, vs_fit, bf16 = ratio(results, names[1], names[0]), ratio(results, names[1], names[2]), ratio(results, names[3], names[0])
     checks = [
         f"- tftrain float32 >= 1.0x baseline: {verdict(f32 >= 1.0)} ({f32:.2f}x; "
-        f"{cpu_ratio(results, names[1], names[0])})",
+        f"{ratio_notes(results, names[1], names[0])})",
         f"- `loop: custom` >= 0.95x `loop: fit`: {verdict(vs_fit >= 0.95)} ({vs_fit:.2f}x; "
-        f"{cpu_ratio(results, names[1], names[2])})",
+        f"{ratio_notes(results, names[1], names[2])})",
         (f"- precision: auto >= 1.5x baseline (float32 GradientTape loop): {verdict(bf16 >= 1.5)} ({bf16:.2f}x; "
-         f"{cpu_ratio(results, names[3], names[0])}; chose {results[names[3]][0].get('precision')})" if bf16_units else
+         f"{ratio_notes(results, names[3], names[0])}; chose {results[names[3]][0].get('precision')})" if bf16_units else
          f"- precision: auto >= 1.5x baseline: n/a, this CPU has no bfloat16 units "
          f"({' / '.join(BF16_FLAGS)} absent; auto chose {results[names[3]][0].get('precision')}): measured {bf16:.2f}x"),
         same_results(results, variants[:4]),

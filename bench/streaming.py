@@ -50,11 +50,11 @@ from compare import (  # noqa: E402 (bench/ is not a package)
     RESULTS,
     Variant,
     _num,
-    cpu_ratio,
     machine,
     markdown_table,
     median,
     ratio,
+    ratio_notes,
     run_case,
     run_process,
     synthetic_npz,
@@ -249,7 +249,7 @@ def dense_case(sizes: Sizes, work: Path) -> tuple[str, list[str]]:
     rate = ratio(results, names[1], names[0])
     rss = [median(results[n], "rss") for n in names]
     checks = [f"- TFRecord streaming >= 0.9x the in-memory path's examples/second (dense, MNIST-shaped): "
-              f"{verdict(rate >= 0.9)} ({rate:.2f}x; {cpu_ratio(results, names[1], names[0])}; peak RSS "
+              f"{verdict(rate >= 0.9)} ({rate:.2f}x; {ratio_notes(results, names[1], names[0])}; peak RSS "
               f"{rss[1]:,.0f} vs {rss[0]:,.0f} MiB)"]
     steps = sizes.dense_epochs * sizes.mnist_train // 32
     text = (f"### Dense, MNIST-shaped: in memory vs TFRecord shards ({sizes.mnist_train} x 28x28 uint8 train, "

@@ -51,10 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import (  # noqa: E402 (bench/ is not a package)
     _num,
     baseline_variant,
-    cpu_ratio,
     machine,
     markdown_table,
     median,
+    ratio_notes,
     run_case,
     tftrain_variant,
     training_table,
@@ -188,7 +188,7 @@ def preprocessing_table(case: str, timings: dict, results: dict, names: list[str
                       f"{fit['wall']:.2f} / {fit['cpu']:.2f}",
                       _num(timings["encode"]["cpu"] * 1e6 / rows, 1), _num(cpu, 1), _num(encoded, 1),
                       _num(per_epoch, 1), f"{per_epoch / cpu:.0%}" if per_epoch is not None else "-"])
-    streamed = f"- streamed against in memory: {cpu_ratio(results, names[2], names[1])}"
+    streamed = f"- streamed against in memory: {ratio_notes(results, names[2], names[1])}"
     return markdown_table(["case", "read + check once, s (wall / CPU)", "fit once, s (wall / CPU)",
                            "encode once, CPU us/row", "per epoch: raw rows CPU us/ex", "pre-encoded CPU us/ex",
                            "preprocessing CPU us/ex", "share of a step"], lines) + "\n\n" + streamed
